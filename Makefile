@@ -1,0 +1,39 @@
+# Thin wrapper over CMake + CTest.  See README.md.
+BUILD ?= build
+JOBS ?= $(shell nproc)
+CMAKE_FLAGS ?=
+
+.PHONY: all deps build demo check test bench info clean asan tsan
+
+all: build
+
+# Install what is missing (Debian 12, as root).  Idempotent.
+deps:
+	./scripts/install-deps.sh
+
+build:
+	cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null
+	cmake --build $(BUILD) -j $(JOBS)
+
+# Quick start, command 1: install, build, run the demo.
+demo: deps build
+	$(BUILD)/hetmem info
+	$(BUILD)/hetmem demo
+
+# Quick start, command 2: build and run the whole test suite.
+check: deps build
+	cd $(BUILD) && ctest --output-on-failure -j 2 --timeout 300
+
+test: check
+
+bench: build
+	./bench/run.sh $(BUILD)
+
+asan:
+	$(MAKE) check BUILD=build-asan CMAKE_FLAGS="-DCMAKE_BUILD_TYPE=Debug -DHM_SANITIZE=address,undefined"
+
+tsan:
+	$(MAKE) check BUILD=build-tsan CMAKE_FLAGS="-DCMAKE_BUILD_TYPE=Debug -DHM_SANITIZE=thread"
+
+clean:
+	rm -rf build build-asan build-tsan

@@ -1,0 +1,388 @@
+/*
+ * hetmem.h — the public API of libhetmem, a user-space heterogeneous memory
+ * manager.
+ *
+ * Managed memory is ordinary anonymous memory of this process whose pages can
+ * live in system RAM (tier 0) or on a device-private tier (an emulated device
+ * pool, a file or DAX device).  A CPU access to a page that lives on a tier
+ * faults, and the page's whole folio is copied back to RAM by hetmem's fault
+ * handler thread, transparently to the program and to system calls.
+ *
+ * Conventions:
+ *  - Actions return 0 (or a count) on success and a negative errno on failure.
+ *    On failure nothing was changed, unless the function documents a per-page
+ *    result.  A message naming what was wrong is available from
+ *    hm_last_error() in the calling thread.
+ *  - Predicates return bool; look-ups return a pointer or NULL.
+ *  - All sizes are in bytes; SIZE strings accept K, M, G, T suffixes (powers
+ *    of 1024).
+ *
+ * Thread safety: every function may be called from any thread once hm_init()
+ * has returned, except hm_init() and hm_shutdown() themselves.
+ */
+#ifndef HETMEM_H
+#define HETMEM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define HM_API __attribute__((visibility("default")))
+
+#define HM_VERSION_MAJOR 0
+#define HM_VERSION_MINOR 1
+
+/* Maximum number of tiers, host RAM (tier 0) included. */
+#define HM_MAX_TIERS 16
+
+/* Folio sizes an allocation may ask for. */
+#define HM_FOLIO_4K   ((size_t)4096)
+#define HM_FOLIO_64K  ((size_t)65536)
+#define HM_FOLIO_2M   ((size_t)2097152)
+
+/* ---------------------------------------------------------------------- */
+/* Initialisation                                                          */
+/* ---------------------------------------------------------------------- */
+
+/* How a folio is taken out of RAM without losing a concurrent write. */
+enum hm_demote_mode {
+	HM_DEMOTE_AUTO = 0, /* UFFDIO_MOVE where the kernel has it, else WP */
+	HM_DEMOTE_MOVE = 1, /* UFFDIO_MOVE the pages into a staging range */
+	HM_DEMOTE_WP = 2,   /* write-protect, copy, MADV_DONTNEED, unprotect */
+};
+
+struct hm_config {
+	enum hm_demote_mode demote; /* HM_DEMOTE_AUTO unless forced */
+	unsigned readahead_max;     /* folios read ahead on sequential faults
+				       (0 = default 8, HM_READAHEAD_OFF = none) */
+	unsigned flags;             /* HM_CFG_* */
+};
+#define HM_READAHEAD_OFF 0xffffffffu
+/* Do not bring device pages home before fork(); a forked child then gets
+ * SIGBUS (never zeros) if it touches a page that was on a device. */
+#define HM_CFG_NO_FORK_HOME 0x1u
+
+/*
+ * hm_init - start hetmem in this process: open a userfaultfd, detect the
+ * kernel's features, start the fault handler thread.
+ * @cfg may be NULL for defaults; environment variables override it:
+ * HETMEM_DEMOTE=auto|move|wp, HETMEM_READAHEAD=N.
+ * Returns 0, or:
+ *   -EALREADY  hetmem is already initialised in this process
+ *   -EINVAL    @cfg or an environment variable holds a bad value
+ *   -ENOTSUP   a forced demote mode the kernel lacks (HM_DEMOTE_MOVE without
+ *              UFFDIO_MOVE, HM_DEMOTE_WP without write-protect support)
+ *   -EPERM     userfaultfd is not permitted (not root and
+ *              vm.unprivileged_userfaultfd=0)
+ *   -ENOSYS    the kernel has no userfaultfd
+ *   -ENOMEM, -EMFILE  resources
+ */
+HM_API int hm_init(const struct hm_config *cfg);
+
+/*
+ * hm_shutdown - stop the handler thread, bring every page back to RAM,
+ * unregister all managed memory (it stays mapped and readable as ordinary
+ * memory), close all tiers and devices.  Safe to call when not initialised.
+ * Returns 0, or -EIO if some page could not be read back from its tier (that
+ * page is left poisoned: an access gets SIGBUS).
+ */
+HM_API int hm_shutdown(void);
+
+/* The message describing the calling thread's last failure ("" if none). */
+HM_API const char *hm_last_error(void);
+
+/* ---------------------------------------------------------------------- */
+/* Kernel features                                                         */
+/* ---------------------------------------------------------------------- */
+
+struct hm_features {
+	uint64_t uffd_features;  /* UFFD_FEATURE_* bits the kernel offers */
+	bool uffd;               /* userfaultfd usable at all */
+	bool move;               /* UFFDIO_MOVE (Linux >= 6.8) */
+	bool wp;                 /* write-protect on anonymous memory */
+	bool wp_unpopulated;     /* UFFD_FEATURE_WP_UNPOPULATED */
+	bool wp_async;           /* UFFD_FEATURE_WP_ASYNC */
+	bool poison;             /* UFFDIO_POISON (Linux >= 6.6) */
+	bool thread_id;          /* UFFD_FEATURE_THREAD_ID */
+	bool event_remap;        /* mremap events */
+	bool event_remove;       /* madvise(DONTNEED/REMOVE) events */
+	bool event_unmap;        /* munmap events */
+	bool pagemap_scan;       /* PAGEMAP_SCAN ioctl (Linux >= 6.7) */
+	enum hm_demote_mode demote; /* the mode in use (after hm_init) */
+};
+
+/*
+ * hm_probe_features - detect what the kernel offers, with a throw-away
+ * userfaultfd; does not need hm_init().  Returns 0, or the -errno of opening
+ * a userfaultfd (then only ->uffd = false is meaningful).
+ */
+HM_API int hm_probe_features(struct hm_features *out);
+
+/* ---------------------------------------------------------------------- */
+/* Tiers                                                                   */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * hm_tier_add - add a device-private tier from a spec string:
+ *   "emu:SIZE"               an emulated device pool of SIZE bytes, backed by
+ *                            a memfd that is never mapped into managed ranges
+ *   "file:PATH[,size=SIZE]"  a regular file (created or grown to SIZE; SIZE
+ *                            may be omitted for an existing file) or a block /
+ *                            DAX device (its own size)
+ * Returns the new tier's id (1 .. HM_MAX_TIERS-1), or:
+ *   -EINVAL   malformed spec, unknown kind, size zero, not a multiple of 4 KiB
+ *             after rounding, or unparsable
+ *   -E2BIG    size larger than the backend can hold (2^48 pages) or, for emu,
+ *             larger than the machine's RAM + swap
+ *   -ENOSPC   all HM_MAX_TIERS tiers in use, or the file cannot be grown
+ *   -ENOENT, -EACCES, -EISDIR, ...  the file cannot be opened (errno of open)
+ *   -ENODEV   hetmem not initialised
+ */
+HM_API int hm_tier_add(const char *spec);
+
+struct hm_tier_info {
+	int id;
+	char name[64];        /* "ram", "emu:64M", "file:/path" */
+	char kind[16];        /* "ram", "emu", "file" */
+	bool coherent;        /* CPU can map it in place (false: device-private) */
+	bool device;          /* owned by an hm_device */
+	uint64_t capacity;    /* bytes (for ram: the machine's RAM) */
+	uint64_t used;        /* bytes of slots in use (ram: managed resident) */
+	uint64_t pages_in;    /* 4 KiB pages written to this tier */
+	uint64_t pages_out;   /* 4 KiB pages read back from this tier */
+	uint64_t errors;      /* read/write errors returned by the backend */
+};
+
+/* hm_tier_info - describe tier @id.  Returns 0, -ENOENT (no such tier) or
+ * -ENODEV (not initialised). */
+HM_API int hm_tier_info(int id, struct hm_tier_info *out);
+
+/* Number of tier ids in use, host RAM included (ids are 0 .. n-1, some may
+ * be removed: hm_tier_info() then answers -ENOENT). */
+HM_API int hm_tier_count(void);
+
+/*
+ * hm_tier_remove - remove a tier with no pages on it.
+ * Returns 0, -ENOENT, -EINVAL (tier 0, or a device's tier: close the
+ * device), -EBUSY (pages still live there: migrate them away first).
+ */
+HM_API int hm_tier_remove(int id);
+
+/* ---------------------------------------------------------------------- */
+/* Managed memory                                                          */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * hm_alloc - allocate @size bytes of managed memory, zero-filled, aligned to
+ * @folio_size (4 KiB, 64 KiB or 2 MiB: the unit in which its pages move).
+ * @size is rounded up to a whole number of folios.  Memory is reserved
+ * lazily (MAP_NORESERVE): a folio takes RAM when first touched.
+ * Returns the address, or NULL with errno set and hm_last_error() filled:
+ *   EINVAL  size 0, or folio_size not one of the three
+ *   E2BIG   size larger than the address space hetmem can manage (2^47)
+ *   ENOMEM  no address space / metadata memory
+ *   ENODEV  hetmem not initialised
+ */
+HM_API void *hm_alloc(size_t size, size_t folio_size);
+
+/*
+ * hm_free - release managed memory: the whole allocation at @addr (@size 0 or
+ * its full size) or a folio-aligned part of it.  Its device slots are freed;
+ * the range is unmapped.  Waits for device accesses and migrations in flight
+ * on the range.
+ * Returns 0, or -EINVAL (misaligned, or @addr is not managed memory).
+ */
+HM_API int hm_free(void *addr, size_t size);
+
+/* True when @addr lies in managed memory of this process. */
+HM_API bool hm_is_managed(const void *addr);
+
+/* The folio size of the allocation holding @addr, or 0 if unmanaged. */
+HM_API size_t hm_folio_size(const void *addr);
+
+/*
+ * hm_protect - mprotect() for managed memory; also records the protection so
+ * devices honour it for pages that live on a device.  @prot is PROT_NONE or
+ * a combination of PROT_READ and PROT_WRITE.  Range must be page aligned.
+ * Returns 0, -EINVAL (misaligned, bad @prot, not managed), or the errno of
+ * mprotect.
+ */
+HM_API int hm_protect(void *addr, size_t len, int prot);
+
+/* ---------------------------------------------------------------------- */
+/* Migration and placement                                                 */
+/* ---------------------------------------------------------------------- */
+
+/* Per-page results of hm_migrate() (besides 0 and negative errnos). */
+#define HM_MIGRATE_SKIPPED 1 /* nothing to move: unpopulated or already there */
+
+/*
+ * hm_migrate - move the folios covering [@addr, @addr+@len) to tier @tier
+ * (0 = RAM), in three phases: collect and lock the folios, copy each, commit
+ * or restore each.  The range must be page aligned and inside managed memory
+ * (one or more allocations); it is widened to whole folios.
+ * @status, if not NULL, gets one int per 4 KiB page of the (widened) range —
+ * call hm_migrate_pages() to size it: 0 moved, HM_MIGRATE_SKIPPED, or
+ * -errno: -ENOSPC tier full, -EIO backend failed (page stays where it was,
+ * except a page that could not be read back: it is poisoned and reports
+ * -EIO), -EACCES page is PROT_NONE, -EBUSY folio locked by another mover for
+ * too long, -EFAULT page unmapped.
+ * A folio that does not fit on the tier as one contiguous run falls back to
+ * single pages; if that fails too it stays where it is.  No data is lost.
+ * Returns the number of pages moved (>= 0), or for errors of the call itself:
+ *   -EINVAL  misaligned, not managed, or @tier invalid
+ *   -ENOENT  no tier @tier
+ *   -ENODEV  not initialised
+ */
+HM_API long hm_migrate(void *addr, size_t len, int tier, int *status);
+
+/* Number of status entries hm_migrate() writes for this range. */
+HM_API size_t hm_migrate_pages(const void *addr, size_t len);
+
+/* Page locations reported by hm_where(). */
+#define HM_WHERE_NONE     (-1) /* never populated: reads as zeros */
+#define HM_WHERE_POISON   (-2) /* lost: an access gets SIGBUS */
+#define HM_WHERE_UNMAPPED (-3) /* freed or unmapped */
+
+/*
+ * hm_where - where each 4 KiB page of [@addr, @addr+@len) lives: a tier id
+ * (0 = RAM) or HM_WHERE_*.  @where has room for @len/4096 ints.  A page being
+ * moved reports where it was when the move started.
+ * Returns 0, -EINVAL (misaligned or not managed).
+ */
+HM_API int hm_where(const void *addr, size_t len, int *where);
+
+/* ---------------------------------------------------------------------- */
+/* Counters                                                                */
+/* ---------------------------------------------------------------------- */
+
+struct hm_stats {
+	uint64_t faults;           /* userfaultfd faults served */
+	uint64_t faults_zero;      /* ... filled with zeros (first touch) */
+	uint64_t faults_fetch;     /* ... that brought a folio back from a tier */
+	uint64_t faults_wait;      /* ... that waited for a folio in migration */
+	uint64_t faults_wp;        /* write-protect faults (writes during WP demote) */
+	uint64_t readahead_folios; /* folios brought back ahead of a fault */
+	uint64_t pages_promoted;   /* 4 KiB pages moved to RAM */
+	uint64_t pages_demoted;    /* 4 KiB pages moved from RAM to a tier */
+	uint64_t pages_tier2tier;  /* pages moved between two device tiers */
+	uint64_t bytes_promoted;
+	uint64_t bytes_demoted;
+	uint64_t migrate_failures; /* pages that stayed put (per-page errors) */
+	uint64_t fallback_pages;   /* folios split to single slots on a full tier */
+	uint64_t poisoned;         /* pages lost to a backend read error */
+	uint64_t retries;          /* transient errors retried (EAGAIN, EINTR) */
+	uint64_t injected;         /* failures injected through hm_inject() */
+	uint64_t fork_homes;       /* pages brought home before a fork */
+	uint64_t unmanaged_faults; /* faults outside any region (zero-filled) */
+	uint64_t regions;          /* live allocations */
+	uint64_t managed_bytes;    /* bytes of managed address space */
+	uint64_t resident_bytes;   /* bytes of managed pages in RAM */
+	uint64_t device_reads;     /* hm_device_read() calls */
+	uint64_t device_writes;    /* hm_device_write() calls */
+	uint64_t device_evictions; /* pages evicted from devices to RAM */
+};
+
+/* hm_stats_get - a snapshot of the process-wide counters.  Returns 0 or
+ * -EINVAL (@out NULL). */
+HM_API int hm_stats_get(struct hm_stats *out);
+
+/* hm_stats_print - write the counters and the tier table to @fd as text.
+ * Returns 0 or -errno of write. */
+HM_API int hm_stats_print(int fd);
+
+/* ---------------------------------------------------------------------- */
+/* Devices and mirrors (the emulated device plays test_hmm's role)          */
+/* ---------------------------------------------------------------------- */
+
+struct hm_device;
+
+/*
+ * hm_device_open - create a device with its own memory (a tier of its own,
+ * from the same spec syntax as hm_tier_add: "emu:SIZE" or "file:...").
+ * Returns 0 and *@out, or the errors of hm_tier_add().
+ */
+HM_API int hm_device_open(const char *spec, struct hm_device **out);
+
+/*
+ * hm_device_close - evict the device's memory to RAM, drop its mirrors,
+ * remove its tier.  Returns 0 or -EIO (a page could not be read back: it is
+ * poisoned).  @dev is freed in both cases.
+ */
+HM_API int hm_device_close(struct hm_device *dev);
+
+/* The tier id of the device's memory. */
+HM_API int hm_device_tier(const struct hm_device *dev);
+
+/*
+ * hm_device_mirror - give @dev a view of [@addr, @addr+@len): managed,
+ * page-aligned memory.  A range may be mirrored by one device at a time.
+ * Returns 0, or -EINVAL (misaligned, not managed), -EBUSY (part of the range
+ * is mirrored by another device: the message names it), -EEXIST (already
+ * mirrored by @dev).
+ */
+HM_API int hm_device_mirror(struct hm_device *dev, void *addr, size_t len);
+
+/* hm_device_unmirror - drop the mirror that starts at @addr.  Returns 0 or
+ * -ENOENT. */
+HM_API int hm_device_unmirror(struct hm_device *dev, void *addr);
+
+/* Flags of hm_device_read/write. */
+#define HM_DEV_MIGRATE 0x1u /* migrate the folios into device memory first */
+
+/*
+ * hm_device_read / hm_device_write - the device reads (writes) @len bytes at
+ * mirrored address @addr into (from) @buf, like a DMA.  Pages in device
+ * memory are accessed there; other pages are accessed where they are (a page
+ * on another tier is faulted back to RAM first, as HMM's hmm_range_fault
+ * does), unless HM_DEV_MIGRATE asks to migrate them into device memory first
+ * (if the device is full they are accessed in place).  Protection is
+ * honoured: no write to a read-only page, no access to PROT_NONE.
+ * Returns 0, or:
+ *   -EINVAL  bad arguments
+ *   -ENOENT  the range is not (wholly) mirrored by @dev
+ *   -EACCES  protection forbids the access (no byte was written)
+ *   -EIO     a page is poisoned or device memory failed
+ *   -EFAULT  the range was unmapped meanwhile
+ */
+HM_API int hm_device_read(struct hm_device *dev, const void *addr, void *buf,
+			  size_t len, unsigned flags);
+HM_API int hm_device_write(struct hm_device *dev, void *addr, const void *buf,
+			   size_t len, unsigned flags);
+
+/* hm_device_migrate - hm_migrate() into the device's memory, for a mirrored
+ * range (-ENOENT if not mirrored by @dev). */
+HM_API long hm_device_migrate(struct hm_device *dev, void *addr, size_t len,
+			      int *status);
+
+/*
+ * hm_device_evict - the device gives back all its memory: every page on it
+ * is migrated to RAM.  Returns the number of pages evicted, or -EIO if some
+ * page could not be read (it is poisoned; the others are evicted).
+ */
+HM_API long hm_device_evict(struct hm_device *dev);
+
+/* ---------------------------------------------------------------------- */
+/* Failure injection (for tests; counted in hm_stats.injected)              */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * hm_inject - make the syscall layer fail call site @site with -@err: after
+ * @skip successful calls, the next @count calls fail (count 0 clears the
+ * site).  Sites: "tier_read", "tier_write", "tier_alloc", "uffd_copy",
+ * "uffd_move", "uffd_wp", "madvise", "mmap".  @err is a positive errno.
+ * Returns 0, -EINVAL (unknown site or bad errno).
+ */
+HM_API int hm_inject(const char *site, int err, unsigned skip, unsigned count);
+
+/* Clear all injected failures. */
+HM_API void hm_inject_clear(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* HETMEM_H */

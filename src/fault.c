@@ -1,0 +1,558 @@
+/*
+ * fault.c — userfaultfd: start-up and feature detection, the handler thread,
+ * and bringing a folio back to RAM (the fault-back, HMM's migrate_to_ram).
+ *
+ * One handler thread polls the userfaultfd and an eventfd (shutdown).  For a
+ * MISSING fault it locks the faulting folio (CAS on the head word), copies
+ * the whole folio into place with one UFFDIO_COPY straight from the tier's
+ * window (or through a bounce buffer), marks it HOST and unlocks; the copy
+ * wakes the faulting thread.  A fault on a folio that another thread holds
+ * locked (a migration) is parked: the WAITERS bit makes the unlocker wake the
+ * range, and the woken thread faults again if the page is still absent.  The
+ * handler never blocks on a folio lock, so a mover may safely wait on it.
+ *
+ * Sequential faults grow a per-region readahead window (up to readahead_max
+ * folios) of folios fetched after the faulting one.
+ *
+ * A tier that cannot give a page back poisons it: UFFDIO_POISON where the
+ * kernel has it (an access then gets SIGBUS at that address, like a memory
+ * error), else a SIGBUS with si_addr queued to the faulting thread.
+ */
+#include "internal.h"
+#include "uffd_compat.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define BOUNCE_SIZE ((size_t)HM_MAX_FOLIO_PAGES << HM_PAGE_SHIFT)
+
+/* ---------------------------------------------------------------------- */
+/* Per-thread bounce buffer for tiers without a window                     */
+/* ---------------------------------------------------------------------- */
+
+static pthread_key_t bounce_key;
+static pthread_once_t bounce_once = PTHREAD_ONCE_INIT;
+
+static void bounce_release(void *p)
+{
+	munmap(p, BOUNCE_SIZE);
+}
+
+static void bounce_key_init(void)
+{
+	pthread_key_create(&bounce_key, bounce_release);
+}
+
+/* A 2 MiB buffer private to the calling thread, or NULL. */
+void *hm_bounce(void)
+{
+	pthread_once(&bounce_once, bounce_key_init);
+	void *b = pthread_getspecific(bounce_key);
+	if (!b) {
+		b = mmap(NULL, BOUNCE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (b == MAP_FAILED)
+			return NULL;
+		pthread_setspecific(bounce_key, b);
+	}
+	return b;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Filling pages                                                            */
+/* ---------------------------------------------------------------------- */
+
+#define COPY_RETRIES 8
+
+/* UFFDIO_COPY (src != NULL) or UFFDIO_ZEROPAGE of [dst, dst+len), tolerant
+ * of pages already present (EEXIST: skipped) and of transient errors.
+ * Returns 0, -EFAULT (range no longer mapped) or the last -errno. */
+static int fill(uintptr_t dst, const char *src, size_t len)
+{
+	size_t off = 0;
+	int tries = 0;
+	while (off < len) {
+		size_t done = 0;
+		int rc = src ? hm_prim_uffd_copy(hm_g.uffd, dst + off, src + off, len - off, true, &done)
+			     : hm_prim_uffd_zero(hm_g.uffd, dst + off, len - off, true, &done);
+		off += done;
+		if (!rc)
+			continue;
+		if (rc == -EEXIST) {
+			/* a page is already there: keep it, go on with the next */
+			off = (off & ~(HM_PAGE_SIZE - 1)) + HM_PAGE_SIZE;
+			continue;
+		}
+		if (rc == -ENOENT || rc == -EFAULT || rc == -ESRCH)
+			return -EFAULT;
+		if ((rc == -EAGAIN || rc == -EINTR || rc == -ENOMEM) && ++tries <= COPY_RETRIES) {
+			HM_COUNT(retries, 1);
+			if (rc == -ENOMEM)
+				usleep(100);
+			continue;
+		}
+		return rc;
+	}
+	return 0;
+}
+
+/* Mark pages [i, i+n) of @r poisoned; caller holds the folio lock. */
+static void poison(struct hm_region *r, size_t i, size_t n)
+{
+	for (size_t k = i; k < i + n; k++) {
+		uint64_t w = atomic_load(&r->words[k]);
+		if (pw_loc(w) == HM_LOC_TIER) {
+			struct hm_tier *t = hm_tier_get(pw_tier(w));
+			if (t)
+				hm_slot_free(t, pw_slot(w), 1);
+		}
+		if (pw_loc(w) != HM_LOC_POISON) {
+			pw_set(&r->words[k], HM_LOC_POISON, 0, 0);
+			HM_COUNT(poisoned, 1);
+		}
+	}
+	if (hm_g.feat.poison)
+		hm_prim_uffd_poison(hm_g.uffd, r->base + (i << HM_PAGE_SHIFT), n << HM_PAGE_SHIFT);
+}
+
+/* Pages [i, i+n) of @r live on tier @tid from @slot on: copy them into
+ * place.  0, -EIO (poisoned), or another -errno (left on the tier). */
+static int copy_in(struct hm_region *r, size_t i, size_t n, int tid, uint64_t slot)
+{
+	uintptr_t dst = r->base + (i << HM_PAGE_SHIFT);
+	size_t len = n << HM_PAGE_SHIFT;
+	struct hm_tier *t = hm_tier_get(tid);
+	if (!t) {
+		poison(r, i, n);
+		return -EIO;
+	}
+	int err;
+	const void *src = hm_tier_window(t, slot, n, &err);
+	if (!src && !err) {
+		void *b = hm_bounce();
+		if (!b)
+			return -ENOMEM;
+		err = hm_tier_read(t, slot, b, n);
+		src = b;
+	}
+	if (err) {
+		if (err == -ENOMEM)
+			return err; /* our memory, not the device's: retry later */
+		poison(r, i, n);
+		return -EIO;
+	}
+	int rc = fill(dst, src, len);
+	if (rc)
+		return rc;
+	hm_slot_free(t, slot, n);
+	for (size_t k = i; k < i + n; k++)
+		pw_set(&r->words[k], HM_LOC_HOST, 0, 0);
+	HM_COUNT(pages_promoted, n);
+	HM_COUNT(resident_pages, n);
+	return 0;
+}
+
+int hm_folio_fetch(struct hm_region *r, size_t head, bool wake)
+{
+	size_t fp = region_folio_pages(r);
+	int ret = 0;
+	size_t i = head;
+	while (i < head + fp) {
+		uint64_t w = atomic_load(&r->words[i]);
+		unsigned loc = pw_loc(w);
+		size_t j = i + 1;
+		while (j < head + fp) {
+			uint64_t wj = atomic_load(&r->words[j]);
+			if (pw_loc(wj) != loc)
+				break;
+			if (loc == HM_LOC_TIER && (pw_tier(wj) != pw_tier(w) || pw_slot(wj) != pw_slot(w) + (j - i)))
+				break;
+			j++;
+		}
+		size_t n = j - i;
+		uintptr_t dst = r->base + (i << HM_PAGE_SHIFT);
+		int rc = 0;
+		switch (loc) {
+		case HM_LOC_NONE:
+			rc = fill(dst, NULL, n << HM_PAGE_SHIFT);
+			if (!rc) {
+				for (size_t k = i; k < j; k++)
+					pw_set(&r->words[k], HM_LOC_HOST, 0, 0);
+				HM_COUNT(resident_pages, n);
+			}
+			break;
+		case HM_LOC_HOST:
+			/* should be mapped; refill what the program discarded */
+			rc = fill(dst, NULL, n << HM_PAGE_SHIFT);
+			break;
+		case HM_LOC_TIER:
+			rc = copy_in(r, i, n, pw_tier(w), pw_slot(w));
+			break;
+		case HM_LOC_POISON:
+			if (hm_g.feat.poison)
+				hm_prim_uffd_poison(hm_g.uffd, dst, n << HM_PAGE_SHIFT);
+			rc = -EIO;
+			break;
+		default: /* UNMAPPED */
+			break;
+		}
+		if (rc == -EFAULT) {
+			/* unmapped under us: the pages are gone */
+			for (size_t k = i; k < j; k++) {
+				uint64_t wk = atomic_load(&r->words[k]);
+				if (pw_loc(wk) == HM_LOC_TIER) {
+					struct hm_tier *t = hm_tier_get(pw_tier(wk));
+					if (t)
+						hm_slot_free(t, pw_slot(wk), 1);
+				}
+				pw_set(&r->words[k], HM_LOC_UNMAPPED, 0, 0);
+			}
+			rc = 0;
+		}
+		if (rc && (!ret || rc == -EIO))
+			ret = rc;
+		i = j;
+	}
+	if (wake)
+		hm_prim_uffd_wake(hm_g.uffd, r->base + (head << HM_PAGE_SHIFT), fp << HM_PAGE_SHIFT);
+	return ret;
+}
+
+/* ---------------------------------------------------------------------- */
+/* The handler thread                                                       */
+/* ---------------------------------------------------------------------- */
+
+static void sigbus_thread(pid_t tid, uintptr_t addr)
+{
+	siginfo_t si;
+	memset(&si, 0, sizeof(si));
+	si.si_signo = SIGBUS;
+	si.si_code = BUS_MCEERR_AR;
+	si.si_addr = (void *)addr;
+	if (tid > 0)
+		syscall(SYS_rt_tgsigqueueinfo, getpid(), tid, SIGBUS, &si);
+	else
+		syscall(SYS_rt_sigqueueinfo, getpid(), SIGBUS, &si);
+}
+
+static void fault_readahead(struct hm_region *r, size_t head)
+{
+	if (hm_g.readahead_max == HM_READAHEAD_OFF)
+		return;
+	size_t fp = region_folio_pages(r);
+	uintptr_t f = head / fp;
+	uintptr_t expect = atomic_load(&r->last_fault);
+	unsigned win = atomic_load(&r->ra_window);
+	if (expect != f + 1) { /* last_fault holds the expected folio + 1 */
+		atomic_store(&r->ra_window, 1);
+		atomic_store(&r->last_fault, f + 2);
+		return;
+	}
+	win = win * 2 > hm_g.readahead_max ? hm_g.readahead_max : win * 2;
+	atomic_store(&r->ra_window, win);
+	size_t k;
+	for (k = 1; k <= win; k++) {
+		size_t h = head + k * fp;
+		if (h >= r->npages)
+			break;
+		if (pw_loc(atomic_load(&r->words[h])) != HM_LOC_TIER)
+			break;
+		if (!hm_folio_trylock(r, h, NULL))
+			break;
+		if (pw_loc(atomic_load(&r->words[h])) == HM_LOC_TIER && hm_folio_fetch(r, h, true) == 0)
+			HM_COUNT(readahead_folios, 1);
+		hm_folio_unlock(r, h);
+	}
+	atomic_store(&r->last_fault, f + k + 1);
+}
+
+static bool in_staging(uintptr_t a)
+{
+	return hm_g.staging_base && a >= hm_g.staging_base && a < hm_g.staging_base + hm_g.staging_size;
+}
+
+static void serve_fault(const struct uffd_msg *m)
+{
+	uintptr_t addr = (uintptr_t)m->arg.pagefault.address & ~(uintptr_t)(HM_PAGE_SIZE - 1);
+	bool wp = m->arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP;
+	pid_t tid = hm_g.feat.thread_id ? (pid_t)m->arg.pagefault.feat.ptid : 0;
+	HM_COUNT(faults, 1);
+
+	if (in_staging(addr)) { /* a hole moved into staging: it was zeros */
+		fill(addr, NULL, HM_PAGE_SIZE);
+		return;
+	}
+	struct hm_region *r = hm_region_get_any(addr);
+	if (!r) {
+		HM_COUNT(unmanaged_faults, 1);
+		if (wp)
+			hm_prim_uffd_wp(hm_g.uffd, addr, HM_PAGE_SIZE, false);
+		else if (fill(addr, NULL, HM_PAGE_SIZE))
+			hm_prim_uffd_wake(hm_g.uffd, addr, HM_PAGE_SIZE);
+		return;
+	}
+	size_t fp = region_folio_pages(r);
+	size_t i = (addr - r->base) >> HM_PAGE_SHIFT;
+	size_t head = i & ~(fp - 1);
+	hm_pw_t *hw = &r->words[head];
+	uint64_t w = atomic_load(hw);
+	for (;;) {
+		if (w & PW_MOVING) {
+			/* a mover holds the folio: park; the unlock wakes us */
+			if (atomic_compare_exchange_weak(hw, &w, w | PW_WAITERS)) {
+				HM_COUNT(faults_wait, 1);
+				if (wp)
+					HM_COUNT(faults_wp, 1);
+				hm_region_put(r);
+				return;
+			}
+			continue;
+		}
+		if (atomic_compare_exchange_weak(hw, &w, w | PW_MOVING))
+			break;
+	}
+	if (wp) {
+		/* write-protected outside a demotion (a stale marker): lift it */
+		HM_COUNT(faults_wp, 1);
+		hm_prim_uffd_wp(hm_g.uffd, addr, HM_PAGE_SIZE, false);
+		hm_folio_unlock(r, head);
+		hm_region_put(r);
+		return;
+	}
+	atomic_fetch_or(&r->words[i], PW_ACCESSED);
+	unsigned loc = pw_loc(atomic_load(&r->words[i]));
+	int rc = hm_folio_fetch(r, head, false);
+	if (loc == HM_LOC_TIER)
+		HM_COUNT(faults_fetch, 1);
+	else if (loc == HM_LOC_NONE)
+		HM_COUNT(faults_zero, 1);
+	if (rc == -EIO && !hm_g.feat.poison)
+		sigbus_thread(tid, (uintptr_t)m->arg.pagefault.address);
+	else if (rc)
+		hm_prim_uffd_wake(hm_g.uffd, r->base + (head << HM_PAGE_SHIFT), fp << HM_PAGE_SHIFT);
+	hm_folio_unlock(r, head);
+	if (loc == HM_LOC_TIER && !rc)
+		fault_readahead(r, head);
+	hm_region_put(r);
+}
+
+static void *handler_main(void *arg)
+{
+	sigset_t all;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	struct pollfd pfd[2] = {{.fd = hm_g.uffd, .events = POLLIN}, {.fd = hm_g.stop_efd, .events = POLLIN}};
+	struct uffd_msg msgs[16];
+	for (;;) {
+		int p = poll(pfd, 2, -1);
+		if (p < 0) {
+			if (errno == EINTR)
+				continue;
+			fprintf(stderr, "hetmem: handler: poll failed: %s\n", strerror(errno));
+			break;
+		}
+		if (pfd[1].revents)
+			break;
+		if (pfd[0].revents & (POLLERR | POLLHUP)) {
+			fprintf(stderr, "hetmem: handler: userfaultfd closed\n");
+			break;
+		}
+		for (;;) {
+			ssize_t n = read(hm_g.uffd, msgs, sizeof(msgs));
+			if (n < 0) {
+				if (errno == EINTR)
+					continue;
+				if (errno != EAGAIN)
+					fprintf(stderr, "hetmem: handler: read failed: %s\n", strerror(errno));
+				break;
+			}
+			uint64_t seq = atomic_fetch_add(&hm_g.event_seq, 1) + 1;
+			for (size_t k = 0; k < (size_t)n / sizeof(msgs[0]); k++) {
+				const struct uffd_msg *m = &msgs[k];
+				switch (m->event) {
+				case UFFD_EVENT_PAGEFAULT:
+					serve_fault(m);
+					break;
+				case UFFD_EVENT_REMAP:
+					hm_region_event_remap(m->arg.remap.from, m->arg.remap.to, m->arg.remap.len);
+					break;
+				case UFFD_EVENT_REMOVE:
+					hm_region_event_remove(m->arg.remove.start, m->arg.remove.end, false, seq);
+					break;
+				case UFFD_EVENT_UNMAP:
+					hm_region_event_remove(m->arg.remove.start, m->arg.remove.end, true, seq);
+					break;
+				default:
+					break;
+				}
+			}
+		}
+	}
+	return NULL;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Features, init, shutdown                                                 */
+/* ---------------------------------------------------------------------- */
+
+struct pm_scan_arg_compat {
+	uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages;
+	uint64_t category_inverted, category_mask, category_anyof_mask, return_mask;
+};
+#define PAGEMAP_SCAN_COMPAT _IOWR('f', 16, struct pm_scan_arg_compat)
+
+HM_API int hm_probe_features(struct hm_features *f)
+{
+	if (!f)
+		return hm_error(EINVAL, "hm_probe_features: NULL output");
+	memset(f, 0, sizeof(*f));
+	int fd = hm_prim_uffd_open();
+	if (fd < 0)
+		return hm_error(-fd, "userfaultfd is not available");
+	uint64_t feats = 0;
+	int rc = hm_prim_uffd_api(fd, 0, &feats, NULL);
+	close(fd);
+	if (rc)
+		return hm_error(-rc, "UFFDIO_API failed");
+	f->uffd = true;
+	f->uffd_features = feats;
+	f->move = feats & UFFD_FEATURE_MOVE;
+	f->wp = feats & UFFD_FEATURE_PAGEFAULT_FLAG_WP;
+	f->wp_unpopulated = feats & UFFD_FEATURE_WP_UNPOPULATED;
+	f->wp_async = feats & UFFD_FEATURE_WP_ASYNC;
+	f->poison = feats & UFFD_FEATURE_POISON;
+	f->thread_id = feats & UFFD_FEATURE_THREAD_ID;
+	f->event_remap = feats & UFFD_FEATURE_EVENT_REMAP;
+	f->event_remove = feats & UFFD_FEATURE_EVENT_REMOVE;
+	f->event_unmap = feats & UFFD_FEATURE_EVENT_UNMAP;
+	int pm = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	if (pm >= 0) {
+		struct pm_scan_arg_compat a = {0}; /* size 0: EINVAL if known */
+		f->pagemap_scan = ioctl(pm, PAGEMAP_SCAN_COMPAT, &a) < 0 && errno != ENOTTY;
+		close(pm);
+	}
+	f->demote = hm_g.initialised ? hm_g.demote : HM_DEMOTE_AUTO;
+	return 0;
+}
+
+HM_API int hm_init(const struct hm_config *cfg)
+{
+	int rc;
+	if (hm_g.in_child)
+		return hm_error(ENOTSUP, "hm_init: hetmem cannot be started in a forked child of a hetmem process");
+	if (atomic_load(&hm_g.initialised))
+		return hm_error(EALREADY, "hm_init: hetmem is already initialised");
+	rc = hm_config_resolve(cfg);
+	if (rc)
+		return rc;
+	struct hm_features f;
+	rc = hm_probe_features(&f);
+	if (rc) {
+		if (rc == -EPERM)
+			return hm_error(EPERM, "hm_init: userfaultfd is not permitted (run as root or set vm.unprivileged_userfaultfd=1)");
+		return rc;
+	}
+	if (hm_g.demote == HM_DEMOTE_MOVE && !f.move)
+		return hm_error(ENOTSUP, "hm_init: demote mode 'move' needs UFFDIO_MOVE (Linux >= 6.8)");
+	if (hm_g.demote == HM_DEMOTE_WP && !f.wp)
+		return hm_error(ENOTSUP, "hm_init: demote mode 'wp' needs userfaultfd write-protect");
+	if (hm_g.demote == HM_DEMOTE_AUTO) {
+		if (f.move)
+			hm_g.demote = HM_DEMOTE_MOVE;
+		else if (f.wp)
+			hm_g.demote = HM_DEMOTE_WP;
+		else
+			return hm_error(ENOTSUP, "hm_init: the kernel has neither UFFDIO_MOVE nor write-protect: "
+						 "demotion could lose concurrent writes");
+	}
+	f.demote = hm_g.demote;
+	uint64_t want = f.uffd_features & (UFFD_FEATURE_EVENT_REMAP | UFFD_FEATURE_EVENT_REMOVE |
+					   UFFD_FEATURE_EVENT_UNMAP | UFFD_FEATURE_THREAD_ID |
+					   UFFD_FEATURE_PAGEFAULT_FLAG_WP | UFFD_FEATURE_POISON |
+					   UFFD_FEATURE_MOVE);
+	int fd = hm_prim_uffd_open();
+	if (fd < 0)
+		return hm_error(-fd, "hm_init: cannot open a userfaultfd");
+	uint64_t got = 0;
+	rc = hm_prim_uffd_api(fd, want, &got, NULL);
+	if (rc) {
+		hm_error(-rc, "hm_init: UFFDIO_API refused features 0x%llx", (unsigned long long)want);
+		goto err_close;
+	}
+	hm_g.uffd = fd;
+	hm_g.feat = f;
+	hm_g.register_mode = UFFDIO_REGISTER_MODE_MISSING | (f.wp ? UFFDIO_REGISTER_MODE_WP : 0);
+	hm_g.stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (hm_g.stop_efd < 0) {
+		rc = hm_error(errno, "hm_init: eventfd failed");
+		goto err_close;
+	}
+	rc = hm_staging_init();
+	if (rc)
+		goto err_efd;
+	int e = pthread_create(&hm_g.handler, NULL, handler_main, NULL);
+	if (e) {
+		rc = hm_error(e, "hm_init: cannot start the handler thread");
+		goto err_staging;
+	}
+	hm_g.ntiers = 1;
+	hm_fork_install();
+	atomic_store(&hm_g.initialised, true);
+	hm_error_clear();
+	return 0;
+
+err_staging:
+	hm_staging_fini();
+err_efd:
+	close(hm_g.stop_efd);
+	hm_g.stop_efd = -1;
+err_close:
+	close(fd);
+	hm_g.uffd = -1;
+	return rc;
+}
+
+HM_API int hm_shutdown(void)
+{
+	if (!atomic_load(&hm_g.initialised))
+		return 0;
+	uint64_t poisoned_before = atomic_load(&hm_cnt.poisoned);
+	/* bring every page home while the handler still serves faults */
+	pthread_rwlock_rdlock(&hm_g.regions_lock);
+	size_t n = hm_g.nregions;
+	struct hm_region **rs = malloc((n ? n : 1) * sizeof(*rs));
+	for (size_t i = 0; rs && i < n; i++) {
+		rs[i] = hm_g.regions[i];
+		atomic_fetch_add(&rs[i]->refs, 1);
+	}
+	pthread_rwlock_unlock(&hm_g.regions_lock);
+	for (size_t i = 0; rs && i < n; i++) {
+		hm_migrate_region(rs[i], 0, rs[i]->npages, 0, NULL, HM_MIG_WAIT);
+		hm_region_put(rs[i]);
+	}
+	free(rs);
+	hm_devices_close_all();
+	/* unregister while the handler still runs: nothing may wait on it */
+	hm_regions_shutdown();
+	hm_staging_fini();
+	uint64_t one = 1;
+	if (write(hm_g.stop_efd, &one, sizeof(one)) != sizeof(one))
+		fprintf(stderr, "hetmem: shutdown: cannot signal the handler: %s\n", strerror(errno));
+	pthread_join(hm_g.handler, NULL);
+	hm_tiers_close_all();
+	close(hm_g.stop_efd);
+	close(hm_g.uffd);
+	hm_g.stop_efd = hm_g.uffd = -1;
+	atomic_store(&hm_g.initialised, false);
+	if (atomic_load(&hm_cnt.poisoned) != poisoned_before)
+		return hm_error(EIO, "hm_shutdown: some pages could not be read back and are poisoned");
+	return 0;
+}

@@ -1,0 +1,340 @@
+/*
+ * internal.h — shared definitions of libhetmem's files: the page-table word,
+ * regions, tiers, the global state, and the prototypes each file exports to
+ * the others.  Nothing here is public API.
+ */
+#ifndef HM_INTERNAL_H
+#define HM_INTERNAL_H
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "hetmem.h"
+
+#define HM_HIDDEN __attribute__((visibility("hidden")))
+
+#define HM_PAGE_SHIFT 12
+#define HM_PAGE_SIZE ((size_t)1 << HM_PAGE_SHIFT)
+#define HM_MAX_FOLIO_PAGES 512
+
+#ifdef HM_DEBUG
+#include <assert.h>
+#define HM_ASSERT(x) assert(x)
+#else
+#define HM_ASSERT(x) ((void)0)
+#endif
+
+#define hm_likely(x) __builtin_expect(!!(x), 1)
+#define hm_unlikely(x) __builtin_expect(!!(x), 0)
+
+/* ------------------------------------------------------------------------
+ * The page-table word: one uint64_t per 4 KiB page of a region.
+ *
+ *   bits  0-2   LOC     where the content is (HM_LOC_*)
+ *   bit   3     MOVING  folio lock (meaningful on a folio's head word only)
+ *   bit   4     WAITERS a fault is parked on this locked folio (head only):
+ *                       whoever unlocks must UFFDIO_WAKE the folio
+ *   bit   5     NOREAD  hm_protect() removed read access
+ *   bit   6     NOWRITE hm_protect() removed write access
+ *   bit   7     ACCESSED set by faults (hotness hint for later policies)
+ *   bits  8-11  TIER    tier id when LOC == TIER (HM_MAX_TIERS = 16)
+ *   bit  12     DISCARD a madvise(DONTNEED) event arrived while the folio
+ *                       was locked: applied by whoever unlocks it
+ *   bit  13     GONE    same for an munmap event
+ *   bit  14     SELFZAP hetmem itself is discarding this page (WP demotion):
+ *                       the handler ignores the REMOVE event this causes
+ *                       and clears the bit
+ *   bits 16-63  SLOT    4 KiB slot index on that tier when LOC == TIER
+ *
+ * Transitions (all of a folio's words change only while its head word has
+ * MOVING set by the caller, taken with a CAS; the fault path takes no other
+ * lock):
+ *   NONE   -> HOST     first touch: the handler fills the folio with zeros
+ *   HOST   -> TIER     demotion (migrate.c)
+ *   TIER   -> HOST     fault-back (fault.c) or promotion (migrate.c)
+ *   TIER   -> TIER'    migration between tiers
+ *   TIER   -> POISON   the tier failed to give the data back
+ *   any    -> NONE     madvise(DONTNEED) seen through a REMOVE event
+ *   any    -> UNMAPPED hm_free() or munmap() seen through an UNMAP event
+ * ---------------------------------------------------------------------- */
+enum hm_loc {
+	HM_LOC_NONE = 0,     /* never populated, or discarded: reads as zeros */
+	HM_LOC_HOST = 1,     /* in RAM, mapped */
+	HM_LOC_TIER = 2,     /* on a device tier at SLOT */
+	HM_LOC_POISON = 3,   /* lost: access gets SIGBUS */
+	HM_LOC_UNMAPPED = 4, /* no longer part of the address space */
+};
+
+#define PW_LOC_MASK 0x7ull
+#define PW_MOVING (1ull << 3)
+#define PW_WAITERS (1ull << 4)
+#define PW_NOREAD (1ull << 5)
+#define PW_NOWRITE (1ull << 6)
+#define PW_ACCESSED (1ull << 7)
+#define PW_TIER_SHIFT 8
+#define PW_TIER_MASK (0xfull << PW_TIER_SHIFT)
+#define PW_DISCARD (1ull << 12)
+#define PW_GONE (1ull << 13)
+#define PW_SELFZAP (1ull << 14)
+#define PW_PENDING (PW_DISCARD | PW_GONE)
+#define PW_SLOT_SHIFT 16
+#define PW_SLOT_MAX ((1ull << 48) - 1)
+#define PW_PROT_MASK (PW_NOREAD | PW_NOWRITE)
+
+typedef _Atomic uint64_t hm_pw_t;
+
+static inline unsigned pw_loc(uint64_t w) { return (unsigned)(w & PW_LOC_MASK); }
+static inline int pw_tier(uint64_t w) { return (int)((w & PW_TIER_MASK) >> PW_TIER_SHIFT); }
+static inline uint64_t pw_slot(uint64_t w) { return w >> PW_SLOT_SHIFT; }
+/* Bits a location change keeps: they belong to other parties. */
+#define PW_KEEP (PW_MOVING | PW_WAITERS | PW_PROT_MASK | PW_ACCESSED | PW_PENDING | PW_SELFZAP)
+/* Set a word's location (the caller holds the folio lock); a CAS loop, since
+ * event handling may set PENDING bits on tail words concurrently. */
+static inline uint64_t pw_set(hm_pw_t *p, unsigned loc, int tier, uint64_t slot)
+{
+	uint64_t old = atomic_load(p), nw;
+	do {
+		nw = (old & PW_KEEP) | loc | ((uint64_t)tier << PW_TIER_SHIFT) | (slot << PW_SLOT_SHIFT);
+	} while (!atomic_compare_exchange_weak(p, &old, nw));
+	return old;
+}
+
+/* ------------------------------------------------------------------------
+ * Regions: one per hm_alloc().
+ * Invariants: base and size are multiples of the folio size; words has
+ * size/4096 entries; a region in the table has refs >= 1 (the table's own);
+ * once dying is set no new user takes a reference, and the memory is unmapped
+ * only when refs drops to 0.
+ * ---------------------------------------------------------------------- */
+struct hm_region {
+	uintptr_t base;
+	size_t size;
+	unsigned folio_shift;     /* 12, 16 or 21 */
+	size_t npages;
+	hm_pw_t *words;
+	_Atomic long refs;
+	_Atomic bool dying;
+	_Atomic uintptr_t last_fault; /* folio index of the last fault + 1 */
+	_Atomic unsigned ra_window;   /* current readahead window (folios) */
+	uint64_t born;                /* hm_g.event_seq when created */
+};
+
+static inline size_t region_folio_pages(const struct hm_region *r)
+{
+	return (size_t)1 << (r->folio_shift - HM_PAGE_SHIFT);
+}
+
+/* ------------------------------------------------------------------------
+ * Tiers.
+ * ---------------------------------------------------------------------- */
+struct hm_tier;
+
+/* The backend ops table: one per kind of device-private memory. */
+struct hm_tier_ops {
+	const char *kind;
+	bool coherent; /* CPU can map it in place (none yet) */
+	/* parse @args (the part after "kind:") and open the backing store;
+	 * set t->capacity.  0 or -errno (with hm_error()). */
+	int (*open)(struct hm_tier *t, const char *args);
+	void (*close)(struct hm_tier *t);
+	/* copy @len bytes at byte offset @off: 0 or -errno */
+	int (*read)(struct hm_tier *t, uint64_t off, void *buf, size_t len);
+	int (*write)(struct hm_tier *t, uint64_t off, const void *buf, size_t len);
+	/* optional: a CPU pointer to byte @off (a private window of the store,
+	 * never the managed range), or NULL */
+	void *(*map)(struct hm_tier *t, uint64_t off, size_t len);
+};
+
+struct hm_tier {
+	int id;
+	const struct hm_tier_ops *ops;
+	char name[64];
+	uint64_t capacity;     /* bytes */
+	uint64_t nslots;       /* capacity / 4096 */
+	/* slot allocator: a bitmap, 1 = in use, guarded by lock */
+	pthread_mutex_t lock;
+	uint64_t *bitmap;
+	uint64_t cursor[10];   /* next-fit cursor per order (0..9) */
+	_Atomic uint64_t used_slots;
+	_Atomic uint64_t pages_in, pages_out, errors;
+	struct hm_device *device; /* owner, if a device's memory */
+	/* backend state */
+	int fd;
+	void *window;          /* emu: the memfd mapped privately for copies */
+	bool is_blockdev;
+};
+
+/* ------------------------------------------------------------------------
+ * Global state.
+ * ---------------------------------------------------------------------- */
+struct hm_global {
+	_Atomic bool initialised;
+	bool in_child;             /* a forked child: hetmem is off here */
+	int uffd;
+	int stop_efd;              /* eventfd that stops the handler */
+	pthread_t handler;
+	struct hm_features feat;
+	enum hm_demote_mode demote;
+	unsigned readahead_max;
+	unsigned cfg_flags;
+	uint64_t register_mode;    /* UFFDIO_REGISTER_MODE_* used for regions */
+
+	/* region table: sorted by base; readers take rlock */
+	pthread_rwlock_t regions_lock;
+	struct hm_region **regions;
+	size_t nregions, cap_regions;
+
+	/* tiers: tiers[0] is NULL (host RAM); guarded by tiers_lock for
+	 * add/remove; lookups read the atomic pointer */
+	pthread_mutex_t tiers_lock;
+	struct hm_tier *_Atomic tiers[HM_MAX_TIERS];
+	int ntiers;
+
+	/* incremented by the handler for each batch of messages it reads: an
+	 * event applies only to regions born before it was read (a region
+	 * mapped at the same address after the munmap is not its target) */
+	_Atomic uint64_t event_seq;
+
+	/* migration vs fork: movers hold it shared, fork prepare exclusive */
+	pthread_rwlock_t fork_lock;
+
+	/* staging ranges for UFFDIO_MOVE demotion, one per mover at a time */
+	pthread_mutex_t staging_lock;
+	uintptr_t staging_base;
+	size_t staging_size;       /* bytes; one HM_MAX_FOLIO slot per user */
+	uint64_t staging_free;     /* bitmap of free staging slots */
+};
+
+extern struct hm_global hm_g;
+
+/* ------------------------------------------------------------------------
+ * Counters (stats.c).  Relaxed atomics; a snapshot is not a transaction.
+ * ---------------------------------------------------------------------- */
+struct hm_counters {
+	_Atomic uint64_t faults, faults_zero, faults_fetch, faults_wait, faults_wp;
+	_Atomic uint64_t readahead_folios;
+	_Atomic uint64_t pages_promoted, pages_demoted, pages_tier2tier;
+	_Atomic uint64_t migrate_failures, fallback_pages, poisoned, retries;
+	_Atomic uint64_t injected, fork_homes, unmanaged_faults;
+	_Atomic uint64_t regions, managed_bytes, resident_pages;
+	_Atomic uint64_t device_reads, device_writes, device_evictions;
+};
+extern struct hm_counters hm_cnt;
+#define HM_COUNT(field, n) atomic_fetch_add_explicit(&hm_cnt.field, (n), memory_order_relaxed)
+
+/* ------------------------------------------------------------------------
+ * options.c: errors, sizes, configuration.
+ * ---------------------------------------------------------------------- */
+/* Record a message for hm_last_error() and return -err (err positive). */
+HM_HIDDEN int hm_error(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+HM_HIDDEN void hm_error_clear(void);
+/* Parse "123", "64K", "2M", "1G", "1T": 0 or -EINVAL (overflow: -E2BIG). */
+HM_HIDDEN int hm_parse_size(const char *s, uint64_t *out);
+HM_HIDDEN int hm_config_resolve(const struct hm_config *cfg);
+
+/* ------------------------------------------------------------------------
+ * prim.c: every system call goes through here so tests can inject failures.
+ * Each returns 0 / a count, or -errno.
+ * ---------------------------------------------------------------------- */
+enum hm_site {
+	HM_SITE_TIER_READ, HM_SITE_TIER_WRITE, HM_SITE_TIER_ALLOC,
+	HM_SITE_UFFD_COPY, HM_SITE_UFFD_MOVE, HM_SITE_UFFD_WP,
+	HM_SITE_MADVISE, HM_SITE_MMAP, HM_SITE_COUNT
+};
+/* 0, or the injected -errno for this call of @site. */
+HM_HIDDEN int hm_prim_inject(enum hm_site site);
+
+HM_HIDDEN void *hm_prim_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off, int *err);
+HM_HIDDEN int hm_prim_munmap(void *addr, size_t len);
+HM_HIDDEN int hm_prim_mprotect(void *addr, size_t len, int prot);
+HM_HIDDEN int hm_prim_madvise(void *addr, size_t len, int advice);
+HM_HIDDEN int hm_prim_pread(int fd, void *buf, size_t len, uint64_t off);
+HM_HIDDEN int hm_prim_pwrite(int fd, const void *buf, size_t len, uint64_t off);
+HM_HIDDEN int hm_prim_uffd_open(void);
+HM_HIDDEN int hm_prim_uffd_api(int uffd, uint64_t want, uint64_t *got, uint64_t *ioctls);
+HM_HIDDEN int hm_prim_uffd_register(int uffd, uintptr_t start, size_t len, uint64_t mode);
+HM_HIDDEN int hm_prim_uffd_unregister(int uffd, uintptr_t start, size_t len);
+/* UFFDIO_COPY of @len bytes; on partial progress *done has the bytes copied */
+HM_HIDDEN int hm_prim_uffd_copy(int uffd, uintptr_t dst, const void *src, size_t len, bool wake, size_t *done);
+HM_HIDDEN int hm_prim_uffd_zero(int uffd, uintptr_t dst, size_t len, bool wake, size_t *done);
+HM_HIDDEN int hm_prim_uffd_move(int uffd, uintptr_t dst, uintptr_t src, size_t len, size_t *done);
+HM_HIDDEN int hm_prim_uffd_wp(int uffd, uintptr_t start, size_t len, bool protect);
+HM_HIDDEN int hm_prim_uffd_wake(int uffd, uintptr_t start, size_t len);
+HM_HIDDEN int hm_prim_uffd_poison(int uffd, uintptr_t start, size_t len);
+HM_HIDDEN int hm_prim_mincore(void *addr, size_t len, unsigned char *vec);
+HM_HIDDEN int hm_prim_vm_rw(void *local, const void *remote, size_t len, bool write);
+
+/* ------------------------------------------------------------------------
+ * tier.c
+ * ---------------------------------------------------------------------- */
+HM_HIDDEN struct hm_tier *hm_tier_get(int id);
+HM_HIDDEN int hm_tier_create(const char *spec, struct hm_device *dev);
+HM_HIDDEN int hm_tier_destroy(int id, bool force);
+HM_HIDDEN void hm_tiers_close_all(void);
+/* Allocate a run of 2^order slots (aligned to 2^order): 0 and *slot, or
+ * -ENOSPC. */
+HM_HIDDEN int hm_slot_alloc(struct hm_tier *t, unsigned order, uint64_t *slot);
+HM_HIDDEN void hm_slot_free(struct hm_tier *t, uint64_t slot, size_t n);
+/* Data movers with retry of transient errors and error counting. */
+HM_HIDDEN int hm_tier_read(struct hm_tier *t, uint64_t slot, void *buf, size_t npages);
+HM_HIDDEN int hm_tier_write(struct hm_tier *t, uint64_t slot, const void *buf, size_t npages);
+/* A CPU pointer to @npages slots from @slot, or NULL (no window; or an
+ * injected read failure, then *err is set). */
+HM_HIDDEN const void *hm_tier_window(struct hm_tier *t, uint64_t slot, size_t npages, int *err);
+extern const struct hm_tier_ops hm_tier_emu_ops, hm_tier_file_ops;
+
+/* ------------------------------------------------------------------------
+ * space.c: regions.
+ * ---------------------------------------------------------------------- */
+/* The region containing @addr with a reference taken, or NULL. */
+HM_HIDDEN struct hm_region *hm_region_get(uintptr_t addr);
+HM_HIDDEN void hm_region_put(struct hm_region *r);
+/* Same, but also finds regions being freed (the fault handler serves them
+ * until they are unmapped). */
+HM_HIDDEN struct hm_region *hm_region_get_any(uintptr_t addr);
+/* Take references on every region covering [addr, addr+len) in order.
+ * Returns the count (<= max) or -EINVAL if a gap is not managed. */
+HM_HIDDEN int hm_regions_get_range(uintptr_t addr, size_t len, struct hm_region **out, int max);
+HM_HIDDEN void hm_regions_shutdown(void);
+HM_HIDDEN void hm_region_event_remap(uintptr_t from, uintptr_t to, size_t len);
+HM_HIDDEN void hm_region_event_remove(uintptr_t start, uintptr_t end, bool unmap, uint64_t seq);
+HM_HIDDEN void hm_fork_install(void);
+
+/* Folio lock on the head word of folio @f (first page index).  trylock
+ * returns the word seen before locking, or sets *busy. */
+HM_HIDDEN bool hm_folio_trylock(struct hm_region *r, size_t head, uint64_t *old);
+HM_HIDDEN void hm_folio_lock(struct hm_region *r, size_t head);
+/* Unlock; wakes parked faults on the folio if any. */
+HM_HIDDEN void hm_folio_unlock(struct hm_region *r, size_t head);
+
+/* ------------------------------------------------------------------------
+ * fault.c
+ * ---------------------------------------------------------------------- */
+HM_HIDDEN int hm_fault_start(void);
+HM_HIDDEN void hm_fault_stop(void);
+/* Bring locked folio @head of @r back to RAM from wherever it is (TIER or
+ * NONE -> HOST).  Caller holds the folio lock.  0, or -EIO (poisoned). */
+HM_HIDDEN int hm_folio_fetch(struct hm_region *r, size_t head, bool wake);
+/* A 2 MiB buffer private to the calling thread, or NULL. */
+HM_HIDDEN void *hm_bounce(void);
+
+/* ------------------------------------------------------------------------
+ * migrate.c
+ * ---------------------------------------------------------------------- */
+HM_HIDDEN long hm_migrate_region(struct hm_region *r, size_t first, size_t last, int tier, int *status, unsigned flags);
+#define HM_MIG_WAIT 0x1u  /* wait for locked folios instead of -EBUSY */
+HM_HIDDEN int hm_staging_init(void);
+HM_HIDDEN void hm_staging_fini(void);
+
+/* ------------------------------------------------------------------------
+ * device.c
+ * ---------------------------------------------------------------------- */
+HM_HIDDEN void hm_devices_close_all(void);
+HM_HIDDEN void hm_devices_forget_range(uintptr_t start, size_t len);
+
+#endif

@@ -1,0 +1,559 @@
+/*
+ * migrate.c — three-phase migration with a per-page result, modelled on the
+ * kernel's migrate_vma_setup / migrate_vma_pages / migrate_vma_finalize.
+ *
+ * A range is processed in batches of at most BATCH_PAGES pages:
+ *   1. collect: lock each folio (head-word CAS), decide what it needs
+ *      (fetch home, demote from RAM, move between tiers, or nothing);
+ *   2. copy: allocate slots on the target and copy the data there;
+ *   3. finalize: commit (page-table words point at the new place, old
+ *      copies freed) or restore (the data stays where it was, new slots
+ *      freed), then unlock.  Every page gets a result.
+ *
+ * Demotion takes the pages out of the process's page table before copying,
+ * so a concurrent write cannot be lost:
+ *   MOVE: UFFDIO_MOVE the folio's pages into a staging range (a write now
+ *         faults, finds the folio locked and waits), copy from staging to
+ *         the tier, drop the staging pages.  Restore moves them back.
+ *   WP:   write-protect the folio (a write now faults and waits), copy from
+ *         the managed range, MADV_DONTNEED it, unprotect.  Restore only
+ *         unprotects.  Used where the kernel has no UFFDIO_MOVE, when forced
+ *         (HETMEM_DEMOTE=wp), and for folios UFFDIO_MOVE refuses (pages
+ *         shared with a forked child, read-only folios).
+ * Absent pages inside a populated folio (discarded by the program) are
+ * found with mincore() and written as zeros, so a copy never faults.
+ */
+#include "internal.h"
+#include "uffd_compat.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#define BATCH_PAGES 1024 /* 4 MiB: two 2 MiB folios */
+#define STAGING_CHUNK ((size_t)BATCH_PAGES << HM_PAGE_SHIFT)
+#define STAGING_CHUNKS 8
+#define BUSY_WAIT_NS (200 * 1000 * 1000L)
+
+/* ---------------------------------------------------------------------- */
+/* Staging ranges for UFFDIO_MOVE                                           */
+/* ---------------------------------------------------------------------- */
+
+static pthread_cond_t staging_cv = PTHREAD_COND_INITIALIZER;
+
+int hm_staging_init(void)
+{
+	if (!hm_g.feat.move)
+		return 0;
+	size_t size = STAGING_CHUNK * STAGING_CHUNKS;
+	int err = 0;
+	char *p = hm_prim_mmap(NULL, size + HM_FOLIO_2M, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0, &err);
+	if (p == MAP_FAILED)
+		return hm_error(err, "hm_init: cannot map the staging range");
+	uintptr_t base = ((uintptr_t)p + HM_FOLIO_2M - 1) & ~(HM_FOLIO_2M - 1);
+	if (base > (uintptr_t)p)
+		munmap(p, base - (uintptr_t)p);
+	munmap((void *)(base + size), (uintptr_t)p + HM_FOLIO_2M - base);
+	int rc = hm_prim_uffd_register(hm_g.uffd, base, size, UFFDIO_REGISTER_MODE_MISSING);
+	if (rc) {
+		munmap((void *)base, size);
+		return hm_error(-rc, "hm_init: cannot register the staging range");
+	}
+	hm_g.staging_base = base;
+	hm_g.staging_size = size;
+	hm_g.staging_free = (1ull << STAGING_CHUNKS) - 1;
+	return 0;
+}
+
+void hm_staging_fini(void)
+{
+	if (!hm_g.staging_base)
+		return;
+	hm_prim_uffd_unregister(hm_g.uffd, hm_g.staging_base, hm_g.staging_size);
+	munmap((void *)hm_g.staging_base, hm_g.staging_size);
+	hm_g.staging_base = 0;
+	hm_g.staging_size = 0;
+}
+
+static uintptr_t staging_get(void)
+{
+	pthread_mutex_lock(&hm_g.staging_lock);
+	while (!hm_g.staging_free)
+		pthread_cond_wait(&staging_cv, &hm_g.staging_lock);
+	int i = __builtin_ctzll(hm_g.staging_free);
+	hm_g.staging_free &= ~(1ull << i);
+	pthread_mutex_unlock(&hm_g.staging_lock);
+	return hm_g.staging_base + (size_t)i * STAGING_CHUNK;
+}
+
+static void staging_put(uintptr_t chunk)
+{
+	/* the chunk must be empty for the next UFFDIO_MOVE into it */
+	int rc = 0;
+	for (int tries = 0; tries < 100; tries++) {
+		rc = hm_prim_madvise((void *)chunk, STAGING_CHUNK, MADV_DONTNEED);
+		if (!rc)
+			break;
+	}
+	if (rc)
+		madvise((void *)chunk, STAGING_CHUNK, MADV_DONTNEED); /* injected errors must not wedge it */
+	int i = (int)((chunk - hm_g.staging_base) / STAGING_CHUNK);
+	pthread_mutex_lock(&hm_g.staging_lock);
+	hm_g.staging_free |= 1ull << i;
+	pthread_cond_signal(&staging_cv);
+	pthread_mutex_unlock(&hm_g.staging_lock);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Helpers                                                                  */
+/* ---------------------------------------------------------------------- */
+
+static const char zero_page[HM_PAGE_SIZE] __attribute__((aligned(4096)));
+
+/* Allocate @n slots for a folio: one aligned run, or singles as fallback. */
+static int alloc_slots(struct hm_tier *t, size_t n, uint64_t *slots)
+{
+	unsigned order = (unsigned)__builtin_ctzl(n);
+	uint64_t s;
+	int rc = hm_slot_alloc(t, order, &s);
+	if (!rc) {
+		for (size_t k = 0; k < n; k++)
+			slots[k] = s + k;
+		return 0;
+	}
+	if (n == 1)
+		return rc;
+	for (size_t k = 0; k < n; k++) {
+		rc = hm_slot_alloc(t, 0, &slots[k]);
+		if (rc) {
+			for (size_t j = 0; j < k; j++)
+				hm_slot_free(t, slots[j], 1);
+			return rc;
+		}
+	}
+	HM_COUNT(fallback_pages, 1);
+	return 0;
+}
+
+static void free_slots(struct hm_tier *t, const uint64_t *slots, size_t n)
+{
+	for (size_t k = 0; k < n; k++)
+		hm_slot_free(t, slots[k], 1);
+}
+
+/* Write pages [0, n) from @src (present[k] false: a zero page) to @slots,
+ * coalescing runs of consecutive slots.  0 or -errno. */
+static int write_pages(struct hm_tier *t, const uint64_t *slots, const char *src,
+		       const unsigned char *present, size_t n)
+{
+	size_t k = 0;
+	while (k < n) {
+		bool pres = present[k] & 1;
+		size_t j = k + 1;
+		if (pres)
+			while (j < n && (present[j] & 1) && slots[j] == slots[k] + (j - k))
+				j++;
+		int rc = pres ? hm_tier_write(t, slots[k], src + (k << HM_PAGE_SHIFT), j - k)
+			      : hm_tier_write(t, slots[k], zero_page, 1);
+		if (rc)
+			return rc;
+		k = j;
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Per-folio work                                                           */
+/* ---------------------------------------------------------------------- */
+
+enum action { ACT_SKIP, ACT_FETCH, ACT_DEMOTE, ACT_T2T, ACT_FAIL };
+
+struct mfolio {
+	size_t head;       /* first page index in the region */
+	enum action act;
+	int rc;            /* folio result (0 or -errno) */
+	bool locked;
+	bool wp;           /* demoted through the WP path */
+	uintptr_t stage;   /* staging address (MOVE path) */
+	uint64_t *slots;   /* target slots, one per page */
+};
+
+/* What folio @f needs to reach @tier; caller holds its lock. */
+static enum action classify(struct hm_region *r, struct mfolio *f, int tier)
+{
+	size_t fp = region_folio_pages(r);
+	size_t host = 0, none = 0, on_target = 0, on_other = 0, poison = 0, gone = 0, noread = 0;
+	for (size_t i = f->head; i < f->head + fp; i++) {
+		uint64_t w = atomic_load(&r->words[i]);
+		if (w & PW_NOREAD)
+			noread++;
+		switch (pw_loc(w)) {
+		case HM_LOC_NONE: none++; break;
+		case HM_LOC_HOST: host++; break;
+		case HM_LOC_TIER:
+			if (pw_tier(w) == tier)
+				on_target++;
+			else
+				on_other++;
+			break;
+		case HM_LOC_POISON: poison++; break;
+		default: gone++; break;
+		}
+	}
+	if (gone == fp) {
+		f->rc = -EFAULT;
+		return ACT_FAIL;
+	}
+	if (tier == 0)
+		return on_target + on_other + poison ? ACT_FETCH : ACT_SKIP;
+	if (poison) {
+		f->rc = -EIO;
+		return ACT_FAIL;
+	}
+	if (host + none + on_other == 0 || host + on_other == 0)
+		return ACT_SKIP; /* all there already, or never populated */
+	if (noread && host) {
+		f->rc = -EACCES;
+		return ACT_FAIL;
+	}
+	if (host && (on_other || on_target)) {
+		/* mixed (should not happen): make it whole in RAM first */
+		int rc = hm_folio_fetch(r, f->head, true);
+		if (rc) {
+			f->rc = rc;
+			return ACT_FAIL;
+		}
+		return ACT_DEMOTE;
+	}
+	return host ? ACT_DEMOTE : ACT_T2T;
+}
+
+/* Take folio @f of @r out of RAM onto tier @t (copy phase). */
+static int demote_copy(struct hm_region *r, struct mfolio *f, struct hm_tier *t, uintptr_t stage)
+{
+	size_t fp = region_folio_pages(r);
+	size_t len = fp << HM_PAGE_SHIFT;
+	uintptr_t addr = r->base + (f->head << HM_PAGE_SHIFT);
+	unsigned char present[HM_MAX_FOLIO_PAGES];
+	int rc = alloc_slots(t, fp, f->slots);
+	if (rc)
+		return rc;
+	f->wp = hm_g.demote == HM_DEMOTE_WP || (atomic_load(&r->words[f->head]) & PW_NOWRITE);
+	if (!f->wp) {
+		size_t done = 0;
+		rc = hm_prim_uffd_move(hm_g.uffd, stage, addr, len, &done);
+		if (rc && done) {
+			/* partly moved: put that part back, then try WP */
+			size_t back = 0;
+			if (hm_prim_uffd_move(hm_g.uffd, addr, stage, done, &back) || back != done) {
+				size_t c = 0;
+				hm_prim_uffd_copy(hm_g.uffd, addr + back, (void *)(stage + back), done - back, true, &c);
+			}
+			madvise((void *)stage, done, MADV_DONTNEED);
+		}
+		if (rc) {
+			if (rc != -EBUSY && rc != -EINVAL && rc != -EAGAIN && rc != -ENOMEM)
+				goto err_slots;
+			f->wp = hm_g.feat.wp; /* UFFDIO_MOVE refused this folio */
+			if (!f->wp)
+				goto err_slots;
+		} else {
+			f->stage = stage;
+		}
+	}
+	const char *src;
+	if (f->wp) {
+		rc = hm_prim_uffd_wp(hm_g.uffd, addr, len, true);
+		if (rc)
+			goto err_slots;
+		src = (const char *)addr;
+	} else {
+		src = (const char *)stage;
+	}
+	rc = hm_prim_mincore((void *)src, len, present);
+	if (rc)
+		goto err_restore;
+	rc = write_pages(t, f->slots, src, present, fp);
+	if (rc)
+		goto err_restore;
+	return 0;
+
+err_restore:
+	if (f->wp) {
+		hm_prim_uffd_wp(hm_g.uffd, addr, len, false);
+	} else {
+		size_t back = 0;
+		if (hm_prim_uffd_move(hm_g.uffd, addr, stage, len, &back) || back != len) {
+			/* the move back failed: copy what is left (never lose it) */
+			size_t c = 0;
+			int crc = hm_prim_uffd_copy(hm_g.uffd, addr + back, (void *)(stage + back), len - back, true, &c);
+			while (crc && crc != -EEXIST && (crc == -EAGAIN || crc == -ENOMEM)) {
+				back += c;
+				crc = hm_prim_uffd_copy(hm_g.uffd, addr + back, (void *)(stage + back), len - back, true, &c);
+			}
+		}
+		madvise((void *)stage, len, MADV_DONTNEED);
+		f->stage = 0;
+	}
+err_slots:
+	free_slots(t, f->slots, fp);
+	return rc;
+}
+
+/* Commit a demotion: the words point at the tier; RAM copies go. */
+static int demote_commit(struct hm_region *r, struct mfolio *f, struct hm_tier *t)
+{
+	size_t fp = region_folio_pages(r);
+	size_t len = fp << HM_PAGE_SHIFT;
+	uintptr_t addr = r->base + (f->head << HM_PAGE_SHIFT);
+	if (f->wp) {
+		for (size_t i = f->head; i < f->head + fp; i++)
+			atomic_fetch_or(&r->words[i], PW_SELFZAP);
+		int rc = hm_prim_madvise((void *)addr, len, MADV_DONTNEED);
+		/* the handler clears SELFZAP when it sees the REMOVE event; with
+		 * no event (failure, or a kernel without REMOVE events) we do */
+		if (rc || !hm_g.feat.event_remove)
+			for (size_t i = f->head; i < f->head + fp; i++)
+				atomic_fetch_and(&r->words[i], ~PW_SELFZAP);
+		if (rc) {
+			/* the RAM copy stays authoritative */
+			hm_prim_uffd_wp(hm_g.uffd, addr, len, false);
+			free_slots(t, f->slots, fp);
+			return rc;
+		}
+	}
+	size_t host = 0;
+	for (size_t k = 0; k < fp; k++) {
+		uint64_t old = pw_set(&r->words[f->head + k], HM_LOC_TIER, t->id, f->slots[k]);
+		if (pw_loc(old) == HM_LOC_HOST)
+			host++;
+	}
+	HM_COUNT(resident_pages, -(uint64_t)host);
+	HM_COUNT(pages_demoted, fp);
+	if (f->wp)
+		hm_prim_uffd_wp(hm_g.uffd, addr, len, false);
+	return 0;
+}
+
+/* Move a folio that lives on tiers (and maybe NONE pages) to tier @t. */
+static int t2t_copy(struct hm_region *r, struct mfolio *f, struct hm_tier *t)
+{
+	size_t fp = region_folio_pages(r);
+	int rc = alloc_slots(t, fp, f->slots);
+	if (rc)
+		return rc;
+	char *b = hm_bounce();
+	if (!b) {
+		rc = -ENOMEM;
+		goto err;
+	}
+	for (size_t k = 0; k < fp; k++) {
+		uint64_t w = atomic_load(&r->words[f->head + k]);
+		const void *src = zero_page;
+		if (pw_loc(w) == HM_LOC_TIER) {
+			struct hm_tier *from = hm_tier_get(pw_tier(w));
+			rc = from ? hm_tier_read(from, pw_slot(w), b, 1) : -EIO;
+			if (rc)
+				goto err;
+			src = b;
+		}
+		rc = hm_tier_write(t, f->slots[k], src, 1);
+		if (rc)
+			goto err;
+	}
+	return 0;
+err:
+	free_slots(t, f->slots, fp);
+	return rc;
+}
+
+static void t2t_commit(struct hm_region *r, struct mfolio *f, struct hm_tier *t)
+{
+	size_t fp = region_folio_pages(r);
+	for (size_t k = 0; k < fp; k++) {
+		uint64_t old = pw_set(&r->words[f->head + k], HM_LOC_TIER, t->id, f->slots[k]);
+		if (pw_loc(old) == HM_LOC_TIER) {
+			struct hm_tier *from = hm_tier_get(pw_tier(old));
+			if (from)
+				hm_slot_free(from, pw_slot(old), 1);
+		}
+	}
+	HM_COUNT(pages_tier2tier, fp);
+}
+
+static bool lock_within(struct hm_region *r, size_t head, unsigned flags)
+{
+	if (hm_folio_trylock(r, head, NULL))
+		return true;
+	if (flags & HM_MIG_WAIT) {
+		hm_folio_lock(r, head);
+		return true;
+	}
+	struct timespec t0, now, nap = {0, 20 * 1000};
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		nanosleep(&nap, NULL);
+		if (hm_folio_trylock(r, head, NULL))
+			return true;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if ((now.tv_sec - t0.tv_sec) * 1000000000L + (now.tv_nsec - t0.tv_nsec) > BUSY_WAIT_NS)
+			return false;
+	}
+}
+
+/* ---------------------------------------------------------------------- */
+/* The three phases                                                         */
+/* ---------------------------------------------------------------------- */
+
+long hm_migrate_region(struct hm_region *r, size_t first, size_t last, int tier, int *status, unsigned flags)
+{
+	size_t fp = region_folio_pages(r);
+	struct hm_tier *t = tier ? hm_tier_get(tier) : NULL;
+	if (tier && !t)
+		return -ENOENT;
+	size_t nfolios_max = BATCH_PAGES / fp;
+	struct mfolio fs[BATCH_PAGES];
+	uint64_t *slots = malloc(BATCH_PAGES * sizeof(uint64_t));
+	if (!slots)
+		return -ENOMEM;
+	long moved = 0;
+	pthread_rwlock_rdlock(&hm_g.fork_lock);
+	for (size_t start = first; start < last; start += nfolios_max * fp) {
+		size_t nf = 0;
+		/* phase 1: collect and lock */
+		for (size_t head = start; head < last && nf < nfolios_max; head += fp, nf++) {
+			struct mfolio *f = &fs[nf];
+			memset(f, 0, sizeof(*f));
+			f->head = head;
+			f->slots = slots + nf * fp;
+			if (!lock_within(r, head, flags)) {
+				f->act = ACT_FAIL;
+				f->rc = -EBUSY;
+				continue;
+			}
+			f->locked = true;
+			f->act = classify(r, f, tier);
+		}
+		/* phase 2: copy */
+		uintptr_t stage = 0;
+		if (t && hm_g.demote == HM_DEMOTE_MOVE)
+			for (size_t k = 0; k < nf && !stage; k++)
+				if (fs[k].act == ACT_DEMOTE)
+					stage = staging_get();
+		uintptr_t stage_off = 0;
+		for (size_t k = 0; k < nf; k++) {
+			struct mfolio *f = &fs[k];
+			switch (f->act) {
+			case ACT_FETCH:
+				f->rc = hm_folio_fetch(r, f->head, true);
+				break;
+			case ACT_DEMOTE:
+				f->rc = demote_copy(r, f, t, stage + stage_off);
+				stage_off += fp << HM_PAGE_SHIFT;
+				break;
+			case ACT_T2T:
+				f->rc = t2t_copy(r, f, t);
+				break;
+			default:
+				break;
+			}
+		}
+		/* phase 3: commit or restore, results, unlock */
+		for (size_t k = 0; k < nf; k++) {
+			struct mfolio *f = &fs[k];
+			if (f->act == ACT_DEMOTE && !f->rc)
+				f->rc = demote_commit(r, f, t);
+			else if (f->act == ACT_T2T && !f->rc)
+				t2t_commit(r, f, t);
+			for (size_t i = f->head; i < f->head + fp; i++) {
+				int st;
+				uint64_t w = atomic_load(&r->words[i]);
+				if (f->act == ACT_SKIP)
+					st = HM_MIGRATE_SKIPPED;
+				else if (f->act == ACT_FETCH)
+					st = pw_loc(w) == HM_LOC_POISON ? -EIO
+					     : pw_loc(w) == HM_LOC_UNMAPPED ? -EFAULT : 0;
+				else
+					st = f->rc;
+				if (st == 0)
+					moved++;
+				else if (st < 0)
+					HM_COUNT(migrate_failures, 1);
+				if (status)
+					status[i - first] = st;
+			}
+			if (f->locked)
+				hm_folio_unlock(r, f->head);
+		}
+		if (stage)
+			staging_put(stage);
+	}
+	pthread_rwlock_unlock(&hm_g.fork_lock);
+	free(slots);
+	return moved;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Public face                                                              */
+/* ---------------------------------------------------------------------- */
+
+HM_API size_t hm_migrate_pages(const void *addr, size_t len)
+{
+	if (!atomic_load(&hm_g.initialised) || !len)
+		return 0;
+	uintptr_t a = (uintptr_t)addr, end = a + len, lo = a, hi = end;
+	struct hm_region *r = hm_region_get(a);
+	if (r) {
+		size_t fs = (size_t)1 << r->folio_shift;
+		lo = a & ~(fs - 1);
+		hm_region_put(r);
+	}
+	r = hm_region_get(end - 1);
+	if (r) {
+		size_t fs = (size_t)1 << r->folio_shift;
+		hi = (end + fs - 1) & ~(fs - 1);
+		hm_region_put(r);
+	}
+	return (hi - lo) >> HM_PAGE_SHIFT;
+}
+
+HM_API long hm_migrate(void *addr, size_t len, int tier, int *status)
+{
+	if (!atomic_load(&hm_g.initialised))
+		return hm_error(ENODEV, "hm_migrate: hetmem is not initialised");
+	uintptr_t a = (uintptr_t)addr;
+	if ((a & (HM_PAGE_SIZE - 1)) || (len & (HM_PAGE_SIZE - 1)) || len == 0 || a + len < a)
+		return hm_error(EINVAL, "hm_migrate: [%p, +%zu) is not a non-empty page-aligned range", addr, len);
+	if (tier < 0 || tier >= HM_MAX_TIERS)
+		return hm_error(EINVAL, "hm_migrate: tier %d is out of range (0..%d)", tier, HM_MAX_TIERS - 1);
+	if (tier && !hm_tier_get(tier))
+		return hm_error(ENOENT, "hm_migrate: there is no tier %d", tier);
+	struct hm_region *rs[64];
+	int n = hm_regions_get_range(a, len, rs, 64);
+	if (n < 0)
+		return hm_error(EINVAL, "hm_migrate: [%p, +%zu) is not all managed memory", addr, len);
+	long total = 0;
+	size_t st_off = 0;
+	uintptr_t end = a + len;
+	for (int j = 0; j < n; j++) {
+		struct hm_region *r = rs[j];
+		size_t fsz = (size_t)1 << r->folio_shift;
+		uintptr_t lo = (a > r->base ? a : r->base) & ~(fsz - 1);
+		uintptr_t hi = end < r->base + r->size ? end : r->base + r->size;
+		hi = (hi + fsz - 1) & ~(fsz - 1);
+		long m = hm_migrate_region(r, (lo - r->base) >> HM_PAGE_SHIFT, (hi - r->base) >> HM_PAGE_SHIFT,
+					   tier, status ? status + st_off : NULL, 0);
+		st_off += (hi - lo) >> HM_PAGE_SHIFT;
+		if (m < 0) {
+			if (total == 0)
+				total = hm_error((int)-m, "hm_migrate: tier %d disappeared", tier);
+		} else if (total >= 0) {
+			total += m;
+		}
+	}
+	for (int j = 0; j < n; j++)
+		hm_region_put(rs[j]);
+	return total;
+}

@@ -1,0 +1,106 @@
+/*
+ * options.c — error messages, size strings and the HETMEM_* options.
+ *
+ * Every failing action records a message in a thread-local buffer
+ * (hm_error()) that hm_last_error() returns, so a caller gets both an errno
+ * and a sentence naming what was wrong.
+ */
+#include "internal.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static __thread char last_error[256];
+
+int hm_error(int err, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(last_error, sizeof(last_error), fmt, ap);
+	va_end(ap);
+	if (n >= 0 && (size_t)n < sizeof(last_error) - 32)
+		snprintf(last_error + n, sizeof(last_error) - (size_t)n, " (%s)", strerror(err));
+	return -err;
+}
+
+void hm_error_clear(void)
+{
+	last_error[0] = 0;
+}
+
+HM_API const char *hm_last_error(void)
+{
+	return last_error;
+}
+
+int hm_parse_size(const char *s, uint64_t *out)
+{
+	if (!s || !*s)
+		return -EINVAL;
+	if (*s == '-' || *s == '+')
+		return -EINVAL;
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (end == s)
+		return -EINVAL;
+	if (errno == ERANGE)
+		return -E2BIG;
+	unsigned shift = 0;
+	switch (*end) {
+	case 0: break;
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
+	case 't': case 'T': shift = 40; end++; break;
+	default: return -EINVAL;
+	}
+	if (*end == 'i' || *end == 'I')
+		end++;
+	if (*end == 'b' || *end == 'B')
+		end++;
+	if (*end)
+		return -EINVAL;
+	if (shift && v > (UINT64_MAX >> shift))
+		return -E2BIG;
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+/* Apply @cfg then the environment to hm_g.  0 or -EINVAL. */
+int hm_config_resolve(const struct hm_config *cfg)
+{
+	hm_g.demote = cfg ? cfg->demote : HM_DEMOTE_AUTO;
+	hm_g.readahead_max = cfg && cfg->readahead_max ? cfg->readahead_max : 8;
+	hm_g.cfg_flags = cfg ? cfg->flags : 0;
+	if (hm_g.demote > HM_DEMOTE_WP)
+		return hm_error(EINVAL, "hm_init: bad demote mode %d", (int)hm_g.demote);
+	if (hm_g.cfg_flags & ~HM_CFG_NO_FORK_HOME)
+		return hm_error(EINVAL, "hm_init: unknown flags 0x%x", hm_g.cfg_flags);
+
+	const char *e = getenv("HETMEM_DEMOTE");
+	if (e && *e) {
+		if (!strcasecmp(e, "auto"))
+			hm_g.demote = HM_DEMOTE_AUTO;
+		else if (!strcasecmp(e, "move"))
+			hm_g.demote = HM_DEMOTE_MOVE;
+		else if (!strcasecmp(e, "wp"))
+			hm_g.demote = HM_DEMOTE_WP;
+		else
+			return hm_error(EINVAL, "HETMEM_DEMOTE='%s': expected auto, move or wp", e);
+	}
+	e = getenv("HETMEM_READAHEAD");
+	if (e && *e) {
+		char *end;
+		unsigned long v = strtoul(e, &end, 10);
+		if (*end || v > 64)
+			return hm_error(EINVAL, "HETMEM_READAHEAD='%s': expected 0..64 folios", e);
+		hm_g.readahead_max = v ? (unsigned)v : HM_READAHEAD_OFF;
+	}
+	if (hm_g.readahead_max != HM_READAHEAD_OFF && hm_g.readahead_max > 64)
+		return hm_error(EINVAL, "hm_init: readahead_max %u > 64", hm_g.readahead_max);
+	return 0;
+}

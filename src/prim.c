@@ -1,0 +1,280 @@
+/*
+ * prim.c — the thin system-call layer.  Every system call libhetmem makes
+ * goes through a function here, which returns 0 (or a count) or -errno and
+ * never touches errno's meaning for the caller.  Each call site that can
+ * meaningfully fail has a failure-injection point (hm_inject()): after `skip`
+ * successful calls, the next `count` calls fail with the injected errno,
+ * without making the system call, so tests can show every failure is handled.
+ */
+#include "internal.h"
+#include "uffd_compat.h"
+
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+struct hm_inject_site {
+	const char *name;
+	_Atomic int err;
+	_Atomic unsigned skip;
+	_Atomic unsigned count;
+};
+
+static struct hm_inject_site sites[HM_SITE_COUNT] = {
+	[HM_SITE_TIER_READ] = {.name = "tier_read"},
+	[HM_SITE_TIER_WRITE] = {.name = "tier_write"},
+	[HM_SITE_TIER_ALLOC] = {.name = "tier_alloc"},
+	[HM_SITE_UFFD_COPY] = {.name = "uffd_copy"},
+	[HM_SITE_UFFD_MOVE] = {.name = "uffd_move"},
+	[HM_SITE_UFFD_WP] = {.name = "uffd_wp"},
+	[HM_SITE_MADVISE] = {.name = "madvise"},
+	[HM_SITE_MMAP] = {.name = "mmap"},
+};
+static _Atomic int inject_armed;
+
+int hm_prim_inject(enum hm_site site)
+{
+	if (hm_likely(!atomic_load_explicit(&inject_armed, memory_order_relaxed)))
+		return 0;
+	struct hm_inject_site *s = &sites[site];
+	if (!atomic_load(&s->count))
+		return 0;
+	unsigned skip = atomic_load(&s->skip);
+	while (skip) {
+		if (atomic_compare_exchange_weak(&s->skip, &skip, skip - 1))
+			return 0;
+	}
+	unsigned c = atomic_load(&s->count);
+	while (c) {
+		if (atomic_compare_exchange_weak(&s->count, &c, c - 1)) {
+			HM_COUNT(injected, 1);
+			return -atomic_load(&s->err);
+		}
+	}
+	return 0;
+}
+
+HM_API int hm_inject(const char *site, int err, unsigned skip, unsigned count)
+{
+	if (!site || err <= 0 || err > 4095)
+		return hm_error(EINVAL, "hm_inject: bad site or errno %d", err);
+	for (int i = 0; i < HM_SITE_COUNT; i++) {
+		if (strcmp(sites[i].name, site) == 0) {
+			atomic_store(&sites[i].count, 0);
+			atomic_store(&sites[i].err, err);
+			atomic_store(&sites[i].skip, skip);
+			atomic_store(&sites[i].count, count);
+			if (count)
+				atomic_store(&inject_armed, 1);
+			return 0;
+		}
+	}
+	return hm_error(EINVAL, "hm_inject: unknown site '%s'", site);
+}
+
+HM_API void hm_inject_clear(void)
+{
+	for (int i = 0; i < HM_SITE_COUNT; i++)
+		atomic_store(&sites[i].count, 0);
+	atomic_store(&inject_armed, 0);
+}
+
+#define INJECT(site)                                \
+	do {                                        \
+		int ie_ = hm_prim_inject(site);     \
+		if (ie_)                            \
+			return ie_;                 \
+	} while (0)
+
+void *hm_prim_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off, int *err)
+{
+	int ie = hm_prim_inject(HM_SITE_MMAP);
+	if (ie) {
+		*err = -ie;
+		return MAP_FAILED;
+	}
+	void *p = mmap(addr, len, prot, flags, fd, off);
+	if (p == MAP_FAILED)
+		*err = errno;
+	return p;
+}
+
+int hm_prim_munmap(void *addr, size_t len)
+{
+	return munmap(addr, len) ? -errno : 0;
+}
+
+int hm_prim_mprotect(void *addr, size_t len, int prot)
+{
+	return mprotect(addr, len, prot) ? -errno : 0;
+}
+
+int hm_prim_madvise(void *addr, size_t len, int advice)
+{
+	INJECT(HM_SITE_MADVISE);
+	return madvise(addr, len, advice) ? -errno : 0;
+}
+
+int hm_prim_pread(int fd, void *buf, size_t len, uint64_t off)
+{
+	INJECT(HM_SITE_TIER_READ);
+	size_t done = 0;
+	while (done < len) {
+		ssize_t n = pread(fd, (char *)buf + done, len - done, (off_t)(off + done));
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return -EIO; /* short file: the data is not there */
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+int hm_prim_pwrite(int fd, const void *buf, size_t len, uint64_t off)
+{
+	INJECT(HM_SITE_TIER_WRITE);
+	size_t done = 0;
+	while (done < len) {
+		ssize_t n = pwrite(fd, (const char *)buf + done, len - done, (off_t)(off + done));
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+int hm_prim_uffd_open(void)
+{
+	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
+	if (fd >= 0)
+		return fd;
+	int err = errno;
+	/* /dev/userfaultfd works where the syscall is restricted (Linux >= 6.1) */
+	int dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
+	if (dev >= 0) {
+		fd = ioctl(dev, USERFAULTFD_IOC_NEW, O_CLOEXEC | O_NONBLOCK);
+		int e2 = errno;
+		close(dev);
+		if (fd >= 0)
+			return fd;
+		err = e2;
+	}
+	return -err;
+}
+
+int hm_prim_uffd_api(int uffd, uint64_t want, uint64_t *got, uint64_t *ioctls)
+{
+	struct uffdio_api api = {.api = UFFD_API, .features = want};
+	if (ioctl(uffd, UFFDIO_API, &api))
+		return -errno;
+	if (got)
+		*got = api.features;
+	if (ioctls)
+		*ioctls = api.ioctls;
+	return 0;
+}
+
+int hm_prim_uffd_register(int uffd, uintptr_t start, size_t len, uint64_t mode)
+{
+	struct uffdio_register reg = {.range = {.start = start, .len = len}, .mode = mode};
+	return ioctl(uffd, UFFDIO_REGISTER, &reg) ? -errno : 0;
+}
+
+int hm_prim_uffd_unregister(int uffd, uintptr_t start, size_t len)
+{
+	struct uffdio_range r = {.start = start, .len = len};
+	return ioctl(uffd, UFFDIO_UNREGISTER, &r) ? -errno : 0;
+}
+
+int hm_prim_uffd_copy(int uffd, uintptr_t dst, const void *src, size_t len, bool wake, size_t *done)
+{
+	*done = 0;
+	INJECT(HM_SITE_UFFD_COPY);
+	struct uffdio_copy c = {.dst = dst, .src = (uintptr_t)src, .len = len,
+				.mode = wake ? 0 : UFFDIO_COPY_MODE_DONTWAKE};
+	int rc = ioctl(uffd, UFFDIO_COPY, &c) ? -errno : 0;
+	if (c.copy > 0)
+		*done = (size_t)c.copy;
+	return rc;
+}
+
+int hm_prim_uffd_zero(int uffd, uintptr_t dst, size_t len, bool wake, size_t *done)
+{
+	*done = 0;
+	struct uffdio_zeropage z = {.range = {.start = dst, .len = len},
+				    .mode = wake ? 0 : UFFDIO_ZEROPAGE_MODE_DONTWAKE};
+	int rc = ioctl(uffd, UFFDIO_ZEROPAGE, &z) ? -errno : 0;
+	if (z.zeropage > 0)
+		*done = (size_t)z.zeropage;
+	return rc;
+}
+
+int hm_prim_uffd_move(int uffd, uintptr_t dst, uintptr_t src, size_t len, size_t *done)
+{
+	*done = 0;
+	INJECT(HM_SITE_UFFD_MOVE);
+	struct uffdio_move m = {.dst = dst, .src = src, .len = len,
+				.mode = UFFDIO_MOVE_MODE_DONTWAKE | UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES};
+	int rc = ioctl(uffd, UFFDIO_MOVE, &m) ? -errno : 0;
+	if (m.move > 0)
+		*done = (size_t)m.move;
+	return rc;
+}
+
+int hm_prim_uffd_wp(int uffd, uintptr_t start, size_t len, bool protect)
+{
+	INJECT(HM_SITE_UFFD_WP);
+	struct uffdio_writeprotect wp = {.range = {.start = start, .len = len},
+					 .mode = protect ? UFFDIO_WRITEPROTECT_MODE_WP : 0};
+	return ioctl(uffd, UFFDIO_WRITEPROTECT, &wp) ? -errno : 0;
+}
+
+int hm_prim_uffd_wake(int uffd, uintptr_t start, size_t len)
+{
+	struct uffdio_range r = {.start = start, .len = len};
+	return ioctl(uffd, UFFDIO_WAKE, &r) ? -errno : 0;
+}
+
+int hm_prim_uffd_poison(int uffd, uintptr_t start, size_t len)
+{
+	struct uffdio_poison p = {.range = {.start = start, .len = len}, .mode = 0};
+	return ioctl(uffd, UFFDIO_POISON, &p) ? -errno : 0;
+}
+
+int hm_prim_mincore(void *addr, size_t len, unsigned char *vec)
+{
+	return mincore(addr, len, vec) ? -errno : 0;
+}
+
+int hm_prim_vm_rw(void *local, const void *remote, size_t len, bool write)
+{
+	struct iovec l = {.iov_base = local, .iov_len = len};
+	struct iovec r = {.iov_base = (void *)remote, .iov_len = len};
+	size_t done = 0;
+	while (done < len) {
+		l.iov_base = (char *)local + done;
+		l.iov_len = len - done;
+		r.iov_base = (char *)remote + done;
+		r.iov_len = len - done;
+		ssize_t n = write ? process_vm_writev(getpid(), &l, 1, &r, 1, 0)
+				  : process_vm_readv(getpid(), &l, 1, &r, 1, 0);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return -EFAULT;
+		done += (size_t)n;
+	}
+	return 0;
+}

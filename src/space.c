@@ -1,0 +1,735 @@
+/*
+ * space.c — managed ranges: allocation, the region table, folio locks,
+ * protection, placement queries, address-space events and fork.
+ *
+ * A region is one hm_alloc(): an anonymous private MAP_NORESERVE mapping,
+ * aligned to its folio size and registered with the userfaultfd, plus one
+ * 64-bit page-table word per 4 KiB page (internal.h has the layout).  The
+ * table of regions is a sorted array under a rwlock; users take a reference
+ * on a region so hm_free() can wait for device accesses and migrations in
+ * flight instead of pulling the memory from under them.
+ *
+ * Folio locks are the MOVING bit of the folio's head word, taken with a CAS.
+ * A fault on a locked folio is parked (WAITERS) and woken at unlock; events
+ * (madvise/munmap by the program) on a locked folio are recorded as PENDING
+ * bits on the page words and applied by whoever unlocks.
+ *
+ * fork(): a child does not inherit the userfaultfd registration, so a page
+ * left on a device would read as zeros there.  Before a fork, every page on
+ * a device is brought home (pthread_atfork); in the child hetmem is off and
+ * the managed memory is ordinary memory.
+ */
+#include "internal.h"
+#include "uffd_compat.h"
+
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+struct hm_global hm_g = {
+	.uffd = -1,
+	.stop_efd = -1,
+	.regions_lock = PTHREAD_RWLOCK_INITIALIZER,
+	.tiers_lock = PTHREAD_MUTEX_INITIALIZER,
+	.fork_lock = PTHREAD_RWLOCK_INITIALIZER,
+	.staging_lock = PTHREAD_MUTEX_INITIALIZER,
+	.ntiers = 1,
+};
+
+/* ---------------------------------------------------------------------- */
+/* Folio locks                                                              */
+/* ---------------------------------------------------------------------- */
+
+bool hm_folio_trylock(struct hm_region *r, size_t head, uint64_t *oldp)
+{
+	hm_pw_t *p = &r->words[head];
+	uint64_t old = atomic_load(p);
+	while (!(old & PW_MOVING)) {
+		if (atomic_compare_exchange_weak(p, &old, old | PW_MOVING)) {
+			if (oldp)
+				*oldp = old;
+			return true;
+		}
+	}
+	return false;
+}
+
+static void backoff(unsigned *spins)
+{
+	if (++*spins < 64) {
+		sched_yield();
+	} else {
+		struct timespec ts = {0, 50 * 1000};
+		nanosleep(&ts, NULL);
+	}
+}
+
+void hm_folio_lock(struct hm_region *r, size_t head)
+{
+	unsigned spins = 0;
+	while (!hm_folio_trylock(r, head, NULL))
+		backoff(&spins);
+}
+
+/* Apply DISCARD/GONE bits left by events; caller holds the folio lock. */
+static bool apply_pending(struct hm_region *r, size_t head)
+{
+	size_t n = region_folio_pages(r);
+	bool any = false;
+	for (size_t i = head; i < head + n; i++) {
+		uint64_t w = atomic_load(&r->words[i]);
+		if (!(w & PW_PENDING))
+			continue;
+		any = true;
+		if (pw_loc(w) == HM_LOC_TIER) {
+			struct hm_tier *t = hm_tier_get(pw_tier(w));
+			if (t)
+				hm_slot_free(t, pw_slot(w), 1);
+		}
+		if (pw_loc(w) == HM_LOC_HOST)
+			HM_COUNT(resident_pages, -1);
+		unsigned loc = (w & PW_GONE) ? HM_LOC_UNMAPPED : HM_LOC_NONE;
+		if (pw_loc(w) == HM_LOC_UNMAPPED)
+			loc = HM_LOC_UNMAPPED;
+		pw_set(&r->words[i], loc, 0, 0);
+		atomic_fetch_and(&r->words[i], ~PW_PENDING);
+	}
+	return any;
+}
+
+void hm_folio_unlock(struct hm_region *r, size_t head)
+{
+	hm_pw_t *p = &r->words[head];
+	uint64_t old = atomic_fetch_and(p, ~(PW_MOVING | PW_WAITERS));
+	HM_ASSERT(old & PW_MOVING);
+	if (old & PW_WAITERS)
+		hm_prim_uffd_wake(hm_g.uffd, r->base + (head << HM_PAGE_SHIFT), (size_t)1 << r->folio_shift);
+	/* events that arrived while we held the lock (rare): apply them now */
+	size_t n = region_folio_pages(r);
+	for (size_t i = head; i < head + n; i++) {
+		if (atomic_load(&r->words[i]) & PW_PENDING) {
+			if (hm_folio_trylock(r, head, NULL)) {
+				apply_pending(r, head);
+				hm_folio_unlock(r, head);
+			}
+			break;
+		}
+	}
+}
+
+/* ---------------------------------------------------------------------- */
+/* The region table                                                         */
+/* ---------------------------------------------------------------------- */
+
+static void region_free(struct hm_region *r)
+{
+	free(r->words);
+	free(r);
+}
+
+void hm_region_put(struct hm_region *r)
+{
+	if (atomic_fetch_sub(&r->refs, 1) == 1)
+		region_free(r);
+}
+
+/* index of the last region with base <= addr, or -1; caller holds the lock */
+static long table_find(uintptr_t addr)
+{
+	long lo = 0, hi = (long)hm_g.nregions - 1, ans = -1;
+	while (lo <= hi) {
+		long mid = (lo + hi) / 2;
+		if (hm_g.regions[mid]->base <= addr) {
+			ans = mid;
+			lo = mid + 1;
+		} else {
+			hi = mid - 1;
+		}
+	}
+	return ans;
+}
+
+static struct hm_region *region_find(uintptr_t addr, bool allow_dying)
+{
+	struct hm_region *r = NULL;
+	pthread_rwlock_rdlock(&hm_g.regions_lock);
+	long i = table_find(addr);
+	if (i >= 0) {
+		struct hm_region *c = hm_g.regions[i];
+		if (addr < c->base + c->size && (allow_dying || !atomic_load(&c->dying))) {
+			atomic_fetch_add(&c->refs, 1);
+			r = c;
+		}
+	}
+	pthread_rwlock_unlock(&hm_g.regions_lock);
+	return r;
+}
+
+struct hm_region *hm_region_get(uintptr_t addr)
+{
+	return region_find(addr, false);
+}
+
+/* For the fault handler: dying regions are still served until unmapped. */
+struct hm_region *hm_region_get_any(uintptr_t addr)
+{
+	return region_find(addr, true);
+}
+
+int hm_regions_get_range(uintptr_t addr, size_t len, struct hm_region **out, int max)
+{
+	int n = 0;
+	uintptr_t a = addr, end = addr + len;
+	while (a < end) {
+		if (n == max)
+			goto err;
+		struct hm_region *r = hm_region_get(a);
+		if (!r)
+			goto err;
+		out[n++] = r;
+		a = r->base + r->size;
+	}
+	return n;
+err:
+	while (n)
+		hm_region_put(out[--n]);
+	return -EINVAL;
+}
+
+static int table_insert(struct hm_region *r)
+{
+	pthread_rwlock_wrlock(&hm_g.regions_lock);
+	if (hm_g.nregions == hm_g.cap_regions) {
+		size_t cap = hm_g.cap_regions ? hm_g.cap_regions * 2 : 64;
+		struct hm_region **n = realloc(hm_g.regions, cap * sizeof(*n));
+		if (!n) {
+			pthread_rwlock_unlock(&hm_g.regions_lock);
+			return -ENOMEM;
+		}
+		hm_g.regions = n;
+		hm_g.cap_regions = cap;
+	}
+	long i = table_find(r->base) + 1;
+	memmove(&hm_g.regions[i + 1], &hm_g.regions[i], (hm_g.nregions - (size_t)i) * sizeof(r));
+	hm_g.regions[i] = r;
+	hm_g.nregions++;
+	pthread_rwlock_unlock(&hm_g.regions_lock);
+	return 0;
+}
+
+/* Remove @r from the table (drops the table's reference). */
+static void table_remove(struct hm_region *r)
+{
+	bool found = false;
+	pthread_rwlock_wrlock(&hm_g.regions_lock);
+	for (size_t i = 0; i < hm_g.nregions; i++) {
+		if (hm_g.regions[i] == r) {
+			memmove(&hm_g.regions[i], &hm_g.regions[i + 1], (hm_g.nregions - i - 1) * sizeof(r));
+			hm_g.nregions--;
+			found = true;
+			break;
+		}
+	}
+	pthread_rwlock_unlock(&hm_g.regions_lock);
+	if (found) {
+		HM_COUNT(regions, -1);
+		HM_COUNT(managed_bytes, -(uint64_t)r->size);
+		hm_region_put(r);
+	}
+}
+
+/* ---------------------------------------------------------------------- */
+/* Allocation                                                               */
+/* ---------------------------------------------------------------------- */
+
+static struct hm_region *region_new(uintptr_t base, size_t size, unsigned folio_shift)
+{
+	struct hm_region *r = calloc(1, sizeof(*r));
+	if (!r)
+		return NULL;
+	r->base = base;
+	r->size = size;
+	r->folio_shift = folio_shift;
+	r->npages = size >> HM_PAGE_SHIFT;
+	r->words = calloc(r->npages, sizeof(hm_pw_t));
+	if (!r->words) {
+		free(r);
+		return NULL;
+	}
+	atomic_init(&r->refs, 1);
+	atomic_init(&r->ra_window, 1);
+	r->born = atomic_load(&hm_g.event_seq);
+	return r;
+}
+
+static int folio_shift_of(size_t folio_size)
+{
+	switch (folio_size) {
+	case HM_FOLIO_4K: return 12;
+	case HM_FOLIO_64K: return 16;
+	case HM_FOLIO_2M: return 21;
+	default: return -1;
+	}
+}
+
+HM_API void *hm_alloc(size_t size, size_t folio_size)
+{
+	int rc;
+	if (!atomic_load(&hm_g.initialised)) {
+		errno = -hm_error(ENODEV, "hm_alloc: hetmem is not initialised");
+		return NULL;
+	}
+	int shift = folio_shift_of(folio_size);
+	if (shift < 0) {
+		errno = -hm_error(EINVAL, "hm_alloc: folio size %zu is not 4K, 64K or 2M", folio_size);
+		return NULL;
+	}
+	if (size == 0) {
+		errno = -hm_error(EINVAL, "hm_alloc: size is zero");
+		return NULL;
+	}
+	if (size > ((size_t)1 << 47)) {
+		errno = -hm_error(E2BIG, "hm_alloc: size %zu is larger than 128 TiB", size);
+		return NULL;
+	}
+	size = (size + folio_size - 1) & ~(folio_size - 1);
+	size_t span = size + (folio_size > HM_PAGE_SIZE ? folio_size : 0);
+	int err = 0;
+	char *p = hm_prim_mmap(NULL, span, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0, &err);
+	if (p == MAP_FAILED) {
+		errno = -hm_error(err, "hm_alloc: cannot map %zu bytes of address space", span);
+		return NULL;
+	}
+	uintptr_t base = ((uintptr_t)p + folio_size - 1) & ~(folio_size - 1);
+	if (base > (uintptr_t)p)
+		munmap(p, base - (uintptr_t)p);
+	if ((uintptr_t)p + span > base + size)
+		munmap((void *)(base + size), (uintptr_t)p + span - (base + size));
+
+	struct hm_region *r = region_new(base, size, (unsigned)shift);
+	if (!r) {
+		rc = hm_error(ENOMEM, "hm_alloc: no memory for the page table of %zu bytes", size);
+		goto err_unmap;
+	}
+	rc = hm_prim_uffd_register(hm_g.uffd, base, size, hm_g.register_mode);
+	if (rc) {
+		hm_error(-rc, "hm_alloc: cannot register %zu bytes with userfaultfd", size);
+		goto err_region;
+	}
+	if (table_insert(r)) {
+		rc = hm_error(ENOMEM, "hm_alloc: cannot grow the region table");
+		goto err_unregister;
+	}
+	HM_COUNT(regions, 1);
+	HM_COUNT(managed_bytes, size);
+	return (void *)base;
+
+err_unregister:
+	hm_prim_uffd_unregister(hm_g.uffd, base, size);
+err_region:
+	region_free(r);
+err_unmap:
+	munmap((void *)base, size);
+	errno = -rc;
+	return NULL;
+}
+
+/* Release pages [first, last) of @r: free their slots, mark them UNMAPPED.
+ * Waits for each folio's lock. */
+static void release_pages(struct hm_region *r, size_t first, size_t last)
+{
+	size_t fp = region_folio_pages(r);
+	for (size_t head = first; head < last; head += fp) {
+		hm_folio_lock(r, head);
+		for (size_t i = head; i < head + fp; i++) {
+			uint64_t w = atomic_load(&r->words[i]);
+			if (pw_loc(w) == HM_LOC_TIER) {
+				struct hm_tier *t = hm_tier_get(pw_tier(w));
+				if (t)
+					hm_slot_free(t, pw_slot(w), 1);
+			} else if (pw_loc(w) == HM_LOC_HOST) {
+				HM_COUNT(resident_pages, -1);
+			}
+			pw_set(&r->words[i], HM_LOC_UNMAPPED, 0, 0);
+		}
+		hm_folio_unlock(r, head);
+	}
+}
+
+static void wait_refs(struct hm_region *r, long want)
+{
+	unsigned spins = 0;
+	while (atomic_load(&r->refs) > want)
+		backoff(&spins);
+}
+
+HM_API int hm_free(void *addr, size_t size)
+{
+	if (!atomic_load(&hm_g.initialised))
+		return hm_error(ENODEV, "hm_free: hetmem is not initialised");
+	uintptr_t a = (uintptr_t)addr;
+	struct hm_region *r = hm_region_get(a);
+	if (!r)
+		return hm_error(EINVAL, "hm_free: %p is not managed memory", addr);
+	size_t fsz = (size_t)1 << r->folio_shift;
+	if (size == 0 || (a == r->base && size >= r->size)) {
+		if (a != r->base) {
+			hm_region_put(r);
+			return hm_error(EINVAL, "hm_free: %p is inside an allocation that starts at %p",
+					addr, (void *)r->base);
+		}
+		if (size > r->size) {
+			hm_region_put(r);
+			return hm_error(EINVAL, "hm_free: size %zu is larger than the allocation (%zu)", size, r->size);
+		}
+		bool was = atomic_exchange(&r->dying, true);
+		if (was) {
+			hm_region_put(r);
+			return hm_error(EINVAL, "hm_free: %p is already being freed", addr);
+		}
+		hm_devices_forget_range(r->base, r->size);
+		wait_refs(r, 2); /* the table's and ours */
+		release_pages(r, 0, r->npages);
+		hm_prim_uffd_unregister(hm_g.uffd, r->base, r->size);
+		munmap((void *)r->base, r->size);
+		table_remove(r);
+		hm_region_put(r);
+		return 0;
+	}
+	if ((a & (fsz - 1)) || (size & (fsz - 1))) {
+		hm_region_put(r);
+		return hm_error(EINVAL, "hm_free: part [%p, +%zu) is not aligned to the allocation's %zu-byte folios",
+				addr, size, fsz);
+	}
+	if (a + size > r->base + r->size) {
+		hm_region_put(r);
+		return hm_error(EINVAL, "hm_free: [%p, +%zu) runs past the end of its allocation", addr, size);
+	}
+	size_t first = (a - r->base) >> HM_PAGE_SHIFT;
+	release_pages(r, first, first + (size >> HM_PAGE_SHIFT));
+	hm_devices_forget_range(a, size);
+	/* unregistered first, so our own munmap sends the handler no event */
+	hm_prim_uffd_unregister(hm_g.uffd, a, size);
+	munmap(addr, size);
+	/* a region all of whose pages are gone leaves the table */
+	bool all_gone = true;
+	for (size_t i = 0; i < r->npages && all_gone; i++)
+		all_gone = pw_loc(atomic_load(&r->words[i])) == HM_LOC_UNMAPPED;
+	if (all_gone && !atomic_exchange(&r->dying, true))
+		table_remove(r);
+	hm_region_put(r);
+	return 0;
+}
+
+HM_API bool hm_is_managed(const void *addr)
+{
+	if (!atomic_load(&hm_g.initialised))
+		return false;
+	struct hm_region *r = hm_region_get((uintptr_t)addr);
+	if (!r)
+		return false;
+	size_t i = ((uintptr_t)addr - r->base) >> HM_PAGE_SHIFT;
+	bool ok = pw_loc(atomic_load(&r->words[i])) != HM_LOC_UNMAPPED;
+	hm_region_put(r);
+	return ok;
+}
+
+HM_API size_t hm_folio_size(const void *addr)
+{
+	if (!atomic_load(&hm_g.initialised))
+		return 0;
+	struct hm_region *r = hm_region_get((uintptr_t)addr);
+	if (!r)
+		return 0;
+	size_t s = (size_t)1 << r->folio_shift;
+	hm_region_put(r);
+	return s;
+}
+
+/* Check a page range lies in one live region; returns it referenced. */
+static int range_region(const void *addr, size_t len, const char *fn, struct hm_region **out)
+{
+	uintptr_t a = (uintptr_t)addr;
+	if (!atomic_load(&hm_g.initialised))
+		return hm_error(ENODEV, "%s: hetmem is not initialised", fn);
+	if ((a & (HM_PAGE_SIZE - 1)) || (len & (HM_PAGE_SIZE - 1)) || len == 0)
+		return hm_error(EINVAL, "%s: [%p, +%zu) is not a non-empty page-aligned range", fn, addr, len);
+	struct hm_region *r = hm_region_get(a);
+	if (!r)
+		return hm_error(EINVAL, "%s: %p is not managed memory", fn, addr);
+	if (a + len > r->base + r->size || a + len < a) {
+		hm_region_put(r);
+		return hm_error(EINVAL, "%s: [%p, +%zu) runs past the end of its allocation", fn, addr, len);
+	}
+	*out = r;
+	return 0;
+}
+
+HM_API int hm_protect(void *addr, size_t len, int prot)
+{
+	struct hm_region *r;
+	if (prot & ~(PROT_READ | PROT_WRITE))
+		return hm_error(EINVAL, "hm_protect: prot 0x%x has bits other than PROT_READ|PROT_WRITE", prot);
+	if (prot == PROT_WRITE)
+		return hm_error(EINVAL, "hm_protect: write-only memory is not supported; use PROT_READ|PROT_WRITE");
+	int rc = range_region(addr, len, "hm_protect", &r);
+	if (rc)
+		return rc;
+	rc = hm_prim_mprotect(addr, len, prot);
+	if (rc) {
+		hm_region_put(r);
+		return hm_error(-rc, "hm_protect: mprotect(%p, %zu) failed", addr, len);
+	}
+	uint64_t set = 0;
+	if (!(prot & PROT_READ))
+		set |= PW_NOREAD;
+	if (!(prot & PROT_WRITE))
+		set |= PW_NOWRITE;
+	size_t first = ((uintptr_t)addr - r->base) >> HM_PAGE_SHIFT;
+	for (size_t i = first; i < first + (len >> HM_PAGE_SHIFT); i++) {
+		atomic_fetch_and(&r->words[i], ~PW_PROT_MASK);
+		atomic_fetch_or(&r->words[i], set);
+	}
+	hm_region_put(r);
+	return 0;
+}
+
+HM_API int hm_where(const void *addr, size_t len, int *where)
+{
+	if (!where)
+		return hm_error(EINVAL, "hm_where: NULL output");
+	if (!atomic_load(&hm_g.initialised))
+		return hm_error(ENODEV, "hm_where: hetmem is not initialised");
+	if (((uintptr_t)addr & (HM_PAGE_SIZE - 1)) || (len & (HM_PAGE_SIZE - 1)) || len == 0)
+		return hm_error(EINVAL, "hm_where: [%p, +%zu) is not a non-empty page-aligned range", addr, len);
+	struct hm_region *rs[64];
+	int n = hm_regions_get_range((uintptr_t)addr, len, rs, 64);
+	if (n < 0)
+		return hm_error(EINVAL, "hm_where: [%p, +%zu) is not all managed memory", addr, len);
+	uintptr_t a = (uintptr_t)addr, end = a + len;
+	size_t k = 0;
+	for (int j = 0; j < n; j++) {
+		struct hm_region *r = rs[j];
+		uintptr_t stop = end < r->base + r->size ? end : r->base + r->size;
+		for (; a < stop; a += HM_PAGE_SIZE) {
+			uint64_t w = atomic_load(&r->words[(a - r->base) >> HM_PAGE_SHIFT]);
+			switch (pw_loc(w)) {
+			case HM_LOC_NONE: where[k++] = HM_WHERE_NONE; break;
+			case HM_LOC_HOST: where[k++] = 0; break;
+			case HM_LOC_TIER: where[k++] = pw_tier(w); break;
+			case HM_LOC_POISON: where[k++] = HM_WHERE_POISON; break;
+			default: where[k++] = HM_WHERE_UNMAPPED; break;
+			}
+		}
+		hm_region_put(r);
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Address-space events from the program (read by the handler thread)       */
+/* ---------------------------------------------------------------------- */
+
+/* madvise(DONTNEED/REMOVE) (unmap=false) or munmap (unmap=true) of
+ * [start, end).  Must never block on a folio lock: the lock holder may be
+ * waiting for the handler thread. */
+void hm_region_event_remove(uintptr_t start, uintptr_t end, bool unmap, uint64_t seq)
+{
+	uintptr_t a = start & ~(HM_PAGE_SIZE - 1);
+	while (a < end) {
+		struct hm_region *r = hm_region_get_any(a);
+		if (!r) {
+			/* skip to the next region, if any */
+			pthread_rwlock_rdlock(&hm_g.regions_lock);
+			long i = table_find(a);
+			uintptr_t next = end;
+			if ((size_t)(i + 1) < hm_g.nregions && hm_g.regions[i + 1]->base < end)
+				next = hm_g.regions[i + 1]->base;
+			pthread_rwlock_unlock(&hm_g.regions_lock);
+			a = next;
+			continue;
+		}
+		uintptr_t stop = end < r->base + r->size ? end : r->base + r->size;
+		if (r->born >= seq) {
+			/* mapped after the event was read: not its target */
+			a = stop;
+			hm_region_put(r);
+			continue;
+		}
+		size_t fp = region_folio_pages(r);
+		for (; a < stop; a += HM_PAGE_SIZE) {
+			size_t i = (a - r->base) >> HM_PAGE_SHIFT;
+			size_t head = i & ~(fp - 1);
+			if (!unmap && (atomic_fetch_and(&r->words[i], ~PW_SELFZAP) & PW_SELFZAP))
+				continue; /* our own discard during a WP demotion */
+			atomic_fetch_or(&r->words[i], unmap ? PW_GONE : PW_DISCARD);
+			if (hm_folio_trylock(r, head, NULL)) {
+				apply_pending(r, head);
+				hm_folio_unlock(r, head);
+			} /* else the holder applies it when it unlocks */
+		}
+		if (unmap) {
+			bool all_gone = true;
+			for (size_t i = 0; i < r->npages && all_gone; i++)
+				all_gone = pw_loc(atomic_load(&r->words[i])) == HM_LOC_UNMAPPED;
+			if (all_gone && !atomic_exchange(&r->dying, true))
+				table_remove(r);
+		}
+		hm_region_put(r);
+	}
+}
+
+/* mremap() moved [from, from+len) to @to.  The moved pages keep their
+ * content wherever it lives: a whole region is re-based; a part becomes a
+ * region of its own, carrying its page-table words. */
+void hm_region_event_remap(uintptr_t from, uintptr_t to, size_t len)
+{
+	struct hm_region *r = hm_region_get_any(from);
+	if (!r)
+		return;
+	if (from == r->base && len >= r->size) {
+		pthread_rwlock_wrlock(&hm_g.regions_lock);
+		r->base = to;
+		/* keep the table sorted */
+		for (size_t i = 0; i < hm_g.nregions; i++) {
+			if (hm_g.regions[i] != r)
+				continue;
+			memmove(&hm_g.regions[i], &hm_g.regions[i + 1], (hm_g.nregions - i - 1) * sizeof(r));
+			hm_g.nregions--;
+			break;
+		}
+		long j = table_find(to) + 1;
+		memmove(&hm_g.regions[j + 1], &hm_g.regions[j], (hm_g.nregions - (size_t)j) * sizeof(r));
+		hm_g.regions[j] = r;
+		hm_g.nregions++;
+		pthread_rwlock_unlock(&hm_g.regions_lock);
+		hm_region_put(r);
+		return;
+	}
+	if (from + len > r->base + r->size)
+		len = r->base + r->size - from;
+	unsigned shift = r->folio_shift;
+	while (shift > HM_PAGE_SHIFT && (((to | from | len) & (((size_t)1 << shift) - 1)) ||
+					 ((from - r->base) & (((size_t)1 << shift) - 1))))
+		shift = shift == 21 ? 16 : 12;
+	struct hm_region *n = region_new(to, len, shift);
+	if (!n) {
+		fprintf(stderr, "hetmem: out of memory tracking an mremap of %zu bytes; "
+				"pages on a device in it will read back as SIGBUS\n", len);
+		hm_region_put(r);
+		return;
+	}
+	size_t first = (from - r->base) >> HM_PAGE_SHIFT;
+	size_t fp = region_folio_pages(r);
+	for (size_t head = first & ~(fp - 1); head < first + n->npages; head += fp) {
+		hm_folio_lock(r, head);
+		for (size_t i = head; i < head + fp; i++) {
+			if (i < first || i >= first + n->npages)
+				continue;
+			uint64_t w = atomic_load(&r->words[i]);
+			atomic_store(&n->words[i - first], w & ~(PW_MOVING | PW_WAITERS | PW_PENDING));
+			pw_set(&r->words[i], HM_LOC_UNMAPPED, 0, 0); /* slot now owned by n */
+		}
+		hm_folio_unlock(r, head);
+	}
+	if (table_insert(n) == 0) {
+		HM_COUNT(regions, 1);
+		HM_COUNT(managed_bytes, len);
+	}
+	hm_region_put(r);
+}
+
+/* ---------------------------------------------------------------------- */
+/* fork                                                                     */
+/* ---------------------------------------------------------------------- */
+
+static void fork_prepare(void)
+{
+	if (!atomic_load(&hm_g.initialised))
+		return;
+	pthread_rwlock_wrlock(&hm_g.fork_lock);
+	if (hm_g.cfg_flags & HM_CFG_NO_FORK_HOME)
+		return;
+	/* bring every page on a device home; movers are held off by fork_lock */
+	pthread_rwlock_rdlock(&hm_g.regions_lock);
+	size_t n = hm_g.nregions;
+	struct hm_region **rs = malloc(n * sizeof(*rs));
+	for (size_t i = 0; rs && i < n; i++) {
+		rs[i] = hm_g.regions[i];
+		atomic_fetch_add(&rs[i]->refs, 1);
+	}
+	pthread_rwlock_unlock(&hm_g.regions_lock);
+	if (!rs) {
+		fprintf(stderr, "hetmem: fork: out of memory; pages on devices stay there (child gets SIGBUS on them)\n");
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct hm_region *r = rs[i];
+		size_t fp = region_folio_pages(r);
+		for (size_t head = 0; head < r->npages; head += fp) {
+			bool on_tier = false;
+			for (size_t k = head; k < head + fp && !on_tier; k++)
+				on_tier = pw_loc(atomic_load(&r->words[k])) == HM_LOC_TIER;
+			if (!on_tier)
+				continue;
+			hm_folio_lock(r, head);
+			uint64_t before = atomic_load(&hm_cnt.pages_promoted);
+			hm_folio_fetch(r, head, true);
+			HM_COUNT(fork_homes, atomic_load(&hm_cnt.pages_promoted) - before);
+			hm_folio_unlock(r, head);
+		}
+		hm_region_put(r);
+	}
+	free(rs);
+}
+
+static void fork_parent(void)
+{
+	if (!atomic_load(&hm_g.initialised))
+		return;
+	pthread_rwlock_unlock(&hm_g.fork_lock);
+}
+
+static void fork_child(void)
+{
+	if (!atomic_load(&hm_g.initialised))
+		return;
+	/* The child has no handler thread and no registration: its managed
+	 * memory is ordinary memory.  hetmem is off here. */
+	hm_g.in_child = true;
+	atomic_store(&hm_g.initialised, false);
+}
+
+void hm_fork_install(void)
+{
+	static _Atomic bool done;
+	if (!atomic_exchange(&done, true))
+		pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
+
+/* Called by hm_shutdown(): every region becomes ordinary memory. */
+void hm_regions_shutdown(void)
+{
+	for (;;) {
+		pthread_rwlock_rdlock(&hm_g.regions_lock);
+		struct hm_region *r = hm_g.nregions ? hm_g.regions[0] : NULL;
+		if (r)
+			atomic_fetch_add(&r->refs, 1);
+		pthread_rwlock_unlock(&hm_g.regions_lock);
+		if (!r)
+			break;
+		atomic_store(&r->dying, true);
+		wait_refs(r, 2);
+		hm_prim_uffd_unregister(hm_g.uffd, r->base, r->size);
+		table_remove(r);
+		hm_region_put(r);
+	}
+	free(hm_g.regions);
+	hm_g.regions = NULL;
+	hm_g.nregions = hm_g.cap_regions = 0;
+}

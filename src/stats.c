@@ -1,0 +1,110 @@
+/*
+ * stats.c — process-wide counters and their text form.  Counters are
+ * relaxed atomics bumped where the event happens (HM_COUNT); tiers keep
+ * their own in struct hm_tier.
+ */
+#include "internal.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+struct hm_counters hm_cnt;
+
+#define LD(f) atomic_load_explicit(&hm_cnt.f, memory_order_relaxed)
+
+HM_API int hm_stats_get(struct hm_stats *o)
+{
+	if (!o)
+		return hm_error(EINVAL, "hm_stats_get: NULL output");
+	memset(o, 0, sizeof(*o));
+	o->faults = LD(faults);
+	o->faults_zero = LD(faults_zero);
+	o->faults_fetch = LD(faults_fetch);
+	o->faults_wait = LD(faults_wait);
+	o->faults_wp = LD(faults_wp);
+	o->readahead_folios = LD(readahead_folios);
+	o->pages_promoted = LD(pages_promoted);
+	o->pages_demoted = LD(pages_demoted);
+	o->pages_tier2tier = LD(pages_tier2tier);
+	o->bytes_promoted = o->pages_promoted * HM_PAGE_SIZE;
+	o->bytes_demoted = o->pages_demoted * HM_PAGE_SIZE;
+	o->migrate_failures = LD(migrate_failures);
+	o->fallback_pages = LD(fallback_pages);
+	o->poisoned = LD(poisoned);
+	o->retries = LD(retries);
+	o->injected = LD(injected);
+	o->fork_homes = LD(fork_homes);
+	o->unmanaged_faults = LD(unmanaged_faults);
+	o->regions = LD(regions);
+	o->managed_bytes = LD(managed_bytes);
+	o->resident_bytes = LD(resident_pages) * HM_PAGE_SIZE;
+	o->device_reads = LD(device_reads);
+	o->device_writes = LD(device_writes);
+	o->device_evictions = LD(device_evictions);
+	return 0;
+}
+
+static void fmt_bytes(char *buf, size_t n, uint64_t b)
+{
+	const char *u[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+	double v = (double)b;
+	int i = 0;
+	while (v >= 1024 && i < 4) {
+		v /= 1024;
+		i++;
+	}
+	snprintf(buf, n, i ? "%.1f %s" : "%.0f %s", v, u[i]);
+}
+
+HM_API int hm_stats_print(int fd)
+{
+	struct hm_stats s;
+	hm_stats_get(&s);
+	char out[4096], a[32], b[32], c[32];
+	int n = 0;
+#define P(...) n += snprintf(out + n, sizeof(out) - (size_t)n, __VA_ARGS__)
+	fmt_bytes(a, sizeof(a), s.managed_bytes);
+	fmt_bytes(b, sizeof(b), s.resident_bytes);
+	P("hetmem: %llu regions, %s managed, %s resident in RAM\n",
+	  (unsigned long long)s.regions, a, b);
+	P("  faults %llu (zero-fill %llu, fetched from tier %llu, waited on move %llu, wp %llu), readahead folios %llu\n",
+	  (unsigned long long)s.faults, (unsigned long long)s.faults_zero,
+	  (unsigned long long)s.faults_fetch, (unsigned long long)s.faults_wait,
+	  (unsigned long long)s.faults_wp, (unsigned long long)s.readahead_folios);
+	fmt_bytes(a, sizeof(a), s.bytes_demoted);
+	fmt_bytes(b, sizeof(b), s.bytes_promoted);
+	P("  demoted %llu pages (%s), promoted %llu pages (%s), tier-to-tier %llu pages\n",
+	  (unsigned long long)s.pages_demoted, a, (unsigned long long)s.pages_promoted, b,
+	  (unsigned long long)s.pages_tier2tier);
+	P("  failures %llu, fallback-to-4K folios %llu, poisoned %llu, retries %llu, injected %llu, fork-homes %llu\n",
+	  (unsigned long long)s.migrate_failures, (unsigned long long)s.fallback_pages,
+	  (unsigned long long)s.poisoned, (unsigned long long)s.retries,
+	  (unsigned long long)s.injected, (unsigned long long)s.fork_homes);
+	P("  %-4s %-24s %12s %12s %12s %12s %8s\n", "id", "tier", "capacity", "used", "pages-in", "pages-out", "errors");
+	int nt = hm_tier_count();
+	for (int i = 0; i < nt; i++) {
+		struct hm_tier_info ti;
+		if (hm_tier_info(i, &ti))
+			continue;
+		fmt_bytes(a, sizeof(a), ti.capacity);
+		fmt_bytes(c, sizeof(c), ti.used);
+		P("  %-4d %-24s %12s %12s %12llu %12llu %8llu\n", ti.id, ti.name, a, c,
+		  (unsigned long long)ti.pages_in, (unsigned long long)ti.pages_out,
+		  (unsigned long long)ti.errors);
+		if (n > (int)sizeof(out) - 256)
+			break;
+	}
+#undef P
+	size_t off = 0;
+	while (off < (size_t)n) {
+		ssize_t w = write(fd, out + off, (size_t)n - off);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		off += (size_t)w;
+	}
+	return 0;
+}

@@ -1,0 +1,329 @@
+/*
+ * tier.c — the tier registry, spec strings, the slot allocator and the data
+ * movers every backend shares.
+ *
+ * Tier 0 is host RAM and has no struct; tiers 1.. are device-private
+ * backends (src/tiers/) behind struct hm_tier_ops.  A tier's memory is cut
+ * into 4 KiB slots; a folio of 2^k pages takes a run of 2^k slots aligned to
+ * 2^k (or, as a fallback on a fragmented tier, single slots).  The allocator
+ * is a bitmap with a next-fit cursor per order, under a per-tier mutex: slot
+ * allocation is the only lock the fault path may take, and only on the tier
+ * it frees slots on.
+ */
+#include "internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const struct hm_tier_ops *const backends[] = {&hm_tier_emu_ops, &hm_tier_file_ops};
+
+struct hm_tier *hm_tier_get(int id)
+{
+	if (id <= 0 || id >= HM_MAX_TIERS)
+		return NULL;
+	return atomic_load_explicit(&hm_g.tiers[id], memory_order_acquire);
+}
+
+int hm_tier_create(const char *spec, struct hm_device *dev)
+{
+	if (!spec)
+		return hm_error(EINVAL, "tier spec is NULL");
+	const char *colon = strchr(spec, ':');
+	if (!colon || colon == spec)
+		return hm_error(EINVAL, "tier spec '%s': expected KIND:ARGS (emu:SIZE or file:PATH[,size=SIZE])", spec);
+	const struct hm_tier_ops *ops = NULL;
+	for (size_t i = 0; i < sizeof(backends) / sizeof(backends[0]); i++)
+		if (strlen(backends[i]->kind) == (size_t)(colon - spec) &&
+		    !strncmp(backends[i]->kind, spec, (size_t)(colon - spec)))
+			ops = backends[i];
+	if (!ops)
+		return hm_error(EINVAL, "tier spec '%s': unknown kind '%.*s' (known: emu, file)", spec,
+				(int)(colon - spec), spec);
+
+	struct hm_tier *t = calloc(1, sizeof(*t));
+	if (!t)
+		return hm_error(ENOMEM, "tier '%s': out of memory", spec);
+	t->ops = ops;
+	t->fd = -1;
+	t->device = dev;
+	snprintf(t->name, sizeof(t->name), "%s", spec);
+	pthread_mutex_init(&t->lock, NULL);
+	int rc = ops->open(t, colon + 1);
+	if (rc)
+		goto err_free;
+	t->nslots = t->capacity >> HM_PAGE_SHIFT;
+	t->bitmap = calloc((t->nslots + 63) / 64, sizeof(uint64_t));
+	if (!t->bitmap) {
+		rc = hm_error(ENOMEM, "tier '%s': no memory for the slot bitmap", spec);
+		goto err_close;
+	}
+	/* mark the bits past the end as used so whole-word scans never hand
+	 * them out */
+	for (uint64_t s = t->nslots; s < ((t->nslots + 63) & ~63ull); s++)
+		t->bitmap[s >> 6] |= 1ull << (s & 63);
+
+	pthread_mutex_lock(&hm_g.tiers_lock);
+	int id = -1;
+	for (int i = 1; i < HM_MAX_TIERS; i++)
+		if (!atomic_load(&hm_g.tiers[i])) {
+			id = i;
+			break;
+		}
+	if (id < 0) {
+		pthread_mutex_unlock(&hm_g.tiers_lock);
+		rc = hm_error(ENOSPC, "tier '%s': all %d tiers in use", spec, HM_MAX_TIERS - 1);
+		goto err_bitmap;
+	}
+	t->id = id;
+	atomic_store_explicit(&hm_g.tiers[id], t, memory_order_release);
+	if (id >= hm_g.ntiers)
+		hm_g.ntiers = id + 1;
+	pthread_mutex_unlock(&hm_g.tiers_lock);
+	return id;
+
+err_bitmap:
+	free(t->bitmap);
+err_close:
+	ops->close(t);
+err_free:
+	pthread_mutex_destroy(&t->lock);
+	free(t);
+	return rc;
+}
+
+int hm_tier_destroy(int id, bool force)
+{
+	pthread_mutex_lock(&hm_g.tiers_lock);
+	struct hm_tier *t = hm_tier_get(id);
+	if (!t) {
+		pthread_mutex_unlock(&hm_g.tiers_lock);
+		return hm_error(ENOENT, "tier %d: no such tier", id);
+	}
+	if (!force && atomic_load(&t->used_slots)) {
+		pthread_mutex_unlock(&hm_g.tiers_lock);
+		return hm_error(EBUSY, "tier %d (%s): %llu pages still live there", id, t->name,
+				(unsigned long long)atomic_load(&t->used_slots));
+	}
+	atomic_store(&hm_g.tiers[id], NULL);
+	pthread_mutex_unlock(&hm_g.tiers_lock);
+	t->ops->close(t);
+	free(t->bitmap);
+	pthread_mutex_destroy(&t->lock);
+	free(t);
+	return 0;
+}
+
+void hm_tiers_close_all(void)
+{
+	for (int i = 1; i < HM_MAX_TIERS; i++)
+		if (hm_tier_get(i))
+			hm_tier_destroy(i, true);
+	hm_g.ntiers = 1;
+}
+
+/* --- slot allocator --------------------------------------------------- */
+
+static bool run_free(const uint64_t *bm, uint64_t s, unsigned order)
+{
+	if (order >= 6) {
+		for (uint64_t w = s >> 6; w < (s >> 6) + (1ull << (order - 6)); w++)
+			if (bm[w])
+				return false;
+		return true;
+	}
+	uint64_t mask = ((1ull << (1u << order)) - 1) << (s & 63);
+	return !(bm[s >> 6] & mask);
+}
+
+static void run_set(uint64_t *bm, uint64_t s, size_t n, bool used)
+{
+	for (size_t i = 0; i < n; i++) {
+		uint64_t b = s + i;
+		if (used)
+			bm[b >> 6] |= 1ull << (b & 63);
+		else
+			bm[b >> 6] &= ~(1ull << (b & 63));
+	}
+}
+
+int hm_slot_alloc(struct hm_tier *t, unsigned order, uint64_t *slot)
+{
+	int ie = hm_prim_inject(HM_SITE_TIER_ALLOC);
+	if (ie)
+		return ie;
+	uint64_t n = 1ull << order;
+	if (n > t->nslots)
+		return -ENOSPC;
+	pthread_mutex_lock(&t->lock);
+	if (t->nslots - atomic_load(&t->used_slots) < n) {
+		pthread_mutex_unlock(&t->lock);
+		return -ENOSPC;
+	}
+	uint64_t limit = t->nslots & ~(n - 1);
+	uint64_t start = t->cursor[order] & ~(n - 1);
+	if (start >= limit)
+		start = 0;
+	uint64_t s = start;
+	do {
+		/* skip full words quickly for small orders */
+		if (order < 6 && t->bitmap[s >> 6] == ~0ull) {
+			s = (s | 63) + 1;
+		} else if (run_free(t->bitmap, s, order)) {
+			run_set(t->bitmap, s, n, true);
+			t->cursor[order] = s + n;
+			atomic_fetch_add(&t->used_slots, n);
+			pthread_mutex_unlock(&t->lock);
+			*slot = s;
+			return 0;
+		} else {
+			s += n;
+		}
+		if (s >= limit)
+			s = 0;
+	} while (s != start && !(s < start && s + n > start));
+	pthread_mutex_unlock(&t->lock);
+	return -ENOSPC;
+}
+
+void hm_slot_free(struct hm_tier *t, uint64_t slot, size_t n)
+{
+	pthread_mutex_lock(&t->lock);
+#ifdef HM_DEBUG
+	for (size_t i = 0; i < n; i++)
+		HM_ASSERT(t->bitmap[(slot + i) >> 6] & (1ull << ((slot + i) & 63)));
+#endif
+	run_set(t->bitmap, slot, n, false);
+	atomic_fetch_sub(&t->used_slots, n);
+	pthread_mutex_unlock(&t->lock);
+}
+
+/* --- data movers -------------------------------------------------------- */
+
+#define TIER_RETRIES 3
+
+static int tier_io(struct hm_tier *t, uint64_t slot, void *buf, size_t npages, bool write)
+{
+	uint64_t off = slot << HM_PAGE_SHIFT;
+	size_t len = npages << HM_PAGE_SHIFT;
+	int rc = 0;
+	for (int attempt = 0; attempt <= TIER_RETRIES; attempt++) {
+		if (t->ops->map) {
+			/* a window copy makes no system call: inject here */
+			rc = hm_prim_inject(write ? HM_SITE_TIER_WRITE : HM_SITE_TIER_READ);
+			if (!rc) {
+				void *p = t->ops->map(t, off, len);
+				if (write)
+					memcpy(p, buf, len);
+				else
+					memcpy(buf, p, len);
+			}
+		} else {
+			rc = write ? t->ops->write(t, off, buf, len) : t->ops->read(t, off, buf, len);
+		}
+		if (rc != -EAGAIN && rc != -EINTR)
+			break;
+		HM_COUNT(retries, 1);
+	}
+	if (rc) {
+		atomic_fetch_add(&t->errors, 1);
+		return rc;
+	}
+	atomic_fetch_add_explicit(write ? &t->pages_in : &t->pages_out, npages, memory_order_relaxed);
+	return 0;
+}
+
+int hm_tier_read(struct hm_tier *t, uint64_t slot, void *buf, size_t npages)
+{
+	return tier_io(t, slot, buf, npages, false);
+}
+
+int hm_tier_write(struct hm_tier *t, uint64_t slot, const void *buf, size_t npages)
+{
+	return tier_io(t, slot, (void *)buf, npages, true);
+}
+
+const void *hm_tier_window(struct hm_tier *t, uint64_t slot, size_t npages, int *err)
+{
+	*err = 0;
+	if (!t->ops->map)
+		return NULL;
+	int rc;
+	for (int attempt = 0;; attempt++) {
+		rc = hm_prim_inject(HM_SITE_TIER_READ);
+		if ((rc != -EAGAIN && rc != -EINTR) || attempt == TIER_RETRIES)
+			break;
+		HM_COUNT(retries, 1);
+	}
+	if (rc) {
+		atomic_fetch_add(&t->errors, 1);
+		*err = rc;
+		return NULL;
+	}
+	atomic_fetch_add_explicit(&t->pages_out, npages, memory_order_relaxed);
+	return t->ops->map(t, slot << HM_PAGE_SHIFT, npages << HM_PAGE_SHIFT);
+}
+
+/* --- public face -------------------------------------------------------- */
+
+HM_API int hm_tier_add(const char *spec)
+{
+	if (!atomic_load(&hm_g.initialised))
+		return hm_error(ENODEV, "hm_tier_add: hetmem is not initialised");
+	return hm_tier_create(spec, NULL);
+}
+
+HM_API int hm_tier_remove(int id)
+{
+	if (!atomic_load(&hm_g.initialised))
+		return hm_error(ENODEV, "hm_tier_remove: hetmem is not initialised");
+	if (id == 0)
+		return hm_error(EINVAL, "hm_tier_remove: tier 0 is host RAM");
+	struct hm_tier *t = hm_tier_get(id);
+	if (!t)
+		return hm_error(ENOENT, "hm_tier_remove: no tier %d", id);
+	if (t->device)
+		return hm_error(EINVAL, "hm_tier_remove: tier %d is a device's memory; close the device", id);
+	return hm_tier_destroy(id, false);
+}
+
+HM_API int hm_tier_count(void)
+{
+	if (!atomic_load(&hm_g.initialised))
+		return 0;
+	return hm_g.ntiers;
+}
+
+HM_API int hm_tier_info(int id, struct hm_tier_info *o)
+{
+	if (!atomic_load(&hm_g.initialised))
+		return hm_error(ENODEV, "hm_tier_info: hetmem is not initialised");
+	if (!o)
+		return hm_error(EINVAL, "hm_tier_info: NULL output");
+	memset(o, 0, sizeof(*o));
+	o->id = id;
+	if (id == 0) {
+		snprintf(o->name, sizeof(o->name), "ram");
+		snprintf(o->kind, sizeof(o->kind), "ram");
+		o->coherent = true;
+		o->capacity = (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
+		o->used = atomic_load(&hm_cnt.resident_pages) * HM_PAGE_SIZE;
+		o->pages_in = atomic_load(&hm_cnt.pages_promoted);
+		o->pages_out = atomic_load(&hm_cnt.pages_demoted);
+		return 0;
+	}
+	struct hm_tier *t = hm_tier_get(id);
+	if (!t)
+		return hm_error(ENOENT, "hm_tier_info: no tier %d", id);
+	snprintf(o->name, sizeof(o->name), "%s", t->name);
+	snprintf(o->kind, sizeof(o->kind), "%s", t->ops->kind);
+	o->coherent = t->ops->coherent;
+	o->device = t->device != NULL;
+	o->capacity = t->capacity;
+	o->used = atomic_load(&t->used_slots) * HM_PAGE_SIZE;
+	o->pages_in = atomic_load(&t->pages_in);
+	o->pages_out = atomic_load(&t->pages_out);
+	o->errors = atomic_load(&t->errors);
+	return 0;
+}

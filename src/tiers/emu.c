@@ -1,0 +1,86 @@
+/*
+ * tiers/emu.c — the emulated device-private pool, "emu:SIZE".
+ *
+ * Device memory is a memfd of SIZE bytes.  It is never mapped into a managed
+ * range: pages there are absent from the process's page table, exactly as
+ * pages in GPU VRAM are.  For copies the library maps the memfd once into a
+ * private window of its own (like a driver's kernel mapping of VRAM), so a
+ * fault-back is a single UFFDIO_COPY from the window.
+ */
+#include "../internal.h"
+
+#include <stdio.h>
+#include <sys/mman.h>
+#include <sys/sysinfo.h>
+#include <unistd.h>
+
+static int emu_open(struct hm_tier *t, const char *args)
+{
+	uint64_t size;
+	int rc = hm_parse_size(args, &size);
+	if (rc)
+		return hm_error(-rc, "tier 'emu:%s': size must be a number with an optional K/M/G/T suffix", args);
+	size &= ~(uint64_t)(HM_PAGE_SIZE - 1);
+	if (size == 0)
+		return hm_error(EINVAL, "tier 'emu:%s': size is zero (at least 4K)", args);
+	struct sysinfo si;
+	if (sysinfo(&si) == 0) {
+		uint64_t limit = ((uint64_t)si.totalram + si.totalswap) * si.mem_unit;
+		if (size > limit)
+			return hm_error(E2BIG, "tier 'emu:%s': %llu bytes is more than this machine's RAM + swap (%llu)",
+					args, (unsigned long long)size, (unsigned long long)limit);
+	}
+	int fd = memfd_create("hetmem-emu", MFD_CLOEXEC);
+	if (fd < 0)
+		return hm_error(errno, "tier 'emu:%s': memfd_create failed", args);
+	if (ftruncate(fd, (off_t)size)) {
+		rc = hm_error(errno, "tier 'emu:%s': cannot size the memfd", args);
+		goto err_close;
+	}
+	int err = 0;
+	void *w = hm_prim_mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0, &err);
+	if (w == MAP_FAILED) {
+		rc = hm_error(err, "tier 'emu:%s': cannot map the device window", args);
+		goto err_close;
+	}
+	t->fd = fd;
+	t->window = w;
+	t->capacity = size;
+	return 0;
+err_close:
+	close(fd);
+	return rc;
+}
+
+static void emu_close(struct hm_tier *t)
+{
+	if (t->window)
+		munmap(t->window, t->capacity);
+	if (t->fd >= 0)
+		close(t->fd);
+}
+
+static void *emu_map(struct hm_tier *t, uint64_t off, size_t len)
+{
+	return (char *)t->window + off;
+}
+
+static int emu_read(struct hm_tier *t, uint64_t off, void *buf, size_t len)
+{
+	return hm_prim_pread(t->fd, buf, len, off);
+}
+
+static int emu_write(struct hm_tier *t, uint64_t off, const void *buf, size_t len)
+{
+	return hm_prim_pwrite(t->fd, buf, len, off);
+}
+
+const struct hm_tier_ops hm_tier_emu_ops = {
+	.kind = "emu",
+	.coherent = false,
+	.open = emu_open,
+	.close = emu_close,
+	.read = emu_read,
+	.write = emu_write,
+	.map = emu_map,
+};

@@ -1,0 +1,133 @@
+/*
+ * tiers/file.c — a file or block/DAX device as device-private memory,
+ * "file:PATH[,size=SIZE]".
+ *
+ * A regular file is created if missing and grown to SIZE (never shrunk: that
+ * could cut data someone else keeps there); without size= an existing file's
+ * own size is used.  A block device gives its own size.  Data moves with
+ * pread/pwrite, so a failing disk shows up as -EIO on the page concerned.
+ */
+#include "../internal.h"
+
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int file_open(struct hm_tier *t, const char *args)
+{
+	char path[4096];
+	uint64_t size = 0;
+	bool have_size = false;
+	const char *comma = strchr(args, ',');
+	size_t plen = comma ? (size_t)(comma - args) : strlen(args);
+	if (plen == 0 || plen >= sizeof(path))
+		return hm_error(EINVAL, "tier 'file:%s': expected file:PATH[,size=SIZE]", args);
+	memcpy(path, args, plen);
+	path[plen] = 0;
+	if (comma) {
+		if (strncmp(comma + 1, "size=", 5))
+			return hm_error(EINVAL, "tier 'file:%s': unknown option '%s' (expected size=SIZE)", args, comma + 1);
+		int rc = hm_parse_size(comma + 6, &size);
+		if (rc)
+			return hm_error(-rc, "tier 'file:%s': bad size '%s'", args, comma + 6);
+		size &= ~(uint64_t)(HM_PAGE_SIZE - 1);
+		if (size == 0)
+			return hm_error(EINVAL, "tier 'file:%s': size is zero (at least 4K)", args);
+		if ((size >> HM_PAGE_SHIFT) > PW_SLOT_MAX)
+			return hm_error(E2BIG, "tier 'file:%s': size too large", args);
+		have_size = true;
+	}
+	int fd = open(path, O_RDWR | O_CLOEXEC | O_CREAT, 0600);
+	if (fd < 0)
+		return hm_error(errno, "tier 'file:%s': cannot open '%s'", args, path);
+	struct stat st;
+	int rc;
+	if (fstat(fd, &st)) {
+		rc = hm_error(errno, "tier 'file:%s': cannot stat '%s'", args, path);
+		goto err_close;
+	}
+	if (S_ISBLK(st.st_mode)) {
+		uint64_t dev_size = 0;
+		if (ioctl(fd, BLKGETSIZE64, &dev_size)) {
+			rc = hm_error(errno, "tier 'file:%s': cannot read the size of block device '%s'", args, path);
+			goto err_close;
+		}
+		if (have_size && size > dev_size) {
+			rc = hm_error(ENOSPC, "tier 'file:%s': size is larger than the device (%llu bytes)", args,
+				      (unsigned long long)dev_size);
+			goto err_close;
+		}
+		if (!have_size)
+			size = dev_size & ~(uint64_t)(HM_PAGE_SIZE - 1);
+		t->is_blockdev = true;
+	} else if (S_ISREG(st.st_mode)) {
+		if (!have_size) {
+			size = (uint64_t)st.st_size & ~(uint64_t)(HM_PAGE_SIZE - 1);
+			if (size == 0) {
+				rc = hm_error(EINVAL, "tier 'file:%s': '%s' is empty; give size=SIZE", args, path);
+				goto err_close;
+			}
+		} else if ((uint64_t)st.st_size < size) {
+			/* reserve the blocks so a full disk fails now, not on a demotion */
+			int e = posix_fallocate(fd, 0, (off_t)size);
+			if (e) {
+				if (e == EOPNOTSUPP || e == EINVAL) {
+					if (ftruncate(fd, (off_t)size))
+						e = errno;
+					else
+						e = 0;
+				}
+				if (e) {
+					rc = hm_error(e == EFBIG ? ENOSPC : e, "tier 'file:%s': cannot grow '%s' to %llu bytes",
+						      args, path, (unsigned long long)size);
+					goto err_close;
+				}
+			}
+		}
+	} else {
+		rc = hm_error(S_ISDIR(st.st_mode) ? EISDIR : EINVAL,
+			      "tier 'file:%s': '%s' is neither a regular file nor a block device", args, path);
+		goto err_close;
+	}
+	if (size == 0) {
+		rc = hm_error(EINVAL, "tier 'file:%s': size is zero", args);
+		goto err_close;
+	}
+	t->fd = fd;
+	t->capacity = size;
+	return 0;
+err_close:
+	close(fd);
+	return rc;
+}
+
+static void file_close(struct hm_tier *t)
+{
+	if (t->fd >= 0)
+		close(t->fd);
+}
+
+static int file_read(struct hm_tier *t, uint64_t off, void *buf, size_t len)
+{
+	return hm_prim_pread(t->fd, buf, len, off);
+}
+
+static int file_write(struct hm_tier *t, uint64_t off, const void *buf, size_t len)
+{
+	return hm_prim_pwrite(t->fd, buf, len, off);
+}
+
+const struct hm_tier_ops hm_tier_file_ops = {
+	.kind = "file",
+	.coherent = false,
+	.open = file_open,
+	.close = file_close,
+	.read = file_read,
+	.write = file_write,
+	.map = NULL,
+};
