@@ -15,12 +15,12 @@ build:
 	cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null
 	cmake --build $(BUILD) -j $(JOBS)
 
-# Quick start, command 1: install, build, run the demo.
-demo: deps build
+# Build and run the demo (scripts/quickstart.sh also installs what is missing).
+demo: build
 	$(BUILD)/hetmem info
 	$(BUILD)/hetmem demo
 
-# Quick start, command 2: build and run the whole test suite.
+# Quick start, command 2: install what is missing, build, run the whole test suite.
 check: deps build
 	cd $(BUILD) && ctest --output-on-failure -j 2 --timeout 300
 

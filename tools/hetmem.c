@@ -1,1 +1,79 @@
-int main(void){return 0;}
+/*
+ * hetmem.c — the `hetmem` command: `hetmem info` shows what the kernel
+ * offers and which mechanisms hetmem will use; `hetmem demo` runs the demo
+ * (demo.c).  `hetmem run` (unmodified programs) is not built yet.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "hetmem.h"
+
+int hm_demo_main(int argc, char **argv);
+
+static void help(FILE *f)
+{
+	fprintf(f,
+		"usage: hetmem COMMAND [ARGS]\n"
+		"\n"
+		"commands:\n"
+		"  info              kernel features hetmem detects, and the mechanisms it will use\n"
+		"  demo [OPTIONS]    a program with more data than its RAM budget (hetmem demo --help)\n"
+		"  help              this text\n"
+		"\n"
+		"environment:\n"
+		"  HETMEM_DEMOTE=auto|move|wp   how pages leave RAM: UFFDIO_MOVE staging, or write-protect\n"
+		"  HETMEM_READAHEAD=N           folios read ahead on sequential faults (0 = off; default 8)\n"
+		"\n"
+		"Not built yet: `hetmem run` for unmodified programs (see the issue tracker).\n");
+}
+
+static const char *yesno(bool b)
+{
+	return b ? "yes" : "no";
+}
+
+static int info(void)
+{
+	struct hm_features f;
+	int rc = hm_probe_features(&f);
+	printf("hetmem %d.%d\n", HM_VERSION_MAJOR, HM_VERSION_MINOR);
+	if (rc) {
+		printf("userfaultfd:          unavailable (%s)\n", hm_last_error());
+		return 1;
+	}
+	printf("userfaultfd:          yes (features 0x%llx)\n", (unsigned long long)f.uffd_features);
+	printf("  UFFDIO_MOVE:        %s\n", yesno(f.move));
+	printf("  write-protect:      %s (unpopulated %s, async %s)\n", yesno(f.wp), yesno(f.wp_unpopulated), yesno(f.wp_async));
+	printf("  UFFDIO_POISON:      %s\n", yesno(f.poison));
+	printf("  thread id:          %s\n", yesno(f.thread_id));
+	printf("  events:             remap %s, remove %s, unmap %s\n", yesno(f.event_remap), yesno(f.event_remove),
+	       yesno(f.event_unmap));
+	printf("PAGEMAP_SCAN:         %s\n", yesno(f.pagemap_scan));
+	rc = hm_init(NULL);
+	if (rc) {
+		printf("hm_init:              failed: %s\n", hm_last_error());
+		return 1;
+	}
+	hm_probe_features(&f);
+	printf("demotion:             %s\n", f.demote == HM_DEMOTE_MOVE ? "UFFDIO_MOVE into staging"
+					     : "write-protect, copy, MADV_DONTNEED");
+	printf("poisoned pages:       %s\n", f.poison ? "UFFDIO_POISON (SIGBUS at the address)"
+						      : "SIGBUS queued to the faulting thread");
+	printf("fork:                 pages on devices are brought home before fork()\n");
+	hm_shutdown();
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2 || !strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		help(argc < 2 ? stderr : stdout);
+		return argc < 2 ? 2 : 0;
+	}
+	if (!strcmp(argv[1], "info"))
+		return info();
+	if (!strcmp(argv[1], "demo"))
+		return hm_demo_main(argc - 1, argv + 1);
+	fprintf(stderr, "hetmem: unknown command '%s' (try hetmem help)\n", argv[1]);
+	return 2;
+}
