@@ -59,9 +59,13 @@ struct hm_config {
 	enum hm_demote_mode demote; /* HM_DEMOTE_AUTO unless forced */
 	unsigned readahead_max;     /* folios read ahead on sequential faults
 				       (0 = default 8, HM_READAHEAD_OFF = none) */
+	unsigned spin_us;           /* the fault handler busy-polls this long
+				       after serving faults before it sleeps
+				       (0 = default 50, HM_SPIN_OFF = never) */
 	unsigned flags;             /* HM_CFG_* */
 };
 #define HM_READAHEAD_OFF 0xffffffffu
+#define HM_SPIN_OFF 0xffffffffu
 /* Do not bring device pages home before fork(); a forked child then gets
  * SIGBUS (never zeros) if it touches a page that was on a device. */
 #define HM_CFG_NO_FORK_HOME 0x1u
@@ -70,7 +74,8 @@ struct hm_config {
  * hm_init - start hetmem in this process: open a userfaultfd, detect the
  * kernel's features, start the fault handler thread.
  * @cfg may be NULL for defaults; environment variables override it:
- * HETMEM_DEMOTE=auto|move|wp, HETMEM_READAHEAD=N.
+ * HETMEM_DEMOTE=auto|move|wp, HETMEM_READAHEAD=N (folios, 0 = off),
+ * HETMEM_SPIN_US=N (0 = the handler never busy-polls).
  * Returns 0, or:
  *   -EALREADY  hetmem is already initialised in this process
  *   -EINVAL    @cfg or an environment variable holds a bad value

@@ -31,6 +31,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #define BOUNCE_SIZE ((size_t)HM_MAX_FOLIO_PAGES << HM_PAGE_SHIFT)
@@ -344,6 +345,32 @@ static void serve_fault(const struct uffd_msg *m)
 	hm_region_put(r);
 }
 
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* After serving faults, watch the userfaultfd for up to spin_us before
+ * sleeping in poll(): on a VM a sleeping thread's wake-up across CPUs costs
+ * far more than a fault, and faults come in bursts.  True if a message is
+ * waiting (or shutdown was asked: poll() then sees it). */
+static bool spin_for_message(void)
+{
+	if (!hm_g.spin_us)
+		return false;
+	uint64_t end = mono_ns() + (uint64_t)hm_g.spin_us * 1000;
+	struct pollfd pfd[2] = {{.fd = hm_g.uffd, .events = POLLIN}, {.fd = hm_g.stop_efd, .events = POLLIN}};
+	do {
+		if (poll(pfd, 2, 0) > 0)
+			return !pfd[1].revents;
+		for (int k = 0; k < 64; k++)
+			__builtin_ia32_pause();
+	} while (mono_ns() < end);
+	return false;
+}
+
 static void *handler_main(void *arg)
 {
 	sigset_t all;
@@ -351,7 +378,10 @@ static void *handler_main(void *arg)
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
 	struct pollfd pfd[2] = {{.fd = hm_g.uffd, .events = POLLIN}, {.fd = hm_g.stop_efd, .events = POLLIN}};
 	struct uffd_msg msgs[16];
+	bool busy = false;
 	for (;;) {
+		if (busy && spin_for_message())
+			goto drain;
 		int p = poll(pfd, 2, -1);
 		if (p < 0) {
 			if (errno == EINTR)
@@ -365,6 +395,8 @@ static void *handler_main(void *arg)
 			fprintf(stderr, "hetmem: handler: userfaultfd closed\n");
 			break;
 		}
+drain:
+		busy = true;
 		for (;;) {
 			ssize_t n = read(hm_g.uffd, msgs, sizeof(msgs));
 			if (n < 0) {

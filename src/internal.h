@@ -181,6 +181,7 @@ struct hm_global {
 	struct hm_features feat;
 	enum hm_demote_mode demote;
 	unsigned readahead_max;
+	unsigned spin_us;          /* handler busy-polls this long after work */
 	unsigned cfg_flags;
 	uint64_t register_mode;    /* UFFDIO_REGISTER_MODE_* used for regions */
 

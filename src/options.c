@@ -100,6 +100,17 @@ int hm_config_resolve(const struct hm_config *cfg)
 			return hm_error(EINVAL, "HETMEM_READAHEAD='%s': expected 0..64 folios", e);
 		hm_g.readahead_max = v ? (unsigned)v : HM_READAHEAD_OFF;
 	}
+	hm_g.spin_us = cfg && cfg->spin_us ? (cfg->spin_us == HM_SPIN_OFF ? 0 : cfg->spin_us) : 50;
+	e = getenv("HETMEM_SPIN_US");
+	if (e && *e) {
+		char *end;
+		unsigned long v = strtoul(e, &end, 10);
+		if (*end || v > 100000)
+			return hm_error(EINVAL, "HETMEM_SPIN_US='%s': expected 0..100000 microseconds", e);
+		hm_g.spin_us = (unsigned)v;
+	}
+	if (hm_g.spin_us > 100000)
+		return hm_error(EINVAL, "hm_init: spin_us %u > 100000", hm_g.spin_us);
 	if (hm_g.readahead_max != HM_READAHEAD_OFF && hm_g.readahead_max > 64)
 		return hm_error(EINVAL, "hm_init: readahead_max %u > 64", hm_g.readahead_max);
 	return 0;

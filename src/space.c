@@ -472,7 +472,7 @@ static int range_region(const void *addr, size_t len, const char *fn, struct hm_
 
 HM_API int hm_protect(void *addr, size_t len, int prot)
 {
-	struct hm_region *r;
+	struct hm_region *r = NULL;
 	if (prot & ~(PROT_READ | PROT_WRITE))
 		return hm_error(EINVAL, "hm_protect: prot 0x%x has bits other than PROT_READ|PROT_WRITE", prot);
 	if (prot == PROT_WRITE)

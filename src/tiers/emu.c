@@ -38,7 +38,10 @@ static int emu_open(struct hm_tier *t, const char *args)
 		goto err_close;
 	}
 	int err = 0;
-	void *w = hm_prim_mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0, &err);
+	/* The device's memory is reserved now, as a real device's is: the
+	 * window is populated, so copies to and from it never take a minor
+	 * fault per page. */
+	void *w = hm_prim_mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0, &err);
 	if (w == MAP_FAILED) {
 		rc = hm_error(err, "tier 'emu:%s': cannot map the device window", args);
 		goto err_close;
