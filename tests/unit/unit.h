@@ -1,0 +1,158 @@
+/*
+ * unit.h — helpers shared by the unit tests: error-checking assertions that
+ * look at both the returned -errno and hm_last_error(), data patterns that
+ * make every byte of every page distinct per test, and the usual
+ * hm_init/hm_shutdown fixtures.
+ *
+ * Include after <cmocka.h>'s prerequisites (stdarg, stddef, setjmp, stdint).
+ */
+#ifndef HM_UNIT_H
+#define HM_UNIT_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "hm_test.h"
+#include "internal.h"
+
+#define PG ((size_t)4096)
+
+/* expr must return exactly -E and leave a non-empty hm_last_error(). */
+#define EXPECT_ERR(expr, E)                                                                  \
+	do {                                                                                 \
+		hm_error_clear();                                                            \
+		long r_ = (long)(expr);                                                      \
+		if (r_ != -(long)(E))                                                        \
+			fail_msg("%s:%d: %s returned %ld (%s), expected -%s; last error: '%s'",    \
+				 __FILE__, __LINE__, #expr, r_, r_ < 0 ? strerror((int)-r_) : "ok", \
+				 #E, hm_last_error());                                       \
+		if (!hm_last_error()[0])                                                     \
+			fail_msg("%s:%d: %s failed with -%s but left no message", __FILE__,        \
+				 __LINE__, #expr, #E);                                               \
+	} while (0)
+
+/* Same, and the message must mention @needle (what was wrong). */
+#define EXPECT_ERR_MSG(expr, E, needle)                                                      \
+	do {                                                                                 \
+		EXPECT_ERR(expr, E);                                                         \
+		if (!strstr(hm_last_error(), (needle)))                                      \
+			fail_msg("%s:%d: message of %s does not name '%s': '%s'", __FILE__,        \
+				 __LINE__, #expr, (needle), hm_last_error());                        \
+	} while (0)
+
+/* A pointer-returning call must give NULL, errno E and a message. */
+#define EXPECT_NULL_ERR(expr, E)                                                             \
+	do {                                                                                 \
+		hm_error_clear();                                                            \
+		errno = 0;                                                                   \
+		void *p_ = (expr);                                                           \
+		int e_ = errno;                                                              \
+		if (p_ != NULL || e_ != (E))                                                 \
+			fail_msg("%s:%d: %s returned %p errno %d (%s), expected NULL/%s; '%s'",    \
+				 __FILE__, __LINE__, #expr, p_, e_, strerror(e_), #E,              \
+				 hm_last_error());                                                   \
+		if (!hm_last_error()[0])                                                     \
+			fail_msg("%s:%d: %s failed but left no message", __FILE__, __LINE__, #expr); \
+	} while (0)
+
+/* expr must succeed (>= 0); the message is shown if not. */
+#define EXPECT_OK(expr)                                                                      \
+	({                                                                                   \
+		long r_ = (long)(expr);                                                      \
+		if (r_ < 0)                                                                  \
+			fail_msg("%s:%d: %s failed: %ld (%s): '%s'", __FILE__, __LINE__, #expr,    \
+				 r_, strerror((int)-r_), hm_last_error());                           \
+		r_;                                                                          \
+	})
+
+/* --- data patterns ------------------------------------------------------ */
+
+static inline uint64_t unit_mix(uint64_t x)
+{
+	x += 0x9e3779b97f4a7c15ull;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+	return x ^ (x >> 31);
+}
+
+static inline uint64_t unit_word(unsigned seed, size_t page, size_t k)
+{
+	return unit_mix(((uint64_t)seed << 48) ^ ((uint64_t)page << 10) ^ k);
+}
+
+/* Fill @npages pages at @p with a pattern unique to (seed, page, offset). */
+static inline void fill_pattern(void *p, size_t npages, unsigned seed)
+{
+	uint64_t *w = p;
+	for (size_t pg = 0; pg < npages; pg++)
+		for (size_t k = 0; k < PG / 8; k++)
+			w[pg * (PG / 8) + k] = unit_word(seed, pg, k);
+}
+
+/* First page in [0, npages) that differs from the pattern (pages with
+ * skip[pg] set are not read at all), or -1. */
+static inline long check_pattern_skip(const void *p, size_t npages, unsigned seed, const bool *skip)
+{
+	const volatile uint64_t *w = p;
+	for (size_t pg = 0; pg < npages; pg++) {
+		if (skip && skip[pg])
+			continue;
+		for (size_t k = 0; k < PG / 8; k++)
+			if (w[pg * (PG / 8) + k] != unit_word(seed, pg, k))
+				return (long)pg;
+	}
+	return -1;
+}
+
+static inline long check_pattern(const void *p, size_t npages, unsigned seed)
+{
+	return check_pattern_skip(p, npages, seed, NULL);
+}
+
+#define ASSERT_PATTERN(p, npages, seed)                                                      \
+	do {                                                                                 \
+		long bad_ = check_pattern((p), (npages), (seed));                            \
+		if (bad_ >= 0)                                                               \
+			fail_msg("%s:%d: page %ld of %s has wrong data", __FILE__, __LINE__, bad_, #p); \
+	} while (0)
+
+static inline struct hm_stats stats_now(void)
+{
+	struct hm_stats s;
+	hm_stats_get(&s);
+	return s;
+}
+
+/* --- fixtures ----------------------------------------------------------- */
+
+static inline int unit_setup_init(void **state)
+{
+	int rc = hm_init(NULL);
+	if (rc) {
+		fprintf(stderr, "hm_init failed: %d %s\n", rc, hm_last_error());
+		return -1;
+	}
+	return 0;
+}
+
+static inline int unit_teardown_shutdown(void **state)
+{
+	hm_inject_clear();
+	int rc = hm_shutdown();
+	if (rc)
+		fprintf(stderr, "hm_shutdown: %d %s\n", rc, hm_last_error());
+	return 0;
+}
+
+#endif
