@@ -287,9 +287,16 @@ struct hm_stats {
 	uint64_t regions;          /* live allocations */
 	uint64_t managed_bytes;    /* bytes of managed address space */
 	uint64_t resident_bytes;   /* bytes of managed pages in RAM */
+	uint64_t metadata_bytes;   /* page tables and region records (malloc'd) */
 	uint64_t device_reads;     /* hm_device_read() calls */
 	uint64_t device_writes;    /* hm_device_write() calls */
 	uint64_t device_evictions; /* pages evicted from devices to RAM */
+	uint64_t policy_events;    /* access events given to the policy */
+	uint64_t refaults;         /* folios faulted back within 2 s of demotion */
+	uint64_t reclaim_scans;    /* reclaimer passes over all regions */
+	uint64_t reclaim_pages;    /* pages the reclaimer demoted */
+	uint64_t thrash_backoffs;  /* seconds the reclaimer backed off (thrashing) */
+	uint64_t throttled_faults; /* faults held back: residency at budget + batch */
 };
 
 /* hm_stats_get - a snapshot of the process-wide counters.  Returns 0 or
@@ -370,6 +377,51 @@ HM_API long hm_device_migrate(struct hm_device *dev, void *addr, size_t len,
  * page could not be read (it is poisoned; the others are evicted).
  */
 HM_API long hm_device_evict(struct hm_device *dev);
+
+/* ---------------------------------------------------------------------- */
+/* Automatic tiering: a RAM budget and placement policies                    */
+/* ---------------------------------------------------------------------- */
+
+#define HM_BUDGET_OFF UINT64_MAX
+
+struct hm_budget {
+	uint64_t bytes; /* 0: no budget */
+	uint64_t low;   /* reclaim stops below this many resident bytes */
+	uint64_t high;  /* reclaim starts above this many */
+	int tier;       /* where the reclaimer demotes to */
+};
+
+/*
+ * hm_budget_set - keep managed memory resident in RAM under @bytes: a
+ * background reclaimer demotes the coldest folios (as the policy ranks them)
+ * to @tier when residency passes @high_pct of the budget, down to @low_pct.
+ * @low_pct/@high_pct 0 take the defaults (90, 95); @tier 0 picks the first
+ * tier that is not a device's.  HM_BUDGET_OFF turns the budget off.  A new
+ * budget takes effect at once.  On error the previous settings are kept.
+ * Returns 0, or:
+ *   -EINVAL  @bytes under 2 MiB, or watermarks out of order (need
+ *            0 < low < high <= 100)
+ *   -E2BIG   @bytes larger than the machine's RAM
+ *   -ENOENT  no tier @tier, or no tier at all to demote to
+ *   -ENODEV  not initialised
+ */
+HM_API int hm_budget_set(uint64_t bytes, unsigned low_pct, unsigned high_pct, int tier);
+
+/* hm_budget_get - the budget in force.  Returns 0, -EINVAL, -ENODEV. */
+HM_API int hm_budget_get(struct hm_budget *out);
+
+/*
+ * hm_policy_set - choose the placement policy by name: "recency" (the
+ * default: aging in generations, like the kernel's multi-generation LRU),
+ * "frequency" (an access histogram whose hot threshold is sized to the
+ * budget, like MEMTIS) or "fifo" (arrival order, no hotness: the baseline).
+ * Also HETMEM_POLICY=NAME at hm_init.  Returns 0, -EINVAL (unknown name: the
+ * policy in force is kept), -ENODEV.
+ */
+HM_API int hm_policy_set(const char *name);
+
+/* The name of the policy in force. */
+HM_API const char *hm_policy_get(void);
 
 /* ---------------------------------------------------------------------- */
 /* Failure injection (for tests; counted in hm_stats.injected)              */

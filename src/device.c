@@ -66,7 +66,7 @@ HM_API int hm_device_open(const char *spec, struct hm_device **out)
 
 HM_API int hm_device_tier(const struct hm_device *d)
 {
-	return d ? d->tier : -EINVAL;
+	return d ? d->tier : hm_error(EINVAL, "hm_device_tier: NULL device");
 }
 
 static bool overlaps(const struct mirror *m, uintptr_t a, size_t len)
@@ -134,16 +134,42 @@ HM_API int hm_device_unmirror(struct hm_device *d, void *addr)
 	return hm_error(ENOENT, "hm_device_unmirror: no mirror of this device starts at %p", addr);
 }
 
-/* Called when managed memory goes away: mirrors of it go too. */
+/* Called when managed memory goes away (hm_free, munmap, mremap): mirrors
+ * lose that part; what a mirror covers outside it stays mirrored (a mirror
+ * straddling it becomes two).  Caller holds no folio lock. */
 void hm_devices_forget_range(uintptr_t a, size_t len)
 {
+	uintptr_t end = a + len;
 	pthread_mutex_lock(&dev_lock);
-	for (struct hm_device *d = devices; d; d = d->next)
-		for (size_t k = 0; k < d->nmirrors;)
-			if (overlaps(&d->mirrors[k], a, len))
-				d->mirrors[k] = d->mirrors[--d->nmirrors];
-			else
+	for (struct hm_device *d = devices; d; d = d->next) {
+		for (size_t k = 0; k < d->nmirrors;) {
+			struct mirror m = d->mirrors[k];
+			uintptr_t mend = m.base + m.len;
+			if (!overlaps(&m, a, len)) {
 				k++;
+				continue;
+			}
+			if (m.base < a && mend > end) {
+				if (d->nmirrors == d->cap) {
+					size_t cap = d->cap * 2;
+					struct mirror *nm = realloc(d->mirrors, cap * sizeof(*nm));
+					if (nm) {
+						d->mirrors = nm;
+						d->cap = cap;
+					}
+				}
+				if (d->nmirrors < d->cap) /* else (no memory) the right side is dropped */
+					d->mirrors[d->nmirrors++] = (struct mirror){end, mend - end};
+				d->mirrors[k++].len = a - m.base;
+			} else if (m.base < a) {
+				d->mirrors[k++].len = a - m.base;
+			} else if (mend > end) {
+				d->mirrors[k++] = (struct mirror){end, mend - end};
+			} else {
+				d->mirrors[k] = d->mirrors[--d->nmirrors];
+			}
+		}
+	}
 	pthread_mutex_unlock(&dev_lock);
 }
 
@@ -268,7 +294,15 @@ static int device_access(struct hm_device *d, uintptr_t a, char *buf, size_t len
 			size_t chunk = (fend < hi ? fend : hi) - p;
 			int ar = access_folio(d, r, p, b, chunk, write);
 			if (ar == 1) {
+				/* process_vm_writev pins the pages and writes through
+				 * the kernel's mapping, past a write-protect: a WP
+				 * demotion of this folio meanwhile would lose the write
+				 * (demote_copy() backs off while this is nonzero) */
+				if (write)
+					atomic_fetch_add(&r->dev_writers, 1);
 				ar = hm_prim_vm_rw(b, (void *)p, chunk, write);
+				if (write)
+					atomic_fetch_sub(&r->dev_writers, 1);
 				if (ar == -EFAULT) {
 					/* protection we were not told about, or unmapped */
 					ar = hm_error(EFAULT, "%s: page %p is not accessible (unmapped or protected)", fn,

@@ -72,18 +72,31 @@ void *hm_bounce(void)
 /* ---------------------------------------------------------------------- */
 
 #define COPY_RETRIES 8
+/* Off the handler thread (a mover fetching a folio home, hm_shutdown), an
+ * -EAGAIN usually means an event is waiting for the handler to read it:
+ * back off exponentially (~5 ms in all) rather than fail the fetch.  The
+ * handler itself cannot wait for its own read: it gives up after
+ * COPY_RETRIES and the faulting thread faults again. */
+#define COPY_RETRIES_WAIT 16
+static __thread bool on_handler;
 
 /* UFFDIO_COPY (src != NULL) or UFFDIO_ZEROPAGE of [dst, dst+len), tolerant
  * of pages already present (EEXIST: skipped) and of transient errors.
- * Returns 0, -EFAULT (range no longer mapped) or the last -errno. */
-static int fill(uintptr_t dst, const char *src, size_t len)
+ * @wake false: the faulting thread is not woken here; the caller wakes it
+ * once the page-table words say the page is in RAM (otherwise the program
+ * runs on and hm_where() still reports the old place).
+ * Returns 0, -EFAULT (range no longer mapped) or the last -errno; *@placed
+ * gets the length of the leading part now in place (all of it on success:
+ * on a failure, those pages are mapped even though the rest is not). */
+static int fill_upto(uintptr_t dst, const char *src, size_t len, bool wake, size_t *placed)
 {
 	size_t off = 0;
 	int tries = 0;
+	*placed = 0;
 	while (off < len) {
 		size_t done = 0;
-		int rc = src ? hm_prim_uffd_copy(hm_g.uffd, dst + off, src + off, len - off, true, &done)
-			     : hm_prim_uffd_zero(hm_g.uffd, dst + off, len - off, true, &done);
+		int rc = src ? hm_prim_uffd_copy(hm_g.uffd, dst + off, src + off, len - off, wake, &done)
+			     : hm_prim_uffd_zero(hm_g.uffd, dst + off, len - off, wake, &done);
 		off += done;
 		if (!rc)
 			continue;
@@ -93,16 +106,27 @@ static int fill(uintptr_t dst, const char *src, size_t len)
 			continue;
 		}
 		if (rc == -ENOENT || rc == -EFAULT || rc == -ESRCH)
-			return -EFAULT;
-		if ((rc == -EAGAIN || rc == -EINTR || rc == -ENOMEM) && ++tries <= COPY_RETRIES) {
+			return -EFAULT; /* the range is gone: nothing counts as placed */
+		if ((rc == -EAGAIN || rc == -EINTR || rc == -ENOMEM) &&
+		    ++tries <= (on_handler ? COPY_RETRIES : COPY_RETRIES_WAIT)) {
 			HM_COUNT(retries, 1);
 			if (rc == -ENOMEM)
 				usleep(100);
+			else if (tries > COPY_RETRIES)
+				usleep(20u << (tries - COPY_RETRIES - 1));
 			continue;
 		}
+		*placed = off & ~(HM_PAGE_SIZE - 1);
 		return rc;
 	}
+	*placed = len;
 	return 0;
+}
+
+static int fill(uintptr_t dst, const char *src, size_t len, bool wake)
+{
+	size_t placed;
+	return fill_upto(dst, src, len, wake, &placed);
 }
 
 /* Mark pages [i, i+n) of @r poisoned; caller holds the folio lock. */
@@ -147,18 +171,28 @@ static int copy_in(struct hm_region *r, size_t i, size_t n, int tid, uint64_t sl
 	if (err) {
 		if (err == -ENOMEM)
 			return err; /* our memory, not the device's: retry later */
+		if (err == -EAGAIN || err == -EINTR)
+			return err; /* transient, retries exhausted: the data is still
+				     * there; the faulting thread is woken and faults
+				     * again.  Only a real read error poisons. */
 		poison(r, i, n);
 		return -EIO;
 	}
-	int rc = fill(dst, src, len);
-	if (rc)
-		return rc;
-	hm_slot_free(t, slot, n);
-	for (size_t k = i; k < i + n; k++)
-		pw_set(&r->words[k], HM_LOC_HOST, 0, 0);
-	HM_COUNT(pages_promoted, n);
-	HM_COUNT(resident_pages, n);
-	return 0;
+	size_t placed;
+	int rc = fill_upto(dst, src, len, false, &placed);
+	/* The pages already copied are mapped even if the rest failed (a
+	 * transient error outlasting the retries): they are in RAM now and must
+	 * say so.  Left saying TIER, a device would write to the stale tier
+	 * copy, and a later fetch would keep the RAM page: a lost write. */
+	size_t done = placed >> HM_PAGE_SHIFT;
+	if (done) {
+		hm_slot_free(t, slot, done);
+		for (size_t k = i; k < i + done; k++)
+			pw_set(&r->words[k], HM_LOC_HOST, 0, 0);
+		HM_COUNT(pages_promoted, done);
+		HM_COUNT(resident_pages, done);
+	}
+	return rc;
 }
 
 int hm_folio_fetch(struct hm_region *r, size_t head, bool wake)
@@ -182,17 +216,18 @@ int hm_folio_fetch(struct hm_region *r, size_t head, bool wake)
 		uintptr_t dst = r->base + (i << HM_PAGE_SHIFT);
 		int rc = 0;
 		switch (loc) {
-		case HM_LOC_NONE:
-			rc = fill(dst, NULL, n << HM_PAGE_SHIFT);
-			if (!rc) {
-				for (size_t k = i; k < j; k++)
-					pw_set(&r->words[k], HM_LOC_HOST, 0, 0);
-				HM_COUNT(resident_pages, n);
-			}
+		case HM_LOC_NONE: {
+			size_t placed; /* on a failure, what was placed is HOST too */
+			rc = fill_upto(dst, NULL, n << HM_PAGE_SHIFT, false, &placed);
+			size_t done = placed >> HM_PAGE_SHIFT;
+			for (size_t k = i; k < i + done; k++)
+				pw_set(&r->words[k], HM_LOC_HOST, 0, 0);
+			HM_COUNT(resident_pages, done);
 			break;
+		}
 		case HM_LOC_HOST:
 			/* should be mapped; refill what the program discarded */
-			rc = fill(dst, NULL, n << HM_PAGE_SHIFT);
+			rc = fill(dst, NULL, n << HM_PAGE_SHIFT, false);
 			break;
 		case HM_LOC_TIER:
 			rc = copy_in(r, i, n, pw_tier(w), pw_slot(w));
@@ -288,15 +323,16 @@ static void serve_fault(const struct uffd_msg *m)
 	HM_COUNT(faults, 1);
 
 	if (in_staging(addr)) { /* a hole moved into staging: it was zeros */
-		fill(addr, NULL, HM_PAGE_SIZE);
+		fill(addr, NULL, HM_PAGE_SIZE, true);
 		return;
 	}
 	struct hm_region *r = hm_region_get_any(addr);
 	if (!r) {
 		HM_COUNT(unmanaged_faults, 1);
-		if (wp)
-			hm_prim_uffd_wp(hm_g.uffd, addr, HM_PAGE_SIZE, false);
-		else if (fill(addr, NULL, HM_PAGE_SIZE))
+		if (wp) {
+			if (hm_prim_uffd_wp(hm_g.uffd, addr, HM_PAGE_SIZE, false))
+				hm_prim_uffd_wake(hm_g.uffd, addr, HM_PAGE_SIZE);
+		} else if (fill(addr, NULL, HM_PAGE_SIZE, true))
 			hm_prim_uffd_wake(hm_g.uffd, addr, HM_PAGE_SIZE);
 		return;
 	}
@@ -321,25 +357,36 @@ static void serve_fault(const struct uffd_msg *m)
 			break;
 	}
 	if (wp) {
-		/* write-protected outside a demotion (a stale marker): lift it */
+		/* write-protected outside a demotion (a stale marker): lift it.
+		 * If that fails (EAGAIN while an event is pending), wake the
+		 * thread anyway: it retries the write and faults again, rather
+		 * than sleeping forever on a fault nobody will resolve. */
 		HM_COUNT(faults_wp, 1);
-		hm_prim_uffd_wp(hm_g.uffd, addr, HM_PAGE_SIZE, false);
+		if (hm_prim_uffd_wp(hm_g.uffd, addr, HM_PAGE_SIZE, false))
+			hm_prim_uffd_wake(hm_g.uffd, addr, HM_PAGE_SIZE);
 		hm_folio_unlock(r, head);
 		hm_region_put(r);
 		return;
 	}
 	atomic_fetch_or(&r->words[i], PW_ACCESSED);
 	unsigned loc = pw_loc(atomic_load(&r->words[i]));
-	int rc = hm_folio_fetch(r, head, false);
+	if (loc == HM_LOC_TIER || loc == HM_LOC_NONE)
+		hm_reclaim_throttle();
+	/* counted before the fetch wakes the faulting thread */
 	if (loc == HM_LOC_TIER)
 		HM_COUNT(faults_fetch, 1);
 	else if (loc == HM_LOC_NONE)
 		HM_COUNT(faults_zero, 1);
+	int rc = hm_folio_fetch(r, head, true);
 	if (rc == -EIO && !hm_g.feat.poison)
 		sigbus_thread(tid, (uintptr_t)m->arg.pagefault.address);
 	else if (rc)
 		hm_prim_uffd_wake(hm_g.uffd, r->base + (head << HM_PAGE_SHIFT), fp << HM_PAGE_SHIFT);
 	hm_folio_unlock(r, head);
+	if (!rc && (loc == HM_LOC_TIER || loc == HM_LOC_NONE)) {
+		hm_policy_event(r, head, loc == HM_LOC_TIER ? HM_EV_FETCH : HM_EV_FIRST_TOUCH);
+		hm_reclaim_check();
+	}
 	if (loc == HM_LOC_TIER && !rc)
 		fault_readahead(r, head);
 	hm_region_put(r);
@@ -373,6 +420,7 @@ static bool spin_for_message(void)
 
 static void *handler_main(void *arg)
 {
+	on_handler = true;
 	sigset_t all;
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
@@ -552,11 +600,42 @@ err_close:
 	return rc;
 }
 
+/* Bring every page of @r home for hm_shutdown().  A transient error that
+ * outlasts the retries (EAGAIN) leaves a page on its tier: try again for a
+ * while, then poison what still did not come home, since once the range is
+ * unregistered such a page would silently read as zeros. */
+static void shutdown_home(struct hm_region *r)
+{
+	size_t fp = region_folio_pages(r);
+	struct timespec t0, now;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		hm_migrate_region(r, 0, r->npages, 0, NULL, HM_MIG_WAIT);
+		bool left = false;
+		for (size_t k = 0; k < r->npages && !left; k++)
+			left = pw_loc(atomic_load(&r->words[k])) == HM_LOC_TIER;
+		if (!left)
+			return;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec - t0.tv_sec >= 2) /* not transient after all */
+			break;
+		usleep(1000);
+	}
+	for (size_t head = 0; head < r->npages; head += fp) {
+		hm_folio_lock(r, head);
+		for (size_t k = head; k < head + fp; k++)
+			if (pw_loc(atomic_load(&r->words[k])) == HM_LOC_TIER)
+				poison(r, k, 1);
+		hm_folio_unlock(r, head);
+	}
+}
+
 HM_API int hm_shutdown(void)
 {
 	if (!atomic_load(&hm_g.initialised))
 		return 0;
 	uint64_t poisoned_before = atomic_load(&hm_cnt.poisoned);
+	hm_reclaim_stop();
 	/* bring every page home while the handler still serves faults */
 	pthread_rwlock_rdlock(&hm_g.regions_lock);
 	size_t n = hm_g.nregions;
@@ -567,7 +646,7 @@ HM_API int hm_shutdown(void)
 	}
 	pthread_rwlock_unlock(&hm_g.regions_lock);
 	for (size_t i = 0; rs && i < n; i++) {
-		hm_migrate_region(rs[i], 0, rs[i]->npages, 0, NULL, HM_MIG_WAIT);
+		shutdown_home(rs[i]);
 		hm_region_put(rs[i]);
 	}
 	free(rs);

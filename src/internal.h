@@ -15,6 +15,7 @@
 #include <sys/types.h>
 
 #include "hetmem.h"
+#include "policy.h"
 
 #define HM_HIDDEN __attribute__((visibility("hidden")))
 
@@ -122,6 +123,9 @@ struct hm_region {
 	_Atomic uintptr_t last_fault; /* folio index of the last fault + 1 */
 	_Atomic unsigned ra_window;   /* current readahead window (folios) */
 	uint64_t born;                /* hm_g.event_seq when created */
+	_Atomic long dev_writers;     /* device writes in place in flight
+				       * (device.c): WP demotion backs off */
+	_Atomic uint64_t *pstate;     /* one struct hm_pstate per folio (policy.c) */
 };
 
 static inline size_t region_folio_pages(const struct hm_region *r)
@@ -201,6 +205,12 @@ struct hm_global {
 	 * mapped at the same address after the munmap is not its target) */
 	_Atomic uint64_t event_seq;
 
+	/* automatic tiering (reclaim.c, policy.c) */
+	const struct hm_policy_ops *policy;
+	struct hm_policy_ctx pctx;    /* written by the reclaimer only */
+	_Atomic uint64_t budget, budget_low, budget_high; /* bytes; budget 0 = none */
+	int budget_tier;
+
 	/* migration vs fork: movers hold it shared, fork prepare exclusive */
 	pthread_rwlock_t fork_lock;
 
@@ -222,8 +232,9 @@ struct hm_counters {
 	_Atomic uint64_t pages_promoted, pages_demoted, pages_tier2tier;
 	_Atomic uint64_t migrate_failures, fallback_pages, poisoned, retries;
 	_Atomic uint64_t injected, fork_homes, unmanaged_faults;
-	_Atomic uint64_t regions, managed_bytes, resident_pages;
+	_Atomic uint64_t regions, managed_bytes, resident_pages, metadata_bytes;
 	_Atomic uint64_t device_reads, device_writes, device_evictions;
+	_Atomic uint64_t policy_events, refaults, reclaim_scans, reclaim_pages, thrash_backoffs, throttled_faults;
 };
 extern struct hm_counters hm_cnt;
 #define HM_COUNT(field, n) atomic_fetch_add_explicit(&hm_cnt.field, (n), memory_order_relaxed)
@@ -329,8 +340,32 @@ HM_HIDDEN void *hm_bounce(void);
  * ---------------------------------------------------------------------- */
 HM_HIDDEN long hm_migrate_region(struct hm_region *r, size_t first, size_t last, int tier, int *status, unsigned flags);
 #define HM_MIG_WAIT 0x1u  /* wait for locked folios instead of -EBUSY */
+#define HM_MIG_TRY 0x2u   /* skip locked folios at once (-EBUSY) */
 HM_HIDDEN int hm_staging_init(void);
 HM_HIDDEN void hm_staging_fini(void);
+
+/* ------------------------------------------------------------------------
+ * policy.c, reclaim.c
+ * ---------------------------------------------------------------------- */
+HM_HIDDEN uint32_t hm_clock_ms(void);
+HM_HIDDEN void hm_policy_event(struct hm_region *r, size_t head, enum hm_event ev);
+HM_HIDDEN void hm_policy_demoted(struct hm_region *r, size_t head);
+HM_HIDDEN uint64_t hm_policy_score(struct hm_region *r, size_t folio, uint32_t now);
+HM_HIDDEN uint16_t hm_policy_count(struct hm_region *r, size_t folio);
+/* Wake the reclaimer if residency passed the high watermark. */
+HM_HIDDEN void hm_reclaim_kick(void);
+static inline void hm_reclaim_check(void)
+{
+	if (hm_g.budget && (atomic_load_explicit(&hm_cnt.resident_pages, memory_order_relaxed) << HM_PAGE_SHIFT) >
+				   hm_g.budget_high)
+		hm_reclaim_kick();
+}
+HM_HIDDEN void hm_reclaim_stop(void);
+/* Residency may pass the budget by at most this much: beyond it the fault
+ * handler holds new faults back (for at most 50 ms each) while the
+ * reclaimer catches up. */
+#define HM_RECLAIM_BATCH ((uint64_t)16 << 20)
+HM_HIDDEN void hm_reclaim_throttle(void);
 
 /* ------------------------------------------------------------------------
  * device.c

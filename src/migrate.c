@@ -26,6 +26,7 @@
 #include "internal.h"
 #include "uffd_compat.h"
 
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -111,6 +112,38 @@ static void staging_put(uintptr_t chunk)
 /* ---------------------------------------------------------------------- */
 
 static const char zero_page[HM_PAGE_SIZE] __attribute__((aligned(4096)));
+
+/* UFFDIO_MOVE and UFFDIO_WRITEPROTECT fail with -EAGAIN while a
+ * non-cooperative event (the REMOVE of another mover's MADV_DONTNEED) waits
+ * for the handler to read it: transient, so retry for a while (~20 ms)
+ * before reporting it.  Without this, a busy process sees most demotions
+ * fail, and a failed unprotect leaves a stale write-protect marker. */
+#define EAGAIN_TRIES 1000
+static void eagain_pause(int k)
+{
+	if (k < 16) {
+		sched_yield();
+	} else {
+		struct timespec ts = {0, 20 * 1000};
+		nanosleep(&ts, NULL);
+	}
+}
+
+static int uffd_wp_retry(uintptr_t addr, size_t len, bool protect)
+{
+	int rc, k = 0;
+	while ((rc = hm_prim_uffd_wp(hm_g.uffd, addr, len, protect)) == -EAGAIN && k < EAGAIN_TRIES)
+		eagain_pause(k++);
+	return rc;
+}
+
+static int uffd_move_retry(uintptr_t dst, uintptr_t src, size_t len, size_t *done)
+{
+	int rc, k = 0;
+	while ((rc = hm_prim_uffd_move(hm_g.uffd, dst, src, len, done)) == -EAGAIN && !*done && k < EAGAIN_TRIES)
+		eagain_pause(k++);
+	return rc;
+}
 
 /* Allocate @n slots for a folio: one aligned run, or singles as fallback. */
 static int alloc_slots(struct hm_tier *t, size_t n, uint64_t *slots)
@@ -243,7 +276,7 @@ static int demote_copy(struct hm_region *r, struct mfolio *f, struct hm_tier *t,
 	f->wp = hm_g.demote == HM_DEMOTE_WP || (atomic_load(&r->words[f->head]) & PW_NOWRITE);
 	if (!f->wp) {
 		size_t done = 0;
-		rc = hm_prim_uffd_move(hm_g.uffd, stage, addr, len, &done);
+		rc = uffd_move_retry(stage, addr, len, &done);
 		if (rc && done) {
 			/* partly moved: put that part back, then try WP */
 			size_t back = 0;
@@ -265,9 +298,17 @@ static int demote_copy(struct hm_region *r, struct mfolio *f, struct hm_tier *t,
 	}
 	const char *src;
 	if (f->wp) {
-		rc = hm_prim_uffd_wp(hm_g.uffd, addr, len, true);
+		rc = uffd_wp_retry(addr, len, true);
 		if (rc)
 			goto err_slots;
+		/* A device writing in place holds pages pinned and writes past the
+		 * write-protect: copying and discarding now would lose its write.
+		 * Checked after protecting, so a device write that starts later
+		 * faults on the protection and waits for the folio. */
+		if (atomic_load(&r->dev_writers)) {
+			rc = -EBUSY;
+			goto err_restore;
+		}
 		src = (const char *)addr;
 	} else {
 		src = (const char *)stage;
@@ -282,10 +323,10 @@ static int demote_copy(struct hm_region *r, struct mfolio *f, struct hm_tier *t,
 
 err_restore:
 	if (f->wp) {
-		hm_prim_uffd_wp(hm_g.uffd, addr, len, false);
+		uffd_wp_retry(addr, len, false);
 	} else {
 		size_t back = 0;
-		if (hm_prim_uffd_move(hm_g.uffd, addr, stage, len, &back) || back != len) {
+		if (uffd_move_retry(addr, stage, len, &back) || back != len) {
 			/* the move back failed: copy what is left (never lose it) */
 			size_t c = 0;
 			int crc = hm_prim_uffd_copy(hm_g.uffd, addr + back, (void *)(stage + back), len - back, true, &c);
@@ -319,9 +360,33 @@ static int demote_commit(struct hm_region *r, struct mfolio *f, struct hm_tier *
 				atomic_fetch_and(&r->words[i], ~PW_SELFZAP);
 		if (rc) {
 			/* the RAM copy stays authoritative */
-			hm_prim_uffd_wp(hm_g.uffd, addr, len, false);
+			uffd_wp_retry(addr, len, false);
 			free_slots(t, f->slots, fp);
 			return rc;
+		}
+		/* madvise returns once the handler has READ the REMOVE event, not
+		 * handled it.  Wait until it has cleared SELFZAP: once unlocked,
+		 * the folio may be fetched and demoted again, and a late handler
+		 * would clear the new SELFZAP marks, then take that second
+		 * discard for the program's and drop the data. */
+		if (hm_g.feat.event_remove) {
+			struct timespec t0, now, nap = {0, 10 * 1000};
+			clock_gettime(CLOCK_MONOTONIC, &t0);
+			for (size_t i = f->head; i < f->head + fp; i++) {
+				unsigned spins = 0;
+				while (atomic_load(&r->words[i]) & PW_SELFZAP) {
+					if (++spins < 64) {
+						sched_yield();
+						continue;
+					}
+					nanosleep(&nap, NULL);
+					clock_gettime(CLOCK_MONOTONIC, &now);
+					if (now.tv_sec - t0.tv_sec > 5) { /* handler gone: do not wedge */
+						atomic_fetch_and(&r->words[i], ~PW_SELFZAP);
+						break;
+					}
+				}
+			}
 		}
 	}
 	size_t host = 0;
@@ -332,8 +397,9 @@ static int demote_commit(struct hm_region *r, struct mfolio *f, struct hm_tier *
 	}
 	HM_COUNT(resident_pages, -(uint64_t)host);
 	HM_COUNT(pages_demoted, fp);
+	hm_policy_demoted(r, f->head);
 	if (f->wp)
-		hm_prim_uffd_wp(hm_g.uffd, addr, len, false);
+		uffd_wp_retry(addr, len, false);
 	return 0;
 }
 
@@ -387,6 +453,8 @@ static bool lock_within(struct hm_region *r, size_t head, unsigned flags)
 {
 	if (hm_folio_trylock(r, head, NULL))
 		return true;
+	if (flags & HM_MIG_TRY)
+		return false;
 	if (flags & HM_MIG_WAIT) {
 		hm_folio_lock(r, head);
 		return true;
@@ -448,6 +516,8 @@ long hm_migrate_region(struct hm_region *r, size_t first, size_t last, int tier,
 			switch (f->act) {
 			case ACT_FETCH:
 				f->rc = hm_folio_fetch(r, f->head, true);
+				if (!f->rc)
+					hm_policy_event(r, f->head, HM_EV_PROMOTE);
 				break;
 			case ACT_DEMOTE:
 				f->rc = demote_copy(r, f, t, stage + stage_off);
@@ -473,8 +543,11 @@ long hm_migrate_region(struct hm_region *r, size_t first, size_t last, int tier,
 				if (f->act == ACT_SKIP)
 					st = HM_MIGRATE_SKIPPED;
 				else if (f->act == ACT_FETCH)
+					/* a page still on a tier did not come home (a
+					 * transient error outlasted the retries) */
 					st = pw_loc(w) == HM_LOC_POISON ? -EIO
-					     : pw_loc(w) == HM_LOC_UNMAPPED ? -EFAULT : 0;
+					     : pw_loc(w) == HM_LOC_UNMAPPED ? -EFAULT
+					     : pw_loc(w) == HM_LOC_TIER ? (f->rc ? f->rc : -EIO) : 0;
 				else
 					st = f->rc;
 				if (st == 0)

@@ -81,7 +81,15 @@ int hm_config_resolve(const struct hm_config *cfg)
 	if (hm_g.cfg_flags & ~HM_CFG_NO_FORK_HOME)
 		return hm_error(EINVAL, "hm_init: unknown flags 0x%x", hm_g.cfg_flags);
 
-	const char *e = getenv("HETMEM_DEMOTE");
+	memset(&hm_g.pctx, 0, sizeof(hm_g.pctx));
+	hm_g.policy = &hm_policy_recency;
+	const char *e = getenv("HETMEM_POLICY");
+	if (e && *e) {
+		hm_g.policy = hm_policy_find(e);
+		if (!hm_g.policy)
+			return hm_error(EINVAL, "HETMEM_POLICY='%s': expected recency, frequency or fifo", e);
+	}
+	e = getenv("HETMEM_DEMOTE");
 	if (e && *e) {
 		if (!strcasecmp(e, "auto"))
 			hm_g.demote = HM_DEMOTE_AUTO;

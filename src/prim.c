@@ -154,7 +154,15 @@ int hm_prim_pwrite(int fd, const void *buf, size_t len, uint64_t off)
 
 int hm_prim_uffd_open(void)
 {
-	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
+	/* Without UFFD_USER_MODE_ONLY first: a user-mode-only userfaultfd does
+	 * not serve faults taken inside the kernel (a system call such as
+	 * write(2) from managed memory, or process_vm_readv used by devices),
+	 * which then fail with EFAULT on a page that lives on a tier.  The
+	 * restricted form is the fallback where only it is permitted. */
+	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (fd >= 0)
+		return fd;
+	fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
 	if (fd >= 0)
 		return fd;
 	int err = errno;

@@ -17,7 +17,9 @@
  * fork(): a child does not inherit the userfaultfd registration, so a page
  * left on a device would read as zeros there.  Before a fork, every page on
  * a device is brought home (pthread_atfork); in the child hetmem is off and
- * the managed memory is ordinary memory.
+ * the managed memory is ordinary memory.  Pages that are still on a device
+ * (HM_CFG_NO_FORK_HOME) or lost get an empty file mapped over them in the
+ * child, so touching one there is a SIGBUS, never a page of zeros.
  */
 #include "internal.h"
 #include "uffd_compat.h"
@@ -125,8 +127,16 @@ void hm_folio_unlock(struct hm_region *r, size_t head)
 /* The region table                                                         */
 /* ---------------------------------------------------------------------- */
 
+static size_t region_meta(const struct hm_region *r)
+{
+	return sizeof(*r) + r->npages * sizeof(hm_pw_t) +
+	       (r->npages >> (r->folio_shift - HM_PAGE_SHIFT)) * sizeof(uint64_t);
+}
+
 static void region_free(struct hm_region *r)
 {
+	HM_COUNT(metadata_bytes, -(uint64_t)region_meta(r));
+	free(r->pstate);
 	free(r->words);
 	free(r);
 }
@@ -184,6 +194,8 @@ int hm_regions_get_range(uintptr_t addr, size_t len, struct hm_region **out, int
 {
 	int n = 0;
 	uintptr_t a = addr, end = addr + len;
+	if (end < addr)
+		return -EINVAL; /* wraps around the address space */
 	while (a < end) {
 		if (n == max)
 			goto err;
@@ -256,12 +268,16 @@ static struct hm_region *region_new(uintptr_t base, size_t size, unsigned folio_
 	r->folio_shift = folio_shift;
 	r->npages = size >> HM_PAGE_SHIFT;
 	r->words = calloc(r->npages, sizeof(hm_pw_t));
-	if (!r->words) {
+	r->pstate = calloc(r->npages >> (folio_shift - HM_PAGE_SHIFT), sizeof(uint64_t));
+	if (!r->words || !r->pstate) {
+		free(r->words);
+		free(r->pstate);
 		free(r);
 		return NULL;
 	}
 	atomic_init(&r->refs, 1);
 	atomic_init(&r->ra_window, 1);
+	HM_COUNT(metadata_bytes, region_meta(r));
 	r->born = atomic_load(&hm_g.event_seq);
 	return r;
 }
@@ -406,22 +422,37 @@ HM_API int hm_free(void *addr, size_t size)
 		return hm_error(EINVAL, "hm_free: part [%p, +%zu) is not aligned to the allocation's %zu-byte folios",
 				addr, size, fsz);
 	}
-	if (a + size > r->base + r->size) {
+	if (size > r->base + r->size - a) { /* (a + size could wrap) */
 		hm_region_put(r);
 		return hm_error(EINVAL, "hm_free: [%p, +%zu) runs past the end of its allocation", addr, size);
 	}
 	size_t first = (a - r->base) >> HM_PAGE_SHIFT;
+	/* a part freed before is not managed memory any more: freeing it again
+	 * must not munmap whatever the kernel has put there since */
+	for (size_t i = first; i < first + (size >> HM_PAGE_SHIFT); i++) {
+		if (pw_loc(atomic_load(&r->words[i])) == HM_LOC_UNMAPPED) {
+			hm_region_put(r);
+			return hm_error(EINVAL, "hm_free: [%p, +%zu) was already freed or unmapped", addr, size);
+		}
+	}
 	release_pages(r, first, first + (size >> HM_PAGE_SHIFT));
 	hm_devices_forget_range(a, size);
 	/* unregistered first, so our own munmap sends the handler no event */
 	hm_prim_uffd_unregister(hm_g.uffd, a, size);
-	munmap(addr, size);
+	/* keep the hole reserved (PROT_NONE, no memory) while the region
+	 * lives: a mapping the kernel placed there (a later hm_alloc) would
+	 * sit inside this region, hide its pages after the hole from lookups,
+	 * and be unmapped by the final hm_free */
+	if (mmap(addr, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0) == MAP_FAILED)
+		munmap(addr, size);
 	/* a region all of whose pages are gone leaves the table */
 	bool all_gone = true;
 	for (size_t i = 0; i < r->npages && all_gone; i++)
 		all_gone = pw_loc(atomic_load(&r->words[i])) == HM_LOC_UNMAPPED;
-	if (all_gone && !atomic_exchange(&r->dying, true))
+	if (all_gone && !atomic_exchange(&r->dying, true)) {
 		table_remove(r);
+		munmap((void *)r->base, r->size); /* the reserved holes */
+	}
 	hm_region_put(r);
 	return 0;
 }
@@ -562,6 +593,8 @@ void hm_region_event_remove(uintptr_t start, uintptr_t end, bool unmap, uint64_t
 			continue;
 		}
 		size_t fp = region_folio_pages(r);
+		if (unmap) /* devices lose their view of it (as after hm_free) */
+			hm_devices_forget_range(a, stop - a);
 		for (; a < stop; a += HM_PAGE_SIZE) {
 			size_t i = (a - r->base) >> HM_PAGE_SHIFT;
 			size_t head = i & ~(fp - 1);
@@ -574,9 +607,14 @@ void hm_region_event_remove(uintptr_t start, uintptr_t end, bool unmap, uint64_t
 			} /* else the holder applies it when it unlocks */
 		}
 		if (unmap) {
+			/* a page of a folio locked by a mover is gone too: the GONE
+			 * bit is applied at its unlock, and the region must leave
+			 * the table now (a new mapping may take the address) */
 			bool all_gone = true;
-			for (size_t i = 0; i < r->npages && all_gone; i++)
-				all_gone = pw_loc(atomic_load(&r->words[i])) == HM_LOC_UNMAPPED;
+			for (size_t i = 0; i < r->npages && all_gone; i++) {
+				uint64_t w = atomic_load(&r->words[i]);
+				all_gone = pw_loc(w) == HM_LOC_UNMAPPED || (w & PW_GONE);
+			}
 			if (all_gone && !atomic_exchange(&r->dying, true))
 				table_remove(r);
 		}
@@ -592,6 +630,9 @@ void hm_region_event_remap(uintptr_t from, uintptr_t to, size_t len)
 	struct hm_region *r = hm_region_get_any(from);
 	if (!r)
 		return;
+	/* a mirror is of addresses, like an mmu interval notifier: the device
+	 * loses its view of the old range and must mirror the new one */
+	hm_devices_forget_range(from, len);
 	if (from == r->base && len >= r->size) {
 		pthread_rwlock_wrlock(&hm_g.regions_lock);
 		r->base = to;
@@ -648,13 +689,8 @@ void hm_region_event_remap(uintptr_t from, uintptr_t to, size_t len)
 /* fork                                                                     */
 /* ---------------------------------------------------------------------- */
 
-static void fork_prepare(void)
+static void fork_bring_home(void)
 {
-	if (!atomic_load(&hm_g.initialised))
-		return;
-	pthread_rwlock_wrlock(&hm_g.fork_lock);
-	if (hm_g.cfg_flags & HM_CFG_NO_FORK_HOME)
-		return;
 	/* bring every page on a device home; movers are held off by fork_lock */
 	pthread_rwlock_rdlock(&hm_g.regions_lock);
 	size_t n = hm_g.nregions;
@@ -688,17 +724,61 @@ static void fork_prepare(void)
 	free(rs);
 }
 
+static void fork_prepare(void)
+{
+	if (!atomic_load(&hm_g.initialised))
+		return;
+	pthread_rwlock_wrlock(&hm_g.fork_lock);
+	if (!(hm_g.cfg_flags & HM_CFG_NO_FORK_HOME))
+		fork_bring_home();
+	/* held across fork(): the child walks a consistent region table */
+	pthread_rwlock_rdlock(&hm_g.regions_lock);
+}
+
 static void fork_parent(void)
 {
 	if (!atomic_load(&hm_g.initialised))
 		return;
+	pthread_rwlock_unlock(&hm_g.regions_lock);
 	pthread_rwlock_unlock(&hm_g.fork_lock);
+}
+
+/* In the child, pages still on a device (HM_CFG_NO_FORK_HOME, or a failed
+ * fetch) or poisoned are absent and nothing serves their faults: instead of
+ * reading as zeros they get SIGBUS, from an empty file mapped over them. */
+static void fork_child_fence(void)
+{
+	int fd = -1;
+	for (size_t k = 0; k < hm_g.nregions; k++) {
+		struct hm_region *r = hm_g.regions[k];
+		for (size_t i = 0; i < r->npages;) {
+			unsigned loc = pw_loc(atomic_load(&r->words[i]));
+			size_t j = i + 1;
+			if (loc != HM_LOC_TIER && loc != HM_LOC_POISON) {
+				i = j;
+				continue;
+			}
+			while (j < r->npages && ((loc = pw_loc(atomic_load(&r->words[j]))) == HM_LOC_TIER ||
+						 loc == HM_LOC_POISON))
+				j++;
+			if (fd < 0)
+				fd = memfd_create("hetmem-lost", MFD_CLOEXEC);
+			if (fd >= 0)
+				mmap((void *)(r->base + (i << HM_PAGE_SHIFT)), (j - i) << HM_PAGE_SHIFT,
+				     PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0);
+			i = j;
+		}
+	}
+	if (fd >= 0)
+		close(fd);
 }
 
 static void fork_child(void)
 {
 	if (!atomic_load(&hm_g.initialised))
 		return;
+	fork_child_fence();
+	pthread_rwlock_unlock(&hm_g.regions_lock);
 	/* The child has no handler thread and no registration: its managed
 	 * memory is ordinary memory.  hetmem is off here. */
 	hm_g.in_child = true;
@@ -726,6 +806,11 @@ void hm_regions_shutdown(void)
 		atomic_store(&r->dying, true);
 		wait_refs(r, 2);
 		hm_prim_uffd_unregister(hm_g.uffd, r->base, r->size);
+		/* its pages are ordinary memory now, no longer managed-resident */
+		uint64_t host = 0;
+		for (size_t i = 0; i < r->npages; i++)
+			host += pw_loc(atomic_load(&r->words[i])) == HM_LOC_HOST;
+		HM_COUNT(resident_pages, -host);
 		table_remove(r);
 		hm_region_put(r);
 	}

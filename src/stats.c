@@ -39,9 +39,16 @@ HM_API int hm_stats_get(struct hm_stats *o)
 	o->regions = LD(regions);
 	o->managed_bytes = LD(managed_bytes);
 	o->resident_bytes = LD(resident_pages) * HM_PAGE_SIZE;
+	o->metadata_bytes = LD(metadata_bytes);
 	o->device_reads = LD(device_reads);
 	o->device_writes = LD(device_writes);
 	o->device_evictions = LD(device_evictions);
+	o->policy_events = LD(policy_events);
+	o->refaults = LD(refaults);
+	o->reclaim_scans = LD(reclaim_scans);
+	o->reclaim_pages = LD(reclaim_pages);
+	o->thrash_backoffs = LD(thrash_backoffs);
+	o->throttled_faults = LD(throttled_faults);
 	return 0;
 }
 
@@ -66,8 +73,10 @@ HM_API int hm_stats_print(int fd)
 #define P(...) n += snprintf(out + n, sizeof(out) - (size_t)n, __VA_ARGS__)
 	fmt_bytes(a, sizeof(a), s.managed_bytes);
 	fmt_bytes(b, sizeof(b), s.resident_bytes);
-	P("hetmem: %llu regions, %s managed, %s resident in RAM\n",
-	  (unsigned long long)s.regions, a, b);
+	fmt_bytes(c, sizeof(c), s.metadata_bytes);
+	P("hetmem: %llu regions, %s managed, %s resident in RAM, %s of page tables (%.1f B per 4 KiB page)\n",
+	  (unsigned long long)s.regions, a, b, c,
+	  s.managed_bytes ? (double)s.metadata_bytes / (double)(s.managed_bytes >> 12) : 0.0);
 	P("  faults %llu (zero-fill %llu, fetched from tier %llu, waited on move %llu, wp %llu), readahead folios %llu\n",
 	  (unsigned long long)s.faults, (unsigned long long)s.faults_zero,
 	  (unsigned long long)s.faults_fetch, (unsigned long long)s.faults_wait,
@@ -81,6 +90,17 @@ HM_API int hm_stats_print(int fd)
 	  (unsigned long long)s.migrate_failures, (unsigned long long)s.fallback_pages,
 	  (unsigned long long)s.poisoned, (unsigned long long)s.retries,
 	  (unsigned long long)s.injected, (unsigned long long)s.fork_homes);
+	struct hm_budget bg = {0};
+	if (atomic_load(&hm_g.initialised))
+		hm_budget_get(&bg);
+	if (bg.bytes) {
+		fmt_bytes(a, sizeof(a), bg.bytes);
+		P("  budget %s (policy %s, tier %d): reclaim scans %llu, reclaimed %llu pages, refaults %llu, "
+		  "thrash back-offs %llu, policy events %llu\n",
+		  a, hm_policy_get(), bg.tier, (unsigned long long)s.reclaim_scans, (unsigned long long)s.reclaim_pages,
+		  (unsigned long long)s.refaults, (unsigned long long)s.thrash_backoffs,
+		  (unsigned long long)s.policy_events);
+	}
 	P("  %-4s %-24s %12s %12s %12s %12s %8s\n", "id", "tier", "capacity", "used", "pages-in", "pages-out", "errors");
 	int nt = hm_tier_count();
 	for (int i = 0; i < nt; i++) {
@@ -102,7 +122,7 @@ HM_API int hm_stats_print(int fd)
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
-			return -errno;
+			return hm_error(errno, "hm_stats_print: cannot write to fd %d", fd);
 		}
 		off += (size_t)w;
 	}

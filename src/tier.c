@@ -166,7 +166,10 @@ int hm_slot_alloc(struct hm_tier *t, unsigned order, uint64_t *slot)
 	if (start >= limit)
 		start = 0;
 	uint64_t s = start;
-	do {
+	/* scan [start, limit) then [0, start); a full-word skip may jump over
+	 * start, so end on having wrapped, not on meeting start exactly */
+	bool wrapped = false;
+	for (;;) {
 		/* skip full words quickly for small orders */
 		if (order < 6 && t->bitmap[s >> 6] == ~0ull) {
 			s = (s | 63) + 1;
@@ -180,9 +183,15 @@ int hm_slot_alloc(struct hm_tier *t, unsigned order, uint64_t *slot)
 		} else {
 			s += n;
 		}
-		if (s >= limit)
+		if (s >= limit) {
+			if (wrapped)
+				break;
 			s = 0;
-	} while (s != start && !(s < start && s + n > start));
+			wrapped = true;
+		}
+		if (wrapped && s >= start)
+			break;
+	}
 	pthread_mutex_unlock(&t->lock);
 	return -ENOSPC;
 }

@@ -42,7 +42,9 @@ static int file_open(struct hm_tier *t, const char *args)
 			return hm_error(E2BIG, "tier 'file:%s': size too large", args);
 		have_size = true;
 	}
-	int fd = open(path, O_RDWR | O_CLOEXEC | O_CREAT, 0600);
+	/* created only when a size says how big: a missing file without
+	 * size= is -ENOENT, and no empty file is left behind */
+	int fd = open(path, O_RDWR | O_CLOEXEC | (have_size ? O_CREAT : 0), 0600);
 	if (fd < 0)
 		return hm_error(errno, "tier 'file:%s': cannot open '%s'", args, path);
 	struct stat st;

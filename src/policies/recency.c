@@ -1,0 +1,47 @@
+/*
+ * policies/recency.c — aging in generations, after the kernel's
+ * multi-generation LRU: time is cut into generations (a new one every
+ * AGE_MS); an access stamps the folio with the current generation; the
+ * oldest generation is evicted first, and within a generation the folio
+ * accessed least often.  A refault (a folio faulted back soon after its
+ * demotion) is stamped one generation ahead, which protects it from the
+ * next reclaim: the policy's thrashing damper.
+ */
+#include "../policy.h"
+
+#define AGE_MS 250
+
+static void recency_event(struct hm_pstate *ps, const struct hm_policy_ctx *ctx, enum hm_event ev, uint32_t now)
+{
+	ps->stamp = ctx->gen + (ev == HM_EV_REFAULT ? 1 : 0);
+	if (ps->count < 0xffff)
+		ps->count++;
+}
+
+static void recency_tick(struct hm_policy_ctx *ctx, uint32_t now)
+{
+	if (now - ctx->last_age >= AGE_MS) {
+		ctx->gen++;
+		ctx->last_age = now;
+	}
+}
+
+static void recency_scan(struct hm_pstate *ps, const struct hm_policy_ctx *ctx, uint32_t now)
+{
+	if (ctx->gen - ps->stamp > 4)
+		ps->count = 0; /* old accesses stop counting */
+}
+
+static uint64_t recency_score(const struct hm_pstate *ps, const struct hm_policy_ctx *ctx, uint32_t now)
+{
+	return ((uint64_t)ps->stamp << 16) | ps->count;
+}
+
+const struct hm_policy_ops hm_policy_recency = {
+	.name = "recency",
+	.summary = "multi-generation LRU: evict the oldest generation first",
+	.event = recency_event,
+	.tick = recency_tick,
+	.scan = recency_scan,
+	.score = recency_score,
+};

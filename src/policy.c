@@ -1,0 +1,115 @@
+/*
+ * policy.c — the policy registry and the glue between the fault and
+ * migration paths and the policy's per-folio state.
+ *
+ * Each region has one 64-bit policy word per folio (struct hm_pstate, read
+ * and written whole with relaxed atomics: an update racing a scan may be
+ * lost, which costs a little accuracy and never correctness).  Events come
+ * from the fault handler (first touch, fetch, refault) and from migrations
+ * (promotion, demotion); the reclaimer (reclaim.c) ticks the policy and asks
+ * it for scores.
+ */
+#include "internal.h"
+#include "policy.h"
+
+#include <string.h>
+#include <time.h>
+
+const struct hm_policy_ops *const hm_policies[] = {&hm_policy_recency, &hm_policy_frequency, &hm_policy_fifo,
+						   NULL};
+
+const struct hm_policy_ops *hm_policy_find(const char *name)
+{
+	for (int i = 0; name && hm_policies[i]; i++)
+		if (!strcmp(hm_policies[i]->name, name))
+			return hm_policies[i];
+	return NULL;
+}
+
+/* A refault is a fetch within this long of the folio's demotion. */
+#define REFAULT_WINDOW_TICKS 125 /* x 16 ms = 2 s */
+
+static uint64_t clock_base_ns;
+
+uint32_t hm_clock_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	uint64_t ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	if (!clock_base_ns)
+		clock_base_ns = ns;
+	return (uint32_t)((ns - clock_base_ns) / 1000000ull);
+}
+
+static inline struct hm_pstate ps_load(struct hm_region *r, size_t folio)
+{
+	uint64_t v = atomic_load_explicit(&r->pstate[folio], memory_order_relaxed);
+	struct hm_pstate ps;
+	memcpy(&ps, &v, sizeof(ps));
+	return ps;
+}
+
+static inline void ps_store(struct hm_region *r, size_t folio, struct hm_pstate ps)
+{
+	uint64_t v;
+	memcpy(&v, &ps, sizeof(v));
+	atomic_store_explicit(&r->pstate[folio], v, memory_order_relaxed);
+}
+
+void hm_policy_event(struct hm_region *r, size_t head, enum hm_event ev)
+{
+	const struct hm_policy_ops *p = hm_g.policy;
+	size_t f = head >> (r->folio_shift - HM_PAGE_SHIFT);
+	uint32_t now = hm_clock_ms();
+	struct hm_pstate ps = ps_load(r, f);
+	if (ev == HM_EV_FETCH && ps.demoted) {
+		uint16_t t16 = (uint16_t)((now >> 4) | 1);
+		if ((uint16_t)(t16 - ps.demoted) < REFAULT_WINDOW_TICKS) {
+			ev = HM_EV_REFAULT;
+			HM_COUNT(refaults, 1);
+		}
+	}
+	p->event(&ps, &hm_g.pctx, ev, now);
+	ps_store(r, f, ps);
+	HM_COUNT(policy_events, 1);
+}
+
+void hm_policy_demoted(struct hm_region *r, size_t head)
+{
+	size_t f = head >> (r->folio_shift - HM_PAGE_SHIFT);
+	struct hm_pstate ps = ps_load(r, f);
+	ps.demoted = (uint16_t)((hm_clock_ms() >> 4) | 1); /* never 0 */
+	ps_store(r, f, ps);
+}
+
+uint64_t hm_policy_score(struct hm_region *r, size_t f, uint32_t now)
+{
+	struct hm_pstate ps = ps_load(r, f);
+	if (hm_g.policy->scan) {
+		hm_g.policy->scan(&ps, &hm_g.pctx, now);
+		ps_store(r, f, ps);
+	}
+	return hm_g.policy->score(&ps, &hm_g.pctx, now);
+}
+
+uint16_t hm_policy_count(struct hm_region *r, size_t f)
+{
+	return ps_load(r, f).count;
+}
+
+HM_API int hm_policy_set(const char *name)
+{
+	if (!atomic_load(&hm_g.initialised))
+		return hm_error(ENODEV, "hm_policy_set: hetmem is not initialised");
+	const struct hm_policy_ops *p = hm_policy_find(name);
+	if (!p)
+		return hm_error(EINVAL, "hm_policy_set: unknown policy '%s' (known: recency, frequency, fifo)",
+				name ? name : "(null)");
+	hm_g.policy = p;
+	return 0;
+}
+
+HM_API const char *hm_policy_get(void)
+{
+	return hm_g.policy ? hm_g.policy->name : "recency";
+}

@@ -1,0 +1,350 @@
+/*
+ * reclaim.c — the RAM budget and the background reclaimer.
+ *
+ * With a budget set (hm_budget_set), a reclaimer thread keeps the managed
+ * memory resident in RAM under it: when residency passes the high
+ * watermark it scans every region, asks the policy for the coldness of each
+ * resident folio, and demotes the coldest to the budget's tier until
+ * residency is below the low watermark.  It wakes every TICK_MS, or at once
+ * when the fault handler sees residency pass the high watermark
+ * (hm_reclaim_kick).  Each scan also builds the histogram of access counts
+ * the frequency policy sizes its hot threshold from.
+ *
+ * Thrashing: a folio faulted back within 2 s of its demotion is a refault;
+ * the policy protects it (see policies/), and when refaults reach half the
+ * demotions of the last second the reclaimer backs off (longer sleeps,
+ * counted as thrash_backoffs) rather than churn.
+ *
+ * Not built yet: hint-fault read sampling and write tracking (so the
+ * recency and frequency policies see faults only: first touches, fetches
+ * and refaults), and throttling of faults when the reclaimer cannot keep up.
+ */
+#include "internal.h"
+#include "policy.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define TICK_MS 10
+#define BACKOFF_MS 100
+#define MAX_VICTIMS 8192
+#define DEFAULT_LOW 90
+#define DEFAULT_HIGH 95
+
+static pthread_mutex_t rc_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t rc_cv = PTHREAD_COND_INITIALIZER;
+static pthread_t rc_thread;
+static bool rc_running, rc_stop, rc_kicked;
+
+struct victim {
+	uint64_t score;
+	struct hm_region *r;
+	size_t head;
+};
+
+/* max-heap on score, so the K coldest stay */
+static void heap_push(struct victim *h, size_t *n, size_t cap, struct victim v)
+{
+	if (*n == cap) {
+		if (v.score >= h[0].score)
+			return;
+		h[0] = v; /* replace the warmest, sift down */
+		size_t i = 0;
+		for (;;) {
+			size_t l = 2 * i + 1, rr = l + 1, m = i;
+			if (l < *n && h[l].score > h[m].score)
+				m = l;
+			if (rr < *n && h[rr].score > h[m].score)
+				m = rr;
+			if (m == i)
+				break;
+			struct victim t = h[i];
+			h[i] = h[m];
+			h[m] = t;
+			i = m;
+		}
+		return;
+	}
+	size_t i = (*n)++;
+	h[i] = v;
+	while (i && h[(i - 1) / 2].score < h[i].score) {
+		struct victim t = h[i];
+		h[i] = h[(i - 1) / 2];
+		h[(i - 1) / 2] = t;
+		i = (i - 1) / 2;
+	}
+}
+
+static int cmp_victim(const void *a, const void *b)
+{
+	const struct victim *x = a, *y = b;
+	return x->score < y->score ? -1 : x->score > y->score;
+}
+
+static int cmp_place(const void *a, const void *b)
+{
+	const struct victim *x = a, *y = b;
+	if (x->r != y->r)
+		return (uintptr_t)x->r < (uintptr_t)y->r ? -1 : 1;
+	return x->head < y->head ? -1 : x->head > y->head;
+}
+
+static uint64_t resident(void)
+{
+	return atomic_load(&hm_cnt.resident_pages) << HM_PAGE_SHIFT;
+}
+
+/* One pass: scan, rank, demote until resident <= low.  Returns pages demoted. */
+static uint64_t reclaim_pass(struct victim *heap, bool need)
+{
+	uint32_t now = hm_clock_ms();
+	hm_g.pctx.budget_folio_bytes = hm_g.budget;
+	hm_g.policy->tick(&hm_g.pctx, now);
+	HM_COUNT(reclaim_scans, 1);
+
+	pthread_rwlock_rdlock(&hm_g.regions_lock);
+	size_t nr = hm_g.nregions;
+	struct hm_region **rs = malloc((nr ? nr : 1) * sizeof(*rs));
+	for (size_t i = 0; rs && i < nr; i++) {
+		rs[i] = hm_g.regions[i];
+		atomic_fetch_add(&rs[i]->refs, 1);
+	}
+	pthread_rwlock_unlock(&hm_g.regions_lock);
+	if (!rs)
+		return 0;
+
+	uint64_t hist[17] = {0}, histb[17] = {0};
+	size_t nh = 0, cap = MAX_VICTIMS;
+	for (size_t i = 0; i < nr; i++) {
+		struct hm_region *r = rs[i];
+		size_t fp = region_folio_pages(r), fsz = fp << HM_PAGE_SHIFT;
+		if (atomic_load(&r->dying))
+			continue;
+		for (size_t head = 0, f = 0; head < r->npages; head += fp, f++) {
+			uint64_t w = atomic_load(&r->words[head]);
+			unsigned loc = pw_loc(w);
+			if (loc == HM_LOC_NONE || loc == HM_LOC_UNMAPPED)
+				continue;
+			uint64_t score = hm_policy_score(r, f, now);
+			unsigned b = hm_count_bucket(hm_policy_count(r, f));
+			hist[b]++;
+			histb[b] += fsz;
+			if (!need || loc != HM_LOC_HOST || (w & (PW_MOVING | PW_NOREAD)))
+				continue;
+			heap_push(heap, &nh, cap, (struct victim){score, r, head});
+		}
+	}
+	memcpy(hm_g.pctx.folio_hist, hist, sizeof(hist));
+	memcpy(hm_g.pctx.hist_bytes, histb, sizeof(histb));
+
+	uint64_t demoted = 0;
+	if (nh) {
+		/* coldest first, in batches; within a batch, adjacent folios go
+		 * in one migration call */
+		qsort(heap, nh, sizeof(heap[0]), cmp_victim);
+		int tier = hm_g.budget_tier;
+		uint64_t have = resident();
+		size_t k = 0;
+		while (k < nh && have > hm_g.budget_low) {
+			uint64_t need = have - hm_g.budget_low, take = 0;
+			size_t b = k;
+			while (b < nh && take < need) {
+				take += (uint64_t)region_folio_pages(heap[b].r) << HM_PAGE_SHIFT;
+				b++;
+			}
+			qsort(heap + k, b - k, sizeof(heap[0]), cmp_place);
+			for (size_t j = k; j < b;) {
+				struct hm_region *r = heap[j].r;
+				size_t fp = region_folio_pages(r), end = j + 1;
+				while (end < b && heap[end].r == r && heap[end].head == heap[end - 1].head + fp)
+					end++;
+				long m = hm_migrate_region(r, heap[j].head, heap[end - 1].head + fp, tier, NULL, HM_MIG_TRY);
+				if (m > 0) {
+					demoted += (uint64_t)m;
+					HM_COUNT(reclaim_pages, (uint64_t)m);
+				}
+				j = end;
+			}
+			k = b;
+			have = resident();
+		}
+	}
+	for (size_t i = 0; i < nr; i++)
+		hm_region_put(rs[i]);
+	free(rs);
+	return demoted;
+}
+
+static void *reclaim_main(void *arg)
+{
+	struct victim *heap = malloc(MAX_VICTIMS * sizeof(*heap));
+	uint64_t last_refaults = atomic_load(&hm_cnt.refaults);
+	uint64_t window_demoted = 0;
+	uint32_t window_start = hm_clock_ms(), last_scan = 0;
+	unsigned sleep_ms = TICK_MS;
+	pthread_mutex_lock(&rc_lock);
+	while (!rc_stop && heap) {
+		if (!rc_kicked) {
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += (long)sleep_ms * 1000000L;
+			ts.tv_sec += ts.tv_nsec / 1000000000L;
+			ts.tv_nsec %= 1000000000L;
+			pthread_cond_timedwait(&rc_cv, &rc_lock, &ts);
+		}
+		rc_kicked = false;
+		if (rc_stop)
+			break;
+		pthread_mutex_unlock(&rc_lock);
+
+		uint32_t now = hm_clock_ms();
+		bool over = hm_g.budget && resident() > hm_g.budget_high;
+		/* scan for the histogram and aging at least every 100 ms */
+		if (over || now - last_scan >= 100) {
+			window_demoted += reclaim_pass(heap, over);
+			last_scan = now;
+		}
+		if (now - window_start >= 1000) {
+			uint64_t rf = atomic_load(&hm_cnt.refaults);
+			bool thrash = window_demoted > 0 && (rf - last_refaults) * 2 >= window_demoted;
+			if (thrash)
+				HM_COUNT(thrash_backoffs, 1);
+			sleep_ms = thrash ? BACKOFF_MS : TICK_MS;
+			last_refaults = rf;
+			window_demoted = 0;
+			window_start = now;
+		}
+		pthread_mutex_lock(&rc_lock);
+	}
+	pthread_mutex_unlock(&rc_lock);
+	free(heap);
+	return NULL;
+}
+
+void hm_reclaim_kick(void)
+{
+	pthread_mutex_lock(&rc_lock);
+	rc_kicked = true;
+	pthread_cond_signal(&rc_cv);
+	pthread_mutex_unlock(&rc_lock);
+}
+
+void hm_reclaim_throttle(void)
+{
+	uint64_t budget = hm_g.budget;
+	if (!budget || resident() + HM_FOLIO_2M <= budget + HM_RECLAIM_BATCH)
+		return;
+	HM_COUNT(throttled_faults, 1);
+	/* Wait while the reclaimer makes progress (at most 2 s: a full tier
+	 * must not hang the program).  With WP demotion the reclaimer needs
+	 * this thread to read the REMOVE event of its MADV_DONTNEED, so there
+	 * the wait is capped at 50 ms and the bound is not guaranteed. */
+	uint32_t start = hm_clock_ms(), last_progress = start;
+	uint64_t seen = atomic_load(&hm_cnt.reclaim_pages);
+	uint32_t cap = hm_g.demote == HM_DEMOTE_WP ? 50 : 2000;
+	while (resident() + HM_FOLIO_2M > budget + HM_RECLAIM_BATCH) {
+		uint32_t now = hm_clock_ms();
+		uint64_t done = atomic_load(&hm_cnt.reclaim_pages);
+		if (done != seen) {
+			seen = done;
+			last_progress = now;
+		}
+		if (now - start >= cap || now - last_progress >= 200)
+			break;
+		hm_reclaim_kick();
+		usleep(100);
+	}
+}
+
+void hm_reclaim_stop(void)
+{
+	pthread_mutex_lock(&rc_lock);
+	bool running = rc_running;
+	rc_stop = true;
+	pthread_cond_signal(&rc_cv);
+	pthread_mutex_unlock(&rc_lock);
+	if (running)
+		pthread_join(rc_thread, NULL);
+	rc_running = false;
+	rc_stop = false;
+	hm_g.budget = 0;
+}
+
+static int default_tier(void)
+{
+	for (int i = 1; i < HM_MAX_TIERS; i++) {
+		struct hm_tier *t = hm_tier_get(i);
+		if (t && !t->device)
+			return i;
+	}
+	return -1;
+}
+
+HM_API int hm_budget_set(uint64_t bytes, unsigned low_pct, unsigned high_pct, int tier)
+{
+	if (!atomic_load(&hm_g.initialised))
+		return hm_error(ENODEV, "hm_budget_set: hetmem is not initialised");
+	if (bytes == HM_BUDGET_OFF) {
+		pthread_mutex_lock(&rc_lock);
+		hm_g.budget = 0;
+		pthread_mutex_unlock(&rc_lock);
+		return 0;
+	}
+	if (bytes < HM_FOLIO_2M)
+		return hm_error(EINVAL, "hm_budget_set: a budget of %llu bytes is too small (at least 2 MiB)",
+				(unsigned long long)bytes);
+	uint64_t ram = (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
+	if (bytes > ram)
+		return hm_error(E2BIG, "hm_budget_set: a budget of %llu bytes is larger than this machine's RAM (%llu)",
+				(unsigned long long)bytes, (unsigned long long)ram);
+	if (!low_pct)
+		low_pct = DEFAULT_LOW;
+	if (!high_pct)
+		high_pct = DEFAULT_HIGH;
+	if (low_pct >= high_pct || high_pct > 100)
+		return hm_error(EINVAL, "hm_budget_set: watermarks out of order: need 0 < low (%u%%) < high (%u%%) <= 100",
+				low_pct, high_pct);
+	if (tier == 0)
+		tier = default_tier();
+	if (tier < 0)
+		return hm_error(ENOENT, "hm_budget_set: no tier to demote to: add one (hm_tier_add)");
+	if (tier >= HM_MAX_TIERS || !hm_tier_get(tier))
+		return hm_error(ENOENT, "hm_budget_set: there is no tier %d", tier);
+	pthread_mutex_lock(&rc_lock);
+	hm_g.budget_low = bytes / 100 * low_pct;
+	hm_g.budget_high = bytes / 100 * high_pct;
+	hm_g.budget_tier = tier;
+	hm_g.budget = bytes;
+	int rc = 0;
+	if (!rc_running) {
+		int e = pthread_create(&rc_thread, NULL, reclaim_main, NULL);
+		if (e) {
+			hm_g.budget = 0;
+			rc = hm_error(e, "hm_budget_set: cannot start the reclaimer thread");
+		} else {
+			rc_running = true;
+		}
+	}
+	rc_kicked = true;
+	pthread_cond_signal(&rc_cv);
+	pthread_mutex_unlock(&rc_lock);
+	return rc;
+}
+
+HM_API int hm_budget_get(struct hm_budget *out)
+{
+	if (!out)
+		return hm_error(EINVAL, "hm_budget_get: NULL output");
+	if (!atomic_load(&hm_g.initialised))
+		return hm_error(ENODEV, "hm_budget_get: hetmem is not initialised");
+	pthread_mutex_lock(&rc_lock);
+	out->bytes = hm_g.budget;
+	out->low = hm_g.budget ? hm_g.budget_low : 0;
+	out->high = hm_g.budget ? hm_g.budget_high : 0;
+	out->tier = hm_g.budget ? hm_g.budget_tier : 0;
+	pthread_mutex_unlock(&rc_lock);
+	return 0;
+}
