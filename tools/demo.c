@@ -1,15 +1,17 @@
 /*
  * demo.c — `hetmem demo`: a program whose data is bigger than the RAM
- * budget it is given.  It writes DATA bytes of managed memory through a
- * window of at most DRAM bytes resident: whenever resident managed memory
- * would exceed the budget, the oldest chunk is demoted to the device tier
- * (explicit hm_migrate: automatic reclaim is not part of the core).  It then
- * reads everything back in a second pass — pages on the device fault back
- * transparently, whole folios at a time, with readahead — verifies every
- * word, and prints where the pages were and the counters.
+ * budget it is given.  It writes DATA bytes of managed memory with at most
+ * DRAM bytes resident: by default hetmem's reclaimer keeps it under the
+ * budget (hm_budget_set, with the chosen policy); with --manual the demo
+ * itself demotes its oldest chunk whenever it would pass the budget
+ * (explicit hm_migrate).  It then reads everything back in a second pass —
+ * pages on the device fault back transparently, whole folios at a time, with
+ * readahead — verifies every word, and prints where the pages were and the
+ * counters.
  */
 #include <errno.h>
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,17 +60,21 @@ static void residency(const char *when, void *base, size_t len, int tier)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: hetmem demo [--dram SIZE] [--data SIZE] [--tier SPEC] [--folio 4K|64K|2M]\n"
-		   "  Writes --data bytes (default 512M) through a RAM budget of --dram (default 128M),\n"
-		   "  demoting the oldest data to the device tier (default emu:1G), then reads it all\n"
-		   "  back (faults bring it home) and verifies it.\n");
+		   "                   [--policy recency|frequency|fifo] [--manual]\n"
+		   "  Writes --data bytes (default 512M) through a RAM budget of --dram (default 128M):\n"
+		   "  the reclaimer demotes cold data to the device tier (default emu:1G) (--manual: the\n"
+		   "  demo demotes its oldest chunk itself), then reads it all back (faults bring it\n"
+		   "  home) and verifies it.\n");
 }
 
 int hm_demo_main(int argc, char **argv)
 {
 	uint64_t dram = 128ull << 20, data = 512ull << 20, folio = 64 << 10;
-	const char *tier_spec = "emu:1G";
+	const char *tier_spec = "emu:1G", *policy = NULL;
+	bool manual = false;
 	static const struct option opts[] = {{"dram", 1, 0, 'd'}, {"data", 1, 0, 's'}, {"tier", 1, 0, 't'},
-					      {"folio", 1, 0, 'f'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+					      {"folio", 1, 0, 'f'}, {"policy", 1, 0, 'p'}, {"manual", 0, 0, 'm'},
+					      {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -81,6 +87,10 @@ int hm_demo_main(int argc, char **argv)
 			}
 		} else if (c == 't') {
 			tier_spec = optarg;
+		} else if (c == 'p') {
+			policy = optarg;
+		} else if (c == 'm') {
+			manual = true;
 		} else if (c == 'h') {
 			usage(stdout);
 			return 0;
@@ -111,15 +121,28 @@ int hm_demo_main(int argc, char **argv)
 		hm_shutdown();
 		return 1;
 	}
+	if (policy && hm_policy_set(policy)) {
+		fprintf(stderr, "hetmem demo: %s\n", hm_last_error());
+		hm_shutdown();
+		return 2;
+	}
+	if (!manual && hm_budget_set(dram, 0, 0, tier)) {
+		fprintf(stderr, "hetmem demo: %s\n", hm_last_error());
+		hm_shutdown();
+		return 1;
+	}
 	uint64_t *mem = hm_alloc(data, folio);
 	if (!mem) {
 		fprintf(stderr, "hetmem demo: %s\n", hm_last_error());
 		hm_shutdown();
 		return 1;
 	}
-	printf("hetmem demo: %llu MiB of data, RAM budget %llu MiB, device tier %d (%s), %llu KiB folios\n",
+	printf("hetmem demo: %llu MiB of data, RAM budget %llu MiB, device tier %d (%s), %llu KiB folios, %s\n",
 	       (unsigned long long)(data >> 20), (unsigned long long)(dram >> 20), tier, tier_spec,
-	       (unsigned long long)(folio >> 10));
+	       (unsigned long long)(folio >> 10),
+	       manual ? "demoting by hand (--manual)" : "reclaimer on");
+	if (!manual)
+		printf("  policy %s\n", hm_policy_get());
 
 	/* pass 1: write, demoting the oldest chunk whenever over budget */
 	double t0 = now();
@@ -128,7 +151,7 @@ int hm_demo_main(int argc, char **argv)
 	for (size_t k = 0; k < nchunks; k++) {
 		struct hm_stats s;
 		hm_stats_get(&s);
-		while (s.resident_bytes + chunk > dram && oldest < k) {
+		while (manual && s.resident_bytes + chunk > dram && oldest < k) {
 			long m = hm_migrate((char *)mem + oldest * chunk, chunk, tier, NULL);
 			if (m < 0) {
 				fprintf(stderr, "hetmem demo: demotion failed: %s\n", hm_last_error());
@@ -155,7 +178,7 @@ int hm_demo_main(int argc, char **argv)
 	for (size_t k = 0; k < nchunks; k++) {
 		struct hm_stats s;
 		hm_stats_get(&s);
-		while (s.resident_bytes + chunk > dram && behind < k) {
+		while (manual && s.resident_bytes + chunk > dram && behind < k) {
 			hm_migrate((char *)mem + behind * chunk, chunk, tier, NULL);
 			behind++;
 			hm_stats_get(&s);
