@@ -21,6 +21,7 @@ static void help(FILE *f)
 		"  help              this text\n"
 		"\n"
 		"environment:\n"
+		"  HETMEM_POLICY=NAME           placement policy: recency (default), frequency, fifo\n"
 		"  HETMEM_DEMOTE=auto|move|wp   how pages leave RAM: UFFDIO_MOVE staging, or write-protect\n"
 		"  HETMEM_READAHEAD=N           folios read ahead on sequential faults (0 = off; default 8)\n"
 		"  HETMEM_SPIN_US=N             fault handler busy-polls N us after work (0 = never; default 50)\n"
