@@ -347,14 +347,8 @@ HM_API long hm_device_migrate(struct hm_device *d, void *addr, size_t len, int *
 static long evict(struct hm_device *d, bool *failed)
 {
 	long moved = 0;
-	pthread_rwlock_rdlock(&hm_g.regions_lock);
-	size_t n = hm_g.nregions;
-	struct hm_region **rs = malloc((n ? n : 1) * sizeof(*rs));
-	for (size_t i = 0; rs && i < n; i++) {
-		rs[i] = hm_g.regions[i];
-		atomic_fetch_add(&rs[i]->refs, 1);
-	}
-	pthread_rwlock_unlock(&hm_g.regions_lock);
+	size_t n;
+	struct hm_region **rs = hm_regions_snapshot(&n);
 	if (!rs)
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {

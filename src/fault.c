@@ -637,14 +637,8 @@ HM_API int hm_shutdown(void)
 	uint64_t poisoned_before = atomic_load(&hm_cnt.poisoned);
 	hm_reclaim_stop();
 	/* bring every page home while the handler still serves faults */
-	pthread_rwlock_rdlock(&hm_g.regions_lock);
-	size_t n = hm_g.nregions;
-	struct hm_region **rs = malloc((n ? n : 1) * sizeof(*rs));
-	for (size_t i = 0; rs && i < n; i++) {
-		rs[i] = hm_g.regions[i];
-		atomic_fetch_add(&rs[i]->refs, 1);
-	}
-	pthread_rwlock_unlock(&hm_g.regions_lock);
+	size_t n;
+	struct hm_region **rs = hm_regions_snapshot(&n);
 	for (size_t i = 0; rs && i < n; i++) {
 		shutdown_home(rs[i]);
 		hm_region_put(rs[i]);

@@ -313,6 +313,9 @@ HM_HIDDEN struct hm_region *hm_region_get_any(uintptr_t addr);
  * Returns the count (<= max) or -EINVAL if a gap is not managed. */
 HM_HIDDEN int hm_regions_get_range(uintptr_t addr, size_t len, struct hm_region **out, int max);
 HM_HIDDEN void hm_regions_shutdown(void);
+/* Every region in the table, each with a reference taken (malloc'd array,
+ * *n entries), or NULL (*n = 0) when out of memory. */
+HM_HIDDEN struct hm_region **hm_regions_snapshot(size_t *n);
 HM_HIDDEN void hm_region_event_remap(uintptr_t from, uintptr_t to, size_t len);
 HM_HIDDEN void hm_region_event_remove(uintptr_t start, uintptr_t end, bool unmap, uint64_t seq);
 HM_HIDDEN void hm_fork_install(void);

@@ -105,14 +105,8 @@ static uint64_t reclaim_pass(struct victim *heap, bool need)
 	hm_g.policy->tick(&hm_g.pctx, now);
 	HM_COUNT(reclaim_scans, 1);
 
-	pthread_rwlock_rdlock(&hm_g.regions_lock);
-	size_t nr = hm_g.nregions;
-	struct hm_region **rs = malloc((nr ? nr : 1) * sizeof(*rs));
-	for (size_t i = 0; rs && i < nr; i++) {
-		rs[i] = hm_g.regions[i];
-		atomic_fetch_add(&rs[i]->refs, 1);
-	}
-	pthread_rwlock_unlock(&hm_g.regions_lock);
+	size_t nr;
+	struct hm_region **rs = hm_regions_snapshot(&nr);
 	if (!rs)
 		return 0;
 

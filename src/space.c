@@ -190,6 +190,21 @@ struct hm_region *hm_region_get_any(uintptr_t addr)
 	return region_find(addr, true);
 }
 
+struct hm_region **hm_regions_snapshot(size_t *n)
+{
+	pthread_rwlock_rdlock(&hm_g.regions_lock);
+	*n = hm_g.nregions;
+	struct hm_region **rs = malloc((*n ? *n : 1) * sizeof(*rs));
+	for (size_t i = 0; rs && i < *n; i++) {
+		rs[i] = hm_g.regions[i];
+		atomic_fetch_add(&rs[i]->refs, 1);
+	}
+	pthread_rwlock_unlock(&hm_g.regions_lock);
+	if (!rs)
+		*n = 0;
+	return rs;
+}
+
 int hm_regions_get_range(uintptr_t addr, size_t len, struct hm_region **out, int max)
 {
 	int n = 0;
@@ -689,37 +704,39 @@ void hm_region_event_remap(uintptr_t from, uintptr_t to, size_t len)
 /* fork                                                                     */
 /* ---------------------------------------------------------------------- */
 
+static void region_bring_home(struct hm_region *r)
+{
+	size_t fp = region_folio_pages(r);
+	for (size_t head = 0; head < r->npages; head += fp) {
+		bool on_tier = false;
+		for (size_t k = head; k < head + fp && !on_tier; k++)
+			on_tier = pw_loc(atomic_load(&r->words[k])) == HM_LOC_TIER;
+		if (!on_tier)
+			continue;
+		hm_folio_lock(r, head);
+		uint64_t before = atomic_load(&hm_cnt.pages_promoted);
+		hm_folio_fetch(r, head, true);
+		HM_COUNT(fork_homes, atomic_load(&hm_cnt.pages_promoted) - before);
+		hm_folio_unlock(r, head);
+	}
+}
+
 static void fork_bring_home(void)
 {
 	/* bring every page on a device home; movers are held off by fork_lock */
-	pthread_rwlock_rdlock(&hm_g.regions_lock);
-	size_t n = hm_g.nregions;
-	struct hm_region **rs = malloc(n * sizeof(*rs));
-	for (size_t i = 0; rs && i < n; i++) {
-		rs[i] = hm_g.regions[i];
-		atomic_fetch_add(&rs[i]->refs, 1);
-	}
-	pthread_rwlock_unlock(&hm_g.regions_lock);
+	size_t n;
+	struct hm_region **rs = hm_regions_snapshot(&n);
 	if (!rs) {
-		fprintf(stderr, "hetmem: fork: out of memory; pages on devices stay there (child gets SIGBUS on them)\n");
+		/* no memory for a snapshot: walk the table under its lock */
+		pthread_rwlock_rdlock(&hm_g.regions_lock);
+		for (size_t i = 0; i < hm_g.nregions; i++)
+			region_bring_home(hm_g.regions[i]);
+		pthread_rwlock_unlock(&hm_g.regions_lock);
 		return;
 	}
 	for (size_t i = 0; i < n; i++) {
-		struct hm_region *r = rs[i];
-		size_t fp = region_folio_pages(r);
-		for (size_t head = 0; head < r->npages; head += fp) {
-			bool on_tier = false;
-			for (size_t k = head; k < head + fp && !on_tier; k++)
-				on_tier = pw_loc(atomic_load(&r->words[k])) == HM_LOC_TIER;
-			if (!on_tier)
-				continue;
-			hm_folio_lock(r, head);
-			uint64_t before = atomic_load(&hm_cnt.pages_promoted);
-			hm_folio_fetch(r, head, true);
-			HM_COUNT(fork_homes, atomic_load(&hm_cnt.pages_promoted) - before);
-			hm_folio_unlock(r, head);
-		}
-		hm_region_put(r);
+		region_bring_home(rs[i]);
+		hm_region_put(rs[i]);
 	}
 	free(rs);
 }
