@@ -107,7 +107,11 @@ static int fill_upto(uintptr_t dst, const char *src, size_t len, bool wake, size
 		}
 		if (rc == -ENOENT || rc == -EFAULT || rc == -ESRCH)
 			return -EFAULT; /* the range is gone: nothing counts as placed */
-		if ((rc == -EAGAIN || rc == -EINTR || rc == -ENOMEM) &&
+		/* EAGAIN means a non-cooperative event (a REMOVE, UNMAP, REMAP) is
+		 * waiting to be read: on the handler thread, which is the one to
+		 * read it, retrying cannot help — give up at once; the faulting
+		 * thread is woken, the event read, and the fault comes back. */
+		if ((rc == -EAGAIN || rc == -EINTR || rc == -ENOMEM) && !(on_handler && rc == -EAGAIN) &&
 		    ++tries <= (on_handler ? COPY_RETRIES : COPY_RETRIES_WAIT)) {
 			HM_COUNT(retries, 1);
 			if (rc == -ENOMEM)
