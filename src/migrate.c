@@ -145,6 +145,32 @@ static int uffd_move_retry(uintptr_t dst, uintptr_t src, size_t len, size_t *don
 	return rc;
 }
 
+/* A demotion that moved [addr, addr+len) into staging failed: put the pages
+ * back.  The staging copy is the only one, so never give up on a transient
+ * error (the caller discards staging afterwards): move back what moves,
+ * copy the rest, skip pages already in place, stop only if the range is
+ * gone (unmapped). */
+static void put_back(uintptr_t addr, uintptr_t stage, size_t len)
+{
+	size_t off = 0;
+	if (!uffd_move_retry(addr, stage, len, &off) && off == len)
+		return;
+	int k = 0;
+	while (off < len) {
+		size_t c = 0;
+		int rc = hm_prim_uffd_copy(hm_g.uffd, addr + off, (void *)(stage + off), len - off, true, &c);
+		off += c;
+		if (!rc)
+			continue;
+		if (rc == -EEXIST) /* already there: keep it */
+			off = (off & ~(HM_PAGE_SIZE - 1)) + HM_PAGE_SIZE;
+		else if (rc == -EAGAIN || rc == -ENOMEM || rc == -EINTR)
+			eagain_pause(k < EAGAIN_TRIES ? k++ : k);
+		else
+			break; /* -ENOENT, -EFAULT: the range is gone */
+	}
+}
+
 /* Allocate @n slots for a folio: one aligned run, or singles as fallback. */
 static int alloc_slots(struct hm_tier *t, size_t n, uint64_t *slots)
 {
@@ -279,11 +305,7 @@ static int demote_copy(struct hm_region *r, struct mfolio *f, struct hm_tier *t,
 		rc = uffd_move_retry(stage, addr, len, &done);
 		if (rc && done) {
 			/* partly moved: put that part back, then try WP */
-			size_t back = 0;
-			if (hm_prim_uffd_move(hm_g.uffd, addr, stage, done, &back) || back != done) {
-				size_t c = 0;
-				hm_prim_uffd_copy(hm_g.uffd, addr + back, (void *)(stage + back), done - back, true, &c);
-			}
+			put_back(addr, stage, done);
 			madvise((void *)stage, done, MADV_DONTNEED);
 		}
 		if (rc) {
@@ -316,6 +338,27 @@ static int demote_copy(struct hm_region *r, struct mfolio *f, struct hm_tier *t,
 	rc = hm_prim_mincore((void *)src, len, present);
 	if (rc)
 		goto err_restore;
+	if (f->wp) {
+		/* Read the protected folio with a system call, not with loads:
+		 * if the program unmaps it meanwhile (munmap racing a demotion)
+		 * this fails with EFAULT instead of a SIGSEGV in the mover.
+		 * Absent pages are not read (they are written as zeros). */
+		char *b = hm_bounce();
+		if (!b) {
+			rc = -ENOMEM;
+			goto err_restore;
+		}
+		for (size_t k = 0, j; k < fp && !rc; k = j) {
+			for (j = k + 1; j < fp && (present[j] & 1) == (present[k] & 1);)
+				j++;
+			if (present[k] & 1)
+				rc = hm_prim_vm_rw(b + (k << HM_PAGE_SHIFT), (const void *)(addr + (k << HM_PAGE_SHIFT)),
+						   (j - k) << HM_PAGE_SHIFT, false);
+		}
+		if (rc)
+			goto err_restore;
+		src = b;
+	}
 	rc = write_pages(t, f->slots, src, present, fp);
 	if (rc)
 		goto err_restore;
@@ -325,16 +368,7 @@ err_restore:
 	if (f->wp) {
 		uffd_wp_retry(addr, len, false);
 	} else {
-		size_t back = 0;
-		if (uffd_move_retry(addr, stage, len, &back) || back != len) {
-			/* the move back failed: copy what is left (never lose it) */
-			size_t c = 0;
-			int crc = hm_prim_uffd_copy(hm_g.uffd, addr + back, (void *)(stage + back), len - back, true, &c);
-			while (crc && crc != -EEXIST && (crc == -EAGAIN || crc == -ENOMEM)) {
-				back += c;
-				crc = hm_prim_uffd_copy(hm_g.uffd, addr + back, (void *)(stage + back), len - back, true, &c);
-			}
-		}
+		put_back(addr, stage, len);
 		madvise((void *)stage, len, MADV_DONTNEED);
 		f->stage = 0;
 	}
