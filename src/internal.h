@@ -206,10 +206,12 @@ struct hm_global {
 	_Atomic uint64_t event_seq;
 
 	/* automatic tiering (reclaim.c, policy.c) */
-	const struct hm_policy_ops *policy;
-	struct hm_policy_ctx pctx;    /* written by the reclaimer only */
+	const struct hm_policy_ops *_Atomic policy;
+	struct hm_policy_ctx pctx;    /* the reclaimer's own: no other thread reads it */
+	_Atomic uint32_t pub_gen;     /* what fault-path events may read of it, */
+	_Atomic uint32_t pub_hot;     /* published after each tick */
 	_Atomic uint64_t budget, budget_low, budget_high; /* bytes; budget 0 = none */
-	int budget_tier;
+	_Atomic int budget_tier;
 
 	/* migration vs fork: movers hold it shared, fork prepare exclusive */
 	pthread_rwlock_t fork_lock;

@@ -82,6 +82,8 @@ int hm_config_resolve(const struct hm_config *cfg)
 		return hm_error(EINVAL, "hm_init: unknown flags 0x%x", hm_g.cfg_flags);
 
 	memset(&hm_g.pctx, 0, sizeof(hm_g.pctx));
+	atomic_store(&hm_g.pub_gen, 0);
+	atomic_store(&hm_g.pub_hot, 0);
 	hm_g.policy = &hm_policy_recency;
 	const char *e = getenv("HETMEM_POLICY");
 	if (e && *e) {

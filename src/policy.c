@@ -69,7 +69,13 @@ void hm_policy_event(struct hm_region *r, size_t head, enum hm_event ev)
 			HM_COUNT(refaults, 1);
 		}
 	}
-	p->event(&ps, &hm_g.pctx, ev, now);
+	/* events run on the fault path: they see only what the reclaimer
+	 * published, never its working context */
+	struct hm_policy_ctx ctx = {
+		.gen = atomic_load_explicit(&hm_g.pub_gen, memory_order_relaxed),
+		.hot_threshold = (uint16_t)atomic_load_explicit(&hm_g.pub_hot, memory_order_relaxed),
+	};
+	p->event(&ps, &ctx, ev, now);
 	ps_store(r, f, ps);
 	HM_COUNT(policy_events, 1);
 }
@@ -85,11 +91,12 @@ void hm_policy_demoted(struct hm_region *r, size_t head)
 uint64_t hm_policy_score(struct hm_region *r, size_t f, uint32_t now)
 {
 	struct hm_pstate ps = ps_load(r, f);
-	if (hm_g.policy->scan) {
-		hm_g.policy->scan(&ps, &hm_g.pctx, now);
+	const struct hm_policy_ops *p = hm_g.policy;
+	if (p->scan) {
+		p->scan(&ps, &hm_g.pctx, now);
 		ps_store(r, f, ps);
 	}
-	return hm_g.policy->score(&ps, &hm_g.pctx, now);
+	return p->score(&ps, &hm_g.pctx, now);
 }
 
 uint16_t hm_policy_count(struct hm_region *r, size_t f)
@@ -111,5 +118,6 @@ HM_API int hm_policy_set(const char *name)
 
 HM_API const char *hm_policy_get(void)
 {
-	return hm_g.policy ? hm_g.policy->name : "recency";
+	const struct hm_policy_ops *p = hm_g.policy;
+	return p ? p->name : "recency";
 }

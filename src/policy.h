@@ -44,7 +44,8 @@ struct hm_policy_ctx {
 struct hm_policy_ops {
 	const char *name;
 	const char *summary;
-	/* an event on a folio at time @now */
+	/* an event on a folio at time @now; on the fault path, @ctx holds only
+	 * gen and hot_threshold (as of the last tick) */
 	void (*event)(struct hm_pstate *ps, const struct hm_policy_ctx *ctx, enum hm_event ev, uint32_t now);
 	/* start of a scan (aging, decay); @ctx->folio_hist is from the last scan */
 	void (*tick)(struct hm_policy_ctx *ctx, uint32_t now);

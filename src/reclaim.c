@@ -103,6 +103,8 @@ static uint64_t reclaim_pass(struct victim *heap, bool need)
 	uint32_t now = hm_clock_ms();
 	hm_g.pctx.budget_folio_bytes = hm_g.budget;
 	hm_g.policy->tick(&hm_g.pctx, now);
+	atomic_store_explicit(&hm_g.pub_gen, hm_g.pctx.gen, memory_order_relaxed);
+	atomic_store_explicit(&hm_g.pub_hot, hm_g.pctx.hot_threshold, memory_order_relaxed);
 	HM_COUNT(reclaim_scans, 1);
 
 	size_t nr;
