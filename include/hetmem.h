@@ -235,7 +235,8 @@ HM_API int hm_protect(void *addr, size_t len, int prot);
  * -errno: -ENOSPC tier full, -EIO backend failed (page stays where it was,
  * except a page that could not be read back: it is poisoned and reports
  * -EIO), -EACCES page is PROT_NONE, -EBUSY folio locked by another mover for
- * too long, -EFAULT page unmapped.
+ * too long, -EFAULT page unmapped, -EAGAIN (or -ENOMEM) a transient kernel
+ * condition outlasted the retries: the page stayed where it was, call again.
  * A folio that does not fit on the tier as one contiguous run falls back to
  * single pages; if that fails too it stays where it is.  No data is lost.
  * Returns the number of pages moved (>= 0), or for errors of the call itself:
