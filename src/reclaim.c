@@ -198,8 +198,9 @@ static void *reclaim_main(void *arg)
 
 		uint32_t now = hm_clock_ms();
 		bool over = hm_g.budget && resident() > hm_g.budget_high;
-		/* scan for the histogram and aging at least every 100 ms */
-		if (over || now - last_scan >= 100) {
+		/* scan for the histogram and aging at least every 500 ms (a scan
+		 * visits every folio: its cost grows with managed memory) */
+		if (over || now - last_scan >= 500) {
 			window_demoted += reclaim_pass(heap, over);
 			last_scan = now;
 		}
