@@ -280,7 +280,7 @@ HM_HIDDEN int hm_prim_uffd_move(int uffd, uintptr_t dst, uintptr_t src, size_t l
 HM_HIDDEN int hm_prim_uffd_wp(int uffd, uintptr_t start, size_t len, bool protect);
 HM_HIDDEN int hm_prim_uffd_wake(int uffd, uintptr_t start, size_t len);
 HM_HIDDEN int hm_prim_uffd_poison(int uffd, uintptr_t start, size_t len);
-HM_HIDDEN int hm_prim_mincore(void *addr, size_t len, unsigned char *vec);
+HM_HIDDEN int hm_prim_pages_present(void *addr, size_t len, unsigned char *vec);
 HM_HIDDEN int hm_prim_vm_rw(void *local, const void *remote, size_t len, bool write);
 
 /* ------------------------------------------------------------------------

@@ -21,7 +21,8 @@
  *         (HETMEM_DEMOTE=wp), and for folios UFFDIO_MOVE refuses (pages
  *         shared with a forked child, read-only folios).
  * Absent pages inside a populated folio (discarded by the program) are
- * found with mincore() and written as zeros, so a copy never faults.
+ * found in /proc/self/pagemap (mapped or swapped out = has data) and written
+ * as zeros, so a copy never faults on an absent page.
  */
 #include "internal.h"
 #include "uffd_compat.h"
@@ -335,7 +336,7 @@ static int demote_copy(struct hm_region *r, struct mfolio *f, struct hm_tier *t,
 	} else {
 		src = (const char *)stage;
 	}
-	rc = hm_prim_mincore((void *)src, len, present);
+	rc = hm_prim_pages_present((void *)src, len, present);
 	if (rc)
 		goto err_restore;
 	if (f->wp) {

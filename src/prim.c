@@ -258,9 +258,46 @@ int hm_prim_uffd_poison(int uffd, uintptr_t start, size_t len)
 	return ioctl(uffd, UFFDIO_POISON, &p) ? -errno : 0;
 }
 
-int hm_prim_mincore(void *addr, size_t len, unsigned char *vec)
+/* Which pages of [addr, addr+len) hold data: vec[k] = 1 if page k is in
+ * memory (mincore) or swapped out (/proc/self/pagemap bit 62), 0 if it is
+ * absent (reads as zeros).  mincore() alone would call a swapped-out page
+ * absent.  -ENOMEM if part of the range is not mapped. */
+int hm_prim_pages_present(void *addr, size_t len, unsigned char *vec)
 {
-	return mincore(addr, len, vec) ? -errno : 0;
+	if (mincore(addr, len, vec))
+		return -errno;
+	static _Atomic int pm_fd = -1;
+	int fd = atomic_load(&pm_fd);
+	if (fd < 0) {
+		int nfd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+		if (nfd < 0)
+			return -errno;
+		int expect = -1;
+		if (atomic_compare_exchange_strong(&pm_fd, &expect, nfd))
+			fd = nfd;
+		else {
+			close(nfd);
+			fd = expect;
+		}
+	}
+	size_t n = len >> HM_PAGE_SHIFT;
+	uint64_t ents[HM_MAX_FOLIO_PAGES];
+	for (size_t done = 0; done < n;) {
+		size_t chunk = n - done < HM_MAX_FOLIO_PAGES ? n - done : HM_MAX_FOLIO_PAGES;
+		uint64_t off = (((uintptr_t)addr >> HM_PAGE_SHIFT) + done) * sizeof(uint64_t);
+		ssize_t r = pread(fd, ents, chunk * sizeof(uint64_t), (off_t)off);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if ((size_t)r != chunk * sizeof(uint64_t))
+			return -EIO;
+		for (size_t k = 0; k < chunk; k++)
+			vec[done + k] = ((vec[done + k] & 1) || ((ents[k] >> 62) & 1)) ? 1 : 0;
+		done += chunk;
+	}
+	return 0;
 }
 
 int hm_prim_vm_rw(void *local, const void *remote, size_t len, bool write)
