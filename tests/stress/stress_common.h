@@ -285,4 +285,22 @@ static inline void sigbus_trap(const char *prog)
 	sigaction(SIGBUS, &sa, NULL);
 }
 
+/* The common start: the mode's kernel features, the SIGBUS trap, hm_init
+ * (a missing feature exits 77, skipped), then the features in use in *f. */
+static inline void stress_start(const char *prog, struct hm_features *f)
+{
+	stress_require(prog);
+	sigbus_trap(prog);
+	int rc = hm_init(NULL);
+	if (rc == -ENOTSUP || rc == -EPERM || rc == -ENOSYS) {
+		printf("%s: SKIPPED: hm_init: %s\n", prog, hm_last_error());
+		exit(SKIP_CODE);
+	}
+	if (rc) {
+		printf("%s: FAILURE (hm_init: %s)\n", prog, hm_last_error());
+		exit(1);
+	}
+	hm_probe_features(f); /* after hm_init, f->demote is the mode in use */
+}
+
 #endif

@@ -383,19 +383,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: %s [SECONDS] [WORKERS] [MOVERS]\n", argv[0]);
 		return 2;
 	}
-	stress_require(PROG);
-	sigbus_trap(PROG);
-	int rc = hm_init(NULL);
-	if (rc == -ENOTSUP || rc == -EPERM || rc == -ENOSYS) {
-		printf(PROG ": SKIPPED: hm_init: %s\n", hm_last_error());
-		return SKIP_CODE;
-	}
-	if (rc) {
-		printf(PROG ": FAILURE (hm_init: %s)\n", hm_last_error());
-		return 1;
-	}
 	struct hm_features f;
-	hm_probe_features(&f);
+	stress_start(PROG, &f);
+	int rc;
 
 	const size_t folios[NREG] = {HM_FOLIO_4K, HM_FOLIO_64K, HM_FOLIO_2M};
 	const size_t sizes[NREG] = {2u << 20, 2u << 20, 4u << 20};

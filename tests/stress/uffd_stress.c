@@ -265,19 +265,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s: bad arguments\n", argv[0]);
 		return 2;
 	}
-	stress_require(PROG);
-	sigbus_trap(PROG);
-	int rc = hm_init(NULL);
-	if (rc == -ENOTSUP || rc == -EPERM || rc == -ENOSYS) {
-		printf(PROG ": SKIPPED: hm_init: %s\n", hm_last_error());
-		return SKIP_CODE;
-	}
-	if (rc) {
-		printf(PROG ": FAILURE (hm_init: %s)\n", hm_last_error());
-		return 1;
-	}
 	struct hm_features f;
-	hm_probe_features(&f); /* after hm_init, f.demote is the mode in use */
+	stress_start(PROG, &f);
+	int rc;
 
 	g.npages = folio == HM_FOLIO_2M ? 4096 : 1024; /* 16 MiB (8 folios) or 4 MiB */
 	g.size = g.npages * PAGE;
