@@ -57,6 +57,22 @@ static void residency(const char *when, void *base, size_t len, int tier)
 	free(w);
 }
 
+/* --manual: demote chunks from *next on (never chunk @k, the one about to
+ * be used) until one more chunk fits in the budget. */
+static void make_room(uint64_t *mem, uint64_t chunk, uint64_t dram, int tier, size_t *next, size_t k)
+{
+	struct hm_stats s;
+	hm_stats_get(&s);
+	while (s.resident_bytes + chunk > dram && *next < k) {
+		if (hm_migrate((char *)mem + *next * chunk, chunk, tier, NULL) < 0) {
+			fprintf(stderr, "hetmem demo: demotion failed: %s\n", hm_last_error());
+			return;
+		}
+		(*next)++;
+		hm_stats_get(&s);
+	}
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: hetmem demo [--dram SIZE] [--data SIZE] [--tier SPEC] [--folio 4K|64K|2M]\n"
@@ -150,16 +166,8 @@ int hm_demo_main(int argc, char **argv)
 	uint64_t words_per_chunk = chunk / 8, max_resident = 0;
 	for (size_t k = 0; k < nchunks; k++) {
 		struct hm_stats s;
-		hm_stats_get(&s);
-		while (manual && s.resident_bytes + chunk > dram && oldest < k) {
-			long m = hm_migrate((char *)mem + oldest * chunk, chunk, tier, NULL);
-			if (m < 0) {
-				fprintf(stderr, "hetmem demo: demotion failed: %s\n", hm_last_error());
-				break;
-			}
-			oldest++;
-			hm_stats_get(&s);
-		}
+		if (manual)
+			make_room(mem, chunk, dram, tier, &oldest, k);
 		for (uint64_t i = k * words_per_chunk; i < (k + 1) * words_per_chunk; i++)
 			mem[i] = pattern(i);
 		hm_stats_get(&s);
@@ -177,12 +185,8 @@ int hm_demo_main(int argc, char **argv)
 	size_t behind = 0;
 	for (size_t k = 0; k < nchunks; k++) {
 		struct hm_stats s;
-		hm_stats_get(&s);
-		while (manual && s.resident_bytes + chunk > dram && behind < k) {
-			hm_migrate((char *)mem + behind * chunk, chunk, tier, NULL);
-			behind++;
-			hm_stats_get(&s);
-		}
+		if (manual)
+			make_room(mem, chunk, dram, tier, &behind, k);
 		for (uint64_t i = k * words_per_chunk; i < (k + 1) * words_per_chunk; i++)
 			bad += mem[i] != pattern(i);
 		hm_stats_get(&s);
