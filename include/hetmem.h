@@ -133,8 +133,10 @@ HM_API int hm_probe_features(struct hm_features *out);
 
 /*
  * hm_tier_add - add a device-private tier from a spec string:
- *   "emu:SIZE"               an emulated device pool of SIZE bytes, backed by
- *                            a memfd that is never mapped into managed ranges
+ *   "emu:SIZE[,lazy]"        an emulated device pool of SIZE bytes, backed by
+ *                            a memfd that is never mapped into managed ranges;
+ *                            reserved (populated) at once, or with ",lazy" as
+ *                            pages are demoted
  *   "file:PATH[,size=SIZE]"  a regular file (created or grown to SIZE; SIZE
  *                            may be omitted for an existing file) or a block /
  *                            DAX device (its own size)

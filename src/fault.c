@@ -45,7 +45,7 @@ static pthread_once_t bounce_once = PTHREAD_ONCE_INIT;
 
 static void bounce_release(void *p)
 {
-	munmap(p, BOUNCE_SIZE);
+	hm_sys_munmap(p, BOUNCE_SIZE);
 }
 
 static void bounce_key_init(void)
@@ -59,7 +59,7 @@ void *hm_bounce(void)
 	pthread_once(&bounce_once, bounce_key_init);
 	void *b = pthread_getspecific(bounce_key);
 	if (!b) {
-		b = mmap(NULL, BOUNCE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		b = hm_sys_mmap(NULL, BOUNCE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		if (b == MAP_FAILED)
 			return NULL;
 		pthread_setspecific(bounce_key, b);
@@ -424,6 +424,7 @@ static bool spin_for_message(void)
 
 static void *handler_main(void *arg)
 {
+	hm_tls_internal = true;
 	on_handler = true;
 	sigset_t all;
 	sigfillset(&all);

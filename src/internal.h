@@ -245,6 +245,12 @@ extern struct hm_counters hm_cnt;
  * options.c: errors, sizes, configuration.
  * ---------------------------------------------------------------------- */
 /* Record a message for hm_last_error() and return -err (err positive). */
+/* True in hetmem's own threads (handler, reclaimer) and while the preload
+ * library's interposers run hetmem code: the preload library's malloc then
+ * serves from glibc, never from managed memory, so hetmem never faults on
+ * its own data.  Unused (always false) outside the preload library. */
+extern HM_HIDDEN __thread bool hm_tls_internal;
+
 HM_HIDDEN int hm_error(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 HM_HIDDEN void hm_error_clear(void);
 /* Parse "123", "64K", "2M", "1G", "1T": 0 or -EINVAL (overflow: -E2BIG). */
@@ -263,6 +269,12 @@ enum hm_site {
 /* 0, or the injected -errno for this call of @site. */
 HM_HIDDEN int hm_prim_inject(enum hm_site site);
 
+/* raw mapping calls (never libc's wrappers, never injected; see prim.c) */
+HM_HIDDEN void *hm_sys_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off);
+HM_HIDDEN int hm_sys_munmap(void *addr, size_t len);
+HM_HIDDEN int hm_sys_mprotect(void *addr, size_t len, int prot);
+HM_HIDDEN int hm_sys_madvise(void *addr, size_t len, int advice);
+HM_HIDDEN void *hm_sys_mremap(void *old, size_t old_len, size_t new_len, int flags, void *new_addr);
 HM_HIDDEN void *hm_prim_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off, int *err);
 HM_HIDDEN int hm_prim_munmap(void *addr, size_t len);
 HM_HIDDEN int hm_prim_mprotect(void *addr, size_t len, int prot);
@@ -313,6 +325,12 @@ HM_HIDDEN void hm_region_put(struct hm_region *r);
 HM_HIDDEN struct hm_region *hm_region_get_any(uintptr_t addr);
 /* Take references on every region covering [addr, addr+len) in order.
  * Returns the count (<= max) or -EINVAL if a gap is not managed. */
+/* runenv.c: start hetmem from HETMEM_* (hetmem run, the preload library) */
+HM_HIDDEN int hm_env_setup(void);
+HM_HIDDEN int hm_env_maps(size_t *folio, size_t *min_map);
+HM_HIDDEN void hm_env_default_tier(char *buf, size_t len);
+HM_HIDDEN struct hm_region *hm_region_overlap(uintptr_t addr, uintptr_t end);
+HM_HIDDEN void *hm_region_alloc(size_t size, size_t folio_size, void *hint, size_t align, const char *fn);
 HM_HIDDEN int hm_regions_get_range(uintptr_t addr, size_t len, struct hm_region **out, int max);
 HM_HIDDEN void hm_regions_shutdown(void);
 /* Every region in the table, each with a reference taken (malloc'd array,

@@ -56,11 +56,11 @@ int hm_staging_init(void)
 		return hm_error(err, "hm_init: cannot map the staging range");
 	uintptr_t base = ((uintptr_t)p + HM_FOLIO_2M - 1) & ~(HM_FOLIO_2M - 1);
 	if (base > (uintptr_t)p)
-		munmap(p, base - (uintptr_t)p);
-	munmap((void *)(base + size), (uintptr_t)p + HM_FOLIO_2M - base);
+		hm_sys_munmap(p, base - (uintptr_t)p);
+	hm_sys_munmap((void *)(base + size), (uintptr_t)p + HM_FOLIO_2M - base);
 	int rc = hm_prim_uffd_register(hm_g.uffd, base, size, UFFDIO_REGISTER_MODE_MISSING);
 	if (rc) {
-		munmap((void *)base, size);
+		hm_sys_munmap((void *)base, size);
 		return hm_error(-rc, "hm_init: cannot register the staging range");
 	}
 	hm_g.staging_base = base;
@@ -74,7 +74,7 @@ void hm_staging_fini(void)
 	if (!hm_g.staging_base)
 		return;
 	hm_prim_uffd_unregister(hm_g.uffd, hm_g.staging_base, hm_g.staging_size);
-	munmap((void *)hm_g.staging_base, hm_g.staging_size);
+	hm_sys_munmap((void *)hm_g.staging_base, hm_g.staging_size);
 	hm_g.staging_base = 0;
 	hm_g.staging_size = 0;
 }
@@ -100,7 +100,7 @@ static void staging_put(uintptr_t chunk)
 			break;
 	}
 	if (rc)
-		madvise((void *)chunk, STAGING_CHUNK, MADV_DONTNEED); /* injected errors must not wedge it */
+		hm_sys_madvise((void *)chunk, STAGING_CHUNK, MADV_DONTNEED); /* injected errors must not wedge it */
 	int i = (int)((chunk - hm_g.staging_base) / STAGING_CHUNK);
 	pthread_mutex_lock(&hm_g.staging_lock);
 	hm_g.staging_free |= 1ull << i;
@@ -307,7 +307,7 @@ static int demote_copy(struct hm_region *r, struct mfolio *f, struct hm_tier *t,
 		if (rc && done) {
 			/* partly moved: put that part back, then try WP */
 			put_back(addr, stage, done);
-			madvise((void *)stage, done, MADV_DONTNEED);
+			hm_sys_madvise((void *)stage, done, MADV_DONTNEED);
 		}
 		if (rc) {
 			if (rc != -EBUSY && rc != -EINVAL && rc != -EAGAIN && rc != -ENOMEM)
@@ -370,7 +370,7 @@ err_restore:
 		uffd_wp_retry(addr, len, false);
 	} else {
 		put_back(addr, stage, len);
-		madvise((void *)stage, len, MADV_DONTNEED);
+		hm_sys_madvise((void *)stage, len, MADV_DONTNEED);
 		f->stage = 0;
 	}
 err_slots:

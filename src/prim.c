@@ -89,6 +89,40 @@ HM_API void hm_inject_clear(void)
 			return ie_;                 \
 	} while (0)
 
+/*
+ * The memory-mapping calls, straight to the kernel, never injected.  Not
+ * libc's wrappers: in the preload library mmap, munmap, mremap, madvise and
+ * mprotect are hetmem's own interposers (preload.c), and hetmem's own
+ * mappings (staging, bounce buffers, tier windows, holes) must not be
+ * managed.  Each returns like the libc call (-1 / MAP_FAILED and errno).
+ */
+__thread bool hm_tls_internal;
+
+void *hm_sys_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	return (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off);
+}
+
+int hm_sys_munmap(void *addr, size_t len)
+{
+	return (int)syscall(SYS_munmap, addr, len);
+}
+
+int hm_sys_mprotect(void *addr, size_t len, int prot)
+{
+	return (int)syscall(SYS_mprotect, addr, len, prot);
+}
+
+int hm_sys_madvise(void *addr, size_t len, int advice)
+{
+	return (int)syscall(SYS_madvise, addr, len, advice);
+}
+
+void *hm_sys_mremap(void *old, size_t old_len, size_t new_len, int flags, void *new_addr)
+{
+	return (void *)syscall(SYS_mremap, old, old_len, new_len, flags, new_addr);
+}
+
 void *hm_prim_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off, int *err)
 {
 	int ie = hm_prim_inject(HM_SITE_MMAP);
@@ -96,7 +130,7 @@ void *hm_prim_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t of
 		*err = -ie;
 		return MAP_FAILED;
 	}
-	void *p = mmap(addr, len, prot, flags, fd, off);
+	void *p = hm_sys_mmap(addr, len, prot, flags, fd, off);
 	if (p == MAP_FAILED)
 		*err = errno;
 	return p;
@@ -104,18 +138,18 @@ void *hm_prim_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t of
 
 int hm_prim_munmap(void *addr, size_t len)
 {
-	return munmap(addr, len) ? -errno : 0;
+	return hm_sys_munmap(addr, len) ? -errno : 0;
 }
 
 int hm_prim_mprotect(void *addr, size_t len, int prot)
 {
-	return mprotect(addr, len, prot) ? -errno : 0;
+	return hm_sys_mprotect(addr, len, prot) ? -errno : 0;
 }
 
 int hm_prim_madvise(void *addr, size_t len, int advice)
 {
 	INJECT(HM_SITE_MADVISE);
-	return madvise(addr, len, advice) ? -errno : 0;
+	return hm_sys_madvise(addr, len, advice) ? -errno : 0;
 }
 
 int hm_prim_pread(int fd, void *buf, size_t len, uint64_t off)

@@ -176,6 +176,7 @@ static uint64_t reclaim_pass(struct victim *heap, bool need)
 
 static void *reclaim_main(void *arg)
 {
+	hm_tls_internal = true;
 	struct victim *heap = malloc(MAX_VICTIMS * sizeof(*heap));
 	uint64_t last_refaults = atomic_load(&hm_cnt.refaults);
 	uint64_t window_demoted = 0;

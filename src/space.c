@@ -205,6 +205,26 @@ struct hm_region **hm_regions_snapshot(size_t *n)
 	return rs;
 }
 
+/* The lowest live region that overlaps [addr, end), referenced, or NULL. */
+struct hm_region *hm_region_overlap(uintptr_t addr, uintptr_t end)
+{
+	struct hm_region *r = NULL;
+	pthread_rwlock_rdlock(&hm_g.regions_lock);
+	long i = table_find(addr);
+	if (i < 0 || hm_g.regions[i]->base + hm_g.regions[i]->size <= addr)
+		i++;
+	for (; (size_t)i < hm_g.nregions && hm_g.regions[i]->base < end; i++) {
+		struct hm_region *c = hm_g.regions[i];
+		if (!atomic_load(&c->dying)) {
+			atomic_fetch_add(&c->refs, 1);
+			r = c;
+			break;
+		}
+	}
+	pthread_rwlock_unlock(&hm_g.regions_lock);
+	return r;
+}
+
 int hm_regions_get_range(uintptr_t addr, size_t len, struct hm_region **out, int max)
 {
 	int n = 0;
@@ -307,53 +327,62 @@ static int folio_shift_of(size_t folio_size)
 	}
 }
 
-HM_API void *hm_alloc(size_t size, size_t folio_size)
+/*
+ * Map, register and enter in the table a region of @size bytes (rounded up
+ * to @folio_size) aligned to @align (a power of two, at least the folio),
+ * placed at @hint if that address range is free (mmap's hint, never
+ * MAP_FIXED).  hm_alloc() and the preload library's mmap() use it.  Returns
+ * the base, or NULL with errno set and hm_last_error() naming @fn.
+ */
+void *hm_region_alloc(size_t size, size_t folio_size, void *hint, size_t align, const char *fn)
 {
 	int rc;
 	if (!atomic_load(&hm_g.initialised)) {
-		errno = -hm_error(ENODEV, "hm_alloc: hetmem is not initialised");
+		errno = -hm_error(ENODEV, "%s: hetmem is not initialised", fn);
 		return NULL;
 	}
 	int shift = folio_shift_of(folio_size);
 	if (shift < 0) {
-		errno = -hm_error(EINVAL, "hm_alloc: folio size %zu is not 4K, 64K or 2M", folio_size);
+		errno = -hm_error(EINVAL, "%s: folio size %zu is not 4K, 64K or 2M", fn, folio_size);
 		return NULL;
 	}
 	if (size == 0) {
-		errno = -hm_error(EINVAL, "hm_alloc: size is zero");
+		errno = -hm_error(EINVAL, "%s: size is zero", fn);
 		return NULL;
 	}
 	if (size > ((size_t)1 << 47)) {
-		errno = -hm_error(E2BIG, "hm_alloc: size %zu is larger than 128 TiB", size);
+		errno = -hm_error(E2BIG, "%s: size %zu is larger than 128 TiB", fn, size);
 		return NULL;
 	}
+	if (align < folio_size)
+		align = folio_size;
 	size = (size + folio_size - 1) & ~(folio_size - 1);
-	size_t span = size + (folio_size > HM_PAGE_SIZE ? folio_size : 0);
+	size_t span = size + (align > HM_PAGE_SIZE ? align : 0);
 	int err = 0;
-	char *p = hm_prim_mmap(NULL, span, PROT_READ | PROT_WRITE,
+	char *p = hm_prim_mmap(hint, span, PROT_READ | PROT_WRITE,
 			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0, &err);
 	if (p == MAP_FAILED) {
-		errno = -hm_error(err, "hm_alloc: cannot map %zu bytes of address space", span);
+		errno = -hm_error(err, "%s: cannot map %zu bytes of address space", fn, span);
 		return NULL;
 	}
-	uintptr_t base = ((uintptr_t)p + folio_size - 1) & ~(folio_size - 1);
+	uintptr_t base = ((uintptr_t)p + align - 1) & ~(align - 1);
 	if (base > (uintptr_t)p)
-		munmap(p, base - (uintptr_t)p);
+		hm_sys_munmap(p, base - (uintptr_t)p);
 	if ((uintptr_t)p + span > base + size)
-		munmap((void *)(base + size), (uintptr_t)p + span - (base + size));
+		hm_sys_munmap((void *)(base + size), (uintptr_t)p + span - (base + size));
 
 	struct hm_region *r = region_new(base, size, (unsigned)shift);
 	if (!r) {
-		rc = hm_error(ENOMEM, "hm_alloc: no memory for the page table of %zu bytes", size);
+		rc = hm_error(ENOMEM, "%s: no memory for the page table of %zu bytes", fn, size);
 		goto err_unmap;
 	}
 	rc = hm_prim_uffd_register(hm_g.uffd, base, size, hm_g.register_mode);
 	if (rc) {
-		hm_error(-rc, "hm_alloc: cannot register %zu bytes with userfaultfd", size);
+		hm_error(-rc, "%s: cannot register %zu bytes with userfaultfd", fn, size);
 		goto err_region;
 	}
 	if (table_insert(r)) {
-		rc = hm_error(ENOMEM, "hm_alloc: cannot grow the region table");
+		rc = hm_error(ENOMEM, "%s: cannot grow the region table", fn);
 		goto err_unregister;
 	}
 	HM_COUNT(regions, 1);
@@ -365,9 +394,14 @@ err_unregister:
 err_region:
 	region_free(r);
 err_unmap:
-	munmap((void *)base, size);
+	hm_sys_munmap((void *)base, size);
 	errno = -rc;
 	return NULL;
+}
+
+HM_API void *hm_alloc(size_t size, size_t folio_size)
+{
+	return hm_region_alloc(size, folio_size, NULL, folio_size, "hm_alloc");
 }
 
 /* Release pages [first, last) of @r: free their slots, mark them UNMAPPED.
@@ -427,7 +461,7 @@ HM_API int hm_free(void *addr, size_t size)
 		wait_refs(r, 2); /* the table's and ours */
 		release_pages(r, 0, r->npages);
 		hm_prim_uffd_unregister(hm_g.uffd, r->base, r->size);
-		munmap((void *)r->base, r->size);
+		hm_sys_munmap((void *)r->base, r->size);
 		table_remove(r);
 		hm_region_put(r);
 		return 0;
@@ -458,15 +492,15 @@ HM_API int hm_free(void *addr, size_t size)
 	 * lives: a mapping the kernel placed there (a later hm_alloc) would
 	 * sit inside this region, hide its pages after the hole from lookups,
 	 * and be unmapped by the final hm_free */
-	if (mmap(addr, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0) == MAP_FAILED)
-		munmap(addr, size);
+	if (hm_sys_mmap(addr, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0) == MAP_FAILED)
+		hm_sys_munmap(addr, size);
 	/* a region all of whose pages are gone leaves the table */
 	bool all_gone = true;
 	for (size_t i = 0; i < r->npages && all_gone; i++)
 		all_gone = pw_loc(atomic_load(&r->words[i])) == HM_LOC_UNMAPPED;
 	if (all_gone && !atomic_exchange(&r->dying, true)) {
 		table_remove(r);
-		munmap((void *)r->base, r->size); /* the reserved holes */
+		hm_sys_munmap((void *)r->base, r->size); /* the reserved holes */
 	}
 	hm_region_put(r);
 	return 0;
@@ -781,7 +815,7 @@ static void fork_child_fence(void)
 			if (fd < 0)
 				fd = memfd_create("hetmem-lost", MFD_CLOEXEC);
 			if (fd >= 0)
-				mmap((void *)(r->base + (i << HM_PAGE_SHIFT)), (j - i) << HM_PAGE_SHIFT,
+				hm_sys_mmap((void *)(r->base + (i << HM_PAGE_SHIFT)), (j - i) << HM_PAGE_SHIFT,
 				     PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0);
 			i = j;
 		}

@@ -1,7 +1,7 @@
 /*
  * hetmem.c — the `hetmem` command: `hetmem info` shows what the kernel
  * offers and which mechanisms hetmem will use; `hetmem demo` runs the demo
- * (demo.c).  `hetmem run` (unmodified programs) is not built yet.
+ * (demo.c); `hetmem run` and `hetmem stat` (unmodified programs) are in run.c.
  */
 #include <stdio.h>
 #include <string.h>
@@ -9,6 +9,8 @@
 #include "hetmem.h"
 
 int hm_demo_main(int argc, char **argv);
+int hm_run_main(int argc, char **argv);
+int hm_stat_main(int argc, char **argv);
 
 static void help(FILE *f)
 {
@@ -16,6 +18,9 @@ static void help(FILE *f)
 		"usage: hetmem COMMAND [ARGS]\n"
 		"\n"
 		"commands:\n"
+		"  run [OPTIONS] -- PROGRAM [ARGS]   run an unmodified program with its memory managed\n"
+		"                    (hetmem run --help)\n"
+		"  stat [-w SEC] PID live residency, faults, migrations of a program under hetmem\n"
 		"  info              kernel features hetmem detects, and the mechanisms it will use\n"
 		"  demo [OPTIONS]    a program with more data than its RAM budget (hetmem demo --help)\n"
 		"  help              this text\n"
@@ -25,8 +30,11 @@ static void help(FILE *f)
 		"  HETMEM_DEMOTE=auto|move|wp   how pages leave RAM: UFFDIO_MOVE staging, or write-protect\n"
 		"  HETMEM_READAHEAD=N           folios read ahead on sequential faults (0 = off; default 8)\n"
 		"  HETMEM_SPIN_US=N             fault handler busy-polls N us after work (0 = never; default 50)\n"
-		"\n"
-		"Not built yet: `hetmem run` for unmodified programs (see the issue tracker).\n");
+		"  HETMEM_DRAM=SIZE             RAM budget (hetmem run --dram; see hetmem run --help)\n"
+		"  HETMEM_TIER='SPEC;SPEC'      device tiers (hetmem run --tier)\n"
+		"  HETMEM_FOLIO=4K|64K|2M       folio size of mappings the preload library manages\n"
+		"  HETMEM_MIN_MAP=SIZE          smallest anonymous mapping it manages (default 64K)\n"
+		"  HETMEM_STATS=FILE|-          counters at exit (hetmem run --stats)\n");
 }
 
 static const char *yesno(bool b)
@@ -74,6 +82,10 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "info"))
 		return info();
+	if (!strcmp(argv[1], "run"))
+		return hm_run_main(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "stat"))
+		return hm_stat_main(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "demo"))
 		return hm_demo_main(argc - 1, argv + 1);
 	fprintf(stderr, "hetmem: unknown command '%s' (try hetmem help)\n", argv[1]);

@@ -10,6 +10,7 @@
 #include "../internal.h"
 
 #include <stdio.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/sysinfo.h>
 #include <unistd.h>
@@ -17,7 +18,20 @@
 static int emu_open(struct hm_tier *t, const char *args)
 {
 	uint64_t size;
-	int rc = hm_parse_size(args, &size);
+	char num[64];
+	bool lazy = false;
+	const char *comma = strchr(args, ',');
+	size_t nlen = comma ? (size_t)(comma - args) : strlen(args);
+	if (comma) {
+		if (strcmp(comma + 1, "lazy"))
+			return hm_error(EINVAL, "tier 'emu:%s': unknown option '%s' (expected emu:SIZE[,lazy])", args, comma + 1);
+		lazy = true;
+	}
+	if (nlen >= sizeof(num))
+		return hm_error(EINVAL, "tier 'emu:%s': size is too long", args);
+	memcpy(num, args, nlen);
+	num[nlen] = 0;
+	int rc = hm_parse_size(num, &size);
 	if (rc)
 		return hm_error(-rc, "tier 'emu:%s': size must be a number with an optional K/M/G/T suffix", args);
 	size &= ~(uint64_t)(HM_PAGE_SIZE - 1);
@@ -40,8 +54,10 @@ static int emu_open(struct hm_tier *t, const char *args)
 	int err = 0;
 	/* The device's memory is reserved now, as a real device's is: the
 	 * window is populated, so copies to and from it never take a minor
-	 * fault per page. */
-	void *w = hm_prim_mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0, &err);
+	 * fault per page.  ",lazy" leaves it unpopulated: memory is taken as
+	 * pages are demoted (what `hetmem run` uses, so start-up stays fast
+	 * and an unused capacity costs nothing). */
+	void *w = hm_prim_mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | (lazy ? MAP_NORESERVE : MAP_POPULATE), fd, 0, &err);
 	if (w == MAP_FAILED) {
 		rc = hm_error(err, "tier 'emu:%s': cannot map the device window", args);
 		goto err_close;
@@ -58,7 +74,7 @@ err_close:
 static void emu_close(struct hm_tier *t)
 {
 	if (t->window)
-		munmap(t->window, t->capacity);
+		hm_sys_munmap(t->window, t->capacity);
 	if (t->fd >= 0)
 		close(t->fd);
 }

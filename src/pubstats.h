@@ -1,0 +1,63 @@
+/*
+ * pubstats.h — the live statistics a process under `hetmem run` publishes,
+ * and `hetmem stat PID` reads.
+ *
+ * The preload library (preload.c) maps /dev/shm/hetmem.PID (shared, 0600 of
+ * the process's user) and rewrites it every HM_PUB_PERIOD_MS from its
+ * publisher thread.  A reader maps it read-only and copies it under the
+ * sequence count: odd while the writer is in the middle of an update; a
+ * copy taken with the same even count before and after is consistent.
+ *
+ * The layout is versioned by HM_PUB_MAGIC, HM_PUB_VERSION and the sizes of
+ * the records in the header: a reader built from another tree refuses a
+ * file whose sizes differ instead of misreading it.
+ */
+#ifndef HM_PUBSTATS_H
+#define HM_PUBSTATS_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "hetmem.h"
+
+#define HM_PUB_MAGIC 0x54534d4d54454855ull /* "UHETMMST" */
+#define HM_PUB_VERSION 1
+#define HM_PUB_DIR "/dev/shm"
+#define HM_PUB_PREFIX "hetmem."
+#define HM_PUB_PERIOD_MS 250
+#define HM_PUB_MAX_TIERS 8
+
+struct hm_pub_tier {
+	char name[64];
+	uint64_t capacity;
+	uint64_t used;
+	uint64_t pages_in;
+	uint64_t pages_out;
+	uint64_t errors;
+};
+
+struct hm_pub {
+	uint64_t magic;
+	uint32_t version;
+	uint32_t stats_size;  /* sizeof(struct hm_stats) of the writer */
+	uint32_t tier_size;   /* sizeof(struct hm_pub_tier) */
+	uint32_t total_size;  /* sizeof(struct hm_pub) */
+	_Atomic uint64_t seq; /* odd while an update is being written */
+	int32_t pid;
+	uint32_t ntiers;
+	char program[128];
+	char policy[32];
+	uint64_t budget;          /* bytes; 0 = none */
+	uint64_t started_ms;      /* CLOCK_REALTIME, ms, at start */
+	uint64_t updated_ms;      /* CLOCK_REALTIME, ms, of this update */
+	/* the preload library's own counters */
+	uint64_t maps_managed;    /* anonymous mappings made managed */
+	uint64_t maps_unmanaged;  /* anonymous private mappings left to the kernel */
+	uint64_t bytes_unmanaged; /* ... their bytes (mapped, not resident) */
+	uint64_t maps_fallback;   /* ... of which hetmem could not take (errors) */
+	uint64_t rss_anon;        /* RssAnon of /proc/self/status, bytes */
+	struct hm_pub_tier tiers[HM_PUB_MAX_TIERS];
+	struct hm_stats stats;
+};
+
+#endif
