@@ -374,8 +374,6 @@ static void serve_fault(const struct uffd_msg *m)
 	}
 	atomic_fetch_or(&r->words[i], PW_ACCESSED);
 	unsigned loc = pw_loc(atomic_load(&r->words[i]));
-	if (loc == HM_LOC_TIER || loc == HM_LOC_NONE)
-		hm_reclaim_throttle();
 	/* counted before the fetch wakes the faulting thread */
 	if (loc == HM_LOC_TIER)
 		HM_COUNT(faults_fetch, 1);
@@ -422,6 +420,74 @@ static bool spin_for_message(void)
 	return false;
 }
 
+/*
+ * Faults held back at the budget.  When resident memory reaches the budget
+ * plus one reclaim batch, a fault that would add a folio waits for the
+ * reclaimer — but the handler thread itself must not wait: the reclaimer's
+ * MADV_DONTNEED of a staging chunk (or, in WP mode, of the demoted pages)
+ * sends a REMOVE event that only this thread reads, and the reclaimer's own
+ * faults (a hole in staging, process_vm_readv in WP mode) are served only
+ * here.  So the fault message is set aside (its thread stays blocked in the
+ * kernel) and the handler goes on reading; held faults are served once
+ * residency is back under the bound, or after HOLD_CAP_MS in all (a full
+ * tier must not hang the program), or when the reclaimer has made no
+ * progress for HOLD_STALL_MS.
+ */
+#define HOLD_MAX 256
+#define HOLD_CAP_MS 2000
+#define HOLD_STALL_MS 200
+
+static struct uffd_msg held[HOLD_MAX];
+static unsigned nheld;
+static uint32_t held_since, held_progress_ms;
+static uint64_t held_progress;
+
+/* Hold @m back instead of serving it now?  Never a write-protect fault, a
+ * fault in staging, or one of the reclaimer's own. */
+static bool hold_fault(const struct uffd_msg *m)
+{
+	if (nheld == HOLD_MAX || (m->arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP) ||
+	    in_staging((uintptr_t)m->arg.pagefault.address))
+		return false;
+	pid_t tid = hm_g.feat.thread_id ? (pid_t)m->arg.pagefault.feat.ptid : 0;
+	if (tid && tid == hm_reclaim_tid())
+		return false;
+	if (!nheld && !hm_reclaim_must_hold())
+		return false;
+	uint32_t now = hm_clock_ms();
+	if (!nheld) {
+		held_since = held_progress_ms = now;
+		held_progress = hm_reclaim_progress();
+	}
+	held[nheld++] = *m;
+	HM_COUNT(throttled_faults, 1);
+	return true;
+}
+
+static void serve_held(void)
+{
+	unsigned n = nheld;
+	nheld = 0;
+	for (unsigned k = 0; k < n; k++)
+		serve_fault(&held[k]);
+}
+
+/* Serve the held faults if their wait is over. */
+static void release_held(void)
+{
+	if (!nheld)
+		return;
+	uint32_t now = hm_clock_ms();
+	uint64_t done = hm_reclaim_progress();
+	if (done != held_progress) {
+		held_progress = done;
+		held_progress_ms = now;
+	}
+	if (hm_reclaim_must_hold() && now - held_since < HOLD_CAP_MS && now - held_progress_ms < HOLD_STALL_MS)
+		return;
+	serve_held();
+}
+
 static void *handler_main(void *arg)
 {
 	hm_tls_internal = true;
@@ -433,17 +499,20 @@ static void *handler_main(void *arg)
 	struct uffd_msg msgs[16];
 	bool busy = false;
 	for (;;) {
+		release_held();
 		if (busy && spin_for_message())
 			goto drain;
-		int p = poll(pfd, 2, -1);
+		int p = poll(pfd, 2, nheld ? 1 : -1);
 		if (p < 0) {
 			if (errno == EINTR)
 				continue;
 			fprintf(stderr, "hetmem: handler: poll failed: %s\n", strerror(errno));
 			break;
 		}
-		if (pfd[1].revents)
+		if (pfd[1].revents) {
+			serve_held(); /* no thread is left blocked on a held fault */
 			break;
+		}
 		if (pfd[0].revents & (POLLERR | POLLHUP)) {
 			fprintf(stderr, "hetmem: handler: userfaultfd closed\n");
 			break;
@@ -464,7 +533,8 @@ drain:
 				const struct uffd_msg *m = &msgs[k];
 				switch (m->event) {
 				case UFFD_EVENT_PAGEFAULT:
-					serve_fault(m);
+					if (!hold_fault(m))
+						serve_fault(m);
 					break;
 				case UFFD_EVENT_REMAP:
 					hm_region_event_remap(m->arg.remap.from, m->arg.remap.to, m->arg.remap.len);
@@ -479,6 +549,7 @@ drain:
 					break;
 				}
 			}
+			release_held();
 		}
 	}
 	return NULL;

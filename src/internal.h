@@ -253,6 +253,7 @@ extern HM_HIDDEN __thread bool hm_tls_internal;
 
 HM_HIDDEN int hm_error(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 HM_HIDDEN void hm_error_clear(void);
+HM_HIDDEN void hm_error_restore(const char *msg);
 /* Parse "123", "64K", "2M", "1G", "1T": 0 or -EINVAL (overflow: -E2BIG). */
 HM_HIDDEN int hm_parse_size(const char *s, uint64_t *out);
 HM_HIDDEN int hm_config_resolve(const struct hm_config *cfg);
@@ -388,7 +389,9 @@ HM_HIDDEN void hm_reclaim_stop(void);
  * handler holds new faults back (for at most 50 ms each) while the
  * reclaimer catches up. */
 #define HM_RECLAIM_BATCH ((uint64_t)16 << 20)
-HM_HIDDEN void hm_reclaim_throttle(void);
+HM_HIDDEN bool hm_reclaim_must_hold(void);
+HM_HIDDEN uint64_t hm_reclaim_progress(void);
+HM_HIDDEN pid_t hm_reclaim_tid(void);
 
 /* ------------------------------------------------------------------------
  * device.c

@@ -26,6 +26,12 @@ int hm_error(int err, const char *fmt, ...)
 	return -err;
 }
 
+/* Put back a message saved from hm_last_error(), verbatim. */
+void hm_error_restore(const char *msg)
+{
+	snprintf(last_error, sizeof(last_error), "%s", msg);
+}
+
 void hm_error_clear(void)
 {
 	last_error[0] = 0;

@@ -22,6 +22,8 @@
 #include "internal.h"
 #include "policy.h"
 
+#include <sys/syscall.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -174,9 +176,12 @@ static uint64_t reclaim_pass(struct victim *heap, bool need)
 	return demoted;
 }
 
+static _Atomic pid_t rc_tid;
+
 static void *reclaim_main(void *arg)
 {
 	hm_tls_internal = true;
+	atomic_store(&rc_tid, (pid_t)syscall(SYS_gettid));
 	struct victim *heap = malloc(MAX_VICTIMS * sizeof(*heap));
 	uint64_t last_refaults = atomic_load(&hm_cnt.refaults);
 	uint64_t window_demoted = 0;
@@ -230,31 +235,27 @@ void hm_reclaim_kick(void)
 	pthread_mutex_unlock(&rc_lock);
 }
 
-void hm_reclaim_throttle(void)
+/* Whether a fault that would add a folio must be held back now: resident
+ * memory is at the budget plus one reclaim batch.  Kicks the reclaimer. */
+bool hm_reclaim_must_hold(void)
 {
 	uint64_t budget = hm_g.budget;
 	if (!budget || resident() + HM_FOLIO_2M <= budget + HM_RECLAIM_BATCH)
-		return;
-	HM_COUNT(throttled_faults, 1);
-	/* Wait while the reclaimer makes progress (at most 2 s: a full tier
-	 * must not hang the program).  With WP demotion the reclaimer needs
-	 * this thread to read the REMOVE event of its MADV_DONTNEED, so there
-	 * the wait is capped at 50 ms and the bound is not guaranteed. */
-	uint32_t start = hm_clock_ms(), last_progress = start;
-	uint64_t seen = atomic_load(&hm_cnt.reclaim_pages);
-	uint32_t cap = hm_g.demote == HM_DEMOTE_WP ? 50 : 2000;
-	while (resident() + HM_FOLIO_2M > budget + HM_RECLAIM_BATCH) {
-		uint32_t now = hm_clock_ms();
-		uint64_t done = atomic_load(&hm_cnt.reclaim_pages);
-		if (done != seen) {
-			seen = done;
-			last_progress = now;
-		}
-		if (now - start >= cap || now - last_progress >= 200)
-			break;
-		hm_reclaim_kick();
-		usleep(100);
-	}
+		return false;
+	hm_reclaim_kick();
+	return true;
+}
+
+/* Pages the reclaimer has demoted so far (its progress, for the hold). */
+uint64_t hm_reclaim_progress(void)
+{
+	return atomic_load(&hm_cnt.reclaim_pages);
+}
+
+/* The reclaimer's thread id, so its own faults are never held back. */
+pid_t hm_reclaim_tid(void)
+{
+	return atomic_load(&rc_tid);
 }
 
 void hm_reclaim_stop(void)

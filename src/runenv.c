@@ -128,6 +128,7 @@ err:
 		char msg[512];
 		snprintf(msg, sizeof(msg), "%s", hm_last_error());
 		hm_shutdown();
-		return hm_error(-rc, "%s", msg);
+		hm_error_restore(msg);
+		return rc;
 	}
 }
