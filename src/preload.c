@@ -404,6 +404,19 @@ static void pub_fill(struct hm_pub *p)
 	p->maps_fallback = atomic_load(&maps_fallback);
 	p->rss_anon = rss_anon();
 	p->updated_ms = now_ms();
+	/* the managed share is judged at the peak: at exit the program may
+	 * have freed most of its managed memory already */
+	static _Atomic uint64_t peak_anon, peak_managed;
+	uint64_t dev = 0;
+	for (int i = 1; i < n; i++)
+		dev += p->tiers[i].used;
+	uint64_t total = p->rss_anon + dev;
+	if (total > atomic_load(&peak_anon)) {
+		atomic_store(&peak_anon, total);
+		atomic_store(&peak_managed, p->stats.resident_bytes + dev);
+	}
+	p->peak_anon = atomic_load(&peak_anon);
+	p->peak_managed = atomic_load(&peak_managed);
 }
 
 static void pub_update(void)
@@ -423,6 +436,8 @@ static void pub_update(void)
 	pub->bytes_unmanaged = tmp.bytes_unmanaged;
 	pub->maps_fallback = tmp.maps_fallback;
 	pub->rss_anon = tmp.rss_anon;
+	pub->peak_anon = tmp.peak_anon;
+	pub->peak_managed = tmp.peak_managed;
 	pub->updated_ms = tmp.updated_ms;
 	atomic_thread_fence(memory_order_release);
 	atomic_store(&pub->seq, s + 2);
@@ -506,18 +521,15 @@ static void stats_report(void)
 	}
 	static struct hm_pub p;
 	pub_fill(&p);
-	uint64_t tier_bytes = 0;
-	for (uint32_t i = 1; i < p.ntiers; i++)
-		tier_bytes += p.tiers[i].used;
-	uint64_t total = p.rss_anon + tier_bytes;
-	uint64_t managed = p.stats.resident_bytes + tier_bytes;
 	dprintf(fd, "hetmem: pid %d, policy %s, budget %llu bytes\n", (int)getpid(), p.policy,
 		(unsigned long long)p.budget);
 	dprintf(fd, "preload_maps_managed %llu\npreload_maps_unmanaged %llu\npreload_bytes_unmanaged %llu\n"
-		    "preload_maps_fallback %llu\nrss_anon_bytes %llu\nmanaged_share_pct %.1f\n",
+		    "preload_maps_fallback %llu\npeak_anon_bytes %llu\npeak_managed_bytes %llu\n"
+		    "managed_share_pct %.1f\n",
 		(unsigned long long)p.maps_managed, (unsigned long long)p.maps_unmanaged,
 		(unsigned long long)p.bytes_unmanaged, (unsigned long long)p.maps_fallback,
-		(unsigned long long)p.rss_anon, total ? 100.0 * (double)managed / (double)total : 0.0);
+		(unsigned long long)p.peak_anon, (unsigned long long)p.peak_managed,
+		p.peak_anon ? 100.0 * (double)p.peak_managed / (double)p.peak_anon : 0.0);
 	hm_stats_print(fd);
 	if (fd != 2)
 		close(fd);

@@ -56,6 +56,10 @@ struct hm_pub {
 	uint64_t bytes_unmanaged; /* ... their bytes (mapped, not resident) */
 	uint64_t maps_fallback;   /* ... of which hetmem could not take (errors) */
 	uint64_t rss_anon;        /* RssAnon of /proc/self/status, bytes */
+	/* the sample (one per update) when anonymous memory, RssAnon plus the
+	 * bytes on devices, was largest: its size and how much was managed */
+	uint64_t peak_anon;
+	uint64_t peak_managed;
 	struct hm_pub_tier tiers[HM_PUB_MAX_TIERS];
 	struct hm_stats stats;
 };

@@ -325,9 +325,10 @@ static void stat_print(const struct hm_pub *p)
 	       (unsigned long long)s->regions, b2, b3);
 	fmt(b1, sizeof(b1), (double)p->rss_anon);
 	fmt(b2, sizeof(b2), (double)p->bytes_unmanaged);
-	printf("anonymous memory: %s resident (RssAnon); %.1f%% of it (with devices) managed; "
-	       "%llu mappings left to the kernel (%s)\n",
+	printf("anonymous memory: %s resident (RssAnon); %.1f%% of it (with devices) managed now, "
+	       "%.1f%% at its peak; %llu mappings left to the kernel (%s)\n",
 	       b1, total ? 100.0 * (double)managed / (double)total : 0.0,
+	       p->peak_anon ? 100.0 * (double)p->peak_managed / (double)p->peak_anon : 0.0,
 	       (unsigned long long)p->maps_unmanaged, b2);
 	printf("%-4s %-28s %12s %12s %12s %12s\n", "id", "tier", "capacity", "used", "pages-in", "pages-out");
 	for (uint32_t t = 0; t < p->ntiers; t++) {
