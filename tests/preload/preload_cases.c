@@ -14,6 +14,7 @@
  *             are on the device
  *   remap     mremap (grow and move), partial munmap, mprotect, MADV_FREE
  *             of managed mappings
+ *   hold      data partly on the device, then wait (for stat.sh)
  *
  * It reads hetmem's counters through dlsym (the preload library exports the
  * hm_ API); "not under hetmem" is a failure, not a pass.  Exit 0 = pass.
@@ -376,6 +377,21 @@ static int case_remap(void)
 	return 0;
 }
 
+/* for `hetmem stat`: data partly on the device, then wait to be killed */
+static int case_hold(void)
+{
+	size_t len = 64 * MiB;
+	uint64_t *p = malloc(len);
+	fill(p, len, 61);
+	wait_demoted(p, len, "hold data");
+	printf("ready %d\n", (int)getpid());
+	for (int i = 0; i < 600; i++) {
+		check(p, 4096, 61, "hold data");
+		usleep(100000);
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -397,6 +413,8 @@ int main(int argc, char **argv)
 		rc = case_syscalls();
 	else if (!strcmp(argv[1], "remap"))
 		rc = case_remap();
+	else if (!strcmp(argv[1], "hold"))
+		rc = case_hold();
 	else {
 		fprintf(stderr, "unknown case %s\n", argv[1]);
 		return 2;
