@@ -248,8 +248,9 @@ extern struct hm_counters hm_cnt;
 /* True in hetmem's own threads (handler, reclaimer) and while the preload
  * library's interposers run hetmem code: the preload library's malloc then
  * serves from glibc, never from managed memory, so hetmem never faults on
- * its own data.  Unused (always false) outside the preload library. */
-extern HM_HIDDEN __thread bool hm_tls_internal;
+ * its own data.  Unused (always false) outside the preload library.
+ * initial-exec: malloc reads it, so reaching it must never allocate. */
+extern HM_HIDDEN __thread bool hm_tls_internal __attribute__((tls_model("initial-exec")));
 
 HM_HIDDEN int hm_error(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 HM_HIDDEN void hm_error_clear(void);

@@ -96,7 +96,7 @@ HM_API void hm_inject_clear(void)
  * mappings (staging, bounce buffers, tier windows, holes) must not be
  * managed.  Each returns like the libc call (-1 / MAP_FAILED and errno).
  */
-__thread bool hm_tls_internal;
+__thread bool hm_tls_internal __attribute__((tls_model("initial-exec")));
 
 void *hm_sys_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
