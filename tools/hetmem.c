@@ -10,6 +10,7 @@
 
 int hm_demo_main(int argc, char **argv);
 int hm_run_main(int argc, char **argv);
+void hm_env_default_tier(char *buf, size_t len);
 int hm_stat_main(int argc, char **argv);
 
 static void help(FILE *f)
@@ -70,6 +71,9 @@ static int info(void)
 	printf("poisoned pages:       %s\n", f.poison ? "UFFDIO_POISON (SIGBUS at the address)"
 						      : "SIGBUS queued to the faulting thread");
 	printf("fork:                 pages on devices are brought home before fork()\n");
+	char def[128];
+	hm_env_default_tier(def, sizeof(def));
+	printf("hetmem run's tier:    %s (when no --tier is given)\n", def);
 	hm_shutdown();
 	return 0;
 }
