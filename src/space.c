@@ -865,7 +865,10 @@ void hm_regions_shutdown(void)
 		table_remove(r);
 		hm_region_put(r);
 	}
+	/* the handler still runs (and looks regions up): under the lock */
+	pthread_rwlock_wrlock(&hm_g.regions_lock);
 	free(hm_g.regions);
 	hm_g.regions = NULL;
 	hm_g.nregions = hm_g.cap_regions = 0;
+	pthread_rwlock_unlock(&hm_g.regions_lock);
 }

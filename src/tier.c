@@ -108,6 +108,10 @@ int hm_tier_destroy(int id, bool force)
 	}
 	atomic_store(&hm_g.tiers[id], NULL);
 	pthread_mutex_unlock(&hm_g.tiers_lock);
+	/* the thread that freed the last slot may still be inside its unlock
+	 * (used_slots drops under the lock): wait for it to leave */
+	pthread_mutex_lock(&t->lock);
+	pthread_mutex_unlock(&t->lock);
 	t->ops->close(t);
 	free(t->bitmap);
 	pthread_mutex_destroy(&t->lock);
