@@ -74,20 +74,6 @@ static uint64_t pat(uint64_t i, uint64_t seed)
 	return x ^ (x >> 29);
 }
 
-static void fill(uint64_t *p, size_t bytes, uint64_t seed)
-{
-	for (size_t i = 0; i < bytes / 8; i++)
-		p[i] = pat(i, seed);
-}
-
-static void check(const uint64_t *p, size_t bytes, uint64_t seed, const char *what)
-{
-	for (size_t i = 0; i < bytes / 8; i++)
-		if (p[i] != pat(i, seed))
-			FAIL("%s: word %zu is %#llx, expected %#llx", what, i, (unsigned long long)p[i],
-			     (unsigned long long)pat(i, seed));
-}
-
 /* check bytes [off, off+bytes) of a buffer filled with fill(p, .., seed) */
 static void check_part(const uint64_t *p, size_t off, size_t bytes, uint64_t seed, const char *what)
 {
@@ -96,6 +82,19 @@ static void check_part(const uint64_t *p, size_t off, size_t bytes, uint64_t see
 			FAIL("%s: word %zu is %#llx, expected %#llx", what, i, (unsigned long long)p[i],
 			     (unsigned long long)pat(i, seed));
 }
+
+static void check(const uint64_t *p, size_t bytes, uint64_t seed, const char *what)
+{
+	check_part(p, 0, bytes, seed, what);
+}
+
+static void fill(uint64_t *p, size_t bytes, uint64_t seed)
+{
+	for (size_t i = 0; i < bytes / 8; i++)
+		p[i] = pat(i, seed);
+}
+
+
 
 /* pages of [p, p+len) that are on a device now */
 static size_t on_device(const void *p, size_t len)
