@@ -298,6 +298,8 @@ struct hm_stats {
 	uint64_t reclaim_pages;    /* pages the reclaimer demoted */
 	uint64_t thrash_backoffs;  /* seconds the reclaimer backed off (thrashing) */
 	uint64_t throttled_faults; /* faults held back: residency at budget + batch */
+	uint64_t advise_hot_kept;  /* folios the reclaimer passed over: advised HOT */
+	uint64_t advise_cold_first; /* folios ranked coldest by a scan: advised COLD */
 };
 
 /* hm_stats_get - a snapshot of the process-wide counters.  Returns 0 or
@@ -423,6 +425,35 @@ HM_API int hm_policy_set(const char *name);
 
 /* The name of the policy in force. */
 HM_API const char *hm_policy_get(void);
+
+/* Placement advice (hm_advise). */
+#define HM_ADVISE_NORMAL 0 /* the policy decides (the default) */
+#define HM_ADVISE_HOT    1 /* never demoted by the reclaimer (like mlock) */
+#define HM_ADVISE_COLD   2 /* demoted before any other folio (like MADV_COLD) */
+
+/*
+ * hm_advise - tell the reclaimer how to treat the folios of [@addr,
+ * @addr+@len): HM_ADVISE_HOT folios are never demoted by the reclaimer (they
+ * can still be moved with hm_migrate), HM_ADVISE_COLD folios are demoted
+ * first whenever residency is over the budget's high watermark, and
+ * HM_ADVISE_NORMAL gives the folios back to the policy.  Advice applies to
+ * the folios whose first page lies in the range, replaces earlier advice on
+ * that range, and is dropped with the memory (hm_free).  It moves nothing by
+ * itself, and a fault still brings an advised-cold folio back to RAM.  More
+ * HOT memory than the budget keeps residency over the budget.  The range may
+ * span several allocations.
+ * Returns 0, or (and then no advice was changed):
+ *   -EINVAL  @len 0, @addr or @len not 4 KiB aligned, unknown @advice, or
+ *            part of the range is not managed memory
+ *   -ENOSPC  an allocation would hold more than 1024 separate advice ranges
+ *   -ENOMEM  out of memory
+ *   -ENODEV  not initialised
+ */
+HM_API int hm_advise(void *addr, size_t len, int advice);
+
+/* hm_advice_at - the advice in force for the folio holding @addr
+ * (HM_ADVISE_*), or -EINVAL (not managed memory). */
+HM_API int hm_advice_at(const void *addr);
 
 /* ---------------------------------------------------------------------- */
 /* Failure injection (for tests; counted in hm_stats.injected)              */

@@ -49,6 +49,8 @@ HM_API int hm_stats_get(struct hm_stats *o)
 	o->reclaim_pages = LD(reclaim_pages);
 	o->thrash_backoffs = LD(thrash_backoffs);
 	o->throttled_faults = LD(throttled_faults);
+	o->advise_hot_kept = LD(advise_hot_kept);
+	o->advise_cold_first = LD(advise_cold_first);
 	return 0;
 }
 
