@@ -240,6 +240,7 @@ struct hm_counters {
 	_Atomic uint64_t device_reads, device_writes, device_evictions;
 	_Atomic uint64_t policy_events, refaults, reclaim_scans, reclaim_pages, thrash_backoffs, throttled_faults;
 	_Atomic uint64_t advise_hot_kept, advise_cold_first;
+	_Atomic uint64_t record_samples, record_us;
 };
 extern struct hm_counters hm_cnt;
 #define HM_COUNT(field, n) atomic_fetch_add_explicit(&hm_cnt.field, (n), memory_order_relaxed)
@@ -399,6 +400,15 @@ static inline int hm_adv_next(struct hm_adv_cursor *c, size_t page)
 HM_HIDDEN void hm_adv_end(struct hm_adv_cursor *c);
 /* Drop a dying region's advice. */
 HM_HIDDEN void hm_adv_free(struct hm_region *r);
+
+/* ------------------------------------------------------------------------
+ * record.c: samples of residency and hotness for `hetmem heatmap`.
+ * ---------------------------------------------------------------------- */
+#define HM_RECORD_BUCKETS 256
+/* Open HETMEM_RECORD (at hm_init): 0, or -errno with a message. */
+HM_HIDDEN int hm_record_env(void);
+/* From the reclaimer's loop: append a sample if one is due. */
+HM_HIDDEN void hm_record_tick(uint32_t now);
 
 /* ------------------------------------------------------------------------
  * device.c

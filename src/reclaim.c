@@ -217,6 +217,7 @@ static void *reclaim_main(void *arg)
 			window_demoted += reclaim_pass(heap, over);
 			last_scan = now;
 		}
+		hm_record_tick(now); /* record.c: a sample if one is due */
 		if (now - window_start >= 1000) {
 			uint64_t rf = atomic_load(&hm_cnt.refaults);
 			bool thrash = window_demoted > 0 && (rf - last_refaults) * 2 >= window_demoted;
@@ -281,6 +282,7 @@ void hm_reclaim_stop(void)
 	rc_running = false;
 	rc_stop = false;
 	hm_g.budget = 0;
+	hm_record_stop(); /* the record ends with the reclaimer */
 }
 
 static int default_tier(void)

@@ -51,6 +51,8 @@ HM_API int hm_stats_get(struct hm_stats *o)
 	o->throttled_faults = LD(throttled_faults);
 	o->advise_hot_kept = LD(advise_hot_kept);
 	o->advise_cold_first = LD(advise_cold_first);
+	o->record_samples = LD(record_samples);
+	o->record_us = LD(record_us);
 	return 0;
 }
 

@@ -1,7 +1,7 @@
 /*
  * hetmem.c — the `hetmem` command: `hetmem info` shows what the kernel
  * offers and which mechanisms hetmem will use; `hetmem demo` runs the demo
- * (demo.c).  `hetmem run` (unmodified programs) is not built yet.
+ * (demo.c); `hetmem heatmap` draws a record (heatmap.c).  `hetmem run` (unmodified programs) is not built yet.
  */
 #include <stdio.h>
 #include <string.h>
@@ -9,6 +9,7 @@
 #include "hetmem.h"
 
 int hm_demo_main(int argc, char **argv);
+int hm_heatmap_main(int argc, char **argv);
 
 static void help(FILE *f)
 {
@@ -18,6 +19,9 @@ static void help(FILE *f)
 		"commands:\n"
 		"  info              kernel features hetmem detects, and the mechanisms it will use\n"
 		"  demo [OPTIONS]    a program with more data than its RAM budget (hetmem demo --help)\n"
+		"  heatmap RECORD -o OUT.png\n"
+		"                    draw a record (HETMEM_RECORD) as heat maps of residency and hotness\n"
+		"                    over time and address (needs gnuplot)\n"
 		"  help              this text\n"
 		"\n"
 		"environment:\n"
@@ -25,6 +29,8 @@ static void help(FILE *f)
 		"  HETMEM_DEMOTE=auto|move|wp   how pages leave RAM: UFFDIO_MOVE staging, or write-protect\n"
 		"  HETMEM_READAHEAD=N           folios read ahead on sequential faults (0 = off; default 8)\n"
 		"  HETMEM_SPIN_US=N             fault handler busy-polls N us after work (0 = never; default 50)\n"
+		"  HETMEM_RECORD=PATH           record residency and hotness to PATH (for hetmem heatmap)\n"
+		"  HETMEM_RECORD_MS=N           ... every N ms (default 200)\n"
 		"\n"
 		"Not built yet: `hetmem run` for unmodified programs (see the issue tracker).\n");
 }
@@ -76,6 +82,8 @@ int main(int argc, char **argv)
 		return info();
 	if (!strcmp(argv[1], "demo"))
 		return hm_demo_main(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "heatmap"))
+		return hm_heatmap_main(argc - 1, argv + 1);
 	fprintf(stderr, "hetmem: unknown command '%s' (try hetmem help)\n", argv[1]);
 	return 2;
 }
