@@ -67,10 +67,11 @@ static int parse_values(char *p, int nb, int maxv, int **out)
 	for (int i = 0; i < nb; i++) {
 		char *end;
 		long x = strtol(p, &end, 10);
-		if (end == p || x < 0 || (maxv && x > maxv)) {
+		if (end == p || x < 0 || x > 100000000 || (maxv && x > maxv)) {
 			free(v);
 			return -1;
 		}
+		v[i] = (int)x;
 		p = end;
 	}
 	while (*p == ' ' || *p == '\n')
@@ -353,10 +354,14 @@ int hm_heatmap_main(int argc, char **argv)
 out:
 	if (g)
 		fclose(g);
-	unlink(res);
-	unlink(hot);
-	unlink(gp);
-	rmdir(dir);
+	if (getenv("HETMEM_HEATMAP_KEEP")) { /* for debugging the script */
+		fprintf(stderr, "hetmem heatmap: kept %s\n", dir);
+	} else {
+		unlink(res);
+		unlink(hot);
+		unlink(gp);
+		rmdir(dir);
+	}
 	for (size_t k = 0; k < rc.ns; k++)
 		for (int i = 0; i < rc.nreg; i++) {
 			free(rc.s[k].r[i]);

@@ -30,6 +30,15 @@ for r in env api; do
 	[ "$size" -gt 10000 ] || fail "$r.png is only $size bytes"
 	echo "ok: $r.png, $size bytes"
 done
+# the picture must show the data: the same record with every value zeroed
+# draws two blank panels, a much smaller PNG
+awk '/^[rh] / { printf "%s %s", $1, $2; for (i = 3; i <= NF; i++) printf " 0"; print ""; next } { print }' \
+	"$dir/env.rec" >"$dir/zero.rec"
+"$hetmem" heatmap "$dir/zero.rec" -o "$dir/zero.png" 2>/dev/null || fail "heatmap of zero.rec exited $?"
+zsize=$(wc -c <"$dir/zero.png")
+size=$(wc -c <"$dir/env.png")
+[ "$size" -gt $((zsize * 5 / 4)) ] || fail "env.png ($size bytes) is not larger than a blank picture ($zsize bytes)"
+echo "ok: env.png $size bytes, blank $zsize bytes"
 
 # bad input: non-zero exit and a message naming the problem
 expect_fail() { # NAME NEEDLE CMD...
