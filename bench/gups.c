@@ -38,6 +38,7 @@
  *
  * Usage: gups [--quick] [--ws SIZE] [--budget SIZE] [--hot SIZE[,SIZE...]]
  *             [--skew-hot SIZE] [--seconds S] [--configs LIST] [--no-zram]
+ *             [--record DIR]
  * Exit status 0 when every configuration that ran gave a result (targets
  * are reported, not turned into an exit status; a skipped kernel baseline
  * is not a failure), 1 otherwise, 2 on a usage error.
@@ -90,6 +91,7 @@ struct opts {
 	double seconds;
 	bool run[NCFG];
 	bool no_zram;
+	const char *record; /* directory for hetmem records, or NULL */
 };
 
 struct phase_res {
@@ -357,6 +359,14 @@ static void child(const struct cfg *cfg, const struct opts *o, const char *cgdir
 		goto out;
 	}
 	c.traffic = hm_traffic;
+	if (o->record) {
+		char path[512];
+		snprintf(path, sizeof(path), "%s/gups-%s.rec", o->record, cfg->name);
+		if (hm_record_start(path, 0)) {
+			snprintf(r.msg, sizeof(r.msg), "%s", hm_last_error());
+			goto out;
+		}
+	}
 	if (cfg->kind == C_ORACLE) {
 		c.place = oracle_place;
 		if (hm_advise(c.p, o->ws, HM_ADVISE_COLD)) {
@@ -453,7 +463,7 @@ out_signals:
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: gups [--quick] [--ws SIZE] [--budget SIZE] [--hot SIZE[,SIZE...]] [--skew-hot SIZE]\n"
-		   "            [--seconds S] [--configs NAME[,NAME...]] [--no-zram]\n"
+		   "            [--seconds S] [--configs NAME[,NAME...]] [--no-zram] [--record DIR]\n"
 		   "  --ws SIZE        working set (default 8G)\n"
 		   "  --budget SIZE    RAM budget, and the kernel baseline's memcg limit (default 2G)\n"
 		   "  --hot LIST       hot-set sizes of the idle-cold phases (default 512M,1G,1536M)\n"
@@ -461,7 +471,8 @@ static void usage(FILE *f)
 		   "  --seconds S      length of each phase; moving runs 2*S with the jump at S (default 20)\n"
 		   "  --configs LIST   of allram,recency,frequency,fifo,oracle,kernel (default: all)\n"
 		   "  --quick          --ws 256M --budget 64M --hot 16M,32M,48M --seconds 2\n"
-		   "  --no-zram        skip the kernel baseline\n");
+		   "  --no-zram        skip the kernel baseline\n"
+		   "  --record DIR     hetmem configs write DIR/gups-CONFIG.rec (draw: hetmem heatmap)\n");
 }
 
 static const struct cfg_res *res_of(const struct cfg_res *res, const struct opts *o, const char *name)
@@ -501,6 +512,9 @@ int main(int argc, char **argv)
 		} else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
 			usage(stdout);
 			return 0;
+		} else if (v && !strcmp(a, "--record")) {
+			o.record = v;
+			i++;
 		} else if (v && !strcmp(a, "--ws")) {
 			if (parse_size(v, &o.ws))
 				goto bad;
