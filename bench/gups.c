@@ -500,7 +500,7 @@ static void target(const char *what, bool have, double v, double want, const cha
 int main(int argc, char **argv)
 {
 	struct opts o = {.ws = 8 * GiB, .budget = 2 * GiB, .seconds = 20};
-	bool quick = false, hot_set = false, skew_set = false;
+	bool quick = false, hot_set = false, skew_set = false, ws_set = false, budget_set = false, sec_set = false;
 	for (size_t i = 0; i < NCFG; i++)
 		o.run[i] = true;
 	for (int i = 1; i < argc; i++) {
@@ -518,10 +518,12 @@ int main(int argc, char **argv)
 		} else if (v && !strcmp(a, "--ws")) {
 			if (parse_size(v, &o.ws))
 				goto bad;
+			ws_set = true;
 			i++;
 		} else if (v && !strcmp(a, "--budget")) {
 			if (parse_size(v, &o.budget))
 				goto bad;
+			budget_set = true;
 			i++;
 		} else if (v && !strcmp(a, "--skew-hot")) {
 			if (parse_size(v, &o.skew_hot))
@@ -532,6 +534,7 @@ int main(int argc, char **argv)
 			o.seconds = atof(v);
 			if (o.seconds < 1 || o.seconds > 300)
 				goto bad;
+			sec_set = true;
 			i++;
 		} else if (v && !strcmp(a, "--hot")) {
 			char buf[256], *tok, *save;
@@ -562,11 +565,14 @@ int main(int argc, char **argv)
 			goto bad;
 		}
 	}
-	if (quick) {
-		o.ws = 256 * MiB;
-		o.budget = 64 * MiB;
-		o.seconds = 2;
-		if (!hot_set) {
+	if (quick) { /* smaller defaults; explicit options still win */
+		if (!ws_set)
+			o.ws = 256 * MiB;
+		if (!budget_set)
+			o.budget = 64 * MiB;
+		if (!sec_set)
+			o.seconds = 2;
+		if (!hot_set && !ws_set && !budget_set) {
 			o.hot[0] = 16 * MiB, o.hot[1] = 32 * MiB, o.hot[2] = 48 * MiB;
 			o.nhot = 3;
 		}
@@ -578,10 +584,15 @@ int main(int argc, char **argv)
 	if (!skew_set)
 		o.skew_hot = o.hot[o.nhot / 2];
 	for (int h = 0; h < o.nhot; h++)
-		if (o.hot[h] > o.ws / 2)
-			goto bad;
-	if (o.skew_hot > o.ws / 2 || o.budget < 4 * MiB)
-		goto bad;
+		if (o.hot[h] > o.ws / 2) {
+			fprintf(stderr, "gups: a hot set (%" PRIu64 " MiB) may be at most half the working set\n",
+				o.hot[h] / MiB);
+			return 2;
+		}
+	if (o.skew_hot > o.ws / 2 || o.budget < 4 * MiB || o.budget >= o.ws) {
+		fprintf(stderr, "gups: need --skew-hot <= half the working set and 4 MiB <= --budget < --ws\n");
+		return 2;
+	}
 
 	char ws[16], bu[16], sk[16], hs[64] = "";
 	fmt_size(ws, sizeof(ws), o.ws);
