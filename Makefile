@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build demo check test bench info clean asan tsan
+.PHONY: all deps build demo check test bench gups gups-quick info clean asan tsan
 
 all: build
 
@@ -28,6 +28,14 @@ test: check
 
 bench: build
 	./bench/run.sh $(BUILD)
+
+# GUPS (bench/gups.c): the full run takes about half an hour (8 GiB over a
+# 2 GiB budget); gups-quick is a two-minute smoke run.
+gups: build
+	./bench/gups.sh $(BUILD)
+
+gups-quick: build
+	./bench/gups.sh $(BUILD) --quick
 
 asan:
 	$(MAKE) check BUILD=build-asan CMAKE_FLAGS="-DCMAKE_BUILD_TYPE=Debug -DHM_SANITIZE=address,undefined"

@@ -68,6 +68,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_common.h"
 #include "hetmem.h"
 
 #define KiB ((size_t)1024)
@@ -75,8 +76,6 @@
 #define GiB (1024 * MiB)
 #define PAGE ((size_t)4096)
 
-#define MEMCG_ROOT "/sys/fs/cgroup/memory"
-#define ZRAM_CONTROL "/sys/class/zram-control"
 
 /* ---------------------------------------------------------------------- */
 /* Options                                                                 */
@@ -281,45 +280,6 @@ static void *map_anon(size_t len, int advice, const char *what)
 /* ---------------------------------------------------------------------- */
 /* Small file helpers for sysfs / cgroupfs / procfs                        */
 /* ---------------------------------------------------------------------- */
-
-/* Write @s to @path.  Returns 0 or -errno. */
-static int write_str(const char *path, const char *s)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	size_t len = strlen(s);
-	ssize_t n;
-	int err;
-
-	if (fd < 0)
-		return -errno;
-	n = write(fd, s, len);
-	err = n < 0 ? -errno : ((size_t)n == len ? 0 : -EIO);
-	if (close(fd) != 0 && err == 0)
-		err = -errno;
-	return err;
-}
-
-/* Read up to @len-1 bytes of @path into @buf, NUL-terminated, trailing
- * newline removed.  Returns 0 or -errno. */
-static int read_str(const char *path, char *buf, size_t len)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-	int err = 0;
-
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, len - 1);
-	if (n < 0) {
-		err = -errno;
-		n = 0;
-	}
-	buf[n] = '\0';
-	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
-		buf[--n] = '\0';
-	close(fd);
-	return err;
-}
 
 /* "AnonHugePages:" of /proc/self/smaps_rollup in bytes, or -1. */
 static long long anon_huge_bytes(void)
@@ -664,248 +624,6 @@ struct zram_res {
 	uint64_t orig_bytes, compr_bytes; /* zram mm_stat at the end of the fill */
 };
 
-struct zram_dev {
-	int id;
-	bool hot_added, sized, swapped_on, node_created;
-	char sys[64];             /* /sys/block/zramN */
-	char node[96];            /* block device node */
-	char tmpdir[64];          /* where we made the node, if we did */
-	char orig_alg[32];
-};
-
-/* The bracketed entry of a zram comp_algorithm line. */
-static void current_alg(const char *line, char *out, size_t len)
-{
-	const char *a = strchr(line, '['), *b = a ? strchr(a, ']') : NULL;
-
-	if (!a || !b || (size_t)(b - a - 1) >= len) {
-		out[0] = '\0';
-		return;
-	}
-	memcpy(out, a + 1, (size_t)(b - a - 1));
-	out[b - a - 1] = '\0';
-}
-
-static bool word_in(const char *line, const char *word)
-{
-	char buf[256], *tok, *save = NULL;
-
-	snprintf(buf, sizeof(buf), "%s", line);
-	for (tok = strtok_r(buf, " []", &save); tok; tok = strtok_r(NULL, " []", &save))
-		if (strcmp(tok, word) == 0)
-			return true;
-	return false;
-}
-
-/* Is the zram device @id unused (no disksize, not swapped on)? */
-static bool zram_free(int id)
-{
-	char path[128], buf[64];
-
-	snprintf(path, sizeof(path), "/sys/block/zram%d/initstate", id);
-	if (read_str(path, buf, sizeof(buf)) != 0)
-		return false;
-	return strcmp(buf, "0") == 0;
-}
-
-/* Undo whatever zram_setup() did; reports (does not stop at) each failure. */
-static void zram_teardown(struct zram_dev *z)
-{
-	char path[128], buf[32];
-	int err;
-
-	if (z->swapped_on) {
-		if (swapoff(z->node) != 0)
-			fprintf(stderr, "bench_fault: swapoff(%s): %s — run `swapoff %s` by hand\n",
-				z->node, strerror(errno), z->node);
-		else
-			z->swapped_on = false;
-	}
-	if (z->sized && !z->swapped_on) {
-		snprintf(path, sizeof(path), "%s/reset", z->sys);
-		/* the device can be briefly busy right after swapoff */
-		for (int i = 0; i < 50; i++) {
-			err = write_str(path, "1");
-			if (err != -EBUSY)
-				break;
-			usleep(20000);
-		}
-		if (err)
-			fprintf(stderr, "bench_fault: write %s: %s\n", path, strerror(-err));
-		else
-			z->sized = false;
-	}
-	if (!z->sized && z->orig_alg[0]) {
-		snprintf(path, sizeof(path), "%s/comp_algorithm", z->sys);
-		err = write_str(path, z->orig_alg);
-		if (err)
-			fprintf(stderr, "bench_fault: restore %s to %s: %s\n", path,
-				z->orig_alg, strerror(-err));
-	}
-	if (z->node_created) {
-		if (unlink(z->node) != 0)
-			fprintf(stderr, "bench_fault: unlink(%s): %s\n", z->node, strerror(errno));
-		if (rmdir(z->tmpdir) != 0)
-			fprintf(stderr, "bench_fault: rmdir(%s): %s\n", z->tmpdir, strerror(errno));
-		z->node_created = false;
-	}
-	if (z->hot_added && !z->sized) {
-		snprintf(buf, sizeof(buf), "%d", z->id);
-		err = write_str(ZRAM_CONTROL "/hot_remove", buf);
-		if (err)
-			fprintf(stderr, "bench_fault: hot_remove zram%d: %s\n", z->id, strerror(-err));
-		else
-			z->hot_added = false;
-	}
-}
-
-/* Find the block device node of zram @z->id, or make one in a private
- * temporary directory.  Returns 0 or -errno with @why filled. */
-static int zram_node(struct zram_dev *z, char *why, size_t whylen)
-{
-	char path[128], buf[32];
-	unsigned maj, min;
-	struct stat st;
-	int err;
-
-	snprintf(z->node, sizeof(z->node), "/dev/zram%d", z->id);
-	snprintf(path, sizeof(path), "%s/dev", z->sys);
-	err = read_str(path, buf, sizeof(buf));
-	if (err || sscanf(buf, "%u:%u", &maj, &min) != 2) {
-		snprintf(why, whylen, "cannot read %s", path);
-		return err ? err : -EINVAL;
-	}
-	if (stat(z->node, &st) == 0 && S_ISBLK(st.st_mode) && st.st_rdev == makedev(maj, min))
-		return 0;
-	snprintf(z->tmpdir, sizeof(z->tmpdir), "/tmp/hetmem-bench-XXXXXX");
-	if (!mkdtemp(z->tmpdir)) {
-		snprintf(why, whylen, "mkdtemp: %s", strerror(errno));
-		return -errno;
-	}
-	snprintf(z->node, sizeof(z->node), "%s/zram%d", z->tmpdir, z->id);
-	if (mknod(z->node, S_IFBLK | 0600, makedev(maj, min)) != 0) {
-		err = -errno;
-		snprintf(why, whylen, "mknod %s: %s", z->node, strerror(errno));
-		rmdir(z->tmpdir);
-		return err;
-	}
-	z->node_created = true;
-	return 0;
-}
-
-/* Write a version-1 swap header (what mkswap writes) to page 0 of @node. */
-static int write_swap_header(const char *node, uint64_t disksize, char *why, size_t whylen)
-{
-	union {
-		struct {
-			char bootbits[1024];
-			uint32_t version;
-			uint32_t last_page;
-			uint32_t nr_badpages;
-			unsigned char uuid[16];
-			char label[16];
-		} h;
-		unsigned char page[PAGE];
-	} hdr;
-	int fd, err = 0;
-
-	memset(&hdr, 0, sizeof(hdr));
-	hdr.h.version = 1;
-	hdr.h.last_page = (uint32_t)(disksize / PAGE - 1);
-	for (int i = 0; i < 16; i++)
-		hdr.h.uuid[i] = (unsigned char)mix64((uint64_t)getpid() * 16 + (uint64_t)i);
-	snprintf(hdr.h.label, sizeof(hdr.h.label), "hetmem-bench");
-	memcpy(hdr.page + PAGE - 10, "SWAPSPACE2", 10);
-
-	fd = open(node, O_WRONLY | O_CLOEXEC);
-	if (fd < 0) {
-		snprintf(why, whylen, "open %s: %s", node, strerror(errno));
-		return -errno;
-	}
-	if (pwrite(fd, hdr.page, PAGE, 0) != (ssize_t)PAGE) {
-		err = errno ? -errno : -EIO;
-		snprintf(why, whylen, "write swap header to %s: %s", node, strerror(-err));
-	} else if (fsync(fd) != 0) {
-		err = -errno;
-		snprintf(why, whylen, "fsync %s: %s", node, strerror(errno));
-	}
-	close(fd);
-	return err;
-}
-
-/* Pick or create a free zram device, size it, make it swap and swapon it at
- * the highest priority.  On failure undoes what it did and fills @why. */
-static int zram_setup(struct zram_dev *z, uint64_t disksize, char *alg_out,
-		      char *why, size_t whylen)
-{
-	char path[128], line[256], buf[64];
-	int err, prio = 32767;
-
-	memset(z, 0, sizeof(*z));
-	z->id = -1;
-	for (int id = 0; id < 16; id++) {
-		if (zram_free(id)) {
-			z->id = id;
-			break;
-		}
-	}
-	if (z->id < 0) {
-		err = read_str(ZRAM_CONTROL "/hot_add", buf, sizeof(buf));
-		if (err) {
-			snprintf(why, whylen, "no free zram device and hot_add failed: %s",
-				 strerror(-err));
-			return err;
-		}
-		z->id = atoi(buf);
-		z->hot_added = true;
-	}
-	snprintf(z->sys, sizeof(z->sys), "/sys/block/zram%d", z->id);
-
-	snprintf(path, sizeof(path), "%s/comp_algorithm", z->sys);
-	err = read_str(path, line, sizeof(line));
-	if (err) {
-		snprintf(why, whylen, "read %s: %s", path, strerror(-err));
-		goto fail;
-	}
-	current_alg(line, z->orig_alg, sizeof(z->orig_alg));
-	snprintf(alg_out, 32, "%s", word_in(line, "lz4") ? "lz4" :
-		 word_in(line, "lzo-rle") ? "lzo-rle" : z->orig_alg);
-	if (strcmp(alg_out, z->orig_alg) != 0) {
-		err = write_str(path, alg_out);
-		if (err) {
-			snprintf(why, whylen, "set %s to %s: %s", path, alg_out, strerror(-err));
-			goto fail;
-		}
-	}
-
-	snprintf(path, sizeof(path), "%s/disksize", z->sys);
-	snprintf(buf, sizeof(buf), "%" PRIu64, disksize);
-	err = write_str(path, buf);
-	if (err) {
-		snprintf(why, whylen, "set %s: %s", path, strerror(-err));
-		goto fail;
-	}
-	z->sized = true;
-
-	err = zram_node(z, why, whylen);
-	if (err)
-		goto fail;
-	err = write_swap_header(z->node, disksize, why, whylen);
-	if (err)
-		goto fail;
-	if (swapon(z->node, SWAP_FLAG_PREFER |
-		   ((prio << SWAP_FLAG_PRIO_SHIFT) & SWAP_FLAG_PRIO_MASK)) != 0) {
-		err = -errno;
-		snprintf(why, whylen, "swapon %s: %s", z->node, strerror(errno));
-		goto fail;
-	}
-	z->swapped_on = true;
-	return 0;
-fail:
-	zram_teardown(z);
-	return err;
-}
-
 /* Child side: join @cgdir, fill, let the limit push pages to zram, time the
  * swap-ins.  Always writes one struct zram_res to @fd. */
 static void zram_child(const struct opts *o, const char *cgdir, const char *zsys, int fd)
@@ -924,17 +642,8 @@ static void zram_child(const struct opts *o, const char *cgdir, const char *zsys
 #define CHILD_FAIL(...) do { snprintf(r.msg, sizeof(r.msg), __VA_ARGS__); goto out; } while (0)
 	alarm(300); /* never outlive a stuck parent */
 
-	snprintf(path, sizeof(path), "%s/cgroup.procs", cgdir);
-	snprintf(buf, sizeof(buf), "%d", (int)getpid());
-	if ((err = write_str(path, buf)))
-		CHILD_FAIL("join memcg (%s): %s", path, strerror(-err));
-	snprintf(path, sizeof(path), "%s/memory.swappiness", cgdir);
-	if ((err = write_str(path, "100")))
-		CHILD_FAIL("write %s: %s", path, strerror(-err));
-	snprintf(path, sizeof(path), "%s/memory.limit_in_bytes", cgdir);
-	snprintf(buf, sizeof(buf), "%zu", o->zram_limit);
-	if ((err = write_str(path, buf)))
-		CHILD_FAIL("write %s: %s", path, strerror(-err));
+	if ((err = memcg_join(cgdir, o->zram_limit, r.msg, sizeof(r.msg))))
+		goto out;
 
 	p = map_anon(o->zram_data, MADV_NOHUGEPAGE, "zram baseline");
 	pm = malloc(npages * sizeof(*pm));
@@ -1006,75 +715,13 @@ static void zram_child(const struct opts *o, const char *cgdir, const char *zsys
 	r.ok = true;
 out:
 #undef CHILD_FAIL
-	{
-		const char *b = (const char *)&r;
-		size_t left = sizeof(r);
-
-		while (left > 0) {
-			n = write(fd, b, left);
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n <= 0)
-				break;
-			b += n;
-			left -= (size_t)n;
-		}
-	}
+	write_all(fd, &r, sizeof(r));
 	_exit(r.ok ? 0 : 1);
-}
-
-/* Remove the memcg directory; retried because a just-reaped child's memory
- * can take a moment to be uncharged. */
-static void memcg_remove(const char *cgdir)
-{
-	int i;
-
-	for (i = 0; i < 100; i++) {
-		if (rmdir(cgdir) == 0 || errno == ENOENT)
-			return;
-		if (errno != EBUSY)
-			break;
-		usleep(20000);
-	}
-	fprintf(stderr, "bench_fault: rmdir(%s): %s — remove it by hand\n", cgdir,
-		strerror(errno));
-}
-
-/* Read one struct from @fd within @timeout_ms.  Returns 0 or -errno. */
-static int read_result(int fd, void *buf, size_t len, int timeout_ms)
-{
-	char *b = buf;
-	uint64_t deadline = now_ns() + (uint64_t)timeout_ms * 1000000ull;
-
-	while (len > 0) {
-		struct pollfd pfd = { .fd = fd, .events = POLLIN };
-		uint64_t now = now_ns();
-		int left_ms = now >= deadline ? 0 : (int)((deadline - now) / 1000000ull);
-		int rc = poll(&pfd, 1, left_ms);
-		ssize_t n;
-
-		if (rc < 0 && errno == EINTR)
-			continue;
-		if (rc < 0)
-			return -errno;
-		if (rc == 0)
-			return -ETIMEDOUT;
-		n = read(fd, b, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return -EPIPE;
-		b += n;
-		len -= (size_t)n;
-	}
-	return 0;
 }
 
 static void bench_zram(const struct opts *o, struct zram_res *res)
 {
-	char cgdir[128] = "", why[384] = "", buf[64], alg[32] = "";
+	char cgdir[128] = "", why[384] = "", alg[32] = "";
 	sigset_t block, old;
 	struct zram_dev z;
 	int pfd[2] = { -1, -1 }, err, status;
@@ -1085,25 +732,8 @@ static void bench_zram(const struct opts *o, struct zram_res *res)
 		snprintf(res->msg, sizeof(res->msg), "--no-zram");
 		return;
 	}
-	if (geteuid() != 0) {
-		snprintf(res->msg, sizeof(res->msg), "not root");
+	if (zram_baseline_check(res->msg, sizeof(res->msg)) != 0)
 		return;
-	}
-	if (access(MEMCG_ROOT "/memory.limit_in_bytes", W_OK) != 0 &&
-	    access(MEMCG_ROOT "/cgroup.procs", W_OK) != 0) {
-		snprintf(res->msg, sizeof(res->msg), "no memcg v1 hierarchy at %s", MEMCG_ROOT);
-		return;
-	}
-	if (access("/sys/block/zram0", F_OK) != 0 && access(ZRAM_CONTROL "/hot_add", F_OK) != 0) {
-		snprintf(res->msg, sizeof(res->msg), "no zram (module not loaded)");
-		return;
-	}
-	if (read_str("/sys/module/zswap/parameters/enabled", buf, sizeof(buf)) == 0 &&
-	    (buf[0] == 'Y' || buf[0] == '1')) {
-		snprintf(res->msg, sizeof(res->msg),
-			 "zswap is enabled: swap-outs would land in zswap, not zram");
-		return;
-	}
 
 	/* From here on, hold off the usual termination signals until every
 	 * piece of global state has been put back. */

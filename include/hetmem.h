@@ -75,10 +75,12 @@ struct hm_config {
  * kernel's features, start the fault handler thread.
  * @cfg may be NULL for defaults; environment variables override it:
  * HETMEM_DEMOTE=auto|move|wp, HETMEM_READAHEAD=N (folios, 0 = off),
- * HETMEM_SPIN_US=N (0 = the handler never busy-polls).
+ * HETMEM_SPIN_US=N (0 = the handler never busy-polls), HETMEM_RECORD=PATH and
+ * HETMEM_RECORD_MS=N (see hm_record_start).
  * Returns 0, or:
  *   -EALREADY  hetmem is already initialised in this process
  *   -EINVAL    @cfg or an environment variable holds a bad value
+ *   -ENOENT, -EACCES, ...  HETMEM_RECORD names a file that cannot be opened
  *   -ENOTSUP   a forced demote mode the kernel lacks (HM_DEMOTE_MOVE without
  *              UFFDIO_MOVE, HM_DEMOTE_WP without write-protect support)
  *   -EPERM     userfaultfd is not permitted (not root and
@@ -300,6 +302,10 @@ struct hm_stats {
 	uint64_t reclaim_pages;    /* pages the reclaimer demoted */
 	uint64_t thrash_backoffs;  /* seconds the reclaimer backed off (thrashing) */
 	uint64_t throttled_faults; /* faults held back: residency at budget + batch */
+	uint64_t advise_hot_kept;  /* folios the reclaimer passed over: advised HOT */
+	uint64_t advise_cold_first; /* folios ranked coldest by a scan: advised COLD */
+	uint64_t record_samples;   /* samples written to the record (hm_record_start) */
+	uint64_t record_us;        /* time the reclaimer spent writing them */
 };
 
 /* hm_stats_get - a snapshot of the process-wide counters.  Returns 0 or
@@ -425,6 +431,61 @@ HM_API int hm_policy_set(const char *name);
 
 /* The name of the policy in force. */
 HM_API const char *hm_policy_get(void);
+
+/* Placement advice (hm_advise). */
+#define HM_ADVISE_NORMAL 0 /* the policy decides (the default) */
+#define HM_ADVISE_HOT    1 /* never demoted by the reclaimer (like mlock) */
+#define HM_ADVISE_COLD   2 /* demoted before any other folio (like MADV_COLD) */
+
+/*
+ * hm_advise - tell the reclaimer how to treat the folios of [@addr,
+ * @addr+@len): HM_ADVISE_HOT folios are never demoted by the reclaimer (they
+ * can still be moved with hm_migrate), HM_ADVISE_COLD folios are demoted
+ * first whenever residency is over the budget's high watermark, and
+ * HM_ADVISE_NORMAL gives the folios back to the policy.  Advice applies to
+ * the folios whose first page lies in the range, replaces earlier advice on
+ * that range, and is dropped with the memory (hm_free).  It moves nothing by
+ * itself, and a fault still brings an advised-cold folio back to RAM.  More
+ * HOT memory than the budget keeps residency over the budget.  The range may
+ * span several allocations.
+ * Returns 0, or (and then no advice was changed):
+ *   -EINVAL  @len 0, @addr or @len not 4 KiB aligned, unknown @advice, or
+ *            part of the range is not managed memory
+ *   -ENOSPC  an allocation would hold more than 1024 separate advice ranges
+ *   -ENOMEM  out of memory
+ *   -ENODEV  not initialised
+ */
+HM_API int hm_advise(void *addr, size_t len, int advice);
+
+/* hm_advice_at - the advice in force for the folio holding @addr
+ * (HM_ADVISE_*), or -EINVAL (not managed memory). */
+HM_API int hm_advice_at(const void *addr);
+
+/* ---------------------------------------------------------------------- */
+/* Recording, for `hetmem heatmap`                                          */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * hm_record_start - write a record of placement to @path (created or
+ * truncated): every @interval_ms (0 = 200) the reclaimer appends a sample of
+ * the time, residency, and for each region, cut into at most 256 address
+ * buckets, the fraction of each bucket's folios in RAM and their mean access
+ * count as the policy keeps it.  `hetmem heatmap PATH -o OUT.png` draws it.
+ * Samples are taken only while a budget is set (the reclaimer takes them);
+ * a sample visits every folio, so the interval is stretched to keep its cost
+ * under 5% of one CPU (hm_stats.record_samples, record_us).  The format is
+ * described in src/record.c.  Also HETMEM_RECORD=PATH (and
+ * HETMEM_RECORD_MS=N) at hm_init.  A second call replaces the record.
+ * Returns 0, or:
+ *   -EINVAL  @path NULL or empty, @interval_ms not 0 and outside 10..60000
+ *   -ENODEV  not initialised
+ *   other    the -errno of opening @path (-ENOENT, -EACCES, ...)
+ */
+HM_API int hm_record_start(const char *path, unsigned interval_ms);
+
+/* hm_record_stop - close the record (hm_shutdown does too).  Returns 0 (also
+ * when no record is open) or -EIO if some sample could not be written. */
+HM_API int hm_record_stop(void);
 
 /* ---------------------------------------------------------------------- */
 /* Failure injection (for tests; counted in hm_stats.injected)              */

@@ -2,7 +2,7 @@
 # Installs what hetmem needs to build and test on Debian 12 (run as root).
 # Only missing packages are installed, so a second run is quick.
 set -e
-PKGS="build-essential cmake pkg-config libcmocka-dev libmimalloc-dev python3"
+PKGS="build-essential cmake pkg-config libcmocka-dev libmimalloc-dev python3 gnuplot-nox"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -126,6 +126,8 @@ struct hm_region {
 	_Atomic long dev_writers;     /* device writes in place in flight
 				       * (device.c): WP demotion backs off */
 	_Atomic uint64_t *pstate;     /* one struct hm_pstate per folio (policy.c) */
+	struct hm_adv_range *adv;     /* placement advice, sorted (advise.c) */
+	size_t nadv;
 };
 
 static inline size_t region_folio_pages(const struct hm_region *r)
@@ -237,6 +239,8 @@ struct hm_counters {
 	_Atomic uint64_t regions, managed_bytes, resident_pages, metadata_bytes;
 	_Atomic uint64_t device_reads, device_writes, device_evictions;
 	_Atomic uint64_t policy_events, refaults, reclaim_scans, reclaim_pages, thrash_backoffs, throttled_faults;
+	_Atomic uint64_t advise_hot_kept, advise_cold_first;
+	_Atomic uint64_t record_samples, record_us;
 };
 extern struct hm_counters hm_cnt;
 #define HM_COUNT(field, n) atomic_fetch_add_explicit(&hm_cnt.field, (n), memory_order_relaxed)
@@ -393,6 +397,40 @@ HM_HIDDEN void hm_reclaim_stop(void);
 HM_HIDDEN bool hm_reclaim_must_hold(void);
 HM_HIDDEN uint64_t hm_reclaim_progress(void);
 HM_HIDDEN pid_t hm_reclaim_tid(void);
+
+/* ------------------------------------------------------------------------
+ * advise.c: per-region placement advice (hm_advise), read by the reclaimer
+ * through a cursor that walks a private copy in address order.
+ * ---------------------------------------------------------------------- */
+struct hm_adv_range {
+	size_t first, last; /* pages [first, last) of the region */
+	int advice;         /* HM_ADVISE_HOT or HM_ADVISE_COLD */
+};
+struct hm_adv_cursor {
+	struct hm_adv_range *r;
+	size_t n, i;
+};
+/* Copy @r's advice (none if out of memory); then ask page by page, in
+ * increasing order, with hm_adv_next; release with hm_adv_end. */
+HM_HIDDEN void hm_adv_begin(struct hm_region *r, struct hm_adv_cursor *c);
+static inline int hm_adv_next(struct hm_adv_cursor *c, size_t page)
+{
+	while (c->i < c->n && c->r[c->i].last <= page)
+		c->i++;
+	return c->i < c->n && c->r[c->i].first <= page ? c->r[c->i].advice : HM_ADVISE_NORMAL;
+}
+HM_HIDDEN void hm_adv_end(struct hm_adv_cursor *c);
+/* Drop a dying region's advice. */
+HM_HIDDEN void hm_adv_free(struct hm_region *r);
+
+/* ------------------------------------------------------------------------
+ * record.c: samples of residency and hotness for `hetmem heatmap`.
+ * ---------------------------------------------------------------------- */
+#define HM_RECORD_BUCKETS 256
+/* Open HETMEM_RECORD (at hm_init): 0, or -errno with a message. */
+HM_HIDDEN int hm_record_env(void);
+/* From the reclaimer's loop: append a sample if one is due. */
+HM_HIDDEN void hm_record_tick(uint32_t now);
 
 /* ------------------------------------------------------------------------
  * device.c

@@ -121,6 +121,8 @@ static uint64_t reclaim_pass(struct victim *heap, bool need)
 		size_t fp = region_folio_pages(r), fsz = fp << HM_PAGE_SHIFT;
 		if (atomic_load(&r->dying))
 			continue;
+		struct hm_adv_cursor adv;
+		hm_adv_begin(r, &adv);
 		for (size_t head = 0, f = 0; head < r->npages; head += fp, f++) {
 			uint64_t w = atomic_load(&r->words[head]);
 			unsigned loc = pw_loc(w);
@@ -132,8 +134,19 @@ static uint64_t reclaim_pass(struct victim *heap, bool need)
 			histb[b] += fsz;
 			if (!need || loc != HM_LOC_HOST || (w & (PW_MOVING | PW_NOREAD)))
 				continue;
+			/* hm_advise: HOT is never a victim, COLD goes first */
+			int a = hm_adv_next(&adv, head);
+			if (a == HM_ADVISE_HOT) {
+				HM_COUNT(advise_hot_kept, 1);
+				continue;
+			}
+			if (a == HM_ADVISE_COLD) {
+				score = 0;
+				HM_COUNT(advise_cold_first, 1);
+			}
 			heap_push(heap, &nh, cap, (struct victim){score, r, head});
 		}
+		hm_adv_end(&adv);
 	}
 	memcpy(hm_g.pctx.folio_hist, hist, sizeof(hist));
 	memcpy(hm_g.pctx.hist_bytes, histb, sizeof(histb));
@@ -210,6 +223,7 @@ static void *reclaim_main(void *arg)
 			window_demoted += reclaim_pass(heap, over);
 			last_scan = now;
 		}
+		hm_record_tick(now); /* record.c: a sample if one is due */
 		if (now - window_start >= 1000) {
 			uint64_t rf = atomic_load(&hm_cnt.refaults);
 			bool thrash = window_demoted > 0 && (rf - last_refaults) * 2 >= window_demoted;
@@ -270,6 +284,7 @@ void hm_reclaim_stop(void)
 	rc_running = false;
 	rc_stop = false;
 	hm_g.budget = 0;
+	hm_record_stop(); /* the record ends with the reclaimer */
 }
 
 static int default_tier(void)

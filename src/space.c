@@ -138,6 +138,7 @@ static void region_free(struct hm_region *r)
 	HM_COUNT(metadata_bytes, -(uint64_t)region_meta(r));
 	free(r->pstate);
 	free(r->words);
+	hm_adv_free(r);
 	free(r);
 }
 

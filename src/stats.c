@@ -49,6 +49,10 @@ HM_API int hm_stats_get(struct hm_stats *o)
 	o->reclaim_pages = LD(reclaim_pages);
 	o->thrash_backoffs = LD(thrash_backoffs);
 	o->throttled_faults = LD(throttled_faults);
+	o->advise_hot_kept = LD(advise_hot_kept);
+	o->advise_cold_first = LD(advise_cold_first);
+	o->record_samples = LD(record_samples);
+	o->record_us = LD(record_us);
 	return 0;
 }
 
@@ -101,6 +105,10 @@ HM_API int hm_stats_print(int fd)
 		  (unsigned long long)s.refaults, (unsigned long long)s.thrash_backoffs,
 		  (unsigned long long)s.policy_events);
 	}
+	if (s.advise_hot_kept || s.advise_cold_first || s.record_samples)
+		P("  advice: hot folios kept %llu, cold folios ranked first %llu; record: %llu samples, %llu ms\n",
+		  (unsigned long long)s.advise_hot_kept, (unsigned long long)s.advise_cold_first,
+		  (unsigned long long)s.record_samples, (unsigned long long)(s.record_us / 1000));
 	P("  %-4s %-24s %12s %12s %12s %12s %8s\n", "id", "tier", "capacity", "used", "pages-in", "pages-out", "errors");
 	int nt = hm_tier_count();
 	for (int i = 0; i < nt; i++) {

@@ -1,7 +1,8 @@
 /*
  * hetmem.c — the `hetmem` command: `hetmem info` shows what the kernel
  * offers and which mechanisms hetmem will use; `hetmem demo` runs the demo
- * (demo.c); `hetmem run` and `hetmem stat` (unmodified programs) are in run.c.
+ * (demo.c); `hetmem run` and `hetmem stat` (unmodified programs) are in run.c;
+ * `hetmem heatmap` draws a record (heatmap.c).
  */
 #include <stdio.h>
 #include <string.h>
@@ -12,6 +13,7 @@ int hm_demo_main(int argc, char **argv);
 int hm_run_main(int argc, char **argv);
 void hm_env_default_tier(char *buf, size_t len);
 int hm_stat_main(int argc, char **argv);
+int hm_heatmap_main(int argc, char **argv);
 
 static void help(FILE *f)
 {
@@ -24,6 +26,9 @@ static void help(FILE *f)
 		"  stat [-w SEC] PID live residency, faults, migrations of a program under hetmem\n"
 		"  info              kernel features hetmem detects, and the mechanisms it will use\n"
 		"  demo [OPTIONS]    a program with more data than its RAM budget (hetmem demo --help)\n"
+		"  heatmap RECORD -o OUT.png\n"
+		"                    draw a record (HETMEM_RECORD) as heat maps of residency and hotness\n"
+		"                    over time and address (needs gnuplot)\n"
 		"  help              this text\n"
 		"\n"
 		"environment:\n"
@@ -35,7 +40,9 @@ static void help(FILE *f)
 		"  HETMEM_TIER='SPEC;SPEC'      device tiers (hetmem run --tier)\n"
 		"  HETMEM_FOLIO=4K|64K|2M       folio size of mappings the preload library manages\n"
 		"  HETMEM_MIN_MAP=SIZE          smallest anonymous mapping it manages (default 64K)\n"
-		"  HETMEM_STATS=FILE|-          counters at exit (hetmem run --stats)\n");
+		"  HETMEM_STATS=FILE|-          counters at exit (hetmem run --stats)\n"
+		"  HETMEM_RECORD=PATH           record residency and hotness to PATH (for hetmem heatmap)\n"
+		"  HETMEM_RECORD_MS=N           ... every N ms (default 200)\n");
 }
 
 static const char *yesno(bool b)
@@ -92,6 +99,8 @@ int main(int argc, char **argv)
 		return hm_stat_main(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "demo"))
 		return hm_demo_main(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "heatmap"))
+		return hm_heatmap_main(argc - 1, argv + 1);
 	fprintf(stderr, "hetmem: unknown command '%s' (try hetmem help)\n", argv[1]);
 	return 2;
 }

@@ -1,0 +1,59 @@
+/*
+ * bench_common.h — helpers shared by the benchmarks (bench_fault, gups):
+ * sysfs file access, the kernel baseline (a zram swap device and a memcg v1
+ * group with a memory limit), and child-to-parent result pipes.
+ *
+ * The kernel baseline, step by step (root only):
+ *   zram_baseline_check()  why it cannot run (not root, no memcg v1, no
+ *                          zram, zswap on), or 0
+ *   zram_setup()           pick or hot-add a free zram device, size it,
+ *                          write a swap header, swapon at top priority
+ *   mkdir MEMCG_ROOT/NAME  a fresh group; the child calls memcg_join()
+ *   memcg_remove(), zram_teardown()   undo it all (also on failure)
+ */
+#ifndef HM_BENCH_COMMON_H
+#define HM_BENCH_COMMON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define MEMCG_ROOT "/sys/fs/cgroup/memory"
+#define ZRAM_CONTROL "/sys/class/zram-control"
+
+/* Write @s to @path.  Returns 0 or -errno. */
+int write_str(const char *path, const char *s);
+/* Read up to @len-1 bytes of @path into @buf, NUL-terminated, trailing
+ * newline removed.  Returns 0 or -errno. */
+int read_str(const char *path, char *buf, size_t len);
+/* Write all of @buf to @fd (retrying EINTR).  Returns 0 or -errno. */
+int write_all(int fd, const void *buf, size_t len);
+/* Read one struct from @fd within @timeout_ms.  Returns 0 or -errno. */
+int read_result(int fd, void *buf, size_t len, int timeout_ms);
+
+struct zram_dev {
+	int id;
+	bool hot_added, sized, swapped_on, node_created;
+	char sys[64];             /* /sys/block/zramN */
+	char node[96];            /* block device node */
+	char tmpdir[64];          /* where we made the node, if we did */
+	char orig_alg[32];
+};
+
+/* 0 when the zram + memcg v1 baseline can run here; else -errno and the
+ * reason in @why. */
+int zram_baseline_check(char *why, size_t whylen);
+/* Pick or create a free zram device, size it (@disksize bytes), make it swap
+ * and swapon it at the highest priority; @alg_out (32 bytes) gets the
+ * compressor (lz4 or lzo-rle if offered).  0, or -errno with @why filled and
+ * everything undone. */
+int zram_setup(struct zram_dev *z, uint64_t disksize, char *alg_out, char *why, size_t whylen);
+/* Undo whatever zram_setup() did; reports (does not stop at) each failure. */
+void zram_teardown(struct zram_dev *z);
+/* In the child: join @cgdir, swappiness 100, memory.limit_in_bytes = @limit.
+ * 0 or -errno with @why filled. */
+int memcg_join(const char *cgdir, uint64_t limit, char *why, size_t whylen);
+/* Remove a memcg directory (retried while its memory is uncharged). */
+void memcg_remove(const char *cgdir);
+
+#endif

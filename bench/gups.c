@@ -1,0 +1,732 @@
+/*
+ * gups.c — GUPS (giga-updates per second) on a working set larger than the
+ * RAM budget: 8-byte read-modify-writes at random addresses, single thread,
+ * on hetmem with each placement policy and against the bounds and baselines
+ * that explain the figures, all measured in the same run.
+ *
+ * Configurations, each in its own forked child (so memory is returned
+ * between runs; the child's result comes back through a pipe):
+ *   allram     the working set in plain anonymous memory (MADV_NOHUGEPAGE,
+ *              like hetmem's 4 KiB pages): the upper bound (a)
+ *   recency, frequency, fifo
+ *              hetmem, an "emu:" device tier the size of the working set,
+ *              hm_budget_set(budget), that policy (b, c)
+ *   oracle     hetmem with the hot set advised HM_ADVISE_HOT (never demoted)
+ *              and the rest HM_ADVISE_COLD (demoted before anything else,
+ *              so a cold page brought in by an access goes straight back
+ *              when room is needed): the best placement when a cold access
+ *              costs a fault (d)
+ *   kernel     the allram program in a fresh memcg v1 group limited to the
+ *              budget, swapping to a zram device (root only; set up and torn
+ *              down here: bench_common.c) (e)
+ *
+ * The working set is filled with random words (zram would dedupe zeros).
+ * Then, in the same child, the phases run one after another:
+ *   idle H     every update goes to a hot set of H bytes at the start of the
+ *              working set; the rest was written once by the fill (one
+ *              phase per --hot size)
+ *   skewed     90% of updates to the hot set (--skew-hot), 10% uniform over
+ *              the whole working set
+ *   moving     as idle, with the hot set at the start; after half the phase
+ *              it jumps to the middle of the working set
+ * Each phase counts updates in 100 ms windows; a phase's "settled" rate is
+ * the mean over its second half (for moving: the second half before the
+ * jump), and the recovery time is how long after the jump the rate over
+ * half a second first reaches 90% of that settled rate again.  Migration
+ * traffic is hetmem's promoted + demoted bytes (hm_stats), or for the kernel
+ * the system's pswpin + pswpout (/proc/vmstat) pages.
+ *
+ * Usage: gups [--quick] [--ws SIZE] [--budget SIZE] [--hot SIZE[,SIZE...]]
+ *             [--skew-hot SIZE] [--seconds S] [--configs LIST] [--no-zram]
+ *             [--record DIR]
+ * Exit status 0 when every configuration that ran gave a result (targets
+ * are reported, not turned into an exit status; a skipped kernel baseline
+ * is not a failure), 1 otherwise, 2 on a usage error.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bench_common.h"
+#include "hetmem.h"
+
+#define MiB ((uint64_t)1 << 20)
+#define GiB ((uint64_t)1 << 30)
+#define WIN_MS 100
+#define MAX_HOT 4
+#define MAX_PHASES (MAX_HOT + 2)
+#define MAX_WIN 6000 /* windows per phase: 600 s */
+
+enum cfg_kind { C_ALLRAM, C_HETMEM, C_ORACLE, C_KERNEL };
+
+struct cfg {
+	const char *name;
+	enum cfg_kind kind;
+	const char *policy; /* hetmem */
+};
+
+static const struct cfg all_cfgs[] = {
+	{"allram", C_ALLRAM, NULL},   {"recency", C_HETMEM, "recency"}, {"frequency", C_HETMEM, "frequency"},
+	{"fifo", C_HETMEM, "fifo"},   {"oracle", C_ORACLE, "recency"},  {"kernel", C_KERNEL, NULL},
+};
+#define NCFG (sizeof(all_cfgs) / sizeof(all_cfgs[0]))
+
+struct opts {
+	uint64_t ws, budget, hot[MAX_HOT], skew_hot;
+	int nhot;
+	double seconds;
+	bool run[NCFG];
+	bool no_zram;
+	const char *record; /* directory for hetmem records, or NULL */
+};
+
+struct phase_res {
+	char name[16];
+	uint64_t hot;
+	double rate;          /* settled updates/s */
+	double traffic;       /* migration bytes/s over the whole phase */
+	double recover_s;     /* moving: seconds to 90% after the jump, -1 never */
+	double after;         /* moving: settled rate at the end, after the jump */
+};
+
+struct cfg_res {
+	bool ok;
+	char msg[256];
+	double fill_s;
+	int nphases;
+	struct phase_res ph[MAX_PHASES];
+};
+
+/* ---------------------------------------------------------------------- */
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static inline uint64_t xorshift(uint64_t *s)
+{
+	uint64_t x = *s;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return *s = x;
+}
+
+/* uniform in [0, n) */
+static inline uint64_t below(uint64_t x, uint64_t n)
+{
+	return (uint64_t)(((unsigned __int128)x * n) >> 64);
+}
+
+static int parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	double v = strtod(s, &end);
+	if (end == s || v <= 0)
+		return -1;
+	switch (*end) {
+	case 'k': case 'K': v *= 1024; end++; break;
+	case 'm': case 'M': v *= (double)MiB; end++; break;
+	case 'g': case 'G': v *= (double)GiB; end++; break;
+	case 't': case 'T': v *= (double)GiB * 1024; end++; break;
+	default: break;
+	}
+	if (*end)
+		return -1;
+	*out = ((uint64_t)v + 4095) & ~(uint64_t)4095;
+	return 0;
+}
+
+static void fmt_size(char *b, size_t n, uint64_t v)
+{
+	if (v >= GiB)
+		snprintf(b, n, "%.3gG", (double)v / (double)GiB);
+	else
+		snprintf(b, n, "%.4gM", (double)v / (double)MiB);
+}
+
+/* ---------------------------------------------------------------------- */
+/* The measured loop, shared by every configuration                        */
+/* ---------------------------------------------------------------------- */
+
+struct run_ctx {
+	const struct cfg *cfg;
+	uint64_t *p;
+	uint64_t ws;
+	uint64_t seed;
+	uint64_t (*traffic)(void); /* cumulative migration bytes */
+	void (*place)(struct run_ctx *c, uint64_t hot_off, uint64_t hot_len, uint64_t old_off);
+};
+
+static uint64_t no_traffic(void)
+{
+	return 0;
+}
+
+static uint64_t hm_traffic(void)
+{
+	struct hm_stats s;
+	hm_stats_get(&s);
+	return s.bytes_promoted + s.bytes_demoted;
+}
+
+static uint64_t vmstat_traffic(void)
+{
+	FILE *f = fopen("/proc/vmstat", "re");
+	char line[128];
+	uint64_t v, sum = 0;
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "pswpin %" SCNu64, &v) == 1 || sscanf(line, "pswpout %" SCNu64, &v) == 1)
+			sum += v;
+	fclose(f);
+	return sum * 4096;
+}
+
+/* The oracle knows the hot set: pin it, send everything else back first. */
+static void oracle_place(struct run_ctx *c, uint64_t hot_off, uint64_t hot_len, uint64_t old_off)
+{
+	int rc = hm_advise(c->p, c->ws, HM_ADVISE_COLD);
+	if (!rc)
+		rc = hm_advise((char *)c->p + hot_off, hot_len, HM_ADVISE_HOT);
+	if (rc) {
+		fprintf(stderr, "gups: oracle: hm_advise: %s\n", hm_last_error());
+		exit(1);
+	}
+}
+
+static double mean(const double *v, int from, int to)
+{
+	double s = 0;
+	for (int i = from; i < to; i++)
+		s += v[i];
+	return to > from ? s / (to - from) : 0;
+}
+
+/*
+ * One phase: @pct_hot percent of the updates go to [hot_off, +hot_len), the
+ * rest uniformly anywhere; if @jump_to is not UINT64_MAX the hot set moves
+ * there after half the phase.  Prints the per-second series.
+ */
+static void phase(struct run_ctx *c, const char *name, uint64_t hot_off, uint64_t hot_len, unsigned pct_hot,
+		  double secs, uint64_t jump_to, struct phase_res *out)
+{
+	static double rate[MAX_WIN];
+	int nwin = (int)(secs * 1000 / WIN_MS), jump_win = jump_to == UINT64_MAX ? -1 : nwin / 2;
+	if (nwin > MAX_WIN)
+		nwin = MAX_WIN;
+	if (c->place)
+		c->place(c, hot_off, hot_len, UINT64_MAX);
+	uint64_t *p = c->p, nw = c->ws / 8, hw = hot_len / 8, hbase = hot_off / 8;
+	uint64_t thr = (uint64_t)pct_hot * (UINT64_MAX / 100);
+	uint64_t s = c->seed, t0 = now_ns(), tr0 = c->traffic();
+	uint64_t wend = t0 + WIN_MS * 1000000ull, wstart = t0, cnt = 0;
+	for (int w = 0; w < nwin;) {
+		for (int k = 0; k < 512; k++) {
+			uint64_t x = xorshift(&s), y = xorshift(&s);
+			uint64_t i = pct_hot == 100 || y < thr ? hbase + below(x, hw) : below(x, nw);
+			p[i] += x; /* the 8-byte read-modify-write */
+		}
+		cnt += 512;
+		uint64_t t = now_ns();
+		if (t < wend)
+			continue;
+		rate[w] = (double)cnt * 1e9 / (double)(t - wstart);
+		cnt = 0;
+		wstart = t;
+		wend = t + WIN_MS * 1000000ull;
+		w++;
+		if (w == jump_win) {
+			if (c->place)
+				c->place(c, jump_to, hot_len, hot_off);
+			hbase = jump_to / 8;
+		}
+	}
+	c->seed = s;
+	double el = (double)(now_ns() - t0) / 1e9;
+	memset(out, 0, sizeof(*out));
+	snprintf(out->name, sizeof(out->name), "%s", name);
+	out->hot = hot_len;
+	out->traffic = (double)(c->traffic() - tr0) / el;
+	int settled_end = jump_win >= 0 ? jump_win : nwin;
+	out->rate = mean(rate, settled_end / 2, settled_end);
+	out->recover_s = -1;
+	if (jump_win >= 0) {
+		int half = 500 / WIN_MS;
+		for (int w = jump_win; w + half <= nwin; w++)
+			if (mean(rate, w, w + half) >= 0.9 * out->rate) {
+				out->recover_s = (double)(w + half - jump_win) * WIN_MS / 1000.0;
+				break;
+			}
+		out->after = mean(rate, jump_win + (nwin - jump_win) / 2, nwin);
+	}
+	/* the per-second series, in millions of updates per second */
+	char hs[16];
+	fmt_size(hs, sizeof(hs), hot_len);
+	printf("  %-9s %-7s %-6s M/s per s:", c->cfg->name, name, hs);
+	int per = 1000 / WIN_MS;
+	for (int w = 0; w + per <= nwin; w += per) {
+		if (jump_win >= 0 && w == jump_win)
+			printf(" |jump|");
+		printf(" %.2f", mean(rate, w, w + per) / 1e6);
+	}
+	printf("\n");
+	fflush(stdout);
+}
+
+static void fill(struct run_ctx *c)
+{
+	uint64_t s = 0x9e3779b97f4a7c15ull ^ c->ws;
+	for (uint64_t i = 0; i < c->ws / 8; i++)
+		c->p[i] = xorshift(&s);
+}
+
+static void run_all(struct run_ctx *c, const struct opts *o, struct cfg_res *r)
+{
+	uint64_t t0 = now_ns();
+	fill(c);
+	r->fill_s = (double)(now_ns() - t0) / 1e9;
+	printf("  %-9s fill %.1f s\n", c->cfg->name, r->fill_s);
+	fflush(stdout);
+	int n = 0;
+	for (int h = 0; h < o->nhot; h++)
+		phase(c, "idle", 0, o->hot[h], 100, o->seconds, UINT64_MAX, &r->ph[n++]);
+	phase(c, "skewed", 0, o->skew_hot, 90, o->seconds, UINT64_MAX, &r->ph[n++]);
+	phase(c, "moving", 0, o->skew_hot, 100, 2 * o->seconds, (o->ws / 2) & ~(uint64_t)4095, &r->ph[n++]);
+	r->nphases = n;
+	r->ok = true;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Children                                                                */
+/* ---------------------------------------------------------------------- */
+
+static uint64_t *map_plain(uint64_t ws, struct cfg_res *r)
+{
+	void *p = mmap(NULL, ws, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED) {
+		snprintf(r->msg, sizeof(r->msg), "mmap %" PRIu64 " bytes: %s", ws, strerror(errno));
+		return NULL;
+	}
+	madvise(p, ws, MADV_NOHUGEPAGE);
+	return p;
+}
+
+static void child(const struct cfg *cfg, const struct opts *o, const char *cgdir, int fd)
+{
+	struct cfg_res r = {0};
+	struct run_ctx c = {.cfg = cfg, .ws = o->ws, .seed = 0x5eed1234abcdull, .traffic = no_traffic};
+	alarm((unsigned)(o->seconds * (o->nhot + 3) * 3 + 1800)); /* never outlive a stuck parent */
+	if (cfg->kind == C_ALLRAM || cfg->kind == C_KERNEL) {
+		if (cfg->kind == C_KERNEL) {
+			if (memcg_join(cgdir, o->budget, r.msg, sizeof(r.msg)))
+				goto out;
+			c.traffic = vmstat_traffic;
+		}
+		if (!(c.p = map_plain(o->ws, &r)))
+			goto out;
+		run_all(&c, o, &r);
+		goto out;
+	}
+	int rc = hm_init(NULL);
+	char spec[64];
+	snprintf(spec, sizeof(spec), "emu:%" PRIu64, o->ws);
+	int tier = rc ? rc : hm_tier_add(spec);
+	if (tier < 0 || (rc = hm_policy_set(cfg->policy)) || (rc = hm_budget_set(o->budget, 0, 0, tier))) {
+		snprintf(r.msg, sizeof(r.msg), "hetmem set-up: %s", hm_last_error());
+		goto out;
+	}
+	if (!(c.p = hm_alloc(o->ws, HM_FOLIO_4K))) {
+		snprintf(r.msg, sizeof(r.msg), "hm_alloc: %s", hm_last_error());
+		goto out;
+	}
+	c.traffic = hm_traffic;
+	if (o->record) {
+		char path[512];
+		snprintf(path, sizeof(path), "%s/gups-%s.rec", o->record, cfg->name);
+		if (hm_record_start(path, 0)) {
+			snprintf(r.msg, sizeof(r.msg), "%s", hm_last_error());
+			goto out;
+		}
+	}
+	if (cfg->kind == C_ORACLE) {
+		c.place = oracle_place;
+		if (hm_advise(c.p, o->ws, HM_ADVISE_COLD)) {
+			snprintf(r.msg, sizeof(r.msg), "hm_advise: %s", hm_last_error());
+			goto out;
+		}
+	}
+	run_all(&c, o, &r);
+	struct hm_stats s;
+	hm_stats_get(&s);
+	printf("  %-9s hetmem: faults %" PRIu64 " (fetched %" PRIu64 "), demoted %" PRIu64 " MiB, promoted %" PRIu64
+	       " MiB, refaults %" PRIu64 ", thrash back-offs %" PRIu64 ", throttled faults %" PRIu64 "\n",
+	       cfg->name, s.faults, s.faults_fetch, s.bytes_demoted / MiB, s.bytes_promoted / MiB, s.refaults,
+	       s.thrash_backoffs, s.throttled_faults);
+	fflush(stdout);
+out:
+	write_all(fd, &r, sizeof(r));
+	_exit(r.ok ? 0 : 1);
+}
+
+/* Run @cfg in a child (for the kernel: inside a zram + memcg set-up). */
+static void run_cfg(const struct cfg *cfg, const struct opts *o, struct cfg_res *r)
+{
+	char cgdir[128] = "", alg[32] = "";
+	struct zram_dev z;
+	bool zram = false;
+	sigset_t block, old;
+	int pfd[2], status;
+	memset(r, 0, sizeof(*r));
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGHUP);
+	sigprocmask(SIG_BLOCK, &block, &old);
+	if (cfg->kind == C_KERNEL) {
+		if (o->no_zram) {
+			snprintf(r->msg, sizeof(r->msg), "skipped: --no-zram");
+			goto out_signals;
+		}
+		if (zram_baseline_check(r->msg, sizeof(r->msg)))
+			goto out_signals;
+		/* room for the whole working set: random data does not compress */
+		if (zram_setup(&z, o->ws, alg, r->msg, sizeof(r->msg)))
+			goto out_signals;
+		zram = true;
+		snprintf(cgdir, sizeof(cgdir), MEMCG_ROOT "/hetmem-gups-%d", (int)getpid());
+		if (mkdir(cgdir, 0755) != 0) {
+			snprintf(r->msg, sizeof(r->msg), "mkdir %s: %s", cgdir, strerror(errno));
+			cgdir[0] = '\0';
+			goto out_zram;
+		}
+		printf("  kernel    memcg v1 limit %" PRIu64 " MiB, zram swap %s (%s)\n", o->budget / MiB, z.node, alg);
+	}
+	if (pipe2(pfd, O_CLOEXEC) != 0) {
+		snprintf(r->msg, sizeof(r->msg), "pipe: %s", strerror(errno));
+		goto out_cg;
+	}
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid < 0) {
+		snprintf(r->msg, sizeof(r->msg), "fork: %s", strerror(errno));
+		close(pfd[0]);
+		close(pfd[1]);
+		goto out_cg;
+	}
+	if (pid == 0) {
+		close(pfd[0]);
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		child(cfg, o, cgdir, pfd[1]);
+	}
+	close(pfd[1]);
+	int timeout_ms = (int)((o->seconds * (o->nhot + 3) * 2 + 1200) * 1000);
+	int err = read_result(pfd[0], r, sizeof(*r), timeout_ms);
+	if (err) {
+		snprintf(r->msg, sizeof(r->msg), "child gave no result: %s", strerror(-err));
+		r->ok = false;
+		kill(pid, SIGKILL);
+	}
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	close(pfd[0]);
+out_cg:
+	if (cgdir[0])
+		memcg_remove(cgdir);
+out_zram:
+	if (zram)
+		zram_teardown(&z);
+out_signals:
+	sigprocmask(SIG_SETMASK, &old, NULL);
+}
+
+/* ---------------------------------------------------------------------- */
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: gups [--quick] [--ws SIZE] [--budget SIZE] [--hot SIZE[,SIZE...]] [--skew-hot SIZE]\n"
+		   "            [--seconds S] [--configs NAME[,NAME...]] [--no-zram] [--record DIR]\n"
+		   "  --ws SIZE        working set (default 8G)\n"
+		   "  --budget SIZE    RAM budget, and the kernel baseline's memcg limit (default 2G)\n"
+		   "  --hot LIST       hot-set sizes of the idle-cold phases (default 512M,1G,1536M)\n"
+		   "  --skew-hot SIZE  hot set of the skewed and moving phases (default: the middle --hot size)\n"
+		   "  --seconds S      length of each phase; moving runs 2*S with the jump at S (default 20)\n"
+		   "  --configs LIST   of allram,recency,frequency,fifo,oracle,kernel (default: all)\n"
+		   "  --quick          --ws 256M --budget 64M --hot 16M,32M,48M --seconds 2\n"
+		   "  --no-zram        skip the kernel baseline\n"
+		   "  --record DIR     hetmem configs write DIR/gups-CONFIG.rec (draw: hetmem heatmap)\n");
+}
+
+static const struct cfg_res *res_of(const struct cfg_res *res, const struct opts *o, const char *name)
+{
+	for (size_t i = 0; i < NCFG; i++)
+		if (!strcmp(all_cfgs[i].name, name))
+			return o->run[i] && res[i].ok ? &res[i] : NULL;
+	return NULL;
+}
+
+static void target(const char *what, bool have, double v, double want, const char *unit, bool higher)
+{
+	if (!have) {
+		printf("  target: %-58s    n/a  -> not measured\n", what);
+		return;
+	}
+	if (v < 0) {
+		printf("  target: %-58s  never -> NOT met\n", what);
+		return;
+	}
+	bool met = higher ? v >= want : v <= want;
+	printf("  target: %-58s %6.2f%s -> %s\n", what, v, unit, met ? "met" : "NOT met");
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o = {.ws = 8 * GiB, .budget = 2 * GiB, .seconds = 20};
+	bool quick = false, hot_set = false, skew_set = false, ws_set = false, budget_set = false, sec_set = false;
+	for (size_t i = 0; i < NCFG; i++)
+		o.run[i] = true;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		if (!strcmp(a, "--quick")) {
+			quick = true;
+		} else if (!strcmp(a, "--no-zram")) {
+			o.no_zram = true;
+		} else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+			usage(stdout);
+			return 0;
+		} else if (v && !strcmp(a, "--record")) {
+			o.record = v;
+			i++;
+		} else if (v && !strcmp(a, "--ws")) {
+			if (parse_size(v, &o.ws))
+				goto bad;
+			ws_set = true;
+			i++;
+		} else if (v && !strcmp(a, "--budget")) {
+			if (parse_size(v, &o.budget))
+				goto bad;
+			budget_set = true;
+			i++;
+		} else if (v && !strcmp(a, "--skew-hot")) {
+			if (parse_size(v, &o.skew_hot))
+				goto bad;
+			skew_set = true;
+			i++;
+		} else if (v && !strcmp(a, "--seconds")) {
+			o.seconds = atof(v);
+			if (o.seconds < 1 || o.seconds > 300)
+				goto bad;
+			sec_set = true;
+			i++;
+		} else if (v && !strcmp(a, "--hot")) {
+			char buf[256], *tok, *save;
+			snprintf(buf, sizeof(buf), "%s", v);
+			o.nhot = 0;
+			for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+				if (o.nhot == MAX_HOT || parse_size(tok, &o.hot[o.nhot]))
+					goto bad;
+				o.nhot++;
+			}
+			hot_set = true;
+			i++;
+		} else if (v && !strcmp(a, "--configs")) {
+			char buf[256], *tok, *save;
+			snprintf(buf, sizeof(buf), "%s", v);
+			for (size_t k = 0; k < NCFG; k++)
+				o.run[k] = false;
+			for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+				size_t k;
+				for (k = 0; k < NCFG && strcmp(all_cfgs[k].name, tok); k++)
+					;
+				if (k == NCFG)
+					goto bad;
+				o.run[k] = true;
+			}
+			i++;
+		} else {
+			goto bad;
+		}
+	}
+	if (quick) { /* smaller defaults; explicit options still win */
+		if (!ws_set)
+			o.ws = 256 * MiB;
+		if (!budget_set)
+			o.budget = 64 * MiB;
+		if (!sec_set)
+			o.seconds = 2;
+		if (!hot_set && !ws_set && !budget_set) {
+			o.hot[0] = 16 * MiB, o.hot[1] = 32 * MiB, o.hot[2] = 48 * MiB;
+			o.nhot = 3;
+		}
+	}
+	if (!o.nhot) {
+		o.hot[0] = o.budget / 4, o.hot[1] = o.budget / 2, o.hot[2] = o.budget / 4 * 3;
+		o.nhot = 3;
+	}
+	if (!skew_set)
+		o.skew_hot = o.hot[o.nhot / 2];
+	for (int h = 0; h < o.nhot; h++)
+		if (o.hot[h] > o.ws / 2) {
+			fprintf(stderr, "gups: a hot set (%" PRIu64 " MiB) may be at most half the working set\n",
+				o.hot[h] / MiB);
+			return 2;
+		}
+	if (o.skew_hot > o.ws / 2 || o.budget < 4 * MiB || o.budget >= o.ws) {
+		fprintf(stderr, "gups: need --skew-hot <= half the working set and 4 MiB <= --budget < --ws\n");
+		return 2;
+	}
+
+	char ws[16], bu[16], sk[16], hs[64] = "";
+	fmt_size(ws, sizeof(ws), o.ws);
+	fmt_size(bu, sizeof(bu), o.budget);
+	fmt_size(sk, sizeof(sk), o.skew_hot);
+	for (int h = 0; h < o.nhot; h++) {
+		char t[16];
+		fmt_size(t, sizeof(t), o.hot[h]);
+		snprintf(hs + strlen(hs), sizeof(hs) - strlen(hs), "%s%s", h ? "," : "", t);
+	}
+	printf("gups: working set %s, budget %s, idle hot sets %s, skewed/moving hot set %s, %.0f s per phase "
+	       "(moving %.0f s), 4 KiB folios, emu tier\n", ws, bu, hs, sk, o.seconds, 2 * o.seconds);
+	fflush(stdout);
+
+	struct cfg_res res[NCFG];
+	bool fail = false;
+	for (size_t i = 0; i < NCFG; i++) {
+		memset(&res[i], 0, sizeof(res[i]));
+		if (!o.run[i])
+			continue;
+		uint64_t t0 = now_ns();
+		run_cfg(&all_cfgs[i], &o, &res[i]);
+		printf("  %-9s %s (%.0f s)\n", all_cfgs[i].name, res[i].ok ? "done" : res[i].msg,
+		       (double)(now_ns() - t0) / 1e9);
+		fflush(stdout);
+		if (!res[i].ok && all_cfgs[i].kind != C_KERNEL)
+			fail = true;
+	}
+
+	/* the table */
+	const struct cfg_res *ram = res_of(res, &o, "allram"), *orc = res_of(res, &o, "oracle");
+	const struct cfg_res *fifo = res_of(res, &o, "fifo"), *ker = res_of(res, &o, "kernel");
+	int nph = o.nhot + 2;
+	printf("\n== updates/s (millions; settled: mean of the second half of each phase) ==\n");
+	printf("%-8s %-7s", "phase", "hot");
+	for (size_t i = 0; i < NCFG; i++)
+		if (o.run[i])
+			printf(" %10s", all_cfgs[i].name);
+	printf("\n");
+	for (int k = 0; k < nph; k++) {
+		char h[16];
+		const char *pn = k < o.nhot ? "idle" : k == o.nhot ? "skewed" : "moving";
+		fmt_size(h, sizeof(h), k < o.nhot ? o.hot[k] : o.skew_hot);
+		printf("%-8s %-7s", pn, h);
+		for (size_t i = 0; i < NCFG; i++)
+			if (o.run[i]) {
+				if (res[i].ok)
+					printf(" %10.3f", res[i].ph[k].rate / 1e6);
+				else
+					printf(" %10s", "-");
+			}
+		printf("\n");
+	}
+	printf("\n== ratios: to all-in-RAM (a) / to the oracle (d) ==\n");
+	for (int k = 0; k < nph; k++) {
+		char h[16];
+		const char *pn = k < o.nhot ? "idle" : k == o.nhot ? "skewed" : "moving";
+		fmt_size(h, sizeof(h), k < o.nhot ? o.hot[k] : o.skew_hot);
+		printf("%-8s %-7s", pn, h);
+		for (size_t i = 0; i < NCFG; i++) {
+			if (!o.run[i])
+				continue;
+			char cell[32] = "-";
+			if (res[i].ok) {
+				double r = res[i].ph[k].rate;
+				char a[12] = "-", d[12] = "-";
+				if (ram && ram->ph[k].rate > 0)
+					snprintf(a, sizeof(a), "%.0f%%", 100 * r / ram->ph[k].rate);
+				if (orc && orc->ph[k].rate > 0)
+					snprintf(d, sizeof(d), "%.0f%%", 100 * r / orc->ph[k].rate);
+				snprintf(cell, sizeof(cell), "%s/%s", a, d);
+			}
+			printf(" %10s", cell);
+		}
+		printf("\n");
+	}
+	printf("\n== migration traffic (MiB/s, promoted + demoted; kernel: pswpin + pswpout) ==\n");
+	for (int k = 0; k < nph; k++) {
+		char h[16];
+		const char *pn = k < o.nhot ? "idle" : k == o.nhot ? "skewed" : "moving";
+		fmt_size(h, sizeof(h), k < o.nhot ? o.hot[k] : o.skew_hot);
+		printf("%-8s %-7s", pn, h);
+		for (size_t i = 0; i < NCFG; i++)
+			if (o.run[i]) {
+				if (res[i].ok)
+					printf(" %10.1f", res[i].ph[k].traffic / (double)MiB);
+				else
+					printf(" %10s", "-");
+			}
+		printf("\n");
+	}
+	printf("\n== moving: settled before the jump, after it, and the time to get back to 90%% ==\n");
+	for (size_t i = 0; i < NCFG; i++) {
+		if (!o.run[i] || !res[i].ok)
+			continue;
+		const struct phase_res *m = &res[i].ph[nph - 1];
+		char rec[32];
+		if (m->recover_s >= 0)
+			snprintf(rec, sizeof(rec), "%.1f s", m->recover_s);
+		else
+			snprintf(rec, sizeof(rec), "not within %.0f s", o.seconds);
+		printf("  %-9s before %.3f M/s, after %.3f M/s, recovery %s\n", all_cfgs[i].name, m->rate / 1e6,
+		       m->after / 1e6, rec);
+	}
+
+	printf("\n== targets ==\n");
+	for (size_t i = 0; i < NCFG; i++) {
+		if (all_cfgs[i].kind != C_HETMEM || !o.run[i])
+			continue;
+		const struct cfg_res *r = res[i].ok ? &res[i] : NULL;
+		char what[96];
+		for (int k = 0; k < o.nhot; k++) {
+			if (o.hot[k] > o.budget / 4 * 3)
+				continue;
+			char h[16];
+			fmt_size(h, sizeof(h), o.hot[k]);
+			snprintf(what, sizeof(what), "%s idle %s / all-in-RAM (>= 90%%)", all_cfgs[i].name, h);
+			target(what, r && ram, r && ram ? 100 * r->ph[k].rate / ram->ph[k].rate : 0, 90, "%", true);
+		}
+		int s = o.nhot;
+		snprintf(what, sizeof(what), "%s skewed / oracle (>= 90%%)", all_cfgs[i].name);
+		target(what, r && orc, r && orc ? 100 * r->ph[s].rate / orc->ph[s].rate : 0, 90, "%", true);
+		if (strcmp(all_cfgs[i].name, "fifo")) {
+			snprintf(what, sizeof(what), "%s skewed / fifo (>= 1.5x)", all_cfgs[i].name);
+			target(what, r && fifo, r && fifo ? r->ph[s].rate / fifo->ph[s].rate : 0, 1.5, "x", true);
+		}
+		snprintf(what, sizeof(what), "%s skewed / kernel+zram (>= 1x)", all_cfgs[i].name);
+		target(what, r && ker, r && ker ? r->ph[s].rate / ker->ph[s].rate : 0, 1.0, "x", true);
+		snprintf(what, sizeof(what), "%s moving: back to 90%% after the jump (<= 10 s)", all_cfgs[i].name);
+		double rs = r ? r->ph[nph - 1].recover_s : -1;
+		target(what, r != NULL, rs, 10, " s", false);
+	}
+	return fail ? 1 : 0;
+bad:
+	usage(stderr);
+	return 2;
+}

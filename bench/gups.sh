@@ -1,0 +1,34 @@
+#!/bin/bash
+# bench/gups.sh BUILD_DIR [gups options]
+# Print the machine, then run the GUPS benchmark built in BUILD_DIR (see
+# bench/gups.c; --quick for a smoke run of about two minutes).  The kernel
+# baseline (memcg v1 + zram) needs root.  The full default run (8 GiB
+# working set, 2 GiB budget) takes about half an hour: run it with nohup.
+set -euo pipefail
+
+if [ $# -lt 1 ] || [ ! -d "$1" ]; then
+	echo "usage: bench/gups.sh BUILD_DIR [--quick] [--ws SIZE] [--budget SIZE] [--hot LIST] [--seconds S] ..." >&2
+	exit 2
+fi
+build=$1
+shift
+b="$build/bench/gups"
+if [ ! -x "$b" ]; then
+	echo "gups.sh: $b not found: build first" >&2
+	exit 1
+fi
+model=$(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//' || true)
+mem=$(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
+echo "machine: $(nproc) CPUs (${model:-unknown model}), $mem RAM, Linux $(uname -r)"
+echo "date:    $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+if rev=$(git -C "$(dirname "$0")/.." rev-parse --short HEAD 2>/dev/null); then
+	echo "commit:  $rev"
+fi
+echo "command: gups $*"
+echo
+start=$(date +%s)
+status=0
+"$b" "$@" || status=$?
+echo
+echo "gups.sh: $(($(date +%s) - start)) s, exit status $status"
+exit $status
