@@ -213,6 +213,11 @@ struct hm_global {
 	_Atomic uint64_t budget, budget_low, budget_high; /* bytes; budget 0 = none */
 	_Atomic int budget_tier;
 
+	/* movers inside a WP demotion's MADV_DONTNEED or its wait for the
+	 * handler to clear SELFZAP: they need the handler thread, so a fault
+	 * throttled there must not wait for them (reclaim.c) */
+	_Atomic uint32_t wp_zapping;
+
 	/* migration vs fork: movers hold it shared, fork prepare exclusive */
 	pthread_rwlock_t fork_lock;
 

@@ -387,6 +387,7 @@ static int demote_commit(struct hm_region *r, struct mfolio *f, struct hm_tier *
 	if (f->wp) {
 		for (size_t i = f->head; i < f->head + fp; i++)
 			atomic_fetch_or(&r->words[i], PW_SELFZAP);
+		atomic_fetch_add(&hm_g.wp_zapping, 1);
 		int rc = hm_prim_madvise((void *)addr, len, MADV_DONTNEED);
 		/* the handler clears SELFZAP when it sees the REMOVE event; with
 		 * no event (failure, or a kernel without REMOVE events) we do */
@@ -394,6 +395,7 @@ static int demote_commit(struct hm_region *r, struct mfolio *f, struct hm_tier *
 			for (size_t i = f->head; i < f->head + fp; i++)
 				atomic_fetch_and(&r->words[i], ~PW_SELFZAP);
 		if (rc) {
+			atomic_fetch_sub(&hm_g.wp_zapping, 1);
 			/* the RAM copy stays authoritative */
 			uffd_wp_retry(addr, len, false);
 			free_slots(t, f->slots, fp);
@@ -423,6 +425,7 @@ static int demote_commit(struct hm_region *r, struct mfolio *f, struct hm_tier *
 				}
 			}
 		}
+		atomic_fetch_sub(&hm_g.wp_zapping, 1);
 	}
 	size_t host = 0;
 	for (size_t k = 0; k < fp; k++) {

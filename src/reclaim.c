@@ -239,7 +239,10 @@ void hm_reclaim_throttle(void)
 	/* Wait while the reclaimer makes progress (at most 2 s: a full tier
 	 * must not hang the program).  With WP demotion the reclaimer needs
 	 * this thread to read the REMOVE event of its MADV_DONTNEED, so there
-	 * the wait is capped at 50 ms and the bound is not guaranteed. */
+	 * the wait is capped at 50 ms and the bound is not guaranteed; the
+	 * same holds for a folio that takes the WP path under MOVE demotion
+	 * (pages still shared after a fork): while a mover is in that path
+	 * (wp_zapping) the fault does not wait at all. */
 	uint32_t start = hm_clock_ms(), last_progress = start;
 	uint64_t seen = atomic_load(&hm_cnt.reclaim_pages);
 	uint32_t cap = hm_g.demote == HM_DEMOTE_WP ? 50 : 2000;
@@ -250,7 +253,7 @@ void hm_reclaim_throttle(void)
 			seen = done;
 			last_progress = now;
 		}
-		if (now - start >= cap || now - last_progress >= 200)
+		if (now - start >= cap || now - last_progress >= 200 || atomic_load(&hm_g.wp_zapping))
 			break;
 		hm_reclaim_kick();
 		usleep(100);
