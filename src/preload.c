@@ -636,6 +636,13 @@ __attribute__((constructor(101))) static void preload_init(void)
 		fprintf(stderr, "hetmem: cannot start under %s: %s\n", prog, hm_last_error());
 		_exit(127);
 	}
+	/* mimalloc reserves the first segments of each thread but the main one
+	 * with PROT_NONE and commits them later with mprotect: such mappings
+	 * are not ones hetmem can manage, so a multi-threaded program's heap
+	 * (memcached's workers: two thirds of it) stayed with the kernel.
+	 * Commit eagerly: the managed mapping is MAP_NORESERVE anyway. */
+	if (!getenv("MIMALLOC_EAGER_COMMIT_DELAY"))
+		mi_option_set(mi_option_eager_commit_delay, 0);
 	owner = getpid();
 	pthread_atfork(NULL, NULL, child_off);
 	pub_start();
