@@ -13,6 +13,7 @@ program's footprint, and checks that
 Run by CTest as `/usr/bin/python3 test_X.py HETMEM_BINARY`.  A program that is
 not installed makes the test exit 77 (CTest: skipped) with the reason.
 """
+import atexit
 import os
 import re
 import shutil
@@ -25,6 +26,25 @@ import time
 
 SKIP = 77
 SHARE_TARGET = 90.0
+
+_procs = []
+
+
+def track(proc):
+    """Kill @proc at exit if it still runs (a failed check must not leave a
+    server behind)."""
+    _procs.append(proc)
+    return proc
+
+
+def _kill_tracked():
+    for p in _procs:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
+atexit.register(_kill_tracked)
 
 
 def log(*a):

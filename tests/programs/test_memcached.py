@@ -64,8 +64,8 @@ def one_run(hetmem, memcached, under):
     argv = [memcached, "-l", "127.0.0.1", "-p", str(port), "-U", "0", "-m", "512", "-t", "2", "-c", "64"]
     if os.getuid() == 0:
         argv += ["-u", "root"]
-    p = subprocess.Popen(H.hetmem_cmd(hetmem, BUDGET, stats, argv) if under else argv,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    p = H.track(subprocess.Popen(H.hetmem_cmd(hetmem, BUDGET, stats, argv) if under else argv,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
     H.wait_port(port, p)
     sampler = H.Sampler(hetmem, p.pid) if under else None
     t0 = time.time()

@@ -62,7 +62,7 @@ def server(argv_prefix, redis_server, port, d):
     argv = [redis_server, "--port", str(port), "--bind", "127.0.0.1", "--dir", d, "--dbfilename", "dump.rdb",
             "--save", "", "--appendonly", "no", "--daemonize", "no", "--logfile", os.path.join(d, "redis.log"),
             "--protected-mode", "no"]
-    p = subprocess.Popen(argv_prefix(argv), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    p = H.track(subprocess.Popen(argv_prefix(argv), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
     H.wait_port(port, p)
     return p
 
