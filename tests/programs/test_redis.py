@@ -1,7 +1,7 @@
 """test_redis.py — redis-server under a RAM budget well below its dataset.
 
 Each run (plain, then under `hetmem run --dram 24M`): start redis-server,
-load NKEYS unique keys with checkable values (about 80 MiB of server memory),
+load NKEYS unique keys with checkable values (about 63 MiB of server memory),
 churn a second database with redis-benchmark, check every key of the first,
 BGSAVE (a fork: the child writes the RDB from the parent's memory), stop,
 restart from the RDB and check every key again.  The two runs must print the
@@ -17,7 +17,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import hmprog as H
 
-NKEYS = int(os.environ.get("HM_REDIS_KEYS", "60000"))
+NKEYS = int(os.environ.get("HM_REDIS_KEYS", "48000"))
 VLEN = 1200
 BUDGET = os.environ.get("HM_REDIS_BUDGET", "24M")
 BATCH = 500
@@ -105,7 +105,9 @@ def one_run(hetmem, name, under):
         H.fail("%s: redis-benchmark failed: %s" % (name, b.stdout[-500:]))
     if sampler:
         sampler.sample_now()
+    H.log("%s: redis-benchmark churn done at %.1f s" % (name, time.time() - t0))
     res = [check_all(c, "after load")]
+    H.log("%s: first check done at %.1f s" % (name, time.time() - t0))
     if c.cmd("SELECT", 1) != "OK" or c.cmd("FLUSHDB") != "OK" or c.cmd("SELECT", 0) != "OK":
         H.fail("cannot flush database 1")
     # a background save forks; the child writes the RDB from its copy
@@ -121,6 +123,7 @@ def one_run(hetmem, name, under):
         time.sleep(0.1)
     if "rdb_last_bgsave_status:ok" not in info:
         H.fail("%s: BGSAVE failed: %s" % (name, info))
+    H.log("%s: BGSAVE done at %.1f s" % (name, time.time() - t0))
     res.append(check_all(c, "after bgsave"))
     if sampler:
         sampler.stop()
@@ -139,6 +142,7 @@ def one_run(hetmem, name, under):
         if time.time() > end:
             H.fail("%s: the RDB did not load in 60 s" % name)
         time.sleep(0.1)
+    H.log("%s: restarted and loaded at %.1f s" % (name, time.time() - t0))
     res.append(check_all(c, "after restart"))
     shutdown(c, p, name)
     H.log("%s: %.1f s" % (name, time.time() - t0))
