@@ -17,6 +17,7 @@ import atexit
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -45,6 +46,20 @@ def _kill_tracked():
 
 
 atexit.register(_kill_tracked)
+
+
+def _give_up(sig, frame):
+    # before CTest's TIMEOUT (240 s) kills this script without running the
+    # atexit handler, and on SIGTERM: fail, and stop the servers
+    print("FAIL: %s" % ("no result after %d s (a hang?)" % WATCHDOG if sig == signal.SIGALRM
+                        else "terminated"), flush=True)
+    sys.exit(1)
+
+
+WATCHDOG = int(os.environ.get("HM_PROG_WATCHDOG", "220"))
+signal.signal(signal.SIGALRM, _give_up)
+signal.signal(signal.SIGTERM, _give_up)
+signal.alarm(WATCHDOG)
 
 
 def log(*a):
