@@ -1,8 +1,13 @@
 #!/bin/sh
 # Installs what hetmem needs to build and test on Debian 12 (run as root).
 # Only missing packages are installed, so a second run is quick.
+#   build: build-essential cmake pkg-config libcmocka-dev libmimalloc-dev
+#   hetmem heatmap: gnuplot-nox
+#   the real-program tests (tests/programs) and bench/redis.sh: redis-server
+#   redis-tools (redis-cli, redis-benchmark) sqlite3 memcached python3
 set -e
-PKGS="build-essential cmake pkg-config libcmocka-dev libmimalloc-dev python3 gnuplot-nox"
+PKGS="build-essential cmake pkg-config libcmocka-dev libmimalloc-dev gnuplot-nox
+redis-server redis-tools sqlite3 memcached python3"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
@@ -13,6 +18,20 @@ if [ -n "$missing" ]; then
 		exit 1
 	fi
 	echo "install-deps: installing$missing"
+	# redis-server and memcached ship services: keep the package scripts
+	# from starting them (the tests start their own, on free ports).  A
+	# policy-rc.d that is already there is left as it is.
+	rcd=""
+	if [ ! -e /usr/sbin/policy-rc.d ]; then
+		rcd=/usr/sbin/policy-rc.d
+		printf '#!/bin/sh\nexit 101\n' > "$rcd"
+		chmod 755 "$rcd"
+		trap 'rm -f "$rcd"' EXIT
+	fi
 	apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+	# with systemd running, deb-systemd-invoke may still have started them
+	if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+		systemctl disable --now redis-server.service memcached.service >/dev/null 2>&1 || true
+	fi
 fi

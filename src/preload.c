@@ -87,19 +87,75 @@ static inline bool ours(const void *p)
 	return mi_is_in_heap_region(p);
 }
 
+/* Allocations made before the constructor has started hetmem (other
+ * libraries' constructors, the loader) come from this static arena, not from
+ * mimalloc: mimalloc's first allocation maps its first 32 MiB segment, and
+ * the main thread's heap keeps filling it, so made before hetmem is on it
+ * would stay unmanaged for the whole run (a third of Redis's memory was).
+ * Such blocks are never reused: free() ignores them, realloc() copies them
+ * out.  If the arena runs out, mimalloc serves the rest as before. */
+#define EARLY_SIZE (256u << 10)
+static _Alignas(64) unsigned char early[EARLY_SIZE];
+static _Atomic size_t early_used;
+static _Atomic bool started; /* the constructor is done: mimalloc from now */
+
+static inline bool is_early(const void *p)
+{
+	return (const unsigned char *)p >= early && (const unsigned char *)p < early + EARLY_SIZE;
+}
+
+/* A block of @n bytes aligned to @a (a power of two), its size in the 8
+ * bytes before it; NULL when the arena is full. */
+static void *early_alloc(size_t n, size_t a)
+{
+	if (a < 16)
+		a = 16;
+	if (n > EARLY_SIZE || a > EARLY_SIZE / 4)
+		return NULL;
+	size_t cur = atomic_load(&early_used), start, end;
+	do {
+		start = (cur + 8 + a - 1) & ~(a - 1);
+		end = start + n;
+		if (end > EARLY_SIZE)
+			return NULL;
+	} while (!atomic_compare_exchange_weak(&early_used, &cur, end));
+	memcpy(early + start - 8, &n, sizeof(n));
+	return early + start;
+}
+
+static size_t early_size(const void *p)
+{
+	size_t n;
+	memcpy(&n, (const unsigned char *)p - 8, sizeof(n));
+	return n;
+}
+
+#define EARLY_OR(n, a, call)                                                                                \
+	do {                                                                                                 \
+		if (!atomic_load_explicit(&started, memory_order_acquire) && !use_libc()) {                 \
+			void *e_ = early_alloc((n), (a));                                                    \
+			if (e_)                                                                              \
+				return e_;                                                                   \
+		}                                                                                            \
+		return call;                                                                                 \
+	} while (0)
+
 EXPORT void *malloc(size_t n)
 {
-	return use_libc() ? libc.malloc(n) : mi_malloc(n);
+	EARLY_OR(n, 16, use_libc() ? libc.malloc(n) : mi_malloc(n));
 }
 
 EXPORT void *calloc(size_t n, size_t m)
 {
-	return use_libc() ? libc.calloc(n, m) : mi_calloc(n, m);
+	size_t t;
+	/* the arena is zeroed and never reused */
+	EARLY_OR(__builtin_mul_overflow(n, m, &t) ? SIZE_MAX : t, 16,
+		 use_libc() ? libc.calloc(n, m) : mi_calloc(n, m));
 }
 
 EXPORT void free(void *p)
 {
-	if (!p)
+	if (!p || is_early(p))
 		return;
 	if (ours(p) || !libc.free)
 		mi_free(p);
@@ -111,6 +167,13 @@ EXPORT void *realloc(void *p, size_t n)
 {
 	if (!p)
 		return malloc(n);
+	if (is_early(p)) {
+		void *q = malloc(n);
+		size_t old = early_size(p);
+		if (q)
+			memcpy(q, p, old < n ? old : n);
+		return q;
+	}
 	if (ours(p) || !libc.realloc)
 		return mi_realloc(p, n);
 	return libc.realloc(p, n);
@@ -130,6 +193,8 @@ EXPORT size_t malloc_usable_size(void *p)
 {
 	if (!p)
 		return 0;
+	if (is_early(p))
+		return early_size(p);
 	if (ours(p) || !libc.usable)
 		return mi_malloc_usable_size(p);
 	return libc.usable(p);
@@ -137,7 +202,9 @@ EXPORT size_t malloc_usable_size(void *p)
 
 EXPORT void *memalign(size_t a, size_t n)
 {
-	return use_libc() ? libc.memalign(a, n) : mi_memalign(a, n);
+	if (a & (a - 1))
+		return use_libc() ? libc.memalign(a, n) : mi_memalign(a, n);
+	EARLY_OR(n, a, use_libc() ? libc.memalign(a, n) : mi_memalign(a, n));
 }
 
 EXPORT int posix_memalign(void **out, size_t a, size_t n)
@@ -151,12 +218,21 @@ EXPORT int posix_memalign(void **out, size_t a, size_t n)
 		*out = p;
 		return 0;
 	}
+	if (!atomic_load_explicit(&started, memory_order_acquire) && a >= sizeof(void *) && !(a & (a - 1))) {
+		void *e = early_alloc(n, a);
+		if (e) {
+			*out = e;
+			return 0;
+		}
+	}
 	return mi_posix_memalign(out, a, n);
 }
 
 EXPORT void *aligned_alloc(size_t a, size_t n)
 {
-	return use_libc() ? libc.memalign(a, n) : mi_aligned_alloc(a, n);
+	if (a & (a - 1))
+		return use_libc() ? libc.memalign(a, n) : mi_aligned_alloc(a, n);
+	EARLY_OR(n, a, use_libc() ? libc.memalign(a, n) : mi_aligned_alloc(a, n));
 }
 
 EXPORT void *valloc(size_t n)
@@ -572,10 +648,18 @@ __attribute__((constructor(101))) static void preload_init(void)
 		fprintf(stderr, "hetmem: cannot start under %s: %s\n", prog, hm_last_error());
 		_exit(127);
 	}
+	/* mimalloc reserves the first segments of each thread but the main one
+	 * with PROT_NONE and commits them later with mprotect: such mappings
+	 * are not ones hetmem can manage, so a multi-threaded program's heap
+	 * (memcached's workers: two thirds of it) stayed with the kernel.
+	 * Commit eagerly: the managed mapping is MAP_NORESERVE anyway. */
+	if (!getenv("MIMALLOC_EAGER_COMMIT_DELAY"))
+		mi_option_set(mi_option_eager_commit_delay, 0);
 	owner = getpid();
 	pthread_atfork(NULL, NULL, child_off);
 	pub_start();
 	atomic_store(&active, true);
+	atomic_store(&started, true);
 	hm_tls_internal = false;
 }
 
