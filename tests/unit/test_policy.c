@@ -221,9 +221,14 @@ static void test_cold_to_device(void **state)
 	uint64_t *hot = hm_alloc(hot_len, HM_FOLIO_64K);
 	assert_non_null(cold);
 	assert_non_null(hot);
+	/* a budget that everything fits in starts the reclaimer, whose scans
+	 * (every 500 ms) advance the generations: without it both regions
+	 * would be stamped generation 0, and which one goes first would
+	 * depend on their addresses */
+	assert_int_equal(hm_budget_set(512 << 20, 0, 0, t), 0);
 	for (size_t i = 0; i < cold_len / 8; i++)
 		cold[i] = i ^ 0xc01d;
-	struct timespec nap = {0, 300 * 1000 * 1000}; /* a new generation */
+	struct timespec nap = {0, 700 * 1000 * 1000}; /* a scan: a new generation */
 	nanosleep(&nap, NULL);
 	for (size_t i = 0; i < hot_len / 8; i++)
 		hot[i] = i ^ 0x407;
