@@ -140,6 +140,45 @@ static void test_frequency(void **state)
 	assert_int_equal(c.count, ps[40].count + 4);
 }
 
+/* Tracker events (track.c): two folios arrive together; afterwards one is
+ * kept in use by accesses that cause no fault (HM_EV_WRITE, HM_EV_HINT)
+ * and the other is idle.  recency and frequency must rank the idle one
+ * colder; fifo ignores the events (no hotness: it ranks by arrival). */
+static void test_track_events(void **state)
+{
+	const struct hm_policy_ops *pols[] = {&hm_policy_recency, &hm_policy_frequency, &hm_policy_fifo};
+	for (int k = 0; k < 3; k++) {
+		for (int ev = HM_EV_WRITE; ev <= HM_EV_HINT; ev++) {
+			const struct hm_policy_ops *p = pols[k];
+			struct hm_policy_ctx ctx = {0};
+			struct hm_pstate ps[2] = {{0}};
+			uint32_t now = 1;
+			/* folio 0 (the one that will be used) arrives first */
+			p->event(&ps[0], &ctx, HM_EV_FIRST_TOUCH, now);
+			p->event(&ps[1], &ctx, HM_EV_FIRST_TOUCH, now + 1);
+			struct hm_pstate before = ps[0];
+			for (int t = 0; t < 12; t++) {
+				now += 250;
+				p->tick(&ctx, now);
+				if (p->scan) {
+					p->scan(&ps[0], &ctx, now);
+					p->scan(&ps[1], &ctx, now);
+				}
+				p->event(&ps[0], &ctx, (enum hm_event)ev, now); /* used, no fault */
+			}
+			int order[2];
+			rank(p, ps, &ctx, now, order, 2);
+			if (p == &hm_policy_fifo) {
+				assert_int_equal(order[0], 0); /* still the oldest arrival */
+				assert_int_equal(ps[0].stamp, before.stamp);
+			} else {
+				assert_int_equal(order[0], 1); /* the idle one goes first */
+				assert_true(ps[0].count > ps[1].count);
+			}
+		}
+	}
+}
+
 /* --- the budget, end to end ------------------------------------------ */
 
 static int setup(void **state)
@@ -324,6 +363,7 @@ int main(void)
 		cmocka_unit_test(test_fifo),
 		cmocka_unit_test(test_recency),
 		cmocka_unit_test(test_frequency),
+		cmocka_unit_test(test_track_events),
 	};
 	const struct CMUnitTest live[] = {
 		cmocka_unit_test_setup_teardown(test_budget_bad_input, setup, teardown),
