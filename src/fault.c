@@ -93,11 +93,19 @@ bool hm_on_handler(void)
  * Returns 0, -EFAULT (range no longer mapped) or the last -errno; *@placed
  * gets the length of the leading part now in place (all of it on success:
  * on a failure, those pages are mapped even though the rest is not). */
+/* zeros to copy from where UFFDIO_ZEROPAGE cannot be used */
+static char zero_src[BOUNCE_SIZE] __attribute__((aligned(4096)));
+
 static int fill_upto(uintptr_t dst, const char *src, size_t len, bool wake, size_t *placed)
 {
 	size_t off = 0;
 	int tries = 0;
 	*placed = 0;
+	/* With async write-protect (write tracking) an unpopulated page may
+	 * carry a write-protect marker, which UFFDIO_ZEROPAGE refuses (EEXIST)
+	 * and UFFDIO_COPY fills: copy zeros there */
+	if (!src && len <= BOUNCE_SIZE && hm_track_wp_async())
+		src = zero_src;
 	while (off < len) {
 		size_t done = 0;
 		int rc = src ? hm_prim_uffd_copy(hm_g.uffd, dst + off, src + off, len - off, wake, &done)

@@ -31,8 +31,9 @@
  *    minor fault, and it resets soft-dirty bits other users of them (CRIU)
  *    rely on.  A write between the read and the clear is missed.
  *
- *  - Read sampling by hint faults ("sample").  Each scan takes a random,
- *    rate-limited sample of resident folios out of the page table: the
+ *  - Read sampling by hint faults ("sample").  Each scan takes a
+ *    rate-limited sample of resident folios, from a window that sweeps all
+ *    managed folios from a random start, out of the page table: the
  *    folio's pages are moved with UFFDIO_MOVE (no copy) into a private hold
  *    area registered with the same userfaultfd; the page-table words keep
  *    LOC = HOST and get the SAMPLED bit.  When the program touches one, the
@@ -94,6 +95,7 @@ struct hm_page_region {
 #define HM_PAGEMAP_SCAN _IOWR('f', 16, struct hm_pm_scan_arg)
 #define HM_PM_SCAN_WP_MATCHING (1ull << 0)
 #define HM_PAGE_IS_WRITTEN (1ull << 1)
+#define HM_PAGE_IS_PRESENT (1ull << 3)
 #define PM_SOFT_DIRTY (1ull << 55)
 
 #define HOLD_CHUNK HM_FOLIO_2M
@@ -131,6 +133,8 @@ static struct {
 	struct sample ent[MAX_ENT];
 	size_t nent;
 	uint16_t chunk_refs[NCHUNK];
+	bool chunk_dirty[NCHUNK]; /* may hold stale data: zap before reuse */
+	bool chunk_zap[NCHUNK];   /* free but dirty: the reclaimer zaps it */
 	/* budget: reclaimer thread only */
 	int64_t credit_ns;
 	uint64_t last_wall;
@@ -344,6 +348,8 @@ void hm_track_stop(void)
 	/* anything still held belongs to memory that is gone */
 	T.nent = 0;
 	memset(T.chunk_refs, 0, sizeof(T.chunk_refs));
+	memset(T.chunk_dirty, 0, sizeof(T.chunk_dirty));
+	memset(T.chunk_zap, 0, sizeof(T.chunk_zap));
 	if (T.hold_base) {
 		hm_prim_uffd_unregister(hm_g.uffd, T.hold_base, (size_t)NCHUNK * HOLD_CHUNK);
 		munmap((void *)T.hold_base, (size_t)NCHUNK * HOLD_CHUNK);
@@ -410,7 +416,7 @@ void hm_track_charge(uint64_t ns)
 static int chunk_alloc(void)
 {
 	for (int i = 0; i < NCHUNK; i++)
-		if (!T.chunk_refs[i]) {
+		if (!T.chunk_refs[i] && !T.chunk_zap[i]) {
 			T.chunk_refs[i] = 1;
 			return i;
 		}
@@ -420,10 +426,12 @@ static int chunk_alloc(void)
 static void ent_remove(size_t k)
 {
 	struct sample *e = &T.ent[k];
-	if (--T.chunk_refs[e->chunk] == 0) {
-		/* the whole chunk is free: make sure it is empty for the next MOVE */
-		madvise((void *)(T.hold_base + (size_t)e->chunk * HOLD_CHUNK), HOLD_CHUNK, MADV_DONTNEED);
-	}
+	/* a chunk that may hold stale pages is zapped by the reclaimer before
+	 * it is used again (zap_chunks): never here, since MADV_DONTNEED on
+	 * the registered hold area waits for the handler to read its REMOVE
+	 * event, and this may run on the handler or hold up the handler */
+	if (--T.chunk_refs[e->chunk] == 0 && T.chunk_dirty[e->chunk])
+		T.chunk_zap[e->chunk] = true;
 	T.ent[k] = T.ent[--T.nent];
 }
 
@@ -476,14 +484,20 @@ static int restore_ent(size_t k)
 		if (!rc)
 			break;
 		if (rc == -EEXIST) {
-			/* present in the region already: restored before (a partial
-			 * restore), or never moved out (a partial sample) */
-			off = (off & ~(HM_PAGE_SIZE - 1)) + HM_PAGE_SIZE;
-			rc = 0;
-			continue;
-		}
-		if (rc == -EINVAL) /* protections differ now (hm_protect) */
+			/* present in the region already (restored before by a
+			 * partial restore, or never moved out by a partial sample),
+			 * or a write-protect marker UFFDIO_MOVE takes for present:
+			 * UFFDIO_COPY tells them apart (it fills a marker), so copy
+			 * the rest; what stays in the hold area is stale */
+			off &= ~(HM_PAGE_SIZE - 1);
+			T.chunk_dirty[e->chunk] = true;
 			rc = copy_back(e, dst, &off);
+			break;
+		}
+		if (rc == -EINVAL) { /* protections differ now (hm_protect) */
+			T.chunk_dirty[e->chunk] = true;
+			rc = copy_back(e, dst, &off);
+		}
 		break;
 	}
 	if (rc) {
@@ -499,8 +513,6 @@ static int restore_ent(size_t k)
 		return rc;
 	}
 	clear_bits(e->r, e->page, e->n);
-	/* whatever a skipped page left in the hold area is stale */
-	madvise((void *)e->hold, len, MADV_DONTNEED);
 	ent_remove(k);
 	return 0;
 }
@@ -555,6 +567,9 @@ void hm_track_restore_all(void)
 	}
 }
 
+/* Add a sample; caller holds T.lock.  False if the table is full. */
+static bool ent_add(struct hm_region *r, size_t page, size_t n, uintptr_t hold, int chunk, uint32_t born);
+
 void hm_track_drop(struct hm_region *r, size_t i, size_t n)
 {
 	pthread_mutex_lock(&T.lock);
@@ -566,19 +581,35 @@ void hm_track_drop(struct hm_region *r, size_t i, size_t n)
 		}
 		size_t lo = e->page > i ? e->page : i;
 		size_t hi = e->page + e->n < i + n ? e->page + e->n : i + n;
-		madvise((void *)(e->hold + ((lo - e->page) << HM_PAGE_SHIFT)), (hi - lo) << HM_PAGE_SHIFT, MADV_DONTNEED);
+		size_t end = e->page + e->n;
+		/* the held copies of [lo, hi) are stale now: no restore may put
+		 * them back, so the sample stops covering them, and the chunk is
+		 * zapped once free */
+		T.chunk_dirty[e->chunk] = true;
 		clear_bits(r, lo, hi - lo);
-		if (lo == e->page && hi == e->page + e->n) {
+		if (lo == e->page && hi == end) {
 			ent_remove(k);
 			continue;
 		}
-		/* partly dropped: the rest stays held; a restore skips the holes */
+		if (lo > e->page && hi < end &&
+		    !ent_add(r, hi, end - hi, e->hold + ((hi - e->page) << HM_PAGE_SHIFT), e->chunk, e->born)) {
+			/* no room to split: give the part after back now (it is
+			 * absent, so this cannot lose a write) */
+			fprintf(stderr, "hetmem: tracker: sample table full while dropping pages\n");
+		}
+		e = &T.ent[k];
+		if (lo > e->page) {
+			e->n = lo - e->page; /* the part before stays */
+		} else {
+			e->hold += (hi - e->page) << HM_PAGE_SHIFT;
+			e->n = end - hi;
+			e->page = hi;
+		}
 		k++;
 	}
 	pthread_mutex_unlock(&T.lock);
 }
 
-/* Add a sample; caller holds T.lock.  False if the table is full. */
 static bool ent_add(struct hm_region *r, size_t page, size_t n, uintptr_t hold, int chunk, uint32_t born)
 {
 	if (T.nent == MAX_ENT)
@@ -640,13 +671,14 @@ static uint64_t rnd(void)
 	return x;
 }
 
-static bool sampleable(struct hm_region *r, size_t head, size_t fp)
+/* Whether folio @head can be taken; @locked: the caller holds its lock. */
+static bool sampleable(struct hm_region *r, size_t head, size_t fp, bool locked)
 {
 	for (size_t i = head; i < head + fp; i++) {
 		uint64_t w = atomic_load_explicit(&r->words[i], memory_order_relaxed);
 		if (pw_loc(w) != HM_LOC_HOST || (w & (PW_PROT_MASK | PW_PENDING | PW_SAMPLED | PW_SELFZAP)))
 			return false;
-		if (i == head && (w & PW_MOVING))
+		if (i == head && !locked && (w & PW_MOVING))
 			return false;
 	}
 	return true;
@@ -655,11 +687,11 @@ static bool sampleable(struct hm_region *r, size_t head, size_t fp)
 static void take_sample(struct hm_region *r, size_t head)
 {
 	size_t fp = region_folio_pages(r);
-	if (atomic_load(&r->dying) || atomic_load(&r->dev_writers) || !sampleable(r, head, fp))
+	if (atomic_load(&r->dying) || atomic_load(&r->dev_writers) || !sampleable(r, head, fp, false))
 		return;
 	if (!hm_folio_trylock(r, head, NULL))
 		return;
-	if (!sampleable(r, head, fp) || atomic_load(&r->dev_writers))
+	if (!sampleable(r, head, fp, true) || atomic_load(&r->dev_writers))
 		goto out_unlock;
 	pthread_mutex_lock(&T.lock);
 	/* room for the sample, with a margin for splits by mremap meanwhile */
@@ -690,16 +722,23 @@ out_unlock:
 	hm_folio_unlock(r, head);
 }
 
+/* Take @count samples from a window that sweeps all folios of all regions
+ * (from a random start), like NUMA balancing's scan window: every resident
+ * folio is offered in turn, so a folio in use is seen within
+ * (folios / samples per scan) scans. */
 static void take_samples(struct hm_region **rs, size_t n, unsigned count)
 {
+	static uint64_t cursor;
 	uint64_t total = 0;
 	for (size_t i = 0; i < n; i++)
 		if (!atomic_load(&rs[i]->dying))
 			total += rs[i]->npages >> (rs[i]->folio_shift - HM_PAGE_SHIFT);
 	if (!total || pthread_rwlock_tryrdlock(&hm_g.fork_lock))
 		return;
-	for (unsigned s = 0; s < count; s++) {
-		uint64_t g = rnd() % total;
+	if (!cursor)
+		cursor = rnd() | 1;
+	for (unsigned s = 0; s < count && s < total; s++) {
+		uint64_t g = cursor++ % total;
 		for (size_t i = 0; i < n; i++) {
 			struct hm_region *r = rs[i];
 			if (atomic_load(&r->dying))
@@ -767,7 +806,11 @@ static void scan_wpasync(struct hm_region *r)
 			.end = end,
 			.vec = (uintptr_t)vec,
 			.vec_len = 256,
-			.category_mask = HM_PAGE_IS_WRITTEN,
+			/* present pages only: with WP_UNPOPULATED (which
+			 * WP_ASYNC implies) protecting a hole installs a
+			 * marker, which UFFDIO_ZEROPAGE and UFFDIO_MOVE then
+			 * refuse as "present" (EEXIST) */
+			.category_mask = HM_PAGE_IS_WRITTEN | HM_PAGE_IS_PRESENT,
 			.return_mask = HM_PAGE_IS_WRITTEN,
 		};
 		int n = ioctl(T.pm_fd, HM_PAGEMAP_SCAN, &a);
@@ -825,6 +868,27 @@ static void write_scan(struct hm_region **rs, size_t n)
 /* The scan step                                                            */
 /* ---------------------------------------------------------------------- */
 
+/* Empty the free chunks that may hold stale pages.  The MADV_DONTNEED is
+ * made outside T.lock: it waits for the handler to read its REMOVE event,
+ * and the handler may need T.lock meanwhile. */
+static void zap_chunks(void)
+{
+	int list[NCHUNK], n = 0;
+	pthread_mutex_lock(&T.lock);
+	for (int i = 0; i < NCHUNK; i++)
+		if (T.chunk_zap[i])
+			list[n++] = i;
+	pthread_mutex_unlock(&T.lock);
+	for (int k = 0; k < n; k++)
+		madvise((void *)(T.hold_base + (size_t)list[k] * HOLD_CHUNK), HOLD_CHUNK, MADV_DONTNEED);
+	pthread_mutex_lock(&T.lock);
+	for (int k = 0; k < n; k++) {
+		T.chunk_zap[list[k]] = false;
+		T.chunk_dirty[list[k]] = false;
+	}
+	pthread_mutex_unlock(&T.lock);
+}
+
 void hm_track_scan(struct hm_region **rs, size_t n)
 {
 	unsigned on = atomic_load(&T.on);
@@ -844,6 +908,7 @@ void hm_track_scan(struct hm_region **rs, size_t n)
 
 	if (T.nent)
 		return_stale(hm_clock_ms());
+	zap_chunks();
 	bool afford = T.credit_ns > 0;
 	if (afford && (on & HM_TRACK_WRITE))
 		write_scan(rs, n);
