@@ -397,6 +397,9 @@ HM_HIDDEN void hm_track_describe(struct hm_features *f, enum hm_demote_mode demo
 HM_HIDDEN int hm_track_start(void);
 /* Give every sample back and unmap the hold area (hm_shutdown). */
 HM_HIDDEN void hm_track_stop(void);
+/* How often the reclaimer scans when under budget (ms; 500 unless the
+ * HETMEM_TRACK_SCAN_MS test hook says otherwise). */
+HM_HIDDEN unsigned hm_track_scan_ms(void);
 /* One tracking step from the reclaimer's pass over the regions @rs. */
 HM_HIDDEN void hm_track_scan(struct hm_region **rs, size_t n);
 /* True if @a lies in the hold area (a fault there is a hole: zero-fill). */

@@ -201,7 +201,7 @@ static void *reclaim_main(void *arg)
 		bool over = hm_g.budget && resident() > hm_g.budget_high;
 		/* scan for the histogram and aging at least every 500 ms (a scan
 		 * visits every folio: its cost grows with managed memory) */
-		if (over || now - last_scan >= 500) {
+		if (over || now - last_scan >= hm_track_scan_ms()) {
 			window_demoted += reclaim_pass(heap, over);
 			last_scan = now;
 		}

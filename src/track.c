@@ -122,6 +122,7 @@ static struct {
 	unsigned want;        /* HM_TRACK_* asked for (0: auto) */
 	unsigned cpu_pct;
 	unsigned max_samples; /* per scan */
+	unsigned scan_ms;     /* the reclaimer's scan interval under budget */
 	/* what this process can do (hm_track_choose) */
 	unsigned avail;
 	enum wr_mech wr_avail; /* the write mechanism if WRITE is on */
@@ -215,10 +216,25 @@ int hm_track_config(const struct hm_config *cfg)
 			return hm_error(EINVAL, "HETMEM_TRACK_SAMPLES='%s': expected 1..%d folios per scan", e, NCHUNK);
 		samples = (unsigned)v;
 	}
+	unsigned scan_ms = 500;
+	e = getenv("HETMEM_TRACK_SCAN_MS"); /* a test hook: scans more often */
+	if (e && *e) {
+		char *end;
+		unsigned long v = strtoul(e, &end, 10);
+		if (*end || v < 10 || v > 10000)
+			return hm_error(EINVAL, "HETMEM_TRACK_SCAN_MS='%s': expected 10..10000 ms", e);
+		scan_ms = (unsigned)v;
+	}
 	T.want = want;
 	T.cpu_pct = pct;
 	T.max_samples = samples;
+	T.scan_ms = scan_ms;
 	return 0;
+}
+
+unsigned hm_track_scan_ms(void)
+{
+	return T.scan_ms ? T.scan_ms : 500;
 }
 
 /* What this kernel and set-up allow, and the write mechanism. */
