@@ -84,9 +84,13 @@ struct hm_config {
 				fallback: folios shared with a forked child
 				then stay in RAM): ask for WRITE by name */
 #define HM_TRACK_FAULTS 0x1u /* faults only (always on) */
-#define HM_TRACK_WRITE  0x2u /* writes to resident folios: userfaultfd
-				async write-protect + PAGEMAP_SCAN (Linux >=
-				6.7, demote mode move), else soft-dirty */
+#define HM_TRACK_WRITE  0x2u /* writes to resident folios: soft-dirty bits
+				(CONFIG_MEM_SOFT_DIRTY; clear_refs is
+				process-wide), or, EXPERIMENTAL and only with
+				HETMEM_TRACK_WPASYNC=1, userfaultfd async
+				write-protect + PAGEMAP_SCAN (Linux >= 6.7,
+				demote mode move; known to lose data under
+				concurrent migrations) */
 #define HM_TRACK_SAMPLE 0x4u /* reads: a rate-limited sample of resident
 				folios is taken out of the page table and
 				counted when it faults back (hint faults) */
