@@ -134,7 +134,7 @@ struct sample {
 static struct {
 	/* settings (hm_track_config / hm_track_set) */
 	unsigned want;        /* HM_TRACK_* asked for (0: auto) */
-	unsigned cpu_pct;
+	_Atomic unsigned cpu_pct; /* hm_track_set may change it at any time */
 	unsigned max_samples; /* per scan */
 	unsigned scan_ms;     /* the reclaimer's scan interval under budget */
 	/* what this process can do (hm_track_choose) */
@@ -144,7 +144,7 @@ static struct {
 	int pm_fd, cr_fd;
 	/* the hold area and the samples */
 	pthread_mutex_t lock;
-	uintptr_t hold_base;
+	_Atomic uintptr_t hold_base; /* read by the handler (hm_track_in_hold) */
 	struct sample ent[MAX_ENT];
 	size_t nent;
 	uint16_t chunk_refs[NCHUNK];
@@ -401,13 +401,13 @@ void hm_track_stop(void)
 		close(T.cr_fd);
 	T.pm_fd = T.cr_fd = -1;
 	atomic_store(&T.on, 0);
-	T.avail = 0;
-	T.wr_avail = WR_NONE;
+	/* T.avail and T.wr_avail stay until the next hm_init: the handler,
+	 * still running, may read them (hm_track_wp_async) */
 }
 
 bool hm_track_in_hold(uintptr_t a)
 {
-	uintptr_t b = T.hold_base;
+	uintptr_t b = atomic_load_explicit(&T.hold_base, memory_order_relaxed);
 	return b && a >= b && a < b + (size_t)NCHUNK * HOLD_CHUNK;
 }
 
