@@ -936,10 +936,19 @@ static void zap_chunks(void)
 	pthread_mutex_unlock(&T.lock);
 }
 
+static size_t nent_now(void)
+{
+	pthread_mutex_lock(&T.lock);
+	size_t n = T.nent;
+	pthread_mutex_unlock(&T.lock);
+	return n;
+}
+
 void hm_track_scan(struct hm_region **rs, size_t n)
 {
 	unsigned on = atomic_load(&T.on);
-	if (!(on & (HM_TRACK_WRITE | HM_TRACK_SAMPLE)) && !T.nent)
+	size_t held = nent_now();
+	if (!(on & (HM_TRACK_WRITE | HM_TRACK_SAMPLE)) && !held)
 		return;
 	uint64_t wall = ns_of(CLOCK_MONOTONIC), c0 = ns_of(CLOCK_THREAD_CPUTIME_ID);
 	int64_t cap = (int64_t)T.cpu_pct * 10000000; /* 1 s worth of budget */
@@ -953,7 +962,7 @@ void hm_track_scan(struct hm_region **rs, size_t n)
 	uint64_t charged = atomic_exchange(&T.charged, 0);
 	T.credit_ns -= (int64_t)charged;
 
-	if (T.nent)
+	if (held)
 		return_stale(hm_clock_ms());
 	zap_chunks();
 	bool afford = T.credit_ns > 0;
