@@ -632,9 +632,12 @@ void hm_track_drop(struct hm_region *r, size_t i, size_t n)
 		}
 		if (lo > e->page && hi < end &&
 		    !ent_add(r, hi, end - hi, e->hold + ((hi - e->page) << HM_PAGE_SHIFT), e->chunk, e->born)) {
-			/* no room to split: give the part after back now (it is
-			 * absent, so this cannot lose a write) */
-			fprintf(stderr, "hetmem: tracker: sample table full while dropping pages\n");
+			/* no room to split (cannot happen while samples are only
+			 * taken with 64 entries to spare, unless more than 64
+			 * splits pile up within one sample's life): the part after
+			 * loses its sample and would read zeros.  Said loudly. */
+			fprintf(stderr, "hetmem: tracker: sample table full while dropping pages; "
+					"%zu pages may read back as zeros\n", end - hi);
 		}
 		e = &T.ent[k];
 		if (lo > e->page) {
