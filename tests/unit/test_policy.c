@@ -228,6 +228,31 @@ static void test_budget_bad_input(void **state)
 	assert_int_equal(hm_policy_set("recency"), 0);
 }
 
+/* hm_track_set: bad input is refused with a message, the settings in force
+ * stay; a mechanism this set-up lacks is -ENOTSUP. */
+static void test_track_bad_input(void **state)
+{
+	unsigned pct = 0, on = hm_track_get(&pct);
+	assert_true(on & HM_TRACK_FAULTS);
+	EXPECT_ERR(hm_track_set(0x40, 0), EINVAL);
+	EXPECT_ERR(hm_track_set(HM_TRACK_NONE | HM_TRACK_SAMPLE, 0), EINVAL);
+	EXPECT_ERR_MSG(hm_track_set(HM_TRACK_AUTO, 101), EINVAL, "101");
+	unsigned pct2 = 0;
+	assert_int_equal(hm_track_get(&pct2), on);
+	assert_int_equal(pct2, pct);
+	struct hm_features f;
+	hm_probe_features(&f);
+	if (!strcmp(f.track_write, "none"))
+		EXPECT_ERR(hm_track_set(HM_TRACK_WRITE, 0), ENOTSUP);
+	assert_int_equal(hm_track_get(NULL), on);
+	assert_int_equal(hm_track_set(HM_TRACK_NONE, 5), 0);
+	assert_int_equal(hm_track_get(&pct2), HM_TRACK_FAULTS);
+	assert_int_equal(pct2, 5);
+	assert_int_equal(hm_track_set(HM_TRACK_AUTO, 0), 0);
+	assert_int_equal(hm_track_get(&pct2), on);
+	assert_int_equal(pct2, 5); /* 0 keeps the budget */
+}
+
 static uint64_t resident_now(void)
 {
 	struct hm_stats s;
@@ -367,6 +392,7 @@ int main(void)
 	};
 	const struct CMUnitTest live[] = {
 		cmocka_unit_test_setup_teardown(test_budget_bad_input, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_track_bad_input, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cold_to_device, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_budget_bound, setup, teardown),
 	};
