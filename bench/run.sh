@@ -11,7 +11,7 @@ fi
 build=$1
 shift
 
-bins=("$build/bench/bench_fault")
+bins=("$build/bench/bench_fault" "$build/bench/bench_track")
 for b in "${bins[@]}"; do
 	if [ ! -x "$b" ]; then
 		echo "run.sh: $b not found: build first (make build)" >&2

@@ -63,6 +63,11 @@ struct hm_config {
 				       after serving faults before it sleeps
 				       (0 = default 50, HM_SPIN_OFF = never) */
 	unsigned flags;             /* HM_CFG_* */
+	unsigned track;             /* hotness tracking of resident folios:
+				       HM_TRACK_* mechanisms (0 = HM_TRACK_AUTO:
+				       every one the kernel supports) */
+	unsigned track_cpu_pct;     /* CPU budget of the tracker, percent of
+				       one CPU (0 = default 2, 1..100) */
 };
 #define HM_READAHEAD_OFF 0xffffffffu
 #define HM_SPIN_OFF 0xffffffffu
@@ -70,13 +75,39 @@ struct hm_config {
  * SIGBUS (never zeros) if it touches a page that was on a device. */
 #define HM_CFG_NO_FORK_HOME 0x1u
 
+/* Hotness tracking mechanisms (hm_config.track, hm_track_set, HETMEM_TRACK).
+ * Faults on non-resident pages (first touch, fetch, refault) are always
+ * access events; HM_TRACK_FAULTS names that baseline alone. */
+#define HM_TRACK_AUTO   0x0u /* every mechanism the kernel supports, except
+				write tracking by async write-protect (it
+				costs MOVE demotion its write-protect
+				fallback: folios shared with a forked child
+				then stay in RAM): ask for WRITE by name */
+#define HM_TRACK_FAULTS 0x1u /* faults only (always on) */
+#define HM_TRACK_WRITE  0x2u /* writes to resident folios: soft-dirty bits
+				(CONFIG_MEM_SOFT_DIRTY; clear_refs is
+				process-wide), or, EXPERIMENTAL and only with
+				HETMEM_TRACK_WPASYNC=1, userfaultfd async
+				write-protect + PAGEMAP_SCAN (Linux >= 6.7,
+				demote mode move; known to lose data under
+				concurrent migrations) */
+#define HM_TRACK_SAMPLE 0x4u /* reads: a rate-limited sample of resident
+				folios is taken out of the page table and
+				counted when it faults back (hint faults) */
+#define HM_TRACK_NONE   0x8u /* no tracking of resident folios at all */
+#define HM_TRACK_ALL    (HM_TRACK_FAULTS | HM_TRACK_WRITE | HM_TRACK_SAMPLE)
+
 /*
  * hm_init - start hetmem in this process: open a userfaultfd, detect the
  * kernel's features, start the fault handler thread.
  * @cfg may be NULL for defaults; environment variables override it:
  * HETMEM_DEMOTE=auto|move|wp, HETMEM_READAHEAD=N (folios, 0 = off),
  * HETMEM_SPIN_US=N (0 = the handler never busy-polls), HETMEM_RECORD=PATH and
- * HETMEM_RECORD_MS=N (see hm_record_start).
+ * HETMEM_RECORD_MS=N (see hm_record_start),
+ * HETMEM_TRACK=auto|none|faults|write|sample|all or a comma list
+ * ("write,sample"), HETMEM_TRACK_CPU=N (percent of one CPU, 1..100).
+ * A mechanism asked for by name that the kernel lacks fails with -ENOTSUP;
+ * "auto" (the default) takes what there is (see HM_TRACK_AUTO).
  * Returns 0, or:
  *   -EALREADY  hetmem is already initialised in this process
  *   -EINVAL    @cfg or an environment variable holds a bad value
@@ -120,6 +151,11 @@ struct hm_features {
 	bool event_unmap;        /* munmap events */
 	bool pagemap_scan;       /* PAGEMAP_SCAN ioctl (Linux >= 6.7) */
 	enum hm_demote_mode demote; /* the mode in use (after hm_init) */
+	bool soft_dirty;         /* soft-dirty bits (clear_refs 4, pagemap bit 55) */
+	unsigned track;          /* HM_TRACK_* in force (after hm_init), else
+				    what "auto" would choose */
+	const char *track_write; /* write tracking: "wp-async", "soft-dirty"
+				    or "none" */
 };
 
 /*
@@ -306,6 +342,11 @@ struct hm_stats {
 	uint64_t advise_cold_first; /* folios ranked coldest by a scan: advised COLD */
 	uint64_t record_samples;   /* samples written to the record (hm_record_start) */
 	uint64_t record_us;        /* time the reclaimer spent writing them */
+	uint64_t track_write_scans;   /* write-tracking scans of all regions */
+	uint64_t track_written;       /* written resident folios seen by them */
+	uint64_t track_samples;       /* folios taken out for a hint fault */
+	uint64_t track_hint_faults;   /* ... that the program touched (hint faults) */
+	uint64_t track_cpu_us;        /* CPU time the tracker spent (us) */
 };
 
 /* hm_stats_get - a snapshot of the process-wide counters.  Returns 0 or
@@ -486,6 +527,26 @@ HM_API int hm_record_start(const char *path, unsigned interval_ms);
 /* hm_record_stop - close the record (hm_shutdown does too).  Returns 0 (also
  * when no record is open) or -EIO if some sample could not be written. */
 HM_API int hm_record_stop(void);
+/*
+ * hm_track_set - choose the hotness-tracking mechanisms (HM_TRACK_* bits,
+ * HM_TRACK_AUTO for all the kernel and this process's set-up support,
+ * HM_TRACK_NONE for none) and the tracker's CPU budget in percent of one CPU
+ * (1..100; 0 keeps the current one).  The tracker runs in the reclaimer's
+ * scans, so it works while a budget is set.  Write tracking by async
+ * write-protect must have been chosen at hm_init (it changes how the
+ * userfaultfd is opened); otherwise soft-dirty is used where the kernel has
+ * it.  On error the previous settings are kept.
+ * Returns 0, or:
+ *   -EINVAL   unknown bits, or @cpu_pct over 100
+ *   -ENOTSUP  a mechanism this kernel / set-up does not have (the message
+ *             says why)
+ *   -ENODEV   not initialised
+ */
+HM_API int hm_track_set(unsigned mechanisms, unsigned cpu_pct);
+
+/* The mechanisms in force (HM_TRACK_* bits; HM_TRACK_FAULTS alone when none
+ * of the others) and, if @cpu_pct is not NULL, the CPU budget. */
+HM_API unsigned hm_track_get(unsigned *cpu_pct);
 
 /* ---------------------------------------------------------------------- */
 /* Failure injection (for tests; counted in hm_stats.injected)              */

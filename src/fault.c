@@ -80,6 +80,11 @@ void *hm_bounce(void)
 #define COPY_RETRIES_WAIT 16
 static __thread bool on_handler;
 
+bool hm_on_handler(void)
+{
+	return on_handler;
+}
+
 /* UFFDIO_COPY (src != NULL) or UFFDIO_ZEROPAGE of [dst, dst+len), tolerant
  * of pages already present (EEXIST: skipped) and of transient errors.
  * @wake false: the faulting thread is not woken here; the caller wakes it
@@ -88,11 +93,19 @@ static __thread bool on_handler;
  * Returns 0, -EFAULT (range no longer mapped) or the last -errno; *@placed
  * gets the length of the leading part now in place (all of it on success:
  * on a failure, those pages are mapped even though the rest is not). */
+/* zeros to copy from where UFFDIO_ZEROPAGE cannot be used */
+static char zero_src[BOUNCE_SIZE] __attribute__((aligned(4096)));
+
 static int fill_upto(uintptr_t dst, const char *src, size_t len, bool wake, size_t *placed)
 {
 	size_t off = 0;
 	int tries = 0;
 	*placed = 0;
+	/* With async write-protect (write tracking) an unpopulated page may
+	 * carry a write-protect marker, which UFFDIO_ZEROPAGE refuses (EEXIST)
+	 * and UFFDIO_COPY fills: copy zeros there */
+	if (!src && len <= BOUNCE_SIZE && hm_track_wp_async())
+		src = zero_src;
 	while (off < len) {
 		size_t done = 0;
 		int rc = src ? hm_prim_uffd_copy(hm_g.uffd, dst + off, src + off, len - off, wake, &done)
@@ -204,6 +217,16 @@ int hm_folio_fetch(struct hm_region *r, size_t head, bool wake)
 	size_t fp = region_folio_pages(r);
 	int ret = 0;
 	size_t i = head;
+	/* a folio out for a hint-fault sample (track.c) comes back first; its
+	 * pages are then in place (one that is not faults again and is
+	 * refilled below as an absent HOST page) */
+	bool restored = false;
+	if (hm_unlikely(hm_track_folio_sampled(r, head))) {
+		int rc = hm_track_restore(r, head);
+		if (rc)
+			return rc; /* the data stays held; the fault comes back */
+		restored = true;
+	}
 	while (i < head + fp) {
 		uint64_t w = atomic_load(&r->words[i]);
 		unsigned loc = pw_loc(w);
@@ -231,7 +254,8 @@ int hm_folio_fetch(struct hm_region *r, size_t head, bool wake)
 		}
 		case HM_LOC_HOST:
 			/* should be mapped; refill what the program discarded */
-			rc = fill(dst, NULL, n << HM_PAGE_SHIFT, false);
+			if (!restored)
+				rc = fill(dst, NULL, n << HM_PAGE_SHIFT, false);
 			break;
 		case HM_LOC_TIER:
 			rc = copy_in(r, i, n, pw_tier(w), pw_slot(w));
@@ -326,7 +350,7 @@ static void serve_fault(const struct uffd_msg *m)
 	pid_t tid = hm_g.feat.thread_id ? (pid_t)m->arg.pagefault.feat.ptid : 0;
 	HM_COUNT(faults, 1);
 
-	if (in_staging(addr)) { /* a hole moved into staging: it was zeros */
+	if (in_staging(addr) || hm_track_in_hold(addr)) { /* a hole moved into staging: it was zeros */
 		fill(addr, NULL, HM_PAGE_SIZE, true);
 		return;
 	}
@@ -374,6 +398,11 @@ static void serve_fault(const struct uffd_msg *m)
 	}
 	atomic_fetch_or(&r->words[i], PW_ACCESSED);
 	unsigned loc = pw_loc(atomic_load(&r->words[i]));
+	/* a hint fault: the folio was out for a sample (track.c) */
+	bool hint = loc == HM_LOC_HOST && hm_track_folio_sampled(r, head);
+	struct timespec c0 = {0, 0}, c1;
+	if (hint)
+		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
 	/* counted before the fetch wakes the faulting thread */
 	if (loc == HM_LOC_TIER)
 		HM_COUNT(faults_fetch, 1);
@@ -388,6 +417,14 @@ static void serve_fault(const struct uffd_msg *m)
 	if (!rc && (loc == HM_LOC_TIER || loc == HM_LOC_NONE)) {
 		hm_policy_event(r, head, loc == HM_LOC_TIER ? HM_EV_FETCH : HM_EV_FIRST_TOUCH);
 		hm_reclaim_check();
+	}
+	if (hint) {
+		if (!rc) {
+			hm_policy_event(r, head, HM_EV_HINT);
+			HM_COUNT(track_hint_faults, 1);
+		}
+		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
+		hm_track_charge((uint64_t)((c1.tv_sec - c0.tv_sec) * 1000000000L + (c1.tv_nsec - c0.tv_nsec)));
 	}
 	if (loc == HM_LOC_TIER && !rc)
 		fault_readahead(r, head);
@@ -454,6 +491,16 @@ static bool hold_fault(const struct uffd_msg *m)
 		return false;
 	if (!nheld && !hm_reclaim_must_hold())
 		return false;
+	/* only a fault that adds a folio to RAM waits: not a hint fault (the
+	 * folio is resident, out for a sample) or one already served */
+	uintptr_t a = (uintptr_t)m->arg.pagefault.address;
+	struct hm_region *r = hm_region_get_any(a);
+	if (r) {
+		unsigned loc = pw_loc(atomic_load(&r->words[(a - r->base) >> HM_PAGE_SHIFT]));
+		hm_region_put(r);
+		if (loc != HM_LOC_NONE && loc != HM_LOC_TIER)
+			return false;
+	}
 	uint32_t now = hm_clock_ms();
 	if (!nheld) {
 		held_since = held_progress_ms = now;
@@ -593,9 +640,19 @@ HM_API int hm_probe_features(struct hm_features *f)
 	if (pm >= 0) {
 		struct pm_scan_arg_compat a = {0}; /* size 0: EINVAL if known */
 		f->pagemap_scan = ioctl(pm, PAGEMAP_SCAN_COMPAT, &a) < 0 && errno != ENOTTY;
+		/* soft-dirty: a page just written has bit 55 set in pagemap
+		 * when the kernel has CONFIG_MEM_SOFT_DIRTY (no clear_refs here:
+		 * that would be process-wide) */
+		static volatile char probe_page[2 * 4096];
+		volatile char *pp = (volatile char *)(((uintptr_t)probe_page + 4095) & ~(uintptr_t)4095);
+		pp[0]++;
+		uint64_t ent = 0;
+		if (pread(pm, &ent, sizeof(ent), (off_t)(((uintptr_t)pp >> HM_PAGE_SHIFT) * 8)) == sizeof(ent))
+			f->soft_dirty = (ent >> 55) & 1;
 		close(pm);
 	}
 	f->demote = hm_g.initialised ? hm_g.demote : HM_DEMOTE_AUTO;
+	hm_track_describe(f, hm_g.initialised ? hm_g.demote : HM_DEMOTE_AUTO);
 	return 0;
 }
 
@@ -630,10 +687,14 @@ HM_API int hm_init(const struct hm_config *cfg)
 						 "demotion could lose concurrent writes");
 	}
 	f.demote = hm_g.demote;
+	uint64_t track_want = 0;
+	rc = hm_track_choose(&f, &track_want);
+	if (rc)
+		return rc;
 	uint64_t want = f.uffd_features & (UFFD_FEATURE_EVENT_REMAP | UFFD_FEATURE_EVENT_REMOVE |
 					   UFFD_FEATURE_EVENT_UNMAP | UFFD_FEATURE_THREAD_ID |
 					   UFFD_FEATURE_PAGEFAULT_FLAG_WP | UFFD_FEATURE_POISON |
-					   UFFD_FEATURE_MOVE);
+					   UFFD_FEATURE_MOVE | track_want);
 	int fd = hm_prim_uffd_open();
 	if (fd < 0)
 		return hm_error(-fd, "hm_init: cannot open a userfaultfd");
@@ -654,10 +715,13 @@ HM_API int hm_init(const struct hm_config *cfg)
 	rc = hm_staging_init();
 	if (rc)
 		goto err_efd;
+	rc = hm_track_start();
+	if (rc)
+		goto err_staging;
 	int e = pthread_create(&hm_g.handler, NULL, handler_main, NULL);
 	if (e) {
 		rc = hm_error(e, "hm_init: cannot start the handler thread");
-		goto err_staging;
+		goto err_track;
 	}
 	hm_g.ntiers = 1;
 	hm_fork_install();
@@ -665,6 +729,8 @@ HM_API int hm_init(const struct hm_config *cfg)
 	hm_error_clear();
 	return 0;
 
+err_track:
+	hm_track_stop();
 err_staging:
 	hm_staging_fini();
 err_efd:
@@ -712,6 +778,9 @@ HM_API int hm_shutdown(void)
 		return 0;
 	uint64_t poisoned_before = atomic_load(&hm_cnt.poisoned);
 	hm_reclaim_stop();
+	/* samples back in place (the tracker runs in the reclaimer's scans,
+	 * so no new one is taken now) */
+	hm_track_restore_all();
 	/* bring every page home while the handler still serves faults */
 	size_t n;
 	struct hm_region **rs = hm_regions_snapshot(&n);
@@ -723,6 +792,7 @@ HM_API int hm_shutdown(void)
 	hm_devices_close_all();
 	/* unregister while the handler still runs: nothing may wait on it */
 	hm_regions_shutdown();
+	hm_track_stop();
 	hm_staging_fini();
 	uint64_t one = 1;
 	if (write(hm_g.stop_efd, &one, sizeof(one)) != sizeof(one))

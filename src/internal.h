@@ -50,6 +50,10 @@
  *   bit  14     SELFZAP hetmem itself is discarding this page (WP demotion):
  *                       the handler ignores the REMOVE event this causes
  *                       and clears the bit
+ *   bit  15     SAMPLED the page is HOST but taken out of the page table
+ *                       for a hint-fault sample (track.c): its data sits in
+ *                       the tracker's hold area until restored; set and
+ *                       cleared only by track.c under its mutex
  *   bits 16-63  SLOT    4 KiB slot index on that tier when LOC == TIER
  *
  * Transitions (all of a folio's words change only while its head word has
@@ -82,6 +86,7 @@ enum hm_loc {
 #define PW_DISCARD (1ull << 12)
 #define PW_GONE (1ull << 13)
 #define PW_SELFZAP (1ull << 14)
+#define PW_SAMPLED (1ull << 15)
 #define PW_PENDING (PW_DISCARD | PW_GONE)
 #define PW_SLOT_SHIFT 16
 #define PW_SLOT_MAX ((1ull << 48) - 1)
@@ -93,7 +98,7 @@ static inline unsigned pw_loc(uint64_t w) { return (unsigned)(w & PW_LOC_MASK); 
 static inline int pw_tier(uint64_t w) { return (int)((w & PW_TIER_MASK) >> PW_TIER_SHIFT); }
 static inline uint64_t pw_slot(uint64_t w) { return w >> PW_SLOT_SHIFT; }
 /* Bits a location change keeps: they belong to other parties. */
-#define PW_KEEP (PW_MOVING | PW_WAITERS | PW_PROT_MASK | PW_ACCESSED | PW_PENDING | PW_SELFZAP)
+#define PW_KEEP (PW_MOVING | PW_WAITERS | PW_PROT_MASK | PW_ACCESSED | PW_PENDING | PW_SELFZAP | PW_SAMPLED)
 /* Set a word's location (the caller holds the folio lock); a CAS loop, since
  * event handling may set PENDING bits on tail words concurrently. */
 static inline uint64_t pw_set(hm_pw_t *p, unsigned loc, int tier, uint64_t slot)
@@ -241,6 +246,7 @@ struct hm_counters {
 	_Atomic uint64_t policy_events, refaults, reclaim_scans, reclaim_pages, thrash_backoffs, throttled_faults;
 	_Atomic uint64_t advise_hot_kept, advise_cold_first;
 	_Atomic uint64_t record_samples, record_us;
+	_Atomic uint64_t track_write_scans, track_written, track_samples, track_hint_faults, track_cpu_ns;
 };
 extern struct hm_counters hm_cnt;
 #define HM_COUNT(field, n) atomic_fetch_add_explicit(&hm_cnt.field, (n), memory_order_relaxed)
@@ -363,6 +369,9 @@ HM_HIDDEN void hm_fault_stop(void);
 HM_HIDDEN int hm_folio_fetch(struct hm_region *r, size_t head, bool wake);
 /* A 2 MiB buffer private to the calling thread, or NULL. */
 HM_HIDDEN void *hm_bounce(void);
+/* True on the fault handler thread (which must never wait for an event to
+ * be read: it is the one that reads them). */
+HM_HIDDEN bool hm_on_handler(void);
 
 /* ------------------------------------------------------------------------
  * migrate.c
@@ -431,6 +440,54 @@ HM_HIDDEN void hm_adv_free(struct hm_region *r);
 HM_HIDDEN int hm_record_env(void);
 /* From the reclaimer's loop: append a sample if one is due. */
 HM_HIDDEN void hm_record_tick(uint32_t now);
+
+/* ------------------------------------------------------------------------
+ * track.c: hotness tracking of resident folios (write tracking, hint-fault
+ * sampling).  See the file's header comment.
+ * ---------------------------------------------------------------------- */
+/* Resolve the tracking settings (config + env) into the tracker; called by
+ * hm_config_resolve.  0 or -EINVAL. */
+HM_HIDDEN int hm_track_config(const struct hm_config *cfg);
+/* Choose the mechanisms from the kernel's features (before the userfaultfd
+ * is opened): the extra UFFD_FEATURE_* bits to ask for.  0 or -ENOTSUP. */
+HM_HIDDEN int hm_track_choose(struct hm_features *f, uint64_t *want);
+/* Fill f->track and f->track_write (hm_probe_features). */
+HM_HIDDEN void hm_track_describe(struct hm_features *f, enum hm_demote_mode demote);
+/* After the userfaultfd is open: map the hold area.  0 or -errno. */
+HM_HIDDEN int hm_track_start(void);
+/* Give every sample back and unmap the hold area (hm_shutdown). */
+HM_HIDDEN void hm_track_stop(void);
+/* How often the reclaimer scans when under budget (ms; 500 unless the
+ * HETMEM_TRACK_SCAN_MS test hook says otherwise). */
+HM_HIDDEN unsigned hm_track_scan_ms(void);
+/* One tracking step from the reclaimer's pass over the regions @rs. */
+HM_HIDDEN void hm_track_scan(struct hm_region **rs, size_t n);
+/* True if @a lies in the hold area (a fault there is a hole: zero-fill). */
+HM_HIDDEN bool hm_track_in_hold(uintptr_t a);
+/* True if a page of folio @head of @r is out for a sample. */
+static inline bool hm_track_folio_sampled(struct hm_region *r, size_t head)
+{
+	size_t fp = region_folio_pages(r);
+	for (size_t i = head; i < head + fp; i++)
+		if (atomic_load_explicit(&r->words[i], memory_order_relaxed) & PW_SAMPLED)
+			return true;
+	return false;
+}
+/* Put back every sample covering folio @head of @r (caller holds the folio
+ * lock).  0, or -EAGAIN (an event is pending: on the handler thread it is not
+ * waited for; the data stays in the hold area), or another -errno. */
+HM_HIDDEN int hm_track_restore(struct hm_region *r, size_t head);
+/* Pages [i, i+n) of @r are discarded or gone: drop their held copies. */
+HM_HIDDEN void hm_track_drop(struct hm_region *r, size_t i, size_t n);
+/* A partial mremap moved pages [first, first+n) of @from into @to (at 0). */
+HM_HIDDEN void hm_track_remap(struct hm_region *from, size_t first, size_t n, struct hm_region *to);
+/* Put back every sample (before fork, at shutdown). */
+HM_HIDDEN void hm_track_restore_all(void);
+/* Account CPU time spent by tracking work on another thread (hint faults). */
+HM_HIDDEN void hm_track_charge(uint64_t ns);
+/* Whether write tracking by async write-protect is in force on this uffd
+ * (then sync write-protect cannot guard a demotion: migrate.c). */
+HM_HIDDEN bool hm_track_wp_async(void);
 
 /* ------------------------------------------------------------------------
  * device.c

@@ -312,7 +312,11 @@ static int demote_copy(struct hm_region *r, struct mfolio *f, struct hm_tier *t,
 		if (rc) {
 			if (rc != -EBUSY && rc != -EINVAL && rc != -EAGAIN && rc != -ENOMEM)
 				goto err_slots;
-			f->wp = hm_g.feat.wp; /* UFFDIO_MOVE refused this folio */
+			/* UFFDIO_MOVE refused this folio.  With async write-protect
+			 * (write tracking, track.c) a write to a protected page is
+			 * resolved by the kernel without waiting: the WP path could
+			 * lose it, so the folio stays in RAM */
+			f->wp = hm_g.feat.wp && !hm_track_wp_async();
 			if (!f->wp)
 				goto err_slots;
 		} else {
@@ -537,6 +541,15 @@ long hm_migrate_region(struct hm_region *r, size_t first, size_t last, int tier,
 				continue;
 			}
 			f->locked = true;
+			/* a folio out for a hint-fault sample comes back first */
+			if (hm_track_folio_sampled(r, head)) {
+				int rc = hm_track_restore(r, head);
+				if (rc) {
+					f->act = ACT_FAIL;
+					f->rc = rc;
+					continue;
+				}
+			}
 			f->act = classify(r, f, tier);
 		}
 		/* phase 2: copy */

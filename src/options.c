@@ -129,5 +129,8 @@ int hm_config_resolve(const struct hm_config *cfg)
 		return hm_error(EINVAL, "hm_init: spin_us %u > 100000", hm_g.spin_us);
 	if (hm_g.readahead_max != HM_READAHEAD_OFF && hm_g.readahead_max > 64)
 		return hm_error(EINVAL, "hm_init: readahead_max %u > 64", hm_g.readahead_max);
+	int rc = hm_track_config(cfg);
+	if (rc)
+		return rc;
 	return hm_record_env(); /* last: it opens the record file */
 }

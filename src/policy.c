@@ -29,16 +29,19 @@ const struct hm_policy_ops *hm_policy_find(const char *name)
 /* A refault is a fetch within this long of the folio's demotion. */
 #define REFAULT_WINDOW_TICKS 125 /* x 16 ms = 2 s */
 
-static uint64_t clock_base_ns;
+static _Atomic uint64_t clock_base_ns; /* set once, by whichever thread asks first */
 
 uint32_t hm_clock_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	uint64_t ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-	if (!clock_base_ns)
-		clock_base_ns = ns;
-	return (uint32_t)((ns - clock_base_ns) / 1000000ull);
+	uint64_t base = atomic_load_explicit(&clock_base_ns, memory_order_relaxed);
+	if (!base && !atomic_compare_exchange_strong(&clock_base_ns, &base, ns))
+		; /* another thread set it first: base holds its value */
+	else if (!base)
+		base = ns;
+	return (uint32_t)((ns - base) / 1000000ull);
 }
 
 static inline struct hm_pstate ps_load(struct hm_region *r, size_t folio)

@@ -2,7 +2,9 @@
  * policy.h — the placement-policy plug-in interface.
  *
  * A policy sees events on folios (a first touch, a fault that brought the
- * folio back from a tier, a refault soon after a demotion) and periodic
+ * folio back from a tier, a refault soon after a demotion, and from the
+ * tracker (track.c) a write to a resident folio or a hint fault on a sampled
+ * one: accesses that cause no fault of their own) and periodic
  * ticks, and ranks resident folios by coldness: the reclaimer demotes the
  * lowest scores first.  Each folio has one struct hm_pstate (8 bytes) that
  * the policy owns; the policy never touches page-table words, takes no
@@ -28,6 +30,8 @@ enum hm_event {
 	HM_EV_FETCH,       /* a fault brought it back from a tier */
 	HM_EV_REFAULT,     /* ... soon after it was demoted (thrashing) */
 	HM_EV_PROMOTE,     /* hm_migrate brought it to RAM */
+	HM_EV_WRITE,       /* write tracking saw the resident folio written */
+	HM_EV_HINT,        /* a sampled resident folio was touched (hint fault) */
 };
 
 /* What the reclaimer tells a policy at each tick. */

@@ -15,9 +15,8 @@
  * demotions of the last second the reclaimer backs off (longer sleeps,
  * counted as thrash_backoffs) rather than churn.
  *
- * Not built yet: hint-fault read sampling and write tracking (so the
- * recency and frequency policies see faults only: first touches, fetches
- * and refaults), and throttling of faults when the reclaimer cannot keep up.
+ * Each pass also runs the tracker (track.c): write tracking and hint-fault
+ * sampling of resident folios, whose events reach the policy like faults.
  */
 #include "internal.h"
 #include "policy.h"
@@ -113,6 +112,8 @@ static uint64_t reclaim_pass(struct victim *heap, bool need)
 	struct hm_region **rs = hm_regions_snapshot(&nr);
 	if (!rs)
 		return 0;
+	/* hotness of resident folios: write tracking, hint-fault samples */
+	hm_track_scan(rs, nr);
 
 	uint64_t hist[17] = {0}, histb[17] = {0};
 	size_t nh = 0, cap = MAX_VICTIMS;
@@ -219,7 +220,7 @@ static void *reclaim_main(void *arg)
 		bool over = hm_g.budget && resident() > hm_g.budget_high;
 		/* scan for the histogram and aging at least every 500 ms (a scan
 		 * visits every folio: its cost grows with managed memory) */
-		if (over || now - last_scan >= 500) {
+		if (over || now - last_scan >= hm_track_scan_ms()) {
 			window_demoted += reclaim_pass(heap, over);
 			last_scan = now;
 		}

@@ -87,6 +87,8 @@ static bool apply_pending(struct hm_region *r, size_t head)
 		if (!(w & PW_PENDING))
 			continue;
 		any = true;
+		if (w & PW_SAMPLED) /* out for a sample: its held copy goes */
+			hm_track_drop(r, i, 1);
 		if (pw_loc(w) == HM_LOC_TIER) {
 			struct hm_tier *t = hm_tier_get(pw_tier(w));
 			if (t)
@@ -135,6 +137,7 @@ static size_t region_meta(const struct hm_region *r)
 
 static void region_free(struct hm_region *r)
 {
+	hm_track_drop(r, 0, r->npages); /* no sample may outlive its region */
 	HM_COUNT(metadata_bytes, -(uint64_t)region_meta(r));
 	free(r->pstate);
 	free(r->words);
@@ -412,6 +415,8 @@ static void release_pages(struct hm_region *r, size_t first, size_t last)
 	size_t fp = region_folio_pages(r);
 	for (size_t head = first; head < last; head += fp) {
 		hm_folio_lock(r, head);
+		if (hm_track_folio_sampled(r, head))
+			hm_track_drop(r, head, fp);
 		for (size_t i = head; i < head + fp; i++) {
 			uint64_t w = atomic_load(&r->words[i]);
 			if (pw_loc(w) == HM_LOC_TIER) {
@@ -561,8 +566,19 @@ HM_API int hm_protect(void *addr, size_t len, int prot)
 	int rc = range_region(addr, len, "hm_protect", &r);
 	if (rc)
 		return rc;
+	/* With async write-protect (write tracking, track.c) a demotion of a
+	 * read-only folio relies on it staying read-only: hold the folio
+	 * locks while the protection changes (in address order, as movers) */
+	size_t fp = region_folio_pages(r);
+	size_t lk_first = (((uintptr_t)addr - r->base) >> HM_PAGE_SHIFT) & ~(fp - 1);
+	size_t lk_last = ((uintptr_t)addr + len - r->base) >> HM_PAGE_SHIFT;
+	bool lk = hm_track_wp_async();
+	for (size_t h = lk_first; lk && h < lk_last; h += fp)
+		hm_folio_lock(r, h);
 	rc = hm_prim_mprotect(addr, len, prot);
 	if (rc) {
+		for (size_t h = lk_first; lk && h < lk_last; h += fp)
+			hm_folio_unlock(r, h);
 		hm_region_put(r);
 		return hm_error(-rc, "hm_protect: mprotect(%p, %zu) failed", addr, len);
 	}
@@ -576,6 +592,8 @@ HM_API int hm_protect(void *addr, size_t len, int prot)
 		atomic_fetch_and(&r->words[i], ~PW_PROT_MASK);
 		atomic_fetch_or(&r->words[i], set);
 	}
+	for (size_t h = lk_first; lk && h < lk_last; h += fp)
+		hm_folio_unlock(r, h);
 	hm_region_put(r);
 	return 0;
 }
@@ -717,6 +735,8 @@ void hm_region_event_remap(uintptr_t from, uintptr_t to, size_t len)
 	}
 	size_t first = (from - r->base) >> HM_PAGE_SHIFT;
 	size_t fp = region_folio_pages(r);
+	/* samples of moved pages: their held data follows the addresses */
+	hm_track_remap(r, first, n->npages, n);
 	for (size_t head = first & ~(fp - 1); head < first + n->npages; head += fp) {
 		hm_folio_lock(r, head);
 		for (size_t i = head; i < head + fp; i++) {
@@ -781,6 +801,8 @@ static void fork_prepare(void)
 	if (!atomic_load(&hm_g.initialised))
 		return;
 	pthread_rwlock_wrlock(&hm_g.fork_lock);
+	/* samples (track.c) are absent pages: the child would read zeros */
+	hm_track_restore_all();
 	if (!(hm_g.cfg_flags & HM_CFG_NO_FORK_HOME))
 		fork_bring_home();
 	/* held across fork(): the child walks a consistent region table */
@@ -798,20 +820,24 @@ static void fork_parent(void)
 /* In the child, pages still on a device (HM_CFG_NO_FORK_HOME, or a failed
  * fetch) or poisoned are absent and nothing serves their faults: instead of
  * reading as zeros they get SIGBUS, from an empty file mapped over them. */
+static bool child_lost(uint64_t w)
+{
+	/* on a tier, poisoned, or out for a sample that could not be put back */
+	return pw_loc(w) == HM_LOC_TIER || pw_loc(w) == HM_LOC_POISON || (w & PW_SAMPLED);
+}
+
 static void fork_child_fence(void)
 {
 	int fd = -1;
 	for (size_t k = 0; k < hm_g.nregions; k++) {
 		struct hm_region *r = hm_g.regions[k];
 		for (size_t i = 0; i < r->npages;) {
-			unsigned loc = pw_loc(atomic_load(&r->words[i]));
 			size_t j = i + 1;
-			if (loc != HM_LOC_TIER && loc != HM_LOC_POISON) {
+			if (!child_lost(atomic_load(&r->words[i]))) {
 				i = j;
 				continue;
 			}
-			while (j < r->npages && ((loc = pw_loc(atomic_load(&r->words[j]))) == HM_LOC_TIER ||
-						 loc == HM_LOC_POISON))
+			while (j < r->npages && child_lost(atomic_load(&r->words[j])))
 				j++;
 			if (fd < 0)
 				fd = memfd_create("hetmem-lost", MFD_CLOEXEC);

@@ -53,6 +53,11 @@ HM_API int hm_stats_get(struct hm_stats *o)
 	o->advise_cold_first = LD(advise_cold_first);
 	o->record_samples = LD(record_samples);
 	o->record_us = LD(record_us);
+	o->track_write_scans = LD(track_write_scans);
+	o->track_written = LD(track_written);
+	o->track_samples = LD(track_samples);
+	o->track_hint_faults = LD(track_hint_faults);
+	o->track_cpu_us = LD(track_cpu_ns) / 1000;
 	return 0;
 }
 
@@ -109,6 +114,17 @@ HM_API int hm_stats_print(int fd)
 		P("  advice: hot folios kept %llu, cold folios ranked first %llu; record: %llu samples, %llu ms\n",
 		  (unsigned long long)s.advise_hot_kept, (unsigned long long)s.advise_cold_first,
 		  (unsigned long long)s.record_samples, (unsigned long long)(s.record_us / 1000));
+	if (atomic_load(&hm_g.initialised)) {
+		struct hm_features f;
+		hm_probe_features(&f);
+		unsigned pct = 0, on = hm_track_get(&pct);
+		P("  tracking %s%s%s (write: %s), cpu budget %u%%: write scans %llu, written folios %llu, "
+		  "samples %llu, hint faults %llu, tracker cpu %llu us\n",
+		  "faults", (on & HM_TRACK_WRITE) ? "+write" : "", (on & HM_TRACK_SAMPLE) ? "+sample" : "",
+		  f.track_write, pct, (unsigned long long)s.track_write_scans, (unsigned long long)s.track_written,
+		  (unsigned long long)s.track_samples, (unsigned long long)s.track_hint_faults,
+		  (unsigned long long)s.track_cpu_us);
+	}
 	P("  %-4s %-24s %12s %12s %12s %12s %8s\n", "id", "tier", "capacity", "used", "pages-in", "pages-out", "errors");
 	int nt = hm_tier_count();
 	for (int i = 0; i < nt; i++) {

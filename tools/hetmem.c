@@ -67,6 +67,7 @@ static int info(void)
 	printf("  events:             remap %s, remove %s, unmap %s\n", yesno(f.event_remap), yesno(f.event_remove),
 	       yesno(f.event_unmap));
 	printf("PAGEMAP_SCAN:         %s\n", yesno(f.pagemap_scan));
+	printf("soft-dirty:           %s\n", yesno(f.soft_dirty));
 	rc = hm_init(NULL);
 	if (rc) {
 		printf("hm_init:              failed: %s\n", hm_last_error());
@@ -81,6 +82,10 @@ static int info(void)
 	char def[128];
 	hm_env_default_tier(def, sizeof(def));
 	printf("hetmem run's tier:    %s (when no --tier is given)\n", def);
+	unsigned pct = 0, on = hm_track_get(&pct);
+	printf("hotness tracking:     faults%s%s (write tracking: %s; read sampling: %s), cpu budget %u%%\n",
+	       (on & HM_TRACK_WRITE) ? " + write" : "", (on & HM_TRACK_SAMPLE) ? " + hint-fault sampling" : "",
+	       f.track_write, (on & HM_TRACK_SAMPLE) ? "UFFDIO_MOVE out, fault back" : "off", pct);
 	hm_shutdown();
 	return 0;
 }

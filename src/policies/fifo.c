@@ -7,7 +7,11 @@
 
 static void fifo_event(struct hm_pstate *ps, const struct hm_policy_ctx *ctx, enum hm_event ev, uint32_t now)
 {
-	ps->stamp = now; /* every event here is an arrival in RAM */
+	/* accesses to resident folios (write tracking, hint faults) are
+	 * hotness: ignored by design, fifo is the no-hotness baseline */
+	if (ev == HM_EV_WRITE || ev == HM_EV_HINT)
+		return;
+	ps->stamp = now; /* every other event is an arrival in RAM */
 }
 
 static void fifo_tick(struct hm_policy_ctx *ctx, uint32_t now)

@@ -5,7 +5,9 @@
  * histogram of counts in powers of two, and the hot threshold is the lowest
  * bucket such that all folios at or above it fit in the RAM budget.  Folios
  * below the threshold are evicted first, lowest count first, oldest first.
- * A refault adds a bonus to the count (the thrashing damper).
+ * A refault adds a bonus to the count (the thrashing damper).  A write seen
+ * by write tracking or a hint fault on a sampled folio (track.c) counts as
+ * one access.
  */
 #include "../policy.h"
 

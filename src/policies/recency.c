@@ -5,7 +5,9 @@
  * oldest generation is evicted first, and within a generation the folio
  * accessed least often.  A refault (a folio faulted back soon after its
  * demotion) is stamped one generation ahead, which protects it from the
- * next reclaim: the policy's thrashing damper.
+ * next reclaim: the policy's thrashing damper.  Writes seen by write
+ * tracking and hint faults on sampled folios (track.c) are accesses like
+ * any other: the folio becomes young.
  */
 #include "../policy.h"
 

@@ -301,6 +301,17 @@ static inline void stress_start(const char *prog, struct hm_features *f)
 		exit(1);
 	}
 	hm_probe_features(f); /* after hm_init, f->demote is the mode in use */
+	/* STRESS_TRACK=1: a budget everything fits in (on a tier of its own),
+	 * so the reclaimer runs and the tracker (HETMEM_TRACK*) takes samples
+	 * and scans for writes while the test runs */
+	const char *tr = getenv("STRESS_TRACK");
+	if (tr && *tr == '1') {
+		int t = hm_tier_add("emu:8M");
+		if (t < 0 || hm_budget_set(256 << 20, 0, 0, t)) {
+			printf("%s: FAILURE (tracking budget: %s)\n", prog, hm_last_error());
+			exit(1);
+		}
+	}
 }
 
 #endif

@@ -140,6 +140,45 @@ static void test_frequency(void **state)
 	assert_int_equal(c.count, ps[40].count + 4);
 }
 
+/* Tracker events (track.c): two folios arrive together; afterwards one is
+ * kept in use by accesses that cause no fault (HM_EV_WRITE, HM_EV_HINT)
+ * and the other is idle.  recency and frequency must rank the idle one
+ * colder; fifo ignores the events (no hotness: it ranks by arrival). */
+static void test_track_events(void **state)
+{
+	const struct hm_policy_ops *pols[] = {&hm_policy_recency, &hm_policy_frequency, &hm_policy_fifo};
+	for (int k = 0; k < 3; k++) {
+		for (int ev = HM_EV_WRITE; ev <= HM_EV_HINT; ev++) {
+			const struct hm_policy_ops *p = pols[k];
+			struct hm_policy_ctx ctx = {0};
+			struct hm_pstate ps[2] = {{0}};
+			uint32_t now = 1;
+			/* folio 0 (the one that will be used) arrives first */
+			p->event(&ps[0], &ctx, HM_EV_FIRST_TOUCH, now);
+			p->event(&ps[1], &ctx, HM_EV_FIRST_TOUCH, now + 1);
+			struct hm_pstate before = ps[0];
+			for (int t = 0; t < 12; t++) {
+				now += 250;
+				p->tick(&ctx, now);
+				if (p->scan) {
+					p->scan(&ps[0], &ctx, now);
+					p->scan(&ps[1], &ctx, now);
+				}
+				p->event(&ps[0], &ctx, (enum hm_event)ev, now); /* used, no fault */
+			}
+			int order[2];
+			rank(p, ps, &ctx, now, order, 2);
+			if (p == &hm_policy_fifo) {
+				assert_int_equal(order[0], 0); /* still the oldest arrival */
+				assert_int_equal(ps[0].stamp, before.stamp);
+			} else {
+				assert_int_equal(order[0], 1); /* the idle one goes first */
+				assert_true(ps[0].count > ps[1].count);
+			}
+		}
+	}
+}
+
 /* --- the budget, end to end ------------------------------------------ */
 
 static int setup(void **state)
@@ -189,6 +228,31 @@ static void test_budget_bad_input(void **state)
 	assert_int_equal(hm_policy_set("recency"), 0);
 }
 
+/* hm_track_set: bad input is refused with a message, the settings in force
+ * stay; a mechanism this set-up lacks is -ENOTSUP. */
+static void test_track_bad_input(void **state)
+{
+	unsigned pct = 0, on = hm_track_get(&pct);
+	assert_true(on & HM_TRACK_FAULTS);
+	EXPECT_ERR(hm_track_set(0x40, 0), EINVAL);
+	EXPECT_ERR(hm_track_set(HM_TRACK_NONE | HM_TRACK_SAMPLE, 0), EINVAL);
+	EXPECT_ERR_MSG(hm_track_set(HM_TRACK_AUTO, 101), EINVAL, "101");
+	unsigned pct2 = 0;
+	assert_int_equal(hm_track_get(&pct2), on);
+	assert_int_equal(pct2, pct);
+	struct hm_features f;
+	hm_probe_features(&f);
+	if (!strcmp(f.track_write, "none"))
+		EXPECT_ERR(hm_track_set(HM_TRACK_WRITE, 0), ENOTSUP);
+	assert_int_equal(hm_track_get(NULL), on);
+	assert_int_equal(hm_track_set(HM_TRACK_NONE, 5), 0);
+	assert_int_equal(hm_track_get(&pct2), HM_TRACK_FAULTS);
+	assert_int_equal(pct2, 5);
+	assert_int_equal(hm_track_set(HM_TRACK_AUTO, 0), 0);
+	assert_int_equal(hm_track_get(&pct2), on);
+	assert_int_equal(pct2, 5); /* 0 keeps the budget */
+}
+
 static uint64_t resident_now(void)
 {
 	struct hm_stats s;
@@ -221,9 +285,14 @@ static void test_cold_to_device(void **state)
 	uint64_t *hot = hm_alloc(hot_len, HM_FOLIO_64K);
 	assert_non_null(cold);
 	assert_non_null(hot);
+	/* a budget that everything fits in starts the reclaimer, whose scans
+	 * (every 500 ms) advance the generations: without it both regions
+	 * would be stamped generation 0, and which one goes first would
+	 * depend on their addresses */
+	assert_int_equal(hm_budget_set(512 << 20, 0, 0, t), 0);
 	for (size_t i = 0; i < cold_len / 8; i++)
 		cold[i] = i ^ 0xc01d;
-	struct timespec nap = {0, 300 * 1000 * 1000}; /* a new generation */
+	struct timespec nap = {0, 700 * 1000 * 1000}; /* a scan: a new generation */
 	nanosleep(&nap, NULL);
 	for (size_t i = 0; i < hot_len / 8; i++)
 		hot[i] = i ^ 0x407;
@@ -319,9 +388,11 @@ int main(void)
 		cmocka_unit_test(test_fifo),
 		cmocka_unit_test(test_recency),
 		cmocka_unit_test(test_frequency),
+		cmocka_unit_test(test_track_events),
 	};
 	const struct CMUnitTest live[] = {
 		cmocka_unit_test_setup_teardown(test_budget_bad_input, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_track_bad_input, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cold_to_device, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_budget_bound, setup, teardown),
 	};

@@ -1,0 +1,984 @@
+/*
+ * track.c — hotness tracking of RESIDENT folios, without hardware counters.
+ *
+ * Faults on non-resident pages are free access events (fault.c gives them to
+ * the policy).  A folio that stays in RAM and is used faults no more, so the
+ * tracker adds two mechanisms, both run from the reclaimer's scan
+ * (hm_track_scan, reclaim.c) and both bounded by a CPU budget:
+ *
+ *  - Write tracking.  "wp-async": the userfaultfd is opened with
+ *    UFFD_FEATURE_WP_ASYNC (+ WP_UNPOPULATED) and regions are registered for
+ *    write-protect; each scan, the PAGEMAP_SCAN ioctl with
+ *    PM_SCAN_WP_MATCHING reports the pages written since the last scan
+ *    (PAGE_IS_WRITTEN) and write-protects them again, in one page-table walk.
+ *    A write to a protected page is resolved by the kernel itself (no
+ *    message), so it costs a minor fault once per page per scan.  Async
+ *    write-protect changes WP semantics for the whole userfaultfd: a sync WP
+ *    fault no longer parks the writer.  So wp-async is only used in MOVE
+ *    demotion mode, and there migrate.c uses the WP path only for read-only
+ *    folios (hm_protect then takes the folio locks, so a folio cannot become
+ *    writable in the middle of its demotion); a folio UFFDIO_MOVE refuses
+ *    (pages shared with a forked child, a transient EBUSY/ENOMEM) stays in
+ *    RAM instead of falling back to WP demotion.  Because of that cost,
+ *    wp-async is used only when write tracking is asked for by name
+ *    (HETMEM_TRACK=write or all); "auto" (the default) takes soft-dirty
+ *    where the kernel has it, and read sampling, which sees writes too.
+ *    BROKEN: with wp-async, uffd_stress (concurrent hm_migrate, device
+ *    accesses, faults) loses pages: a demotion's UFFDIO_MOVE into staging
+ *    answers EEXIST and a page later reads zeros.  The cause is not found
+ *    (suspect: WP_UNPOPULATED markers, which MADV_DONTNEED does not drop and
+ *    UFFDIO_MOVE takes for present pages).  So wp-async is off unless
+ *    HETMEM_TRACK_WPASYNC=1 is set (experiments only); on a kernel without
+ *    soft-dirty (this project's machine) there is then no write tracking.
+ *    "soft-dirty" (the fallback, e.g. with HETMEM_DEMOTE=wp): each scan
+ *    reads bit 55 of /proc/self/pagemap for every managed page, then writes
+ *    "4" to /proc/self/clear_refs.  That clear is PROCESS-WIDE: it
+ *    write-protects every page of the process (heap, stacks, unmanaged
+ *    memory too), so the first write to any page after each scan takes a
+ *    minor fault, and it resets soft-dirty bits other users of them (CRIU)
+ *    rely on.  A write between the read and the clear is missed.
+ *
+ *  - Read sampling by hint faults ("sample").  Each scan takes a
+ *    rate-limited sample of resident folios, from a window that sweeps all
+ *    managed folios from a random start, out of the page table: the
+ *    folio's pages are moved with UFFDIO_MOVE (no copy) into a private hold
+ *    area registered with the same userfaultfd; the page-table words keep
+ *    LOC = HOST and get the SAMPLED bit.  When the program touches one, the
+ *    fault handler moves the pages straight back (hm_folio_fetch ->
+ *    hm_track_restore) and gives the policy an HM_EV_HINT.  Samples not
+ *    touched within SAMPLE_MS are put back by a later scan, with no event:
+ *    that is cold evidence.  Like NUMA balancing's hint faults, this sees
+ *    reads as well as writes.
+ *
+ * Correctness of sampling.  A sample (struct sample) covers pages
+ * [page, page+n) of a region and sits at @hold in the hold area.  All
+ * samples are in one table under T.lock, and a sample's data moves back only
+ * under T.lock, so two parties never restore it twice.  The invariant is
+ * that a page marked SAMPLED is absent from the page table and only a
+ * restore repopulates it: every path that works on a folio's data first
+ * puts its samples back (hm_folio_fetch: program faults, device accesses,
+ * evictions, fork; hm_migrate_region phase 1: migrations, reclaim,
+ * shutdown), so it sees an ordinary resident folio.  Discards and unmaps
+ * (REMOVE/UNMAP events, hm_free, region_free) drop the held copy of the
+ * pages concerned (hm_track_drop); a partial mremap re-keys or splits the
+ * samples to the new region (hm_track_remap) — the held data follows the
+ * addresses.  Before fork every sample is put back (and any that could not
+ * be is fenced with SIGBUS in the child like a page on a device).  Taking a
+ * sample needs the folio lock (trylock) and the fork lock shared, and only
+ * folios wholly HOST, unprotected, with no event pending and no device
+ * write in flight are taken.  A restore that meets -EAGAIN (an event waits
+ * to be read) on the handler thread gives up at once and the faulting
+ * thread faults again; elsewhere it retries outside T.lock.  If a sample's
+ * region is now read-only (hm_protect), UFFDIO_MOVE refuses (EINVAL: the
+ * VMAs' protections differ) and the pages are copied back with UFFDIO_COPY.
+ *
+ * CPU budget: each scan is timed with CLOCK_THREAD_CPUTIME_ID, hint faults
+ * are timed on the handler thread (hm_track_charge), and a write scan is
+ * also charged an estimated WP_FAULT_NS per page it re-protects (the minor
+ * fault the program takes at its next write there); a credit grows by
+ * cpu_pct% of the wall time elapsed and pays for all three.  With no credit,
+ * a scan does no write scan and takes no sample; the number of samples per
+ * scan halves when over budget and grows by a quarter when well under.
+ */
+#include "internal.h"
+#include "uffd_compat.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+/* PAGEMAP_SCAN (Linux 6.7 uapi; not in Debian 12's headers) */
+struct hm_pm_scan_arg {
+	uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages;
+	uint64_t category_inverted, category_mask, category_anyof_mask, return_mask;
+};
+struct hm_page_region {
+	uint64_t start, end, categories;
+};
+#define HM_PAGEMAP_SCAN _IOWR('f', 16, struct hm_pm_scan_arg)
+#define HM_PM_SCAN_WP_MATCHING (1ull << 0)
+#define HM_PAGE_IS_WRITTEN (1ull << 1)
+#define HM_PAGE_IS_PRESENT (1ull << 3)
+#define PM_SOFT_DIRTY (1ull << 55)
+
+#define HOLD_CHUNK HM_FOLIO_2M
+#define NCHUNK 512          /* samples in flight at most (1 GiB of address space) */
+#define MAX_ENT 4096        /* samples, with room for splits by mremap */
+#define SAMPLE_MS 100       /* an untouched sample goes back after this long */
+#define DEFAULT_CPU_PCT 2
+#define DEFAULT_SAMPLES 64  /* samples per scan at most, by default */
+#define EAGAIN_TRIES 1000
+/* What one async write-protect fault costs the program (a minor fault in the
+ * kernel, no message): each page a write scan re-protects will take one
+ * when written again, so the scan is charged this much per page it found
+ * written (an estimate, not measured at run time). */
+#define WP_FAULT_NS 1000
+
+enum wr_mech { WR_NONE, WR_WPASYNC, WR_SOFTDIRTY };
+static const char *const wr_name[] = {"none", "wp-async", "soft-dirty"};
+
+struct sample {
+	struct hm_region *r; /* no reference: region_free drops its samples first */
+	size_t page, n;      /* pages [page, page+n) of r */
+	uintptr_t hold;      /* where their data is */
+	int chunk;
+	uint32_t born;       /* hm_clock_ms() when taken */
+};
+
+static struct {
+	/* settings (hm_track_config / hm_track_set) */
+	unsigned want;        /* HM_TRACK_* asked for (0: auto) */
+	_Atomic unsigned cpu_pct; /* hm_track_set may change it at any time */
+	unsigned max_samples; /* per scan */
+	unsigned scan_ms;     /* the reclaimer's scan interval under budget */
+	/* what this process can do (hm_track_choose) */
+	unsigned avail;
+	enum wr_mech wr_avail; /* the write mechanism if WRITE is on */
+	_Atomic unsigned on;   /* in force */
+	int pm_fd, cr_fd;
+	/* the hold area and the samples */
+	pthread_mutex_t lock;
+	_Atomic uintptr_t hold_base; /* read by the handler (hm_track_in_hold) */
+	struct sample ent[MAX_ENT];
+	size_t nent;
+	uint16_t chunk_refs[NCHUNK];
+	bool chunk_dirty[NCHUNK]; /* may hold stale data: zap before reuse */
+	bool chunk_zap[NCHUNK];   /* free but dirty: the reclaimer zaps it */
+	/* budget: reclaimer thread only */
+	int64_t credit_ns;
+	uint64_t last_wall;
+	unsigned nsample;
+	uint64_t rng;
+	_Atomic uint64_t charged;
+} T = {.lock = PTHREAD_MUTEX_INITIALIZER, .pm_fd = -1, .cr_fd = -1};
+
+static uint64_t ns_of(clockid_t c)
+{
+	struct timespec ts;
+	clock_gettime(c, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Settings                                                                 */
+/* ---------------------------------------------------------------------- */
+
+static int parse_track(const char *s, unsigned *out)
+{
+	unsigned m = 0;
+	char buf[128];
+	if (strlen(s) >= sizeof(buf))
+		return -EINVAL;
+	strcpy(buf, s);
+	char *save = NULL;
+	for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (!strcasecmp(tok, "auto"))
+			m |= HM_TRACK_AUTO;
+		else if (!strcasecmp(tok, "none"))
+			m |= HM_TRACK_NONE;
+		else if (!strcasecmp(tok, "faults"))
+			m |= HM_TRACK_FAULTS;
+		else if (!strcasecmp(tok, "write"))
+			m |= HM_TRACK_WRITE;
+		else if (!strcasecmp(tok, "sample"))
+			m |= HM_TRACK_SAMPLE;
+		else if (!strcasecmp(tok, "all"))
+			m |= HM_TRACK_ALL;
+		else
+			return -EINVAL;
+	}
+	if ((m & HM_TRACK_NONE) && (m & ~HM_TRACK_NONE))
+		return -EINVAL;
+	*out = m;
+	return 0;
+}
+
+int hm_track_config(const struct hm_config *cfg)
+{
+	unsigned want = cfg ? cfg->track : 0;
+	unsigned pct = cfg && cfg->track_cpu_pct ? cfg->track_cpu_pct : DEFAULT_CPU_PCT;
+	if (want & ~(HM_TRACK_ALL | HM_TRACK_NONE) || ((want & HM_TRACK_NONE) && (want & ~HM_TRACK_NONE)))
+		return hm_error(EINVAL, "hm_init: bad track mechanisms 0x%x (HM_TRACK_* bits; NONE alone)", want);
+	if (pct > 100)
+		return hm_error(EINVAL, "hm_init: track_cpu_pct %u > 100", pct);
+	const char *e = getenv("HETMEM_TRACK");
+	if (e && *e && parse_track(e, &want))
+		return hm_error(EINVAL, "HETMEM_TRACK='%s': expected auto, none, faults, write, sample, all "
+					"or a comma list of faults, write, sample", e);
+	e = getenv("HETMEM_TRACK_CPU");
+	if (e && *e) {
+		char *end;
+		unsigned long v = strtoul(e, &end, 10);
+		if (*end == '%')
+			end++;
+		if (*end || v < 1 || v > 100)
+			return hm_error(EINVAL, "HETMEM_TRACK_CPU='%s': expected 1..100 (percent of one CPU)", e);
+		pct = (unsigned)v;
+	}
+	unsigned samples = DEFAULT_SAMPLES;
+	e = getenv("HETMEM_TRACK_SAMPLES");
+	if (e && *e) {
+		char *end;
+		unsigned long v = strtoul(e, &end, 10);
+		if (*end || v < 1 || v > NCHUNK)
+			return hm_error(EINVAL, "HETMEM_TRACK_SAMPLES='%s': expected 1..%d folios per scan", e, NCHUNK);
+		samples = (unsigned)v;
+	}
+	unsigned scan_ms = 500;
+	e = getenv("HETMEM_TRACK_SCAN_MS"); /* a test hook: scans more often */
+	if (e && *e) {
+		char *end;
+		unsigned long v = strtoul(e, &end, 10);
+		if (*end || v < 10 || v > 10000)
+			return hm_error(EINVAL, "HETMEM_TRACK_SCAN_MS='%s': expected 10..10000 ms", e);
+		scan_ms = (unsigned)v;
+	}
+	T.want = want;
+	T.cpu_pct = pct;
+	T.max_samples = samples;
+	T.scan_ms = scan_ms;
+	return 0;
+}
+
+unsigned hm_track_scan_ms(void)
+{
+	return T.scan_ms ? T.scan_ms : 500;
+}
+
+/* What this kernel and set-up allow, and the write mechanism. */
+static void possible(const struct hm_features *f, enum hm_demote_mode demote, unsigned *avail, enum wr_mech *wr)
+{
+	*avail = HM_TRACK_FAULTS;
+	*wr = WR_NONE;
+	/* EXPERIMENTAL, off unless HETMEM_TRACK_WPASYNC=1: under concurrent
+	 * migrations (stress_uffd with HETMEM_TRACK=write) a UFFDIO_MOVE into
+	 * staging finds a page already there (EEXIST) and a page is lost
+	 * (reads zeros).  Not understood yet (WP_UNPOPULATED markers are the
+	 * suspect); until it is, write tracking by async write-protect must
+	 * not be used on data that matters. */
+	const char *ok = getenv("HETMEM_TRACK_WPASYNC");
+	if (f->wp_async && f->pagemap_scan && f->wp && demote == HM_DEMOTE_MOVE && ok && *ok == '1')
+		*wr = WR_WPASYNC;
+	else if (f->soft_dirty)
+		*wr = WR_SOFTDIRTY;
+	if (*wr != WR_NONE)
+		*avail |= HM_TRACK_WRITE;
+	if (f->move)
+		*avail |= HM_TRACK_SAMPLE;
+}
+
+/* "auto" takes every mechanism that costs nothing else: not wp-async, which
+ * takes away the write-protect fallback of MOVE demotion (see the header
+ * comment): it must be asked for by name. */
+static unsigned resolve(unsigned want, unsigned avail, enum wr_mech wr)
+{
+	if (want & HM_TRACK_NONE)
+		return 0;
+	if (want == HM_TRACK_AUTO)
+		return wr == WR_WPASYNC ? avail & ~HM_TRACK_WRITE : avail;
+	return want | HM_TRACK_FAULTS;
+}
+
+static int why_not(const char *fn, unsigned miss, enum hm_demote_mode demote, const struct hm_features *f)
+{
+	if (miss & HM_TRACK_WRITE)
+		return hm_error(ENOTSUP, "%s: write tracking needs soft-dirty bits (CONFIG_MEM_SOFT_DIRTY), or async "
+					 "write-protect + PAGEMAP_SCAN (Linux >= 6.7) with demote mode move%s and "
+					 "HETMEM_TRACK_WPASYNC=1 (experimental: it can lose data under concurrent "
+					 "migrations)",
+				fn, demote == HM_DEMOTE_MOVE ? "" : " (in force: wp)");
+	return hm_error(ENOTSUP, "%s: read sampling needs UFFDIO_MOVE (Linux >= 6.8)", fn);
+}
+
+/* Fill f->track / f->track_write with what "auto" would choose. */
+void hm_track_describe(struct hm_features *f, enum hm_demote_mode demote)
+{
+	unsigned avail;
+	enum wr_mech wr;
+	if (demote == HM_DEMOTE_AUTO)
+		demote = f->move ? HM_DEMOTE_MOVE : HM_DEMOTE_WP;
+	possible(f, demote, &avail, &wr);
+	if (atomic_load(&hm_g.initialised)) {
+		f->track = atomic_load(&T.on);
+		f->track_write = wr_name[(f->track & HM_TRACK_WRITE) ? T.wr_avail : WR_NONE];
+	} else {
+		/* what HETMEM_TRACK=all would get */
+		f->track = avail;
+		f->track_write = wr_name[wr];
+	}
+}
+
+int hm_track_choose(struct hm_features *f, uint64_t *want)
+{
+	unsigned avail;
+	enum wr_mech wr;
+	possible(f, hm_g.demote, &avail, &wr);
+	unsigned on = resolve(T.want, avail, wr);
+	if (on & ~avail)
+		return why_not("hm_init", on & ~avail, hm_g.demote, f);
+	/* async WP is a property of the whole userfaultfd: the uffd is opened
+	 * with it only when write tracking is asked for at hm_init; otherwise
+	 * write tracking stays unavailable (hm_track_set answers -ENOTSUP) */
+	if (wr == WR_WPASYNC && !(on & HM_TRACK_WRITE)) {
+		wr = WR_NONE;
+		avail &= ~HM_TRACK_WRITE;
+	}
+	T.avail = avail;
+	T.wr_avail = wr;
+	atomic_store(&T.on, on);
+	*want = wr == WR_WPASYNC ? (UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED) : 0;
+	f->track = on;
+	f->track_write = wr_name[(on & HM_TRACK_WRITE) ? wr : WR_NONE];
+	T.nsample = T.max_samples;
+	T.credit_ns = 0;
+	T.last_wall = 0;
+	T.rng = ns_of(CLOCK_MONOTONIC) | 1;
+	return 0;
+}
+
+bool hm_track_wp_async(void)
+{
+	return T.wr_avail == WR_WPASYNC && atomic_load(&hm_g.initialised);
+}
+
+int hm_track_start(void)
+{
+	if (T.wr_avail == WR_SOFTDIRTY) {
+		T.pm_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+		T.cr_fd = open("/proc/self/clear_refs", O_WRONLY | O_CLOEXEC);
+		if (T.pm_fd < 0 || T.cr_fd < 0) {
+			/* no soft-dirty after all: no write tracking */
+			T.avail &= ~HM_TRACK_WRITE;
+			T.wr_avail = WR_NONE;
+			atomic_fetch_and(&T.on, ~HM_TRACK_WRITE);
+		}
+	}
+	if (!(T.avail & HM_TRACK_SAMPLE))
+		return 0;
+	size_t size = (size_t)NCHUNK * HOLD_CHUNK;
+	int err = 0;
+	char *p = hm_prim_mmap(NULL, size + HOLD_CHUNK, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0, &err);
+	if (p == MAP_FAILED)
+		return hm_error(err, "hm_init: cannot map the tracker's hold area");
+	uintptr_t base = ((uintptr_t)p + HOLD_CHUNK - 1) & ~(HOLD_CHUNK - 1);
+	if (base > (uintptr_t)p)
+		munmap(p, base - (uintptr_t)p);
+	munmap((void *)(base + size), (uintptr_t)p + HOLD_CHUNK - base);
+	int rc = hm_prim_uffd_register(hm_g.uffd, base, size, UFFDIO_REGISTER_MODE_MISSING);
+	if (rc) {
+		munmap((void *)base, size);
+		return hm_error(-rc, "hm_init: cannot register the tracker's hold area");
+	}
+	T.hold_base = base;
+	return 0;
+}
+
+void hm_track_stop(void)
+{
+	hm_track_restore_all();
+	pthread_mutex_lock(&T.lock);
+	/* anything still held belongs to memory that is gone */
+	T.nent = 0;
+	memset(T.chunk_refs, 0, sizeof(T.chunk_refs));
+	memset(T.chunk_dirty, 0, sizeof(T.chunk_dirty));
+	memset(T.chunk_zap, 0, sizeof(T.chunk_zap));
+	if (T.hold_base) {
+		hm_prim_uffd_unregister(hm_g.uffd, T.hold_base, (size_t)NCHUNK * HOLD_CHUNK);
+		munmap((void *)T.hold_base, (size_t)NCHUNK * HOLD_CHUNK);
+		T.hold_base = 0;
+	}
+	pthread_mutex_unlock(&T.lock);
+	if (T.pm_fd >= 0)
+		close(T.pm_fd);
+	if (T.cr_fd >= 0)
+		close(T.cr_fd);
+	T.pm_fd = T.cr_fd = -1;
+	atomic_store(&T.on, 0);
+	/* T.avail and T.wr_avail stay until the next hm_init: the handler,
+	 * still running, may read them (hm_track_wp_async) */
+}
+
+bool hm_track_in_hold(uintptr_t a)
+{
+	uintptr_t b = atomic_load_explicit(&T.hold_base, memory_order_relaxed);
+	return b && a >= b && a < b + (size_t)NCHUNK * HOLD_CHUNK;
+}
+
+HM_API int hm_track_set(unsigned mechanisms, unsigned cpu_pct)
+{
+	if (!atomic_load(&hm_g.initialised))
+		return hm_error(ENODEV, "hm_track_set: hetmem is not initialised");
+	if (mechanisms & ~(HM_TRACK_ALL | HM_TRACK_NONE) ||
+	    ((mechanisms & HM_TRACK_NONE) && (mechanisms & ~HM_TRACK_NONE)))
+		return hm_error(EINVAL, "hm_track_set: bad mechanisms 0x%x (HM_TRACK_* bits; NONE alone)", mechanisms);
+	if (cpu_pct > 100)
+		return hm_error(EINVAL, "hm_track_set: a CPU budget of %u%% is over 100%%", cpu_pct);
+	unsigned on = resolve(mechanisms, T.avail, T.wr_avail);
+	if (on & ~T.avail) {
+		if ((on & ~T.avail & HM_TRACK_WRITE) && hm_g.feat.wp_async && hm_g.feat.pagemap_scan &&
+		    hm_g.demote == HM_DEMOTE_MOVE)
+			return hm_error(ENOTSUP, "hm_track_set: write tracking by async write-protect must be "
+						 "chosen at hm_init (HETMEM_TRACK=write or all, or hm_config.track)");
+		return why_not("hm_track_set", on & ~T.avail, hm_g.demote, &hm_g.feat);
+	}
+	if (cpu_pct)
+		T.cpu_pct = cpu_pct;
+	T.want = mechanisms;
+	atomic_store(&T.on, on);
+	return 0;
+}
+
+HM_API unsigned hm_track_get(unsigned *cpu_pct)
+{
+	if (cpu_pct)
+		*cpu_pct = T.cpu_pct ? T.cpu_pct : DEFAULT_CPU_PCT;
+	unsigned on = atomic_load(&T.on);
+	return on ? on : HM_TRACK_FAULTS;
+}
+
+void hm_track_charge(uint64_t ns)
+{
+	atomic_fetch_add_explicit(&T.charged, ns, memory_order_relaxed);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Samples: the table (under T.lock)                                        */
+/* ---------------------------------------------------------------------- */
+
+static int chunk_alloc(void)
+{
+	for (int i = 0; i < NCHUNK; i++)
+		if (!T.chunk_refs[i] && !T.chunk_zap[i]) {
+			T.chunk_refs[i] = 1;
+			return i;
+		}
+	return -1;
+}
+
+static void ent_remove(size_t k)
+{
+	struct sample *e = &T.ent[k];
+	/* a chunk that may hold stale pages is zapped by the reclaimer before
+	 * it is used again (zap_chunks): never here, since MADV_DONTNEED on
+	 * the registered hold area waits for the handler to read its REMOVE
+	 * event, and this may run on the handler or hold up the handler */
+	if (--T.chunk_refs[e->chunk] == 0 && T.chunk_dirty[e->chunk])
+		T.chunk_zap[e->chunk] = true;
+	T.ent[k] = T.ent[--T.nent];
+}
+
+static void clear_bits(struct hm_region *r, size_t i, size_t n)
+{
+	for (size_t k = i; k < i + n; k++)
+		atomic_fetch_and(&r->words[k], ~PW_SAMPLED);
+}
+
+/* Copy back the present pages of @e from @off on (the region became
+ * read-only, so UFFDIO_MOVE refuses).  Only present hold pages are read: a
+ * hole would fault on the hold area.  0 or -errno (progress in *off). */
+static int copy_back(struct sample *e, uintptr_t dst, size_t *off)
+{
+	size_t len = e->n << HM_PAGE_SHIFT;
+	unsigned char present[HM_MAX_FOLIO_PAGES];
+	while (*off < len) {
+		size_t chunk = len - *off;
+		if (chunk > ((size_t)HM_MAX_FOLIO_PAGES << HM_PAGE_SHIFT))
+			chunk = (size_t)HM_MAX_FOLIO_PAGES << HM_PAGE_SHIFT;
+		int rc = hm_prim_pages_present((void *)(e->hold + *off), chunk, present);
+		if (rc)
+			return rc;
+		for (size_t k = 0; k < chunk >> HM_PAGE_SHIFT; k++) {
+			if (present[k] & 1) {
+				size_t done = 0;
+				rc = hm_prim_uffd_copy(hm_g.uffd, dst + *off, (void *)(e->hold + *off), HM_PAGE_SIZE, false,
+						       &done);
+				if (rc && rc != -EEXIST)
+					return rc;
+			}
+			*off += HM_PAGE_SIZE;
+		}
+	}
+	return 0;
+}
+
+/* Put sample @k's data back into its region and forget the sample.
+ * 0, or -EAGAIN (progress kept; try again), or another -errno (kept). */
+static int restore_ent(size_t k)
+{
+	struct sample *e = &T.ent[k];
+	uintptr_t dst = e->r->base + (e->page << HM_PAGE_SHIFT);
+	size_t len = e->n << HM_PAGE_SHIFT, off = 0;
+	int rc = 0;
+	while (off < len) {
+		size_t done = 0;
+		rc = hm_prim_uffd_move(hm_g.uffd, dst + off, e->hold + off, len - off, &done);
+		off += done;
+		if (!rc)
+			break;
+		if (rc == -EEXIST) {
+			/* present in the region already (restored before by a
+			 * partial restore, or never moved out by a partial sample),
+			 * or a write-protect marker UFFDIO_MOVE takes for present:
+			 * UFFDIO_COPY tells them apart (it fills a marker), so copy
+			 * the rest; what stays in the hold area is stale */
+			off &= ~(HM_PAGE_SIZE - 1);
+			T.chunk_dirty[e->chunk] = true;
+			rc = copy_back(e, dst, &off);
+			break;
+		}
+		if (rc == -EINVAL) { /* protections differ now (hm_protect) */
+			T.chunk_dirty[e->chunk] = true;
+			rc = copy_back(e, dst, &off);
+		}
+		break;
+	}
+	if (rc) {
+		/* what moved back is back; shrink the sample to the rest so a
+		 * retry does not walk it again */
+		size_t skip = off >> HM_PAGE_SHIFT;
+		if (skip && skip < e->n) {
+			clear_bits(e->r, e->page, skip);
+			e->page += skip;
+			e->n -= skip;
+			e->hold += skip << HM_PAGE_SHIFT;
+		}
+		return rc;
+	}
+	clear_bits(e->r, e->page, e->n);
+	ent_remove(k);
+	return 0;
+}
+
+static bool overlaps(const struct sample *e, const struct hm_region *r, size_t i, size_t n)
+{
+	return e->r == r && e->page < i + n && i < e->page + e->n;
+}
+
+int hm_track_restore(struct hm_region *r, size_t head)
+{
+	size_t fp = region_folio_pages(r);
+	bool handler = hm_on_handler();
+	for (int tries = 0;; tries++) {
+		int rc = 0;
+		pthread_mutex_lock(&T.lock);
+		for (size_t k = 0; k < T.nent && !rc;) {
+			if (!overlaps(&T.ent[k], r, head, fp)) {
+				k++;
+				continue;
+			}
+			rc = restore_ent(k); /* on success entry k is now another one */
+			if (rc)
+				break;
+		}
+		pthread_mutex_unlock(&T.lock);
+		/* EAGAIN: an event waits for the handler; never wait for it on
+		 * the handler itself, and never while holding T.lock */
+		if (rc != -EAGAIN || handler || tries >= EAGAIN_TRIES)
+			return rc;
+		struct timespec ts = {0, 20 * 1000};
+		nanosleep(&ts, NULL);
+	}
+}
+
+void hm_track_restore_all(void)
+{
+	for (int tries = 0; tries < EAGAIN_TRIES; tries++) {
+		bool again = false;
+		pthread_mutex_lock(&T.lock);
+		for (size_t k = 0; k < T.nent;) {
+			if (restore_ent(k)) {
+				again = true;
+				k++;
+			}
+		}
+		pthread_mutex_unlock(&T.lock);
+		if (!again)
+			return;
+		struct timespec ts = {0, 20 * 1000};
+		nanosleep(&ts, NULL);
+	}
+}
+
+/* Add a sample; caller holds T.lock.  False if the table is full. */
+static bool ent_add(struct hm_region *r, size_t page, size_t n, uintptr_t hold, int chunk, uint32_t born);
+
+void hm_track_drop(struct hm_region *r, size_t i, size_t n)
+{
+	pthread_mutex_lock(&T.lock);
+	for (size_t k = 0; k < T.nent;) {
+		struct sample *e = &T.ent[k];
+		if (!overlaps(e, r, i, n)) {
+			k++;
+			continue;
+		}
+		size_t lo = e->page > i ? e->page : i;
+		size_t hi = e->page + e->n < i + n ? e->page + e->n : i + n;
+		size_t end = e->page + e->n;
+		/* the held copies of [lo, hi) are stale now: no restore may put
+		 * them back, so the sample stops covering them, and the chunk is
+		 * zapped once free */
+		T.chunk_dirty[e->chunk] = true;
+		clear_bits(r, lo, hi - lo);
+		if (lo == e->page && hi == end) {
+			ent_remove(k);
+			continue;
+		}
+		if (lo > e->page && hi < end &&
+		    !ent_add(r, hi, end - hi, e->hold + ((hi - e->page) << HM_PAGE_SHIFT), e->chunk, e->born)) {
+			/* no room to split (cannot happen while samples are only
+			 * taken with 64 entries to spare, unless more than 64
+			 * splits pile up within one sample's life): the part after
+			 * loses its sample and would read zeros.  Said loudly. */
+			fprintf(stderr, "hetmem: tracker: sample table full while dropping pages; "
+					"%zu pages may read back as zeros\n", end - hi);
+		}
+		e = &T.ent[k];
+		if (lo > e->page) {
+			e->n = lo - e->page; /* the part before stays */
+		} else {
+			e->hold += (hi - e->page) << HM_PAGE_SHIFT;
+			e->n = end - hi;
+			e->page = hi;
+		}
+		k++;
+	}
+	pthread_mutex_unlock(&T.lock);
+}
+
+static bool ent_add(struct hm_region *r, size_t page, size_t n, uintptr_t hold, int chunk, uint32_t born)
+{
+	if (T.nent == MAX_ENT)
+		return false;
+	T.ent[T.nent++] = (struct sample){.r = r, .page = page, .n = n, .hold = hold, .chunk = chunk, .born = born};
+	T.chunk_refs[chunk]++;
+	return true;
+}
+
+void hm_track_remap(struct hm_region *from, size_t first, size_t n, struct hm_region *to)
+{
+	pthread_mutex_lock(&T.lock);
+	size_t nent = T.nent; /* entries added below need no visit */
+	for (size_t k = 0; k < nent; k++) {
+		struct sample *e = &T.ent[k];
+		if (!overlaps(e, from, first, n))
+			continue;
+		size_t lo = e->page > first ? e->page : first;
+		size_t hi = e->page + e->n < first + n ? e->page + e->n : first + n;
+		size_t end = e->page + e->n;
+		uintptr_t hold = e->hold;
+		size_t page = e->page;
+		/* the moved part [lo, hi) follows @to; a part before stays in
+		 * this entry, a part after gets an entry of its own */
+		bool ok = true;
+		if (lo > page)
+			ok = ent_add(to, lo - first, hi - lo, hold + ((lo - page) << HM_PAGE_SHIFT), e->chunk, e->born);
+		if (ok && hi < end)
+			ok = ent_add(from, hi, end - hi, hold + ((hi - page) << HM_PAGE_SHIFT), e->chunk, e->born);
+		if (!ok) {
+			fprintf(stderr, "hetmem: tracker: no room to split a sample across an mremap; "
+					"%zu pages may read back as zeros\n", hi - lo);
+			continue;
+		}
+		e = &T.ent[k];
+		if (lo > page) {
+			e->n = lo - page;
+		} else {
+			e->r = to;
+			e->page = lo - first;
+			e->n = hi - lo;
+		}
+	}
+	pthread_mutex_unlock(&T.lock);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Taking samples (reclaimer thread)                                        */
+/* ---------------------------------------------------------------------- */
+
+static uint64_t rnd(void)
+{
+	/* xorshift64 */
+	uint64_t x = T.rng;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	T.rng = x;
+	return x;
+}
+
+/* Whether folio @head can be taken; @locked: the caller holds its lock. */
+static bool sampleable(struct hm_region *r, size_t head, size_t fp, bool locked)
+{
+	for (size_t i = head; i < head + fp; i++) {
+		uint64_t w = atomic_load_explicit(&r->words[i], memory_order_relaxed);
+		if (pw_loc(w) != HM_LOC_HOST || (w & (PW_PROT_MASK | PW_PENDING | PW_SAMPLED | PW_SELFZAP)))
+			return false;
+		if (i == head && !locked && (w & PW_MOVING))
+			return false;
+	}
+	return true;
+}
+
+static void take_sample(struct hm_region *r, size_t head)
+{
+	size_t fp = region_folio_pages(r);
+	if (atomic_load(&r->dying) || atomic_load(&r->dev_writers) || !sampleable(r, head, fp, false))
+		return;
+	if (!hm_folio_trylock(r, head, NULL))
+		return;
+	if (!sampleable(r, head, fp, true) || atomic_load(&r->dev_writers))
+		goto out_unlock;
+	pthread_mutex_lock(&T.lock);
+	/* room for the sample, with a margin for splits by mremap meanwhile */
+	int c = T.nent < MAX_ENT - 64 ? chunk_alloc() : -1;
+	pthread_mutex_unlock(&T.lock);
+	if (c < 0)
+		goto out_unlock;
+	uintptr_t hold = T.hold_base + (size_t)c * HOLD_CHUNK;
+	uintptr_t addr = r->base + (head << HM_PAGE_SHIFT);
+	size_t len = fp << HM_PAGE_SHIFT, done = 0;
+	/* one try: EAGAIN or a refusal (pages shared with a child) just
+	 * means another folio gets sampled */
+	hm_prim_uffd_move(hm_g.uffd, hold, addr, len, &done);
+	pthread_mutex_lock(&T.lock);
+	if (!done) {
+		T.chunk_refs[c] = 0;
+	} else {
+		/* a partial move is a sample too: a restore skips the pages
+		 * that stayed (EEXIST) */
+		T.ent[T.nent++] = (struct sample){.r = r, .page = head, .n = fp, .hold = hold, .chunk = c,
+						  .born = hm_clock_ms()};
+		for (size_t i = head; i < head + fp; i++)
+			atomic_fetch_or(&r->words[i], PW_SAMPLED);
+		HM_COUNT(track_samples, 1);
+	}
+	pthread_mutex_unlock(&T.lock);
+out_unlock:
+	hm_folio_unlock(r, head);
+}
+
+/* Take @count samples from a window that sweeps all folios of all regions
+ * (from a random start), like NUMA balancing's scan window: every resident
+ * folio is offered in turn, so a folio in use is seen within
+ * (folios / samples per scan) scans. */
+static void take_samples(struct hm_region **rs, size_t n, unsigned count)
+{
+	static uint64_t cursor;
+	uint64_t total = 0;
+	for (size_t i = 0; i < n; i++)
+		if (!atomic_load(&rs[i]->dying))
+			total += rs[i]->npages >> (rs[i]->folio_shift - HM_PAGE_SHIFT);
+	if (!total || pthread_rwlock_tryrdlock(&hm_g.fork_lock))
+		return;
+	if (!cursor)
+		cursor = rnd() | 1;
+	for (unsigned s = 0; s < count && s < total; s++) {
+		uint64_t g = cursor++ % total;
+		for (size_t i = 0; i < n; i++) {
+			struct hm_region *r = rs[i];
+			if (atomic_load(&r->dying))
+				continue;
+			uint64_t nf = r->npages >> (r->folio_shift - HM_PAGE_SHIFT);
+			if (g < nf) {
+				take_sample(r, (size_t)g << (r->folio_shift - HM_PAGE_SHIFT));
+				break;
+			}
+			g -= nf;
+		}
+	}
+	pthread_rwlock_unlock(&hm_g.fork_lock);
+}
+
+/* Samples untouched for SAMPLE_MS go back, with no event: cold evidence.
+ * No waiting here (the handler may need T.lock): EAGAIN is tried again at
+ * the next scan. */
+static void return_stale(uint32_t now)
+{
+	pthread_mutex_lock(&T.lock);
+	for (size_t k = 0; k < T.nent;) {
+		if (now - T.ent[k].born >= SAMPLE_MS && restore_ent(k) == 0)
+			continue;
+		k++;
+	}
+	pthread_mutex_unlock(&T.lock);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Write tracking (reclaimer thread)                                        */
+/* ---------------------------------------------------------------------- */
+
+/* One event per written folio in [start, end) of @r; @last dedupes. */
+static void written(struct hm_region *r, uintptr_t start, uintptr_t end, size_t *last)
+{
+	uintptr_t base = r->base;
+	if (start < base)
+		start = base;
+	if (end > base + r->size)
+		end = base + r->size;
+	size_t fsz = (size_t)1 << r->folio_shift;
+	for (uintptr_t a = start & ~(fsz - 1); a < end; a += fsz) {
+		size_t head = (a - base) >> HM_PAGE_SHIFT;
+		if (*last == head + 1)
+			continue;
+		*last = head + 1;
+		if (pw_loc(atomic_load_explicit(&r->words[head], memory_order_relaxed)) != HM_LOC_HOST)
+			continue;
+		hm_policy_event(r, head, HM_EV_WRITE);
+		HM_COUNT(track_written, 1);
+	}
+}
+
+static uint64_t scan_wpasync(struct hm_region *r)
+{
+	uint64_t pages = 0;
+	struct hm_page_region vec[256];
+	uintptr_t start = r->base, end = r->base + r->size;
+	size_t last = 0;
+	while (start < end) {
+		struct hm_pm_scan_arg a = {
+			.size = sizeof(a),
+			.flags = HM_PM_SCAN_WP_MATCHING,
+			.start = start,
+			.end = end,
+			.vec = (uintptr_t)vec,
+			.vec_len = 256,
+			/* present pages only: with WP_UNPOPULATED (which
+			 * WP_ASYNC implies) protecting a hole installs a
+			 * marker, which UFFDIO_ZEROPAGE and UFFDIO_MOVE then
+			 * refuse as "present" (EEXIST) */
+			.category_mask = HM_PAGE_IS_WRITTEN | HM_PAGE_IS_PRESENT,
+			.return_mask = HM_PAGE_IS_WRITTEN,
+		};
+		int n = ioctl(T.pm_fd, HM_PAGEMAP_SCAN, &a);
+		if (n < 0)
+			return pages; /* e.g. the range was unmapped meanwhile */
+		for (int k = 0; k < n; k++) {
+			written(r, vec[k].start, vec[k].end, &last);
+			pages += (vec[k].end - vec[k].start) >> HM_PAGE_SHIFT;
+		}
+		if (a.walk_end <= start || a.walk_end >= end)
+			return pages;
+		start = a.walk_end;
+	}
+	return pages;
+}
+
+static void scan_softdirty(struct hm_region *r)
+{
+	uint64_t ents[1024];
+	size_t last = 0;
+	uintptr_t base = r->base;
+	for (size_t i = 0; i < r->npages;) {
+		size_t chunk = r->npages - i < 1024 ? r->npages - i : 1024;
+		ssize_t got = pread(T.pm_fd, ents, chunk * 8, (off_t)(((base >> HM_PAGE_SHIFT) + i) * 8));
+		if (got <= 0)
+			return;
+		size_t m = (size_t)got / 8;
+		for (size_t k = 0; k < m; k++)
+			if (ents[k] & PM_SOFT_DIRTY) {
+				uintptr_t a = base + ((i + k) << HM_PAGE_SHIFT);
+				written(r, a, a + HM_PAGE_SIZE, &last);
+			}
+		i += m;
+	}
+}
+
+static void write_scan(struct hm_region **rs, size_t n)
+{
+	enum wr_mech wr = T.wr_avail;
+	if (wr == WR_WPASYNC && T.pm_fd < 0)
+		T.pm_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	if (T.pm_fd < 0)
+		return;
+	uint64_t reprotected = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (atomic_load(&rs[i]->dying))
+			continue;
+		if (wr == WR_WPASYNC)
+			reprotected += scan_wpasync(rs[i]);
+		else
+			scan_softdirty(rs[i]);
+	}
+	/* the program pays a minor fault for each page re-protected (and, with
+	 * soft-dirty, for every page of the process it writes: not counted) */
+	T.credit_ns -= (int64_t)(reprotected * WP_FAULT_NS);
+	if (wr == WR_SOFTDIRTY && pwrite(T.cr_fd, "4", 1, 0) != 1)
+		return;
+	HM_COUNT(track_write_scans, 1);
+}
+
+/* ---------------------------------------------------------------------- */
+/* The scan step                                                            */
+/* ---------------------------------------------------------------------- */
+
+/* Empty the free chunks that may hold stale pages.  The MADV_DONTNEED is
+ * made outside T.lock: it waits for the handler to read its REMOVE event,
+ * and the handler may need T.lock meanwhile. */
+static void zap_chunks(void)
+{
+	int list[NCHUNK], n = 0;
+	pthread_mutex_lock(&T.lock);
+	for (int i = 0; i < NCHUNK; i++)
+		if (T.chunk_zap[i])
+			list[n++] = i;
+	pthread_mutex_unlock(&T.lock);
+	for (int k = 0; k < n; k++)
+		madvise((void *)(T.hold_base + (size_t)list[k] * HOLD_CHUNK), HOLD_CHUNK, MADV_DONTNEED);
+	pthread_mutex_lock(&T.lock);
+	for (int k = 0; k < n; k++) {
+		T.chunk_zap[list[k]] = false;
+		T.chunk_dirty[list[k]] = false;
+	}
+	pthread_mutex_unlock(&T.lock);
+}
+
+static size_t nent_now(void)
+{
+	pthread_mutex_lock(&T.lock);
+	size_t n = T.nent;
+	pthread_mutex_unlock(&T.lock);
+	return n;
+}
+
+void hm_track_scan(struct hm_region **rs, size_t n)
+{
+	unsigned on = atomic_load(&T.on);
+	size_t held = nent_now();
+	if (!(on & (HM_TRACK_WRITE | HM_TRACK_SAMPLE)) && !held)
+		return;
+	uint64_t wall = ns_of(CLOCK_MONOTONIC), c0 = ns_of(CLOCK_THREAD_CPUTIME_ID);
+	int64_t cap = (int64_t)T.cpu_pct * 10000000; /* 1 s worth of budget */
+	if (!T.last_wall)
+		T.credit_ns = cap / 10;
+	else
+		T.credit_ns += (int64_t)((wall - T.last_wall) * T.cpu_pct / 100);
+	if (T.credit_ns > cap)
+		T.credit_ns = cap;
+	T.last_wall = wall;
+	uint64_t charged = atomic_exchange(&T.charged, 0);
+	T.credit_ns -= (int64_t)charged;
+
+	if (held)
+		return_stale(hm_clock_ms());
+	zap_chunks();
+	bool afford = T.credit_ns > 0;
+	if (afford && (on & HM_TRACK_WRITE))
+		write_scan(rs, n);
+	if (afford && (on & HM_TRACK_SAMPLE) && T.hold_base)
+		take_samples(rs, n, T.nsample);
+
+	uint64_t spent = ns_of(CLOCK_THREAD_CPUTIME_ID) - c0;
+	T.credit_ns -= (int64_t)spent;
+	HM_COUNT(track_cpu_ns, spent + charged);
+	if (T.credit_ns < 0)
+		T.nsample = T.nsample > 1 ? T.nsample / 2 : 1;
+	else if (T.credit_ns > (int64_t)(2 * (spent + charged)) && T.nsample < T.max_samples)
+		T.nsample = T.nsample + T.nsample / 4 + 1 > T.max_samples ? T.max_samples : T.nsample + T.nsample / 4 + 1;
+}
