@@ -44,25 +44,41 @@
 
 static pthread_cond_t staging_cv = PTHREAD_COND_INITIALIZER;
 
+/*
+ * Map @size bytes of anonymous memory aligned to @align and register them
+ * with the userfaultfd (MISSING): the private ranges hetmem moves pages into
+ * with UFFDIO_MOVE (staging here, the tracker's hold area).  0 and *@base, or
+ * -errno with a message naming @what.
+ */
+int hm_map_registered(size_t size, size_t align, const char *what, uintptr_t *base)
+{
+	int err = 0;
+	char *p = hm_prim_mmap(NULL, size + align, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0, &err);
+	if (p == MAP_FAILED)
+		return hm_error(err, "hm_init: cannot map %s", what);
+	uintptr_t b = ((uintptr_t)p + align - 1) & ~(align - 1);
+	if (b > (uintptr_t)p)
+		hm_sys_munmap(p, b - (uintptr_t)p);
+	hm_sys_munmap((void *)(b + size), (uintptr_t)p + align - b);
+	int rc = hm_prim_uffd_register(hm_g.uffd, b, size, UFFDIO_REGISTER_MODE_MISSING);
+	if (rc) {
+		hm_sys_munmap((void *)b, size);
+		return hm_error(-rc, "hm_init: cannot register %s", what);
+	}
+	*base = b;
+	return 0;
+}
+
 int hm_staging_init(void)
 {
 	if (!hm_g.feat.move)
 		return 0;
 	size_t size = STAGING_CHUNK * STAGING_CHUNKS;
-	int err = 0;
-	char *p = hm_prim_mmap(NULL, size + HM_FOLIO_2M, PROT_READ | PROT_WRITE,
-			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0, &err);
-	if (p == MAP_FAILED)
-		return hm_error(err, "hm_init: cannot map the staging range");
-	uintptr_t base = ((uintptr_t)p + HM_FOLIO_2M - 1) & ~(HM_FOLIO_2M - 1);
-	if (base > (uintptr_t)p)
-		hm_sys_munmap(p, base - (uintptr_t)p);
-	hm_sys_munmap((void *)(base + size), (uintptr_t)p + HM_FOLIO_2M - base);
-	int rc = hm_prim_uffd_register(hm_g.uffd, base, size, UFFDIO_REGISTER_MODE_MISSING);
-	if (rc) {
-		hm_sys_munmap((void *)base, size);
-		return hm_error(-rc, "hm_init: cannot register the staging range");
-	}
+	uintptr_t base;
+	int rc = hm_map_registered(size, HM_FOLIO_2M, "the staging range", &base);
+	if (rc)
+		return rc;
 	hm_g.staging_base = base;
 	hm_g.staging_size = size;
 	hm_g.staging_free = (1ull << STAGING_CHUNKS) - 1;

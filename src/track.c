@@ -361,21 +361,10 @@ int hm_track_start(void)
 	}
 	if (!(T.avail & HM_TRACK_SAMPLE))
 		return 0;
-	size_t size = (size_t)NCHUNK * HOLD_CHUNK;
-	int err = 0;
-	char *p = hm_prim_mmap(NULL, size + HOLD_CHUNK, PROT_READ | PROT_WRITE,
-			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0, &err);
-	if (p == MAP_FAILED)
-		return hm_error(err, "hm_init: cannot map the tracker's hold area");
-	uintptr_t base = ((uintptr_t)p + HOLD_CHUNK - 1) & ~(HOLD_CHUNK - 1);
-	if (base > (uintptr_t)p)
-		munmap(p, base - (uintptr_t)p);
-	munmap((void *)(base + size), (uintptr_t)p + HOLD_CHUNK - base);
-	int rc = hm_prim_uffd_register(hm_g.uffd, base, size, UFFDIO_REGISTER_MODE_MISSING);
-	if (rc) {
-		munmap((void *)base, size);
-		return hm_error(-rc, "hm_init: cannot register the tracker's hold area");
-	}
+	uintptr_t base;
+	int rc = hm_map_registered((size_t)NCHUNK * HOLD_CHUNK, HOLD_CHUNK, "the tracker's hold area", &base);
+	if (rc)
+		return rc;
 	T.hold_base = base;
 	return 0;
 }
@@ -391,7 +380,7 @@ void hm_track_stop(void)
 	memset(T.chunk_zap, 0, sizeof(T.chunk_zap));
 	if (T.hold_base) {
 		hm_prim_uffd_unregister(hm_g.uffd, T.hold_base, (size_t)NCHUNK * HOLD_CHUNK);
-		munmap((void *)T.hold_base, (size_t)NCHUNK * HOLD_CHUNK);
+		hm_sys_munmap((void *)T.hold_base, (size_t)NCHUNK * HOLD_CHUNK);
 		T.hold_base = 0;
 	}
 	pthread_mutex_unlock(&T.lock);
@@ -930,7 +919,7 @@ static void zap_chunks(void)
 			list[n++] = i;
 	pthread_mutex_unlock(&T.lock);
 	for (int k = 0; k < n; k++)
-		madvise((void *)(T.hold_base + (size_t)list[k] * HOLD_CHUNK), HOLD_CHUNK, MADV_DONTNEED);
+		hm_sys_madvise((void *)(T.hold_base + (size_t)list[k] * HOLD_CHUNK), HOLD_CHUNK, MADV_DONTNEED);
 	pthread_mutex_lock(&T.lock);
 	for (int k = 0; k < n; k++) {
 		T.chunk_zap[list[k]] = false;
