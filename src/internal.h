@@ -264,6 +264,7 @@ extern HM_HIDDEN __thread bool hm_tls_internal __attribute__((tls_model("initial
 
 HM_HIDDEN int hm_error(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 HM_HIDDEN void hm_error_clear(void);
+HM_HIDDEN void hm_fmt_bytes(char *buf, size_t n, uint64_t b);
 HM_HIDDEN void hm_error_restore(const char *msg);
 /* Parse "123", "64K", "2M", "1G", "1T": 0 or -EINVAL (overflow: -E2BIG). */
 HM_HIDDEN int hm_parse_size(const char *s, uint64_t *out);

@@ -61,7 +61,8 @@ HM_API int hm_stats_get(struct hm_stats *o)
 	return 0;
 }
 
-static void fmt_bytes(char *buf, size_t n, uint64_t b)
+/* @b bytes as "1.5 GiB" (also used by the hetmem command) */
+void hm_fmt_bytes(char *buf, size_t n, uint64_t b)
 {
 	const char *u[] = {"B", "KiB", "MiB", "GiB", "TiB"};
 	double v = (double)b;
@@ -80,9 +81,9 @@ HM_API int hm_stats_print(int fd)
 	char out[4096], a[32], b[32], c[32];
 	int n = 0;
 #define P(...) n += snprintf(out + n, sizeof(out) - (size_t)n, __VA_ARGS__)
-	fmt_bytes(a, sizeof(a), s.managed_bytes);
-	fmt_bytes(b, sizeof(b), s.resident_bytes);
-	fmt_bytes(c, sizeof(c), s.metadata_bytes);
+	hm_fmt_bytes(a, sizeof(a), s.managed_bytes);
+	hm_fmt_bytes(b, sizeof(b), s.resident_bytes);
+	hm_fmt_bytes(c, sizeof(c), s.metadata_bytes);
 	P("hetmem: %llu regions, %s managed, %s resident in RAM, %s of page tables (%.1f B per 4 KiB page)\n",
 	  (unsigned long long)s.regions, a, b, c,
 	  s.managed_bytes ? (double)s.metadata_bytes / (double)(s.managed_bytes >> 12) : 0.0);
@@ -90,8 +91,8 @@ HM_API int hm_stats_print(int fd)
 	  (unsigned long long)s.faults, (unsigned long long)s.faults_zero,
 	  (unsigned long long)s.faults_fetch, (unsigned long long)s.faults_wait,
 	  (unsigned long long)s.faults_wp, (unsigned long long)s.readahead_folios);
-	fmt_bytes(a, sizeof(a), s.bytes_demoted);
-	fmt_bytes(b, sizeof(b), s.bytes_promoted);
+	hm_fmt_bytes(a, sizeof(a), s.bytes_demoted);
+	hm_fmt_bytes(b, sizeof(b), s.bytes_promoted);
 	P("  demoted %llu pages (%s), promoted %llu pages (%s), tier-to-tier %llu pages\n",
 	  (unsigned long long)s.pages_demoted, a, (unsigned long long)s.pages_promoted, b,
 	  (unsigned long long)s.pages_tier2tier);
@@ -103,7 +104,7 @@ HM_API int hm_stats_print(int fd)
 	if (atomic_load(&hm_g.initialised))
 		hm_budget_get(&bg);
 	if (bg.bytes) {
-		fmt_bytes(a, sizeof(a), bg.bytes);
+		hm_fmt_bytes(a, sizeof(a), bg.bytes);
 		P("  budget %s (policy %s, tier %d): reclaim scans %llu, reclaimed %llu pages, refaults %llu, "
 		  "thrash back-offs %llu, policy events %llu\n",
 		  a, hm_policy_get(), bg.tier, (unsigned long long)s.reclaim_scans, (unsigned long long)s.reclaim_pages,
@@ -131,8 +132,8 @@ HM_API int hm_stats_print(int fd)
 		struct hm_tier_info ti;
 		if (hm_tier_info(i, &ti))
 			continue;
-		fmt_bytes(a, sizeof(a), ti.capacity);
-		fmt_bytes(c, sizeof(c), ti.used);
+		hm_fmt_bytes(a, sizeof(a), ti.capacity);
+		hm_fmt_bytes(c, sizeof(c), ti.used);
 		P("  %-4d %-24s %12s %12s %12llu %12llu %8llu\n", ti.id, ti.name, a, c,
 		  (unsigned long long)ti.pages_in, (unsigned long long)ti.pages_out,
 		  (unsigned long long)ti.errors);

@@ -30,6 +30,7 @@
 
 int hm_parse_size(const char *s, uint64_t *out);
 int hm_env_setup(void);
+void hm_fmt_bytes(char *buf, size_t n, uint64_t b);
 
 #define PRELOAD_NAME "libhetmem-preload.so"
 
@@ -278,16 +279,6 @@ int hm_run_main(int argc, char **argv)
 /* hetmem stat                                                              */
 /* ---------------------------------------------------------------------- */
 
-static void fmt(char *b, size_t n, double v)
-{
-	const char *u[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-	int k = 0;
-	while (v >= 1024 && k < 4) {
-		v /= 1024;
-		k++;
-	}
-	snprintf(b, n, k ? "%.1f %s" : "%.0f %s", v, u[k]);
-}
 
 /* A consistent copy of the published record; 0, or -1 after a message. */
 static int pub_read(const struct hm_pub *m, struct hm_pub *out, int pid)
@@ -316,15 +307,15 @@ static void stat_print(const struct hm_pub *p)
 		tier_bytes += p->tiers[t].used;
 	uint64_t total = p->rss_anon + tier_bytes, managed = s->resident_bytes + tier_bytes;
 	printf("pid %d: %s\n", p->pid, p->program);
-	fmt(b1, sizeof(b1), (double)p->budget);
+	hm_fmt_bytes(b1, sizeof(b1), (uint64_t)p->budget);
 	printf("policy %s, RAM budget %s\n", p->policy, p->budget ? b1 : "none");
-	fmt(b1, sizeof(b1), (double)s->managed_bytes);
-	fmt(b2, sizeof(b2), (double)s->resident_bytes);
-	fmt(b3, sizeof(b3), (double)tier_bytes);
+	hm_fmt_bytes(b1, sizeof(b1), (uint64_t)s->managed_bytes);
+	hm_fmt_bytes(b2, sizeof(b2), (uint64_t)s->resident_bytes);
+	hm_fmt_bytes(b3, sizeof(b3), (uint64_t)tier_bytes);
 	printf("managed: %s mapped in %llu regions; %s in RAM, %s on devices\n", b1,
 	       (unsigned long long)s->regions, b2, b3);
-	fmt(b1, sizeof(b1), (double)p->rss_anon);
-	fmt(b2, sizeof(b2), (double)p->bytes_unmanaged);
+	hm_fmt_bytes(b1, sizeof(b1), (uint64_t)p->rss_anon);
+	hm_fmt_bytes(b2, sizeof(b2), (uint64_t)p->bytes_unmanaged);
 	printf("anonymous memory: %s resident (RssAnon); %.1f%% of it (with devices) managed now, "
 	       "%.1f%% at its peak; %llu mappings left to the kernel (%s)\n",
 	       b1, total ? 100.0 * (double)managed / (double)total : 0.0,
@@ -332,8 +323,8 @@ static void stat_print(const struct hm_pub *p)
 	       (unsigned long long)p->maps_unmanaged, b2);
 	printf("%-4s %-28s %12s %12s %12s %12s\n", "id", "tier", "capacity", "used", "pages-in", "pages-out");
 	for (uint32_t t = 0; t < p->ntiers; t++) {
-		fmt(b1, sizeof(b1), (double)p->tiers[t].capacity);
-		fmt(b2, sizeof(b2), (double)(t ? p->tiers[t].used : s->resident_bytes));
+		hm_fmt_bytes(b1, sizeof(b1), (uint64_t)p->tiers[t].capacity);
+		hm_fmt_bytes(b2, sizeof(b2), (uint64_t)(t ? p->tiers[t].used : s->resident_bytes));
 		printf("%-4u %-28s %12s %12s %12llu %12llu\n", t, p->tiers[t].name, b1, b2,
 		       (unsigned long long)p->tiers[t].pages_in, (unsigned long long)p->tiers[t].pages_out);
 	}
@@ -341,8 +332,8 @@ static void stat_print(const struct hm_pub *p)
 	       (unsigned long long)s->faults, (unsigned long long)s->faults_zero,
 	       (unsigned long long)s->faults_fetch, (unsigned long long)s->throttled_faults,
 	       (unsigned long long)s->readahead_folios);
-	fmt(b1, sizeof(b1), (double)s->bytes_promoted);
-	fmt(b2, sizeof(b2), (double)s->bytes_demoted);
+	hm_fmt_bytes(b1, sizeof(b1), (uint64_t)s->bytes_promoted);
+	hm_fmt_bytes(b2, sizeof(b2), (uint64_t)s->bytes_demoted);
 	printf("migrations: promoted %s, demoted %s\n", b1, b2);
 	printf("policy decisions: %llu events, %llu scans, %llu pages reclaimed, %llu refaults, "
 	       "%llu thrash back-offs\n",
