@@ -390,7 +390,7 @@ HM_HIDDEN void hm_staging_fini(void);
 HM_HIDDEN uint32_t hm_clock_ms(void);
 HM_HIDDEN void hm_policy_event(struct hm_region *r, size_t head, enum hm_event ev);
 HM_HIDDEN void hm_policy_demoted(struct hm_region *r, size_t head);
-HM_HIDDEN uint64_t hm_policy_score(struct hm_region *r, size_t folio, uint32_t now);
+HM_HIDDEN uint64_t hm_policy_score(struct hm_region *r, size_t folio, uint32_t now, bool resident);
 HM_HIDDEN uint16_t hm_policy_count(struct hm_region *r, size_t folio);
 /* Wake the reclaimer if residency passed the high watermark. */
 HM_HIDDEN void hm_reclaim_kick(void);

@@ -91,12 +91,12 @@ void hm_policy_demoted(struct hm_region *r, size_t head)
 	ps_store(r, f, ps);
 }
 
-uint64_t hm_policy_score(struct hm_region *r, size_t f, uint32_t now)
+uint64_t hm_policy_score(struct hm_region *r, size_t f, uint32_t now, bool resident)
 {
 	struct hm_pstate ps = ps_load(r, f);
 	const struct hm_policy_ops *p = hm_g.policy;
 	if (p->scan) {
-		p->scan(&ps, &hm_g.pctx, now);
+		p->scan(&ps, &hm_g.pctx, now, resident);
 		ps_store(r, f, ps);
 	}
 	return p->score(&ps, &hm_g.pctx, now);

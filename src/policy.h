@@ -16,6 +16,7 @@
 #ifndef HM_POLICY_H
 #define HM_POLICY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -53,8 +54,11 @@ struct hm_policy_ops {
 	void (*event)(struct hm_pstate *ps, const struct hm_policy_ctx *ctx, enum hm_event ev, uint32_t now);
 	/* start of a scan (aging, decay); @ctx->folio_hist is from the last scan */
 	void (*tick)(struct hm_policy_ctx *ctx, uint32_t now);
-	/* per-folio part of a scan (decay); may be NULL */
-	void (*scan)(struct hm_pstate *ps, const struct hm_policy_ctx *ctx, uint32_t now);
+	/* per-folio part of a scan (decay); may be NULL.  @resident: the folio
+	 * is in RAM.  hetmem sees few accesses to resident folios (hint-fault
+	 * samples, writes where tracked), so time without events is evidence of
+	 * coldness only for folios off RAM: policies age only those. */
+	void (*scan)(struct hm_pstate *ps, const struct hm_policy_ctx *ctx, uint32_t now, bool resident);
 	/* coldness of a resident folio: lower is demoted first */
 	uint64_t (*score)(const struct hm_pstate *ps, const struct hm_policy_ctx *ctx, uint32_t now);
 };

@@ -129,7 +129,7 @@ static uint64_t reclaim_pass(struct victim *heap, bool need)
 			unsigned loc = pw_loc(w);
 			if (loc == HM_LOC_NONE || loc == HM_LOC_UNMAPPED)
 				continue;
-			uint64_t score = hm_policy_score(r, f, now);
+			uint64_t score = hm_policy_score(r, f, now, loc == HM_LOC_HOST);
 			unsigned b = hm_count_bucket(hm_policy_count(r, f));
 			hist[b]++;
 			histb[b] += fsz;

@@ -1,7 +1,9 @@
 /*
  * policies/frequency.c — an access histogram whose hot threshold is sized
  * to the budget, after MEMTIS: every folio counts its accesses (halved every
- * DECAY_MS, so the count follows the recent rate); each scan builds a
+ * DECAY_MS while the folio is off RAM, so the count follows the recent
+ * rate; a resident folio keeps its count, since hetmem sees few of its
+ * accesses); each scan builds a
  * histogram of counts in powers of two, and the hot threshold is the lowest
  * bucket such that all folios at or above it fit in the RAM budget.  Folios
  * below the threshold are evicted first, lowest count first, oldest first.
@@ -38,9 +40,10 @@ static void freq_tick(struct hm_policy_ctx *ctx, uint32_t now)
 		ctx->last_decay = now;
 }
 
-static void freq_scan(struct hm_pstate *ps, const struct hm_policy_ctx *ctx, uint32_t now)
+static void freq_scan(struct hm_pstate *ps, const struct hm_policy_ctx *ctx, uint32_t now, bool resident)
 {
-	if (ctx->last_decay == now)
+	/* a resident folio keeps its count: no events is no evidence there */
+	if (ctx->last_decay == now && !resident)
 		ps->count >>= 1;
 }
 

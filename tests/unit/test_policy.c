@@ -20,7 +20,7 @@ static void rank(const struct hm_policy_ops *p, struct hm_pstate *ps, const stru
 	for (int i = 0; i < n; i++) {
 		struct hm_pstate tmp = ps[i];
 		if (p->scan)
-			p->scan(&tmp, ctx, now);
+			p->scan(&tmp, ctx, now, false);
 		sc[i] = p->score(&tmp, ctx, now);
 		order[i] = i;
 	}
@@ -94,6 +94,55 @@ static void test_recency(void **state)
 	assert_int_equal(order[6], 1);
 }
 
+/* recency keeps two lists: a folio seen once (a cold page one access
+ * brought back) goes before one seen twice (a hot page that refaulted),
+ * even when it is younger; only off RAM does a count lapse with time. */
+static void test_recency_two_lists(void **state)
+{
+	const struct hm_policy_ops *p = &hm_policy_recency;
+	struct hm_policy_ctx ctx = {0};
+	struct hm_pstate ps[2] = {{0}};
+	uint32_t now = 0;
+	p->event(&ps[0], &ctx, HM_EV_FIRST_TOUCH, now); /* hot: touched, */
+	p->event(&ps[0], &ctx, HM_EV_REFAULT, now);     /* demoted, refaulted */
+	for (int t = 0; t < 20; t++) {
+		now += 250;
+		p->tick(&ctx, now);
+	}
+	p->event(&ps[1], &ctx, HM_EV_FETCH, now); /* cold: one fetch, just now */
+	int order[2];
+	rank(p, ps, &ctx, now, order, 2); /* rank() scans as if off RAM */
+	assert_int_equal(order[0], 1);
+	/* 25 more generations (over FREQ_GENS since folio 0's access): in RAM
+	 * the count stays, off RAM it lapses */
+	for (int t = 0; t < 25; t++) {
+		now += 250;
+		p->tick(&ctx, now);
+	}
+	struct hm_pstate in = ps[0], off = ps[0];
+	p->scan(&in, &ctx, now, true);
+	p->scan(&off, &ctx, now, false);
+	assert_int_equal(in.count, ps[0].count);
+	assert_int_equal(off.count, 0);
+}
+
+/* frequency: a resident folio's count does not decay with time. */
+static void test_frequency_resident_keeps(void **state)
+{
+	const struct hm_policy_ops *p = &hm_policy_frequency;
+	struct hm_policy_ctx ctx = {0};
+	struct hm_pstate ps = {0};
+	for (int k = 0; k < 8; k++)
+		p->event(&ps, &ctx, HM_EV_FETCH, 1);
+	uint32_t now = 1 + 1500;
+	p->tick(&ctx, now); /* a decay is due */
+	struct hm_pstate in = ps, off = ps;
+	p->scan(&in, &ctx, now, true);
+	p->scan(&off, &ctx, now, false);
+	assert_int_equal(in.count, 8);
+	assert_int_equal(off.count, 4);
+}
+
 /* frequency: the hot threshold is sized to the budget; hot folios rank
  * last; counts decay with the fake clock. */
 static void test_frequency(void **state)
@@ -132,7 +181,7 @@ static void test_frequency(void **state)
 	now += 1500;
 	p->tick(&ctx, now);
 	struct hm_pstate h = ps[0];
-	p->scan(&h, &ctx, now);
+	p->scan(&h, &ctx, now, false);
 	assert_int_equal(h.count, 10);
 	/* a refault adds a bonus */
 	struct hm_pstate c = ps[40];
@@ -161,8 +210,8 @@ static void test_track_events(void **state)
 				now += 250;
 				p->tick(&ctx, now);
 				if (p->scan) {
-					p->scan(&ps[0], &ctx, now);
-					p->scan(&ps[1], &ctx, now);
+					p->scan(&ps[0], &ctx, now, false);
+					p->scan(&ps[1], &ctx, now, false);
 				}
 				p->event(&ps[0], &ctx, (enum hm_event)ev, now); /* used, no fault */
 			}
@@ -387,6 +436,8 @@ int main(void)
 		cmocka_unit_test(test_registry),
 		cmocka_unit_test(test_fifo),
 		cmocka_unit_test(test_recency),
+		cmocka_unit_test(test_recency_two_lists),
+		cmocka_unit_test(test_frequency_resident_keeps),
 		cmocka_unit_test(test_frequency),
 		cmocka_unit_test(test_track_events),
 	};
