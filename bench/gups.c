@@ -497,6 +497,15 @@ static void target(const char *what, bool have, double v, double want, const cha
 	printf("  target: %-58s %6.2f%s -> %s\n", what, v, unit, met ? "met" : "NOT met");
 }
 
+/* The label of table row @k: the phase and its hot-set size. */
+static void row_head(const struct opts *o, int k)
+{
+	char h[16];
+	const char *pn = k < o->nhot ? "idle" : k == o->nhot ? "skewed" : "moving";
+	fmt_size(h, sizeof(h), k < o->nhot ? o->hot[k] : o->skew_hot);
+	printf("%-8s %-7s", pn, h);
+}
+
 int main(int argc, char **argv)
 {
 	struct opts o = {.ws = 8 * GiB, .budget = 2 * GiB, .seconds = 20};
@@ -633,10 +642,7 @@ int main(int argc, char **argv)
 			printf(" %10s", all_cfgs[i].name);
 	printf("\n");
 	for (int k = 0; k < nph; k++) {
-		char h[16];
-		const char *pn = k < o.nhot ? "idle" : k == o.nhot ? "skewed" : "moving";
-		fmt_size(h, sizeof(h), k < o.nhot ? o.hot[k] : o.skew_hot);
-		printf("%-8s %-7s", pn, h);
+		row_head(&o, k);
 		for (size_t i = 0; i < NCFG; i++)
 			if (o.run[i]) {
 				if (res[i].ok)
@@ -648,10 +654,7 @@ int main(int argc, char **argv)
 	}
 	printf("\n== ratios: to all-in-RAM (a) / to the oracle (d) ==\n");
 	for (int k = 0; k < nph; k++) {
-		char h[16];
-		const char *pn = k < o.nhot ? "idle" : k == o.nhot ? "skewed" : "moving";
-		fmt_size(h, sizeof(h), k < o.nhot ? o.hot[k] : o.skew_hot);
-		printf("%-8s %-7s", pn, h);
+		row_head(&o, k);
 		for (size_t i = 0; i < NCFG; i++) {
 			if (!o.run[i])
 				continue;
@@ -671,10 +674,7 @@ int main(int argc, char **argv)
 	}
 	printf("\n== migration traffic (MiB/s, promoted + demoted; kernel: pswpin + pswpout) ==\n");
 	for (int k = 0; k < nph; k++) {
-		char h[16];
-		const char *pn = k < o.nhot ? "idle" : k == o.nhot ? "skewed" : "moving";
-		fmt_size(h, sizeof(h), k < o.nhot ? o.hot[k] : o.skew_hot);
-		printf("%-8s %-7s", pn, h);
+		row_head(&o, k);
 		for (size_t i = 0; i < NCFG; i++)
 			if (o.run[i]) {
 				if (res[i].ok)
