@@ -17,13 +17,8 @@ if [ ! -x "$b" ]; then
 	echo "gups.sh: $b not found: build first" >&2
 	exit 1
 fi
-model=$(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//' || true)
-mem=$(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
-echo "machine: $(nproc) CPUs (${model:-unknown model}), $mem RAM, Linux $(uname -r)"
-echo "date:    $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
-if rev=$(git -C "$(dirname "$0")/.." rev-parse --short HEAD 2>/dev/null); then
-	echo "commit:  $rev"
-fi
+. "$(dirname "$0")/common.sh"
+print_header
 echo "command: gups $*"
 echo
 start=$(date +%s)
