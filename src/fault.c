@@ -95,6 +95,13 @@ bool hm_on_handler(void)
  * on a failure, those pages are mapped even though the rest is not). */
 /* zeros to copy from where UFFDIO_ZEROPAGE cannot be used */
 static char zero_src[BOUNCE_SIZE] __attribute__((aligned(4096)));
+/* Set while the handler serves a write fault: a first touch is then filled
+ * by copying zeros.  UFFDIO_ZEROPAGE maps the shared zero page read-only,
+ * so the retried write takes a second (copy-on-write) fault whose TLB flush
+ * interrupts every CPU running the program: measured in GUPS's fill, that
+ * doubled the cost of a first touch.  A read keeps UFFDIO_ZEROPAGE (no page
+ * is allocated until the program writes). */
+static __thread bool zero_for_write;
 
 static int fill_upto(uintptr_t dst, const char *src, size_t len, bool wake, size_t *placed)
 {
@@ -104,7 +111,7 @@ static int fill_upto(uintptr_t dst, const char *src, size_t len, bool wake, size
 	/* With async write-protect (write tracking) an unpopulated page may
 	 * carry a write-protect marker, which UFFDIO_ZEROPAGE refuses (EEXIST)
 	 * and UFFDIO_COPY fills: copy zeros there */
-	if (!src && len <= BOUNCE_SIZE && hm_track_wp_async())
+	if (!src && len <= BOUNCE_SIZE && (zero_for_write || hm_track_wp_async()))
 		src = zero_src;
 	while (off < len) {
 		size_t done = 0;
@@ -408,7 +415,9 @@ static void serve_fault(const struct uffd_msg *m)
 		HM_COUNT(faults_fetch, 1);
 	else if (loc == HM_LOC_NONE)
 		HM_COUNT(faults_zero, 1);
+	zero_for_write = m->arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WRITE;
 	int rc = hm_folio_fetch(r, head, true);
+	zero_for_write = false;
 	if (rc == -EIO && !hm_g.feat.poison)
 		sigbus_thread(tid, (uintptr_t)m->arg.pagefault.address);
 	else if (rc)
