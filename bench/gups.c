@@ -91,6 +91,7 @@ struct opts {
 	double seconds;
 	bool run[NCFG];
 	bool no_zram;
+	bool no_idle; /* --hot none */
 	const char *record; /* directory for hetmem records, or NULL */
 };
 
@@ -466,7 +467,8 @@ static void usage(FILE *f)
 		   "            [--seconds S] [--configs NAME[,NAME...]] [--no-zram] [--record DIR]\n"
 		   "  --ws SIZE        working set (default 8G)\n"
 		   "  --budget SIZE    RAM budget, and the kernel baseline's memcg limit (default 2G)\n"
-		   "  --hot LIST       hot-set sizes of the idle-cold phases (default 512M,1G,1536M)\n"
+		   "  --hot LIST       hot-set sizes of the idle-cold phases (default 512M,1G,1536M);\n"
+		   "                   none: no idle phase (needs --skew-hot)\n"
 		   "  --skew-hot SIZE  hot set of the skewed and moving phases (default: the middle --hot size)\n"
 		   "  --seconds S      length of each phase; moving runs 2*S with the jump at S (default 20)\n"
 		   "  --configs LIST   of allram,recency,frequency,fifo,oracle,kernel (default: all)\n"
@@ -549,13 +551,17 @@ int main(int argc, char **argv)
 			char buf[256], *tok, *save;
 			snprintf(buf, sizeof(buf), "%s", v);
 			o.nhot = 0;
+			hot_set = true;
+			i++;
+			if (!strcmp(v, "none")) { /* no idle phase: skewed and moving only */
+				o.no_idle = true;
+				continue;
+			}
 			for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
 				if (o.nhot == MAX_HOT || parse_size(tok, &o.hot[o.nhot]))
 					goto bad;
 				o.nhot++;
 			}
-			hot_set = true;
-			i++;
 		} else if (v && !strcmp(a, "--configs")) {
 			char buf[256], *tok, *save;
 			snprintf(buf, sizeof(buf), "%s", v);
@@ -586,7 +592,11 @@ int main(int argc, char **argv)
 			o.nhot = 3;
 		}
 	}
-	if (!o.nhot) {
+	if (o.no_idle && !skew_set) {
+		fprintf(stderr, "gups: --hot none needs --skew-hot\n");
+		return 2;
+	}
+	if (!o.nhot && !o.no_idle) {
 		o.hot[0] = o.budget / 4, o.hot[1] = o.budget / 2, o.hot[2] = o.budget / 4 * 3;
 		o.nhot = 3;
 	}
