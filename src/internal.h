@@ -379,6 +379,9 @@ HM_HIDDEN bool hm_on_handler(void);
  * migrate.c
  * ---------------------------------------------------------------------- */
 HM_HIDDEN long hm_migrate_region(struct hm_region *r, size_t first, size_t last, int tier, int *status, unsigned flags);
+/* The same for @n folios of @r given by their first pages (any order, each
+ * once), in batches that share one staging chunk: the reclaimer's victims. */
+HM_HIDDEN long hm_migrate_heads(struct hm_region *r, const size_t *heads, size_t n, int tier, unsigned flags);
 #define HM_MIG_WAIT 0x1u  /* wait for locked folios instead of -EBUSY */
 #define HM_MIG_TRY 0x2u   /* skip locked folios at once (-EBUSY) */
 HM_HIDDEN int hm_staging_init(void);

@@ -75,7 +75,7 @@ int hm_staging_init(void)
 	if (!hm_g.feat.move)
 		return 0;
 	size_t size = STAGING_CHUNK * STAGING_CHUNKS;
-	uintptr_t base;
+	uintptr_t base = 0;
 	int rc = hm_map_registered(size, HM_FOLIO_2M, "the staging range", &base);
 	if (rc)
 		return rc;
@@ -306,13 +306,16 @@ static enum action classify(struct hm_region *r, struct mfolio *f, int tier)
 	return host ? ACT_DEMOTE : ACT_T2T;
 }
 
-/* Take folio @f of @r out of RAM onto tier @t (copy phase). */
-static int demote_copy(struct hm_region *r, struct mfolio *f, struct hm_tier *t, uintptr_t stage)
+/* Take folio @f of @r out of RAM onto tier @t (copy phase), first half:
+ * take its slots, then move its pages out of the program's view into
+ * @stage (MOVE), or choose the write-protect path (f->wp).  Every folio of a
+ * batch is staged before any is written (demote_write), so the staging
+ * range is checked for holes once for the whole batch and dropped once. */
+static int demote_stage(struct hm_region *r, struct mfolio *f, struct hm_tier *t, uintptr_t stage)
 {
 	size_t fp = region_folio_pages(r);
 	size_t len = fp << HM_PAGE_SHIFT;
 	uintptr_t addr = r->base + (f->head << HM_PAGE_SHIFT);
-	unsigned char present[HM_MAX_FOLIO_PAGES];
 	int rc = alloc_slots(t, fp, f->slots);
 	if (rc)
 		return rc;
@@ -339,6 +342,25 @@ static int demote_copy(struct hm_region *r, struct mfolio *f, struct hm_tier *t,
 			f->stage = stage;
 		}
 	}
+	return 0;
+
+err_slots:
+	free_slots(t, f->slots, fp);
+	return rc;
+}
+
+/* Second half: copy the folio to its slots.  @spresent: for a staged folio,
+ * which of its staging pages hold data (from the batch's one check; NULL:
+ * check here).  On a failure the folio is back in the program's view. */
+static int demote_write(struct hm_region *r, struct mfolio *f, struct hm_tier *t, const unsigned char *spresent)
+{
+	size_t fp = region_folio_pages(r);
+	size_t len = fp << HM_PAGE_SHIFT;
+	uintptr_t addr = r->base + (f->head << HM_PAGE_SHIFT);
+	uintptr_t stage = f->stage;
+	unsigned char present[HM_MAX_FOLIO_PAGES];
+	const unsigned char *pres = present;
+	int rc;
 	const char *src;
 	if (f->wp) {
 		rc = uffd_wp_retry(addr, len, true);
@@ -356,9 +378,13 @@ static int demote_copy(struct hm_region *r, struct mfolio *f, struct hm_tier *t,
 	} else {
 		src = (const char *)stage;
 	}
-	rc = hm_prim_pages_present((void *)src, len, present);
-	if (rc)
-		goto err_restore;
+	if (f->wp || !spresent) {
+		rc = hm_prim_pages_present((void *)src, len, present);
+		if (rc)
+			goto err_restore;
+	} else {
+		pres = spresent;
+	}
 	if (f->wp) {
 		/* Read the protected folio with a system call, not with loads:
 		 * if the program unmaps it meanwhile (munmap racing a demotion)
@@ -380,7 +406,7 @@ static int demote_copy(struct hm_region *r, struct mfolio *f, struct hm_tier *t,
 			goto err_restore;
 		src = b;
 	}
-	rc = write_pages(t, f->slots, src, present, fp);
+	rc = write_pages(t, f->slots, src, pres, fp);
 	if (rc)
 		goto err_restore;
 	return 0;
@@ -530,7 +556,120 @@ static bool lock_within(struct hm_region *r, size_t head, unsigned flags)
 /* The three phases                                                         */
 /* ---------------------------------------------------------------------- */
 
-long hm_migrate_region(struct hm_region *r, size_t first, size_t last, int tier, int *status, unsigned flags)
+/*
+ * Migrate the folios at fs[0..nf).head (each at most once, any order, at
+ * most BATCH_PAGES pages in all) of @r to @tier: lock and classify, copy,
+ * commit or restore.  Per-page results go to status[page - first] when
+ * @status is given.  Returns the pages moved.
+ */
+static long migrate_folios(struct hm_region *r, struct mfolio *fs, size_t nf, int tier, struct hm_tier *t,
+			   int *status, size_t first, unsigned flags)
+{
+	size_t fp = region_folio_pages(r);
+	long moved = 0;
+	/* phase 1: lock and classify */
+	for (size_t k = 0; k < nf; k++) {
+		struct mfolio *f = &fs[k];
+		size_t head = f->head;
+		if (!lock_within(r, head, flags)) {
+			f->act = ACT_FAIL;
+			f->rc = -EBUSY;
+			continue;
+		}
+		f->locked = true;
+		/* a folio out for a hint-fault sample comes back first */
+		if (hm_track_folio_sampled(r, head)) {
+			int rc = hm_track_restore(r, head);
+			if (rc) {
+				f->act = ACT_FAIL;
+				f->rc = rc;
+				continue;
+			}
+		}
+		f->act = classify(r, f, tier);
+	}
+	/* phase 2: copy.  Demotions are staged first, all into one staging
+	 * chunk, which is then checked for holes once and dropped once: a
+	 * MADV_DONTNEED costs a TLB-flush interrupt on every CPU running the
+	 * program and a REMOVE event the handler must read. */
+	uintptr_t stage = 0;
+	if (t && hm_g.demote == HM_DEMOTE_MOVE)
+		for (size_t k = 0; k < nf && !stage; k++)
+			if (fs[k].act == ACT_DEMOTE)
+				stage = staging_get();
+	uintptr_t stage_off = 0;
+	for (size_t k = 0; k < nf; k++) {
+		struct mfolio *f = &fs[k];
+		switch (f->act) {
+		case ACT_FETCH:
+			f->rc = hm_folio_fetch(r, f->head, true);
+			if (!f->rc)
+				hm_policy_event(r, f->head, HM_EV_PROMOTE);
+			break;
+		case ACT_DEMOTE:
+			f->rc = demote_stage(r, f, t, stage + stage_off);
+			stage_off += fp << HM_PAGE_SHIFT;
+			break;
+		case ACT_T2T:
+			f->rc = t2t_copy(r, f, t);
+			break;
+		default:
+			break;
+		}
+	}
+	unsigned char spresent[BATCH_PAGES];
+	bool have_present = stage_off && !hm_prim_pages_present((void *)stage, stage_off, spresent);
+	for (size_t k = 0; k < nf; k++) {
+		struct mfolio *f = &fs[k];
+		if (f->act != ACT_DEMOTE || f->rc)
+			continue;
+		const unsigned char *sp = NULL;
+		if (have_present && !f->wp)
+			sp = spresent + ((f->stage - stage) >> HM_PAGE_SHIFT);
+		f->rc = demote_write(r, f, t, sp);
+	}
+	/* phase 3: commit or restore, results, unlock */
+	for (size_t k = 0; k < nf; k++) {
+		struct mfolio *f = &fs[k];
+		if (f->act == ACT_DEMOTE && !f->rc)
+			f->rc = demote_commit(r, f, t);
+		else if (f->act == ACT_T2T && !f->rc)
+			t2t_commit(r, f, t);
+		for (size_t i = f->head; i < f->head + fp; i++) {
+			int st;
+			uint64_t w = atomic_load(&r->words[i]);
+			if (f->act == ACT_SKIP)
+				st = HM_MIGRATE_SKIPPED;
+			else if (f->act == ACT_FETCH)
+				/* a page still on a tier did not come home (a
+				 * transient error outlasted the retries) */
+				st = pw_loc(w) == HM_LOC_POISON ? -EIO
+				     : pw_loc(w) == HM_LOC_UNMAPPED ? -EFAULT
+				     : pw_loc(w) == HM_LOC_TIER ? (f->rc ? f->rc : -EIO) : 0;
+			else
+				st = f->rc;
+			if (st == 0)
+				moved++;
+			else if (st < 0)
+				HM_COUNT(migrate_failures, 1);
+			if (status)
+				status[i - first] = st;
+		}
+		if (f->locked)
+			hm_folio_unlock(r, f->head);
+	}
+	if (stage)
+		staging_put(stage);
+	return moved;
+}
+
+/*
+ * Migrate the folios of @r from page @first to @last (folio-aligned) to
+ * @tier, a batch at a time (@heads NULL); or, with @heads, the @n folios
+ * whose first pages it lists (no @status then).
+ */
+static long migrate_many(struct hm_region *r, size_t first, size_t last, const size_t *heads, size_t n, int tier,
+			 int *status, unsigned flags)
 {
 	size_t fp = region_folio_pages(r);
 	struct hm_tier *t = tier ? hm_tier_get(tier) : NULL;
@@ -541,95 +680,33 @@ long hm_migrate_region(struct hm_region *r, size_t first, size_t last, int tier,
 	uint64_t *slots = malloc(BATCH_PAGES * sizeof(uint64_t));
 	if (!slots)
 		return -ENOMEM;
+	if (!heads)
+		n = (last - first + fp - 1) / fp;
 	long moved = 0;
 	pthread_rwlock_rdlock(&hm_g.fork_lock);
-	for (size_t start = first; start < last; start += nfolios_max * fp) {
+	for (size_t done = 0; done < n;) {
 		size_t nf = 0;
-		/* phase 1: collect and lock */
-		for (size_t head = start; head < last && nf < nfolios_max; head += fp, nf++) {
+		for (; done < n && nf < nfolios_max; done++, nf++) {
 			struct mfolio *f = &fs[nf];
 			memset(f, 0, sizeof(*f));
-			f->head = head;
+			f->head = heads ? heads[done] : first + done * fp;
 			f->slots = slots + nf * fp;
-			if (!lock_within(r, head, flags)) {
-				f->act = ACT_FAIL;
-				f->rc = -EBUSY;
-				continue;
-			}
-			f->locked = true;
-			/* a folio out for a hint-fault sample comes back first */
-			if (hm_track_folio_sampled(r, head)) {
-				int rc = hm_track_restore(r, head);
-				if (rc) {
-					f->act = ACT_FAIL;
-					f->rc = rc;
-					continue;
-				}
-			}
-			f->act = classify(r, f, tier);
 		}
-		/* phase 2: copy */
-		uintptr_t stage = 0;
-		if (t && hm_g.demote == HM_DEMOTE_MOVE)
-			for (size_t k = 0; k < nf && !stage; k++)
-				if (fs[k].act == ACT_DEMOTE)
-					stage = staging_get();
-		uintptr_t stage_off = 0;
-		for (size_t k = 0; k < nf; k++) {
-			struct mfolio *f = &fs[k];
-			switch (f->act) {
-			case ACT_FETCH:
-				f->rc = hm_folio_fetch(r, f->head, true);
-				if (!f->rc)
-					hm_policy_event(r, f->head, HM_EV_PROMOTE);
-				break;
-			case ACT_DEMOTE:
-				f->rc = demote_copy(r, f, t, stage + stage_off);
-				stage_off += fp << HM_PAGE_SHIFT;
-				break;
-			case ACT_T2T:
-				f->rc = t2t_copy(r, f, t);
-				break;
-			default:
-				break;
-			}
-		}
-		/* phase 3: commit or restore, results, unlock */
-		for (size_t k = 0; k < nf; k++) {
-			struct mfolio *f = &fs[k];
-			if (f->act == ACT_DEMOTE && !f->rc)
-				f->rc = demote_commit(r, f, t);
-			else if (f->act == ACT_T2T && !f->rc)
-				t2t_commit(r, f, t);
-			for (size_t i = f->head; i < f->head + fp; i++) {
-				int st;
-				uint64_t w = atomic_load(&r->words[i]);
-				if (f->act == ACT_SKIP)
-					st = HM_MIGRATE_SKIPPED;
-				else if (f->act == ACT_FETCH)
-					/* a page still on a tier did not come home (a
-					 * transient error outlasted the retries) */
-					st = pw_loc(w) == HM_LOC_POISON ? -EIO
-					     : pw_loc(w) == HM_LOC_UNMAPPED ? -EFAULT
-					     : pw_loc(w) == HM_LOC_TIER ? (f->rc ? f->rc : -EIO) : 0;
-				else
-					st = f->rc;
-				if (st == 0)
-					moved++;
-				else if (st < 0)
-					HM_COUNT(migrate_failures, 1);
-				if (status)
-					status[i - first] = st;
-			}
-			if (f->locked)
-				hm_folio_unlock(r, f->head);
-		}
-		if (stage)
-			staging_put(stage);
+		moved += migrate_folios(r, fs, nf, tier, t, status, first, flags);
 	}
 	pthread_rwlock_unlock(&hm_g.fork_lock);
 	free(slots);
 	return moved;
+}
+
+long hm_migrate_region(struct hm_region *r, size_t first, size_t last, int tier, int *status, unsigned flags)
+{
+	return migrate_many(r, first, last, NULL, 0, tier, status, flags);
+}
+
+long hm_migrate_heads(struct hm_region *r, const size_t *heads, size_t n, int tier, unsigned flags)
+{
+	return migrate_many(r, 0, 0, heads, n, tier, NULL, flags);
 }
 
 /* ---------------------------------------------------------------------- */

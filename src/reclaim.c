@@ -99,7 +99,7 @@ static uint64_t resident(void)
 }
 
 /* One pass: scan, rank, demote until resident <= low.  Returns pages demoted. */
-static uint64_t reclaim_pass(struct victim *heap, bool need)
+static uint64_t reclaim_pass(struct victim *heap, size_t *heads, bool need)
 {
 	uint32_t now = hm_clock_ms();
 	hm_g.pctx.budget_folio_bytes = hm_g.budget;
@@ -168,12 +168,16 @@ static uint64_t reclaim_pass(struct victim *heap, bool need)
 				b++;
 			}
 			qsort(heap + k, b - k, sizeof(heap[0]), cmp_place);
+			/* each region's victims in one call: they share staging
+			 * chunks (one drop per chunk, not one per folio) */
 			for (size_t j = k; j < b;) {
 				struct hm_region *r = heap[j].r;
-				size_t fp = region_folio_pages(r), end = j + 1;
-				while (end < b && heap[end].r == r && heap[end].head == heap[end - 1].head + fp)
+				size_t end = j;
+				while (end < b && heap[end].r == r) {
+					heads[end - j] = heap[end].head;
 					end++;
-				long m = hm_migrate_region(r, heap[j].head, heap[end - 1].head + fp, tier, NULL, HM_MIG_TRY);
+				}
+				long m = hm_migrate_heads(r, heads, end - j, tier, HM_MIG_TRY);
 				if (m > 0) {
 					demoted += (uint64_t)m;
 					HM_COUNT(reclaim_pages, (uint64_t)m);
@@ -197,12 +201,13 @@ static void *reclaim_main(void *arg)
 	hm_tls_internal = true;
 	atomic_store(&rc_tid, (pid_t)syscall(SYS_gettid));
 	struct victim *heap = malloc(MAX_VICTIMS * sizeof(*heap));
+	size_t *heads = malloc(MAX_VICTIMS * sizeof(*heads));
 	uint64_t last_refaults = atomic_load(&hm_cnt.refaults);
 	uint64_t window_demoted = 0;
 	uint32_t window_start = hm_clock_ms(), last_scan = 0;
 	unsigned sleep_ms = TICK_MS;
 	pthread_mutex_lock(&rc_lock);
-	while (!rc_stop && heap) {
+	while (!rc_stop && heap && heads) {
 		if (!rc_kicked) {
 			struct timespec ts;
 			clock_gettime(CLOCK_REALTIME, &ts);
@@ -221,7 +226,7 @@ static void *reclaim_main(void *arg)
 		/* scan for the histogram and aging at least every 500 ms (a scan
 		 * visits every folio: its cost grows with managed memory) */
 		if (over || now - last_scan >= hm_track_scan_ms()) {
-			window_demoted += reclaim_pass(heap, over);
+			window_demoted += reclaim_pass(heap, heads, over);
 			last_scan = now;
 		}
 		hm_record_tick(now); /* record.c: a sample if one is due */
@@ -239,6 +244,7 @@ static void *reclaim_main(void *arg)
 	}
 	pthread_mutex_unlock(&rc_lock);
 	free(heap);
+	free(heads);
 	return NULL;
 }
 

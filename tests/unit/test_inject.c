@@ -417,10 +417,12 @@ static void test_uffd_move(void **state)
 	home_and_check(p, N, 150);
 
 	/* restore: the write to the tier fails, and moving the pages back from
-	 * staging fails too: they are copied back (with retried copies) */
+	 * staging fails too: they are copied back (with retried copies).  All
+	 * N folios of the batch are staged (N moves) before the first write,
+	 * so the move back is the N+1th call */
 	inj0 = stats_now().injected;
 	assert_int_equal(hm_inject("tier_write", EIO, 0, 1), 0);
-	assert_int_equal(hm_inject("uffd_move", EBUSY, 1, 1), 0);
+	assert_int_equal(hm_inject("uffd_move", EBUSY, N, 1), 0);
 	assert_int_equal(hm_inject("uffd_copy", ENOMEM, 0, 2), 0);
 	assert_int_equal(hm_migrate(p, N * PG, tier, st), N - 1);
 	expect_status(st, N, 0, 1, -EIO, 0);
