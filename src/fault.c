@@ -430,6 +430,7 @@ static void serve_fault(const struct uffd_msg *m)
 	if (hint) {
 		if (!rc) {
 			hm_policy_event(r, head, HM_EV_HINT);
+			hm_policy_sampled(r, head, true);
 			HM_COUNT(track_hint_faults, 1);
 		}
 		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);

@@ -131,6 +131,7 @@ struct hm_region {
 	_Atomic long dev_writers;     /* device writes in place in flight
 				       * (device.c): WP demotion backs off */
 	_Atomic uint64_t *pstate;     /* one struct hm_pstate per folio (policy.c) */
+	_Atomic uint16_t *heat;       /* per 2 MiB block: hint-sample hit ratio (policy.c) */
 	struct hm_adv_range *adv;     /* placement advice, sorted (advise.c) */
 	size_t nadv;
 };
@@ -193,6 +194,7 @@ struct hm_global {
 	enum hm_demote_mode demote;
 	unsigned readahead_max;
 	unsigned spin_us;          /* handler busy-polls this long after work */
+	bool block_heat;           /* policies use block heat (HETMEM_BLOCK_HEAT) */
 	unsigned cfg_flags;
 	uint64_t register_mode;    /* UFFDIO_REGISTER_MODE_* used for regions */
 
@@ -394,6 +396,12 @@ HM_HIDDEN uint32_t hm_clock_ms(void);
 HM_HIDDEN void hm_policy_event(struct hm_region *r, size_t head, enum hm_event ev);
 HM_HIDDEN void hm_policy_demoted(struct hm_region *r, size_t head);
 HM_HIDDEN uint64_t hm_policy_score(struct hm_region *r, size_t folio, uint32_t now, bool resident);
+/* Block heat (DAMON-style spatial aggregation of hint-fault samples): a
+ * sample of page @page of @r was touched (@hit) or went back untouched. */
+#define HM_HEAT_PAGES 512 /* pages per block: 2 MiB */
+HM_HIDDEN void hm_policy_sampled(struct hm_region *r, size_t page, bool hit);
+/* Whether page @page of @r is in a hot block. */
+HM_HIDDEN bool hm_policy_block_hot(struct hm_region *r, size_t page);
 HM_HIDDEN uint16_t hm_policy_count(struct hm_region *r, size_t folio);
 /* Wake the reclaimer if residency passed the high watermark. */
 HM_HIDDEN void hm_reclaim_kick(void);

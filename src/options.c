@@ -97,6 +97,13 @@ int hm_config_resolve(const struct hm_config *cfg)
 		if (!hm_g.policy)
 			return hm_error(EINVAL, "HETMEM_POLICY='%s': expected recency, frequency or fifo", e);
 	}
+	hm_g.block_heat = true;
+	e = getenv("HETMEM_BLOCK_HEAT"); /* for comparisons: 0 ranks by the policy alone */
+	if (e && *e) {
+		if (strcmp(e, "0") && strcmp(e, "1"))
+			return hm_error(EINVAL, "HETMEM_BLOCK_HEAT='%s': expected 0 or 1", e);
+		hm_g.block_heat = *e == '1';
+	}
 	e = getenv("HETMEM_DEMOTE");
 	if (e && *e) {
 		if (!strcasecmp(e, "auto"))

@@ -91,6 +91,33 @@ void hm_policy_demoted(struct hm_region *r, size_t head)
 	ps_store(r, f, ps);
 }
 
+/*
+ * Block heat.  A hint-fault sample (track.c) tells about one page for the
+ * time it is out; pages near each other tend to be used alike (the premise of
+ * DAMON's regions), so each 2 MiB block of a region keeps a running hit
+ * ratio of the samples taken in it (16-bit fixed point, each outcome weighs
+ * a quarter).  A resident folio in a block over HEAT_HOT ranks above every
+ * folio outside one (policies with .blocks): samples of a few pages protect
+ * the whole block, where a per-folio count needs an event on every folio.
+ */
+#define HEAT_HOT 8192 /* a hit ratio of 1/8 */
+
+void hm_policy_sampled(struct hm_region *r, size_t page, bool hit)
+{
+	if (!r->heat || page >= r->npages)
+		return;
+	_Atomic uint16_t *h = &r->heat[page / HM_HEAT_PAGES];
+	uint16_t v = atomic_load_explicit(h, memory_order_relaxed);
+	v = hit ? (uint16_t)(v + ((65535u - v) >> 2)) : (uint16_t)(v - (v >> 2));
+	atomic_store_explicit(h, v, memory_order_relaxed);
+}
+
+bool hm_policy_block_hot(struct hm_region *r, size_t page)
+{
+	return r->heat && page < r->npages &&
+	       atomic_load_explicit(&r->heat[page / HM_HEAT_PAGES], memory_order_relaxed) >= HEAT_HOT;
+}
+
 uint64_t hm_policy_score(struct hm_region *r, size_t f, uint32_t now, bool resident)
 {
 	struct hm_pstate ps = ps_load(r, f);
@@ -99,7 +126,11 @@ uint64_t hm_policy_score(struct hm_region *r, size_t f, uint32_t now, bool resid
 		p->scan(&ps, &hm_g.pctx, now, resident);
 		ps_store(r, f, ps);
 	}
-	return p->score(&ps, &hm_g.pctx, now);
+	uint64_t s = p->score(&ps, &hm_g.pctx, now);
+	if (!p->blocks || !hm_g.block_heat)
+		return s;
+	bool hot = resident && hm_policy_block_hot(r, f << (r->folio_shift - HM_PAGE_SHIFT));
+	return ((uint64_t)hot << 63) | (s >> 1);
 }
 
 uint16_t hm_policy_count(struct hm_region *r, size_t f)

@@ -61,6 +61,10 @@ struct hm_policy_ops {
 	void (*scan)(struct hm_pstate *ps, const struct hm_policy_ctx *ctx, uint32_t now, bool resident);
 	/* coldness of a resident folio: lower is demoted first */
 	uint64_t (*score)(const struct hm_pstate *ps, const struct hm_policy_ctx *ctx, uint32_t now);
+	/* rank folios in blocks that hint-fault samples found hot above all
+	 * others (policy.c: block heat); false for fifo, the baseline without
+	 * hotness */
+	bool blocks;
 };
 
 extern const struct hm_policy_ops hm_policy_fifo, hm_policy_recency, hm_policy_frequency;

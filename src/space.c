@@ -132,7 +132,8 @@ void hm_folio_unlock(struct hm_region *r, size_t head)
 static size_t region_meta(const struct hm_region *r)
 {
 	return sizeof(*r) + r->npages * sizeof(hm_pw_t) +
-	       (r->npages >> (r->folio_shift - HM_PAGE_SHIFT)) * sizeof(uint64_t);
+	       (r->npages >> (r->folio_shift - HM_PAGE_SHIFT)) * sizeof(uint64_t) +
+	       (r->npages + HM_HEAT_PAGES - 1) / HM_HEAT_PAGES * sizeof(uint16_t);
 }
 
 static void region_free(struct hm_region *r)
@@ -140,6 +141,7 @@ static void region_free(struct hm_region *r)
 	hm_track_drop(r, 0, r->npages); /* no sample may outlive its region */
 	HM_COUNT(metadata_bytes, -(uint64_t)region_meta(r));
 	free(r->pstate);
+	free(r->heat);
 	free(r->words);
 	hm_adv_free(r);
 	free(r);
@@ -308,9 +310,11 @@ static struct hm_region *region_new(uintptr_t base, size_t size, unsigned folio_
 	r->npages = size >> HM_PAGE_SHIFT;
 	r->words = calloc(r->npages, sizeof(hm_pw_t));
 	r->pstate = calloc(r->npages >> (folio_shift - HM_PAGE_SHIFT), sizeof(uint64_t));
-	if (!r->words || !r->pstate) {
+	r->heat = calloc((r->npages + HM_HEAT_PAGES - 1) / HM_HEAT_PAGES, sizeof(uint16_t));
+	if (!r->words || !r->pstate || !r->heat) {
 		free(r->words);
 		free(r->pstate);
+		free(r->heat);
 		free(r);
 		return NULL;
 	}

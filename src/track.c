@@ -46,7 +46,7 @@
  *    LOC = HOST and get the SAMPLED bit.  When the program touches one, the
  *    fault handler moves the pages straight back (hm_folio_fetch ->
  *    hm_track_restore) and gives the policy an HM_EV_HINT.  Samples not
- *    touched within SAMPLE_MS are put back by a later scan, with no event:
+ *    touched within HETMEM_TRACK_SAMPLE_MS (1 s) are put back by a later scan, with no event:
  *    that is cold evidence.  Like NUMA balancing's hint faults, this sees
  *    reads as well as writes.
  *
@@ -108,9 +108,10 @@ struct hm_page_region {
 #define PM_SOFT_DIRTY (1ull << 55)
 
 #define HOLD_CHUNK HM_FOLIO_2M
-#define NCHUNK 512          /* samples in flight at most (1 GiB of address space) */
-#define MAX_ENT 4096        /* samples, with room for splits by mremap */
-#define SAMPLE_MS 100       /* an untouched sample goes back after this long */
+#define NCHUNK 4096         /* samples in flight at most (8 GiB of address space,
+			     * reserved, populated only where a sample is) */
+#define MAX_ENT 8192        /* samples, with room for splits by mremap */
+#define DEFAULT_SAMPLE_MS 1000 /* an untouched sample goes back after this long */
 #define DEFAULT_CPU_PCT 2
 #define DEFAULT_SAMPLES 64  /* samples per scan at most, by default */
 #define EAGAIN_TRIES 1000
@@ -137,6 +138,8 @@ static struct {
 	_Atomic unsigned cpu_pct; /* hm_track_set may change it at any time */
 	unsigned max_samples; /* per scan */
 	unsigned scan_ms;     /* the reclaimer's scan interval under budget */
+	unsigned sample_ms;   /* how long a sample stays out */
+	unsigned next_chunk;  /* where chunk_alloc looks first */
 	/* what this process can do (hm_track_choose) */
 	unsigned avail;
 	enum wr_mech wr_avail; /* the write mechanism if WRITE is on */
@@ -230,6 +233,15 @@ int hm_track_config(const struct hm_config *cfg)
 			return hm_error(EINVAL, "HETMEM_TRACK_SAMPLES='%s': expected 1..%d folios per scan", e, NCHUNK);
 		samples = (unsigned)v;
 	}
+	unsigned sample_ms = DEFAULT_SAMPLE_MS;
+	e = getenv("HETMEM_TRACK_SAMPLE_MS");
+	if (e && *e) {
+		char *end;
+		unsigned long v = strtoul(e, &end, 10);
+		if (*end || v < 10 || v > 10000)
+			return hm_error(EINVAL, "HETMEM_TRACK_SAMPLE_MS='%s': expected 10..10000 ms", e);
+		sample_ms = (unsigned)v;
+	}
 	unsigned scan_ms = 500;
 	e = getenv("HETMEM_TRACK_SCAN_MS"); /* a test hook: scans more often */
 	if (e && *e) {
@@ -243,6 +255,7 @@ int hm_track_config(const struct hm_config *cfg)
 	T.cpu_pct = pct;
 	T.max_samples = samples;
 	T.scan_ms = scan_ms;
+	T.sample_ms = sample_ms;
 	return 0;
 }
 
@@ -443,11 +456,14 @@ void hm_track_charge(uint64_t ns)
 
 static int chunk_alloc(void)
 {
-	for (int i = 0; i < NCHUNK; i++)
+	for (int k = 0; k < NCHUNK; k++) {
+		int i = (int)((T.next_chunk + (unsigned)k) % NCHUNK);
 		if (!T.chunk_refs[i] && !T.chunk_zap[i]) {
 			T.chunk_refs[i] = 1;
+			T.next_chunk = (unsigned)i + 1;
 			return i;
 		}
+	}
 	return -1;
 }
 
@@ -753,10 +769,12 @@ out_unlock:
 	hm_folio_unlock(r, head);
 }
 
-/* Take @count samples from a window that sweeps all folios of all regions
- * (from a random start), like NUMA balancing's scan window: every resident
- * folio is offered in turn, so a folio in use is seen within
- * (folios / samples per scan) scans. */
+/* Take @count samples, visiting all folios of all regions in a scattered
+ * order (a stride prime to their number, from a random start): every
+ * resident folio is offered in turn, so a folio in use is seen within
+ * (folios / samples per scan) scans, and consecutive samples land in
+ * different 2 MiB blocks, so every block's heat (policy.c) is measured
+ * early rather than one block after another. */
 static void take_samples(struct hm_region **rs, size_t n, unsigned count)
 {
 	static uint64_t cursor;
@@ -768,8 +786,11 @@ static void take_samples(struct hm_region **rs, size_t n, unsigned count)
 		return;
 	if (!cursor)
 		cursor = rnd() | 1;
+	uint64_t stride = 7919; /* a prime: prime to total unless it divides it */
+	while (total % stride == 0)
+		stride += 2;
 	for (unsigned s = 0; s < count && s < total; s++) {
-		uint64_t g = cursor++ % total;
+		uint64_t g = (uint64_t)(((unsigned __int128)cursor++ * stride) % total);
 		for (size_t i = 0; i < n; i++) {
 			struct hm_region *r = rs[i];
 			if (atomic_load(&r->dying))
@@ -785,15 +806,19 @@ static void take_samples(struct hm_region **rs, size_t n, unsigned count)
 	pthread_rwlock_unlock(&hm_g.fork_lock);
 }
 
-/* Samples untouched for SAMPLE_MS go back, with no event: cold evidence.
+/* Samples untouched for T.sample_ms go back, with no event: cold evidence.
  * No waiting here (the handler may need T.lock): EAGAIN is tried again at
  * the next scan. */
 static void return_stale(uint32_t now)
 {
 	pthread_mutex_lock(&T.lock);
 	for (size_t k = 0; k < T.nent;) {
-		if (now - T.ent[k].born >= SAMPLE_MS && restore_ent(k) == 0)
+		struct hm_region *r = T.ent[k].r;
+		size_t page = T.ent[k].page;
+		if (now - T.ent[k].born >= T.sample_ms && restore_ent(k) == 0) {
+			hm_policy_sampled(r, page, false); /* untouched: cold evidence */
 			continue;
+		}
 		k++;
 	}
 	pthread_mutex_unlock(&T.lock);

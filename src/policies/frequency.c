@@ -59,5 +59,6 @@ const struct hm_policy_ops hm_policy_frequency = {
 	.event = freq_event,
 	.tick = freq_tick,
 	.scan = freq_scan,
+	.blocks = true,
 	.score = freq_score,
 };

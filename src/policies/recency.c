@@ -57,5 +57,6 @@ const struct hm_policy_ops hm_policy_recency = {
 	.event = recency_event,
 	.tick = recency_tick,
 	.scan = recency_scan,
+	.blocks = true,
 	.score = recency_score,
 };

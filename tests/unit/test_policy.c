@@ -243,6 +243,37 @@ static int teardown(void **state)
 	return 0;
 }
 
+/* Block heat: samples in one 2 MiB block make the whole block hot (a hit
+ * weighs a quarter: one hit is over the 1/8 threshold); samples that go back
+ * untouched cool it again; other blocks are untouched by either. */
+static void test_block_heat(void **state)
+{
+	struct hm_region r;
+	memset(&r, 0, sizeof(r));
+	r.npages = 3 * HM_HEAT_PAGES;
+	r.heat = calloc(3, sizeof(uint16_t));
+	assert_non_null(r.heat);
+	for (size_t pg = 0; pg < r.npages; pg += 97)
+		assert_false(hm_policy_block_hot(&r, pg));
+	hm_policy_sampled(&r, HM_HEAT_PAGES + 7, true);
+	assert_true(hm_policy_block_hot(&r, HM_HEAT_PAGES));            /* its first page */
+	assert_true(hm_policy_block_hot(&r, 2 * HM_HEAT_PAGES - 1));    /* its last */
+	assert_false(hm_policy_block_hot(&r, HM_HEAT_PAGES - 1));       /* the block before */
+	assert_false(hm_policy_block_hot(&r, 2 * HM_HEAT_PAGES));       /* the block after */
+	hm_policy_sampled(&r, HM_HEAT_PAGES + 300, false);
+	hm_policy_sampled(&r, HM_HEAT_PAGES + 301, false);
+	assert_true(hm_policy_block_hot(&r, HM_HEAT_PAGES)); /* 1/4 -> 3/16 -> 9/64 > 1/8 */
+	hm_policy_sampled(&r, HM_HEAT_PAGES + 302, false);
+	assert_false(hm_policy_block_hot(&r, HM_HEAT_PAGES)); /* 27/256 < 1/8 */
+	for (int k = 0; k < 40; k++)
+		hm_policy_sampled(&r, 2 * HM_HEAT_PAGES, true); /* saturates, no wrap */
+	assert_true(hm_policy_block_hot(&r, 3 * HM_HEAT_PAGES - 1));
+	assert_true(r.heat[2] > 60000);
+	hm_policy_sampled(&r, r.npages, true); /* out of the region: ignored */
+	assert_false(hm_policy_block_hot(&r, r.npages));
+	free(r.heat);
+}
+
 static void test_budget_bad_input(void **state)
 {
 	EXPECT_ERR(hm_budget_set(64 << 20, 0, 0, 0), ENOENT); /* no tier yet */
@@ -440,6 +471,7 @@ int main(void)
 		cmocka_unit_test(test_frequency_resident_keeps),
 		cmocka_unit_test(test_frequency),
 		cmocka_unit_test(test_track_events),
+		cmocka_unit_test(test_block_heat),
 	};
 	const struct CMUnitTest live[] = {
 		cmocka_unit_test_setup_teardown(test_budget_bad_input, setup, teardown),
