@@ -400,6 +400,10 @@ HM_HIDDEN uint64_t hm_policy_score(struct hm_region *r, size_t folio, uint32_t n
  * sample of page @page of @r was touched (@hit) or went back untouched. */
 #define HM_HEAT_PAGES 512 /* pages per block: 2 MiB */
 HM_HIDDEN void hm_policy_sampled(struct hm_region *r, size_t page, bool hit);
+/* Time's cooling of block heat: the reclaimer asks how many decay steps are
+ * due (once per pass) and applies them to every region. */
+HM_HIDDEN unsigned hm_policy_heat_steps(uint32_t now);
+HM_HIDDEN void hm_policy_heat_decay(struct hm_region *r, unsigned steps);
 /* Whether page @page of @r is in a hot block. */
 HM_HIDDEN bool hm_policy_block_hot(struct hm_region *r, size_t page);
 HM_HIDDEN uint16_t hm_policy_count(struct hm_region *r, size_t folio);

@@ -115,6 +115,7 @@ static uint64_t reclaim_pass(struct victim *heap, size_t *heads, bool need)
 	/* hotness of resident folios: write tracking, hint-fault samples */
 	hm_track_scan(rs, nr);
 
+	unsigned heat_steps = hm_policy_heat_steps(now);
 	uint64_t hist[17] = {0}, histb[17] = {0};
 	size_t nh = 0, cap = MAX_VICTIMS;
 	for (size_t i = 0; i < nr; i++) {
@@ -122,6 +123,7 @@ static uint64_t reclaim_pass(struct victim *heap, size_t *heads, bool need)
 		size_t fp = region_folio_pages(r), fsz = fp << HM_PAGE_SHIFT;
 		if (atomic_load(&r->dying))
 			continue;
+		hm_policy_heat_decay(r, heat_steps);
 		struct hm_adv_cursor adv;
 		hm_adv_begin(r, &adv);
 		for (size_t head = 0, f = 0; head < r->npages; head += fp, f++) {

@@ -731,13 +731,14 @@ static bool sampleable(struct hm_region *r, size_t head, size_t fp, bool locked)
 	return true;
 }
 
-static void take_sample(struct hm_region *r, size_t head)
+static bool take_sample(struct hm_region *r, size_t head)
 {
 	size_t fp = region_folio_pages(r);
+	bool taken = false;
 	if (atomic_load(&r->dying) || atomic_load(&r->dev_writers) || !sampleable(r, head, fp, false))
-		return;
+		return false;
 	if (!hm_folio_trylock(r, head, NULL))
-		return;
+		return false;
 	if (!sampleable(r, head, fp, true) || atomic_load(&r->dev_writers))
 		goto out_unlock;
 	pthread_mutex_lock(&T.lock);
@@ -763,10 +764,12 @@ static void take_sample(struct hm_region *r, size_t head)
 		for (size_t i = head; i < head + fp; i++)
 			atomic_fetch_or(&r->words[i], PW_SAMPLED);
 		HM_COUNT(track_samples, 1);
+		taken = true;
 	}
 	pthread_mutex_unlock(&T.lock);
 out_unlock:
 	hm_folio_unlock(r, head);
+	return taken;
 }
 
 /* Take @count samples, visiting all folios of all regions in a scattered
@@ -789,7 +792,10 @@ static void take_samples(struct hm_region **rs, size_t n, unsigned count)
 	uint64_t stride = 7919; /* a prime: prime to total unless it divides it */
 	while (total % stride == 0)
 		stride += 2;
-	for (unsigned s = 0; s < count && s < total; s++) {
+	/* @count samples taken, offering at most 16 folios per sample (those
+	 * not resident cannot be sampled) and each folio at most once */
+	unsigned taken = 0;
+	for (uint64_t s = 0; taken < count && s < total && s < 16ull * count; s++) {
 		uint64_t g = (uint64_t)(((unsigned __int128)cursor++ * stride) % total);
 		for (size_t i = 0; i < n; i++) {
 			struct hm_region *r = rs[i];
@@ -797,7 +803,7 @@ static void take_samples(struct hm_region **rs, size_t n, unsigned count)
 				continue;
 			uint64_t nf = r->npages >> (r->folio_shift - HM_PAGE_SHIFT);
 			if (g < nf) {
-				take_sample(r, (size_t)g << (r->folio_shift - HM_PAGE_SHIFT));
+				taken += take_sample(r, (size_t)g << (r->folio_shift - HM_PAGE_SHIFT));
 				break;
 			}
 			g -= nf;
