@@ -38,11 +38,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#define MAX_PAIRS 64
+
 struct result {
 	int status; /* 0 ok, 77 skipped, 1 failed */
 	double mops;
 	struct hm_stats st;
 	char why[200];
+	/* paired: Mops/s of each window with sampling off and on */
+	int npairs;
+	double off[MAX_PAIRS], on[MAX_PAIRS];
 };
 
 static double now_s(void)
@@ -70,7 +75,36 @@ static uint64_t rmw_loop(uint64_t *p, size_t words, double secs)
 	return ops;
 }
 
-static void run_child(const char *mode, size_t size, double secs, unsigned cpu, int fd)
+/*
+ * The paired measurement: one process, sampling switched off and on at run
+ * time (hm_track_set) in windows of @secs, @pairs times, in the order
+ * off-on-on-off (so a slow drift cancels).  The process-to-process spread
+ * (where each run's pages land, host memory backing) is out of the ratio.
+ */
+static uint64_t paired(uint64_t *p, size_t words, double secs, int pairs, struct result *res)
+{
+	uint64_t total = 0;
+	for (int k = 0; k < pairs; k++) {
+		bool on_first = k & 1;
+		for (int h = 0; h < 2; h++) {
+			bool on = on_first ^ (h == 1);
+			hm_track_set(on ? HM_TRACK_SAMPLE : HM_TRACK_NONE, 0);
+			total += rmw_loop(p, words, 0.1); /* the switch settles: samples out or back */
+			double t0 = now_s();
+			uint64_t ops = rmw_loop(p, words, secs);
+			total += ops;
+			double m = (double)ops / (now_s() - t0) / 1e6;
+			if (on)
+				res->on[k] = m;
+			else
+				res->off[k] = m;
+		}
+	}
+	res->npairs = pairs;
+	return total;
+}
+
+static void run_child(const char *mode, size_t size, double secs, unsigned cpu, int pairs, int fd)
 {
 	struct result res = {0};
 	size_t words = size / 8;
@@ -88,7 +122,7 @@ static void run_child(const char *mode, size_t size, double secs, unsigned cpu, 
 		struct hm_config cfg = {0};
 		cfg.track = !strcmp(mode, "none")    ? HM_TRACK_NONE
 			    : !strcmp(mode, "write") ? HM_TRACK_WRITE
-			    : !strcmp(mode, "sample") ? HM_TRACK_SAMPLE
+			    : !strcmp(mode, "sample") || !strcmp(mode, "paired") ? HM_TRACK_SAMPLE
 						     : HM_TRACK_ALL;
 		cfg.track_cpu_pct = cpu;
 		int rc = hm_init(&cfg);
@@ -117,7 +151,8 @@ static void run_child(const char *mode, size_t size, double secs, unsigned cpu, 
 	for (size_t i = 0; i < words; i++)
 		sum0 += p[i];
 	double t0 = now_s();
-	uint64_t ops = rmw_loop(p, words, secs);
+	/* paired: every window's increments, checked below as a whole */
+	uint64_t ops = pairs ? paired(p, words, secs, pairs, &res) : rmw_loop(p, words, secs);
 	double dt = now_s() - t0;
 	uint64_t sum1 = 0;
 	for (size_t i = 0; i < words; i++)
@@ -139,7 +174,7 @@ out:
 	_exit(0);
 }
 
-static int run(const char *mode, size_t size, double secs, unsigned cpu, struct result *out)
+static int run(const char *mode, size_t size, double secs, unsigned cpu, int pairs, struct result *out)
 {
 	int pfd[2];
 	if (pipe(pfd))
@@ -147,7 +182,7 @@ static int run(const char *mode, size_t size, double secs, unsigned cpu, struct 
 	pid_t pid = fork();
 	if (pid == 0) {
 		close(pfd[0]);
-		run_child(mode, size, secs, cpu, pfd[1]);
+		run_child(mode, size, secs, cpu, pairs, pfd[1]);
 	}
 	close(pfd[1]);
 	ssize_t n = read(pfd[0], out, sizeof(*out));
@@ -164,8 +199,49 @@ static int run(const char *mode, size_t size, double secs, unsigned cpu, struct 
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: bench_track [--size BYTES] [--secs S] [--reps N] [--track-cpu PCT] [--quick]\n"
+		   "       bench_track --paired N [--size BYTES] [--secs S] [--track-cpu PCT]\n"
 		   "  random 8-byte read-modify-writes over a working set that fits the budget,\n"
-		   "  with hotness tracking none / write / sample / all (and plain memory)\n");
+		   "  with hotness tracking none / write / sample / all (and plain memory), each in\n"
+		   "  its own process; --paired: one process, read sampling switched off and on in\n"
+		   "  N pairs of S-second windows\n");
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static int run_paired(size_t size, double secs, unsigned cpu, int pairs)
+{
+	struct result res;
+	memset(&res, 0, sizeof(res));
+	printf("bench_track --paired: %zu MiB working set, 4 KiB folios, budget %zu MiB, one process, "
+	       "read sampling off/on in %d pairs of %.1f s windows (off-on, on-off, ...), tracker cpu budget %u%%\n",
+	       size >> 20, (2 * size) >> 20, pairs, secs, cpu ? cpu : 2);
+	run("paired", size, secs, cpu, pairs, &res);
+	if (res.status) {
+		printf("paired: %s: %s\n", res.status == 77 ? "skipped" : "FAILED", res.why);
+		return res.status == 77 ? 0 : 1;
+	}
+	double ratio[MAX_PAIRS], so = 0, sn = 0;
+	printf("%-5s %12s %12s %8s\n", "pair", "off Mops/s", "on Mops/s", "on/off");
+	for (int k = 0; k < res.npairs; k++) {
+		ratio[k] = res.on[k] / res.off[k];
+		so += res.off[k];
+		sn += res.on[k];
+		printf("%-5d %12.2f %12.2f %8.3f\n", k, res.off[k], res.on[k], ratio[k]);
+	}
+	qsort(ratio, (size_t)res.npairs, sizeof(double), cmp_double);
+	double med = res.npairs & 1 ? ratio[res.npairs / 2]
+				    : (ratio[res.npairs / 2 - 1] + ratio[res.npairs / 2]) / 2;
+	printf("on/off: median %.3f, min %.3f, max %.3f, ratio of means %.3f; samples %llu, hint faults %llu, "
+	       "tracker cpu %llu us\n",
+	       med, ratio[0], ratio[res.npairs - 1], sn / so, (unsigned long long)res.st.track_samples,
+	       (unsigned long long)res.st.track_hint_faults, (unsigned long long)res.st.track_cpu_us);
+	printf("target (read sampling costs <= 3%%, median of pairs): %s (%.1f%%)\n", med >= 0.97 ? "met" : "NOT met",
+	       (1 - med) * 100);
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -174,6 +250,7 @@ int main(int argc, char **argv)
 	double secs = 5;
 	int reps = 2;
 	unsigned cpu = 0;
+	int pairs = 0;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--size") && i + 1 < argc) {
 			char *end;
@@ -187,6 +264,12 @@ int main(int argc, char **argv)
 			secs = atof(argv[++i]);
 		} else if (!strcmp(argv[i], "--reps") && i + 1 < argc) {
 			reps = atoi(argv[++i]);
+		} else if (!strcmp(argv[i], "--paired") && i + 1 < argc) {
+			pairs = atoi(argv[++i]);
+			if (pairs < 1 || pairs > MAX_PAIRS) {
+				fprintf(stderr, "bench_track: --paired takes 1..%d\n", MAX_PAIRS);
+				return 2;
+			}
 		} else if (!strcmp(argv[i], "--track-cpu") && i + 1 < argc) {
 			cpu = (unsigned)atoi(argv[++i]);
 		} else if (!strcmp(argv[i], "--cpu") && i + 1 < argc) {
@@ -209,6 +292,8 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	if (pairs)
+		return run_paired(size, secs, cpu, pairs);
 	const char *modes[] = {"plain", "none", "write", "sample", "all"};
 	enum { NM = 5 };
 	struct result best[NM];
@@ -221,7 +306,7 @@ int main(int argc, char **argv)
 		for (int m = 0; m < NM; m++) {
 			struct result res;
 			memset(&res, 0, sizeof(res));
-			run(modes[m], size, secs, cpu, &res);
+			run(modes[m], size, secs, cpu, 0, &res);
 			if (res.status) {
 				best[m].status = res.status;
 				memcpy(best[m].why, res.why, sizeof(res.why));
