@@ -735,7 +735,23 @@ static void take_sample(struct hm_region *r, size_t head)
 	size_t len = fp << HM_PAGE_SHIFT, done = 0;
 	/* one try: EAGAIN or a refusal (pages shared with a child) just
 	 * means another folio gets sampled */
-	hm_prim_uffd_move(hm_g.uffd, hold, addr, len, &done);
+	int rc = hm_prim_uffd_move(hm_g.uffd, hold, addr, len, &done);
+	if (rc && !done) {
+		/* The kernel may answer an error for pages it did move (seen
+		 * on Linux 6.18 under async write-protect: EEXIST, move =
+		 * -EEXIST, the page in the hold area and the program's PTE
+		 * empty; see stage_folio in migrate.c).  The chunk was empty:
+		 * a page present there now was moved, so this is a sample
+		 * (a restore skips pages that stayed, EEXIST) */
+		unsigned char pres[HM_MAX_FOLIO_PAGES];
+		if (hm_prim_pages_present((void *)hold, len, pres)) {
+			done = len; /* cannot tell: a sample restores whatever is there */
+		} else {
+			for (size_t k = 0; k < fp && !done; k++)
+				if (pres[k] & 1)
+					done = len;
+		}
+	}
 	pthread_mutex_lock(&T.lock);
 	if (!done) {
 		T.chunk_refs[c] = 0;
