@@ -223,8 +223,8 @@ static int stage_folio(uintptr_t stage, uintptr_t addr, size_t len)
 		}
 		if (!left)
 			return 0;
-		if (!staged)
-			return rc; /* nothing moved: nothing to undo */
+		if (!staged) /* nothing moved: nothing to undo */
+			return rc == -EEXIST ? -EAGAIN : rc;
 		for (size_t k = 0, j; k < n; k = j) {
 			for (j = k + 1; j < n && (spres[j] & 1) == (spres[k] & 1);)
 				j++;
@@ -239,8 +239,9 @@ static int stage_folio(uintptr_t stage, uintptr_t addr, size_t len)
 		put_back(addr, stage, len);
 	}
 	hm_sys_madvise((void *)stage, len, MADV_DONTNEED);
-	/* EEXIST here is the misreport above, not a page in the way: the
-	 * folio is whole in RAM again, try it later */
+	/* EEXIST (here and above) is the misreport, or a staging slot that
+	 * was not empty, never a page of the program in the way: the folio is
+	 * whole in RAM, try it later */
 	return rc == -EEXIST ? -EAGAIN : rc;
 }
 
