@@ -556,7 +556,10 @@ HM_API unsigned hm_track_get(unsigned *cpu_pct);
  * hm_inject - make the syscall layer fail call site @site with -@err: after
  * @skip successful calls, the next @count calls fail (count 0 clears the
  * site).  Sites: "tier_read", "tier_write", "tier_alloc", "uffd_copy",
- * "uffd_move", "uffd_wp", "madvise", "mmap".  @err is a positive errno.
+ * "uffd_move", "uffd_wp", "madvise", "mmap", and "uffd_move_misreport": a
+ * UFFDIO_MOVE that moved pages answers -@err with none counted as moved (as
+ * Linux 6.18 was seen to do under async write-protect; only calls that moved
+ * something count).  @err is a positive errno.
  * Returns 0, -EINVAL (unknown site or bad errno).
  */
 HM_API int hm_inject(const char *site, int err, unsigned skip, unsigned count);

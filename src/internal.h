@@ -279,7 +279,7 @@ HM_HIDDEN int hm_config_resolve(const struct hm_config *cfg);
 enum hm_site {
 	HM_SITE_TIER_READ, HM_SITE_TIER_WRITE, HM_SITE_TIER_ALLOC,
 	HM_SITE_UFFD_COPY, HM_SITE_UFFD_MOVE, HM_SITE_UFFD_WP,
-	HM_SITE_MADVISE, HM_SITE_MMAP, HM_SITE_COUNT
+	HM_SITE_MADVISE, HM_SITE_MMAP, HM_SITE_UFFD_MOVE_MISREPORT, HM_SITE_COUNT
 };
 /* 0, or the injected -errno for this call of @site. */
 HM_HIDDEN int hm_prim_inject(enum hm_site site);

@@ -188,6 +188,63 @@ static void put_back(uintptr_t addr, uintptr_t stage, size_t len)
 	}
 }
 
+/*
+ * UFFDIO_MOVE the folio at @addr (@len bytes) into the empty staging slot
+ * @stage.  0: all of it is in staging (holes stay holes).  -errno: none of
+ * it is; whatever did move was put back and the slot is empty again.
+ *
+ * The kernel's answer is not taken on trust.  Under async write-protect
+ * (write tracking: PAGEMAP_SCAN re-protecting pages, the program's writes
+ * lifting the protection) with non-cooperative events pending (EAGAIN), Linux
+ * 6.18 has been seen to answer EEXIST (move = -EEXIST, nothing moved) for a
+ * page it DID move: afterwards the page is in staging and the program's PTE
+ * is empty (uffd_stress traces and a standalone probe).  Taken at its word,
+ * the folio stayed HOST with its only copy in a staging slot that was then
+ * zapped or, as the next mover found, still occupied (EEXIST): the next fault
+ * refilled the absent HOST page with zeros.  So after any failure the page
+ * tables decide: if no page of the folio is left in the program's range,
+ * everything moved; otherwise every page found in staging goes back
+ * (put_back never overwrites a page that is present) and the slot is emptied.
+ */
+static int stage_folio(uintptr_t stage, uintptr_t addr, size_t len)
+{
+	size_t done = 0, n = len >> HM_PAGE_SHIFT;
+	int rc = uffd_move_retry(stage, addr, len, &done);
+	if (!rc)
+		return 0;
+	unsigned char ppres[HM_MAX_FOLIO_PAGES], spres[HM_MAX_FOLIO_PAGES];
+	bool checked = !hm_prim_pages_present((void *)addr, len, ppres) &&
+		       !hm_prim_pages_present((void *)stage, len, spres);
+	if (checked) {
+		bool left = false, staged = false;
+		for (size_t k = 0; k < n; k++) {
+			left |= ppres[k] & 1;
+			staged |= spres[k] & 1;
+		}
+		if (!left)
+			return 0;
+		if (!staged) /* nothing moved: nothing to undo */
+			return rc == -EEXIST ? -EAGAIN : rc;
+		for (size_t k = 0, j; k < n; k = j) {
+			for (j = k + 1; j < n && (spres[j] & 1) == (spres[k] & 1);)
+				j++;
+			if (spres[k] & 1)
+				put_back(addr + (k << HM_PAGE_SHIFT), stage + (k << HM_PAGE_SHIFT),
+					 (j - k) << HM_PAGE_SHIFT);
+		}
+	} else {
+		/* cannot tell (pagemap unreadable): put back the whole folio;
+		 * a page still in place is kept (EEXIST), a staging hole is a
+		 * hole */
+		put_back(addr, stage, len);
+	}
+	hm_sys_madvise((void *)stage, len, MADV_DONTNEED);
+	/* EEXIST (here and above) is the misreport, or a staging slot that
+	 * was not empty, never a page of the program in the way: the folio is
+	 * whole in RAM, try it later */
+	return rc == -EEXIST ? -EAGAIN : rc;
+}
+
 /* Allocate @n slots for a folio: one aligned run, or singles as fallback. */
 static int alloc_slots(struct hm_tier *t, size_t n, uint64_t *slots)
 {
@@ -321,13 +378,7 @@ static int demote_stage(struct hm_region *r, struct mfolio *f, struct hm_tier *t
 		return rc;
 	f->wp = hm_g.demote == HM_DEMOTE_WP || (atomic_load(&r->words[f->head]) & PW_NOWRITE);
 	if (!f->wp) {
-		size_t done = 0;
-		rc = uffd_move_retry(stage, addr, len, &done);
-		if (rc && done) {
-			/* partly moved: put that part back, then try WP */
-			put_back(addr, stage, done);
-			hm_sys_madvise((void *)stage, done, MADV_DONTNEED);
-		}
+		rc = stage_folio(stage, addr, len);
 		if (rc) {
 			if (rc != -EBUSY && rc != -EINVAL && rc != -EAGAIN && rc != -ENOMEM)
 				goto err_slots;

@@ -32,6 +32,7 @@ static struct hm_inject_site sites[HM_SITE_COUNT] = {
 	[HM_SITE_UFFD_WP] = {.name = "uffd_wp"},
 	[HM_SITE_MADVISE] = {.name = "madvise"},
 	[HM_SITE_MMAP] = {.name = "mmap"},
+	[HM_SITE_UFFD_MOVE_MISREPORT] = {.name = "uffd_move_misreport"},
 };
 static _Atomic int inject_armed;
 
@@ -269,6 +270,14 @@ int hm_prim_uffd_move(int uffd, uintptr_t dst, uintptr_t src, size_t len, size_t
 	int rc = ioctl(uffd, UFFDIO_MOVE, &m) ? -errno : 0;
 	if (m.move > 0)
 		*done = (size_t)m.move;
+	/* "uffd_move_misreport": the pages moved, the call says they did not
+	 * (what Linux 6.18 was seen to do under async write-protect; see
+	 * stage_folio in migrate.c) */
+	int lie = *done ? hm_prim_inject(HM_SITE_UFFD_MOVE_MISREPORT) : 0;
+	if (lie) {
+		*done = 0;
+		return lie;
+	}
 	return rc;
 }
 

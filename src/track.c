@@ -23,13 +23,31 @@
  *    wp-async is used only when write tracking is asked for by name
  *    (HETMEM_TRACK=write or all); "auto" (the default) takes soft-dirty
  *    where the kernel has it, and read sampling, which sees writes too.
- *    BROKEN: with wp-async, uffd_stress (concurrent hm_migrate, device
- *    accesses, faults) loses pages: a demotion's UFFDIO_MOVE into staging
- *    answers EEXIST and a page later reads zeros.  The cause is not found
- *    (suspect: WP_UNPOPULATED markers, which MADV_DONTNEED does not drop and
- *    UFFDIO_MOVE takes for present pages).  So wp-async is off unless
- *    HETMEM_TRACK_WPASYNC=1 is set (experiments only); on a kernel without
- *    soft-dirty (this project's machine) there is then no write tracking.
+ *    wp-async used to lose pages under concurrent migrations (uffd_stress
+ *    with HETMEM_TRACK=write: a demotion's UFFDIO_MOVE into staging
+ *    answered EEXIST and the page later read zeros).  The cause was not
+ *    write-protect markers but a UFFDIO_MOVE that misreports: on Linux 6.18,
+ *    with async write-protect in use and non-cooperative events pending
+ *    (EAGAIN), a move that DID move the page can answer EEXIST with nothing
+ *    counted as moved (seen in uffd_stress traces, where the staging slot
+ *    was checked empty just before the call, and in a standalone probe).
+ *    migrate.c took it at its word and left the folio HOST with its only
+ *    copy in staging.  Now every failed move is checked against the page
+ *    tables (stage_folio in migrate.c; take_sample here), and the
+ *    "uffd_move_misreport" injection site tests that path.  Markers were
+ *    checked and ruled out on 6.18: the scan asks only for PRESENT written
+ *    pages, so it installs no marker on a hole (without that category mask
+ *    it would); MADV_DONTNEED drops markers in anonymous memory; a page
+ *    moved out leaves an empty PTE, not a marker.  Markers do appear where
+ *    UFFDIO_WRITEPROTECT covers a hole (the WP demotion of a read-only
+ *    folio); UFFDIO_MOVE into one answers EEXIST and UFFDIO_ZEROPAGE
+ *    EEXIST, UFFDIO_COPY fills it and unprotecting drops it, which the
+ *    fill, put-back and restore paths rely on.  wp-async stays opt-in
+ *    (HETMEM_TRACK_WPASYNC=1 with HETMEM_TRACK=write or all): it takes the
+ *    write-protect fallback away from MOVE demotion (a folio UFFDIO_MOVE
+ *    refuses stays in RAM), and the kernel misbehaviour it works around is
+ *    observed, not explained; on a kernel without soft-dirty (this
+ *    project's machine) there is otherwise no write tracking.
  *    "soft-dirty" (the fallback, e.g. with HETMEM_DEMOTE=wp): each scan
  *    reads bit 55 of /proc/self/pagemap for every managed page, then writes
  *    "4" to /proc/self/clear_refs.  That clear is PROCESS-WIDE: it
@@ -269,12 +287,10 @@ static void possible(const struct hm_features *f, enum hm_demote_mode demote, un
 {
 	*avail = HM_TRACK_FAULTS;
 	*wr = WR_NONE;
-	/* EXPERIMENTAL, off unless HETMEM_TRACK_WPASYNC=1: under concurrent
-	 * migrations (stress_uffd with HETMEM_TRACK=write) a UFFDIO_MOVE into
-	 * staging finds a page already there (EEXIST) and a page is lost
-	 * (reads zeros).  Not understood yet (WP_UNPOPULATED markers are the
-	 * suspect); until it is, write tracking by async write-protect must
-	 * not be used on data that matters. */
+	/* Opt-in (HETMEM_TRACK_WPASYNC=1): it takes the write-protect
+	 * fallback away from MOVE demotion, and its data loss under
+	 * concurrent migrations came from a UFFDIO_MOVE misreport that
+	 * migrate.c now checks for (see the header comment) */
 	const char *ok = getenv("HETMEM_TRACK_WPASYNC");
 	if (f->wp_async && f->pagemap_scan && f->wp && demote == HM_DEMOTE_MOVE && ok && *ok == '1')
 		*wr = WR_WPASYNC;
@@ -303,8 +319,7 @@ static int why_not(const char *fn, unsigned miss, enum hm_demote_mode demote, co
 	if (miss & HM_TRACK_WRITE)
 		return hm_error(ENOTSUP, "%s: write tracking needs soft-dirty bits (CONFIG_MEM_SOFT_DIRTY), or async "
 					 "write-protect + PAGEMAP_SCAN (Linux >= 6.7) with demote mode move%s and "
-					 "HETMEM_TRACK_WPASYNC=1 (experimental: it can lose data under concurrent "
-					 "migrations)",
+					 "HETMEM_TRACK_WPASYNC=1 (opt-in: folios UFFDIO_MOVE refuses then stay in RAM)",
 				fn, demote == HM_DEMOTE_MOVE ? "" : " (in force: wp)");
 	return hm_error(ENOTSUP, "%s: read sampling needs UFFDIO_MOVE (Linux >= 6.8)", fn);
 }
@@ -752,7 +767,23 @@ static bool take_sample(struct hm_region *r, size_t head)
 	size_t len = fp << HM_PAGE_SHIFT, done = 0;
 	/* one try: EAGAIN or a refusal (pages shared with a child) just
 	 * means another folio gets sampled */
-	hm_prim_uffd_move(hm_g.uffd, hold, addr, len, &done);
+	int rc = hm_prim_uffd_move(hm_g.uffd, hold, addr, len, &done);
+	if (rc && !done) {
+		/* The kernel may answer an error for pages it did move (seen
+		 * on Linux 6.18 under async write-protect: EEXIST, move =
+		 * -EEXIST, the page in the hold area and the program's PTE
+		 * empty; see stage_folio in migrate.c).  The chunk was empty:
+		 * a page present there now was moved, so this is a sample
+		 * (a restore skips pages that stayed, EEXIST) */
+		unsigned char pres[HM_MAX_FOLIO_PAGES];
+		if (hm_prim_pages_present((void *)hold, len, pres)) {
+			done = len; /* cannot tell: a sample restores whatever is there */
+		} else {
+			for (size_t k = 0; k < fp && !done; k++)
+				if (pres[k] & 1)
+					done = len;
+		}
+	}
 	pthread_mutex_lock(&T.lock);
 	if (!done) {
 		T.chunk_refs[c] = 0;
