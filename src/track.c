@@ -820,9 +820,18 @@ static void take_samples(struct hm_region **rs, size_t n, unsigned count)
 		return;
 	if (!cursor)
 		cursor = rnd() | 1;
-	uint64_t stride = 7919; /* a prime: prime to total unless it divides it */
-	while (total % stride == 0)
+	uint64_t stride = 7919; /* prime to total: the order visits every folio */
+	for (;;) {
+		uint64_t a = stride, b = total;
+		while (b) {
+			uint64_t t = a % b;
+			a = b;
+			b = t;
+		}
+		if (a == 1)
+			break;
 		stride += 2;
+	}
 	/* @count samples taken, offering at most 16 folios per sample (those
 	 * not resident cannot be sampled) and each folio at most once */
 	unsigned taken = 0;
