@@ -379,9 +379,10 @@ static void child(const struct cfg *cfg, const struct opts *o, const char *cgdir
 	struct hm_stats s;
 	hm_stats_get(&s);
 	printf("  %-9s hetmem: faults %" PRIu64 " (fetched %" PRIu64 "), demoted %" PRIu64 " MiB, promoted %" PRIu64
-	       " MiB, refaults %" PRIu64 ", thrash back-offs %" PRIu64 ", throttled faults %" PRIu64 "\n",
+	       " MiB, refaults %" PRIu64 ", thrash back-offs %" PRIu64 ", throttled faults %" PRIu64
+	       ", samples %" PRIu64 " (touched %" PRIu64 "), tracker cpu %" PRIu64 " ms\n",
 	       cfg->name, s.faults, s.faults_fetch, s.bytes_demoted / MiB, s.bytes_promoted / MiB, s.refaults,
-	       s.thrash_backoffs, s.throttled_faults);
+	       s.thrash_backoffs, s.throttled_faults, s.track_samples, s.track_hint_faults, s.track_cpu_us / 1000);
 	fflush(stdout);
 out:
 	write_all(fd, &r, sizeof(r));

@@ -402,7 +402,7 @@ HM_HIDDEN uint64_t hm_policy_score(struct hm_region *r, size_t folio, uint32_t n
 HM_HIDDEN void hm_policy_sampled(struct hm_region *r, size_t page, bool hit);
 /* Time's cooling of block heat: the reclaimer asks how many decay steps are
  * due (once per pass) and applies them to every region. */
-HM_HIDDEN unsigned hm_policy_heat_steps(uint32_t now);
+HM_HIDDEN unsigned hm_policy_heat_steps(uint32_t now, uint64_t resident_bytes, uint64_t samples_total);
 HM_HIDDEN void hm_policy_heat_decay(struct hm_region *r, unsigned steps);
 /* Whether page @page of @r is in a hot block. */
 HM_HIDDEN bool hm_policy_block_hot(struct hm_region *r, size_t page);

@@ -112,14 +112,15 @@ void hm_policy_sampled(struct hm_region *r, size_t page, bool hit)
 	atomic_store_explicit(h, v, memory_order_relaxed);
 }
 
-/* Time cools every block: a quarter off each second, so a block stays hot
+/* Time cools every block: a quarter off per period, so a block stays hot
  * only while its samples keep being touched (a hot set that moves away
- * leaves cold blocks behind within seconds, even where few samples fall).
- * Measured on GUPS 4 GiB / 1 GiB (docs/BENCHMARKS.md): without it the old hot
- * set's blocks kept their pages after a move and recency did not recover in
- * 10 s; a period tied to the sampling rate (2 samples per resident block)
- * cooled too slowly there (7.5 s against 3.7 s to recover). */
-#define HEAT_DECAY_MS 1000
+ * leaves cold blocks behind, even where few samples fall).  The period is
+ * the time the sampler takes to offer every resident block two samples,
+ * between 1 and 8 s: a fixed second cooled the hot blocks of GUPS at 8 GiB /
+ * 2 GiB faster than its samples could re-heat them (skewed fell from 0.28 to
+ * 0.05 M/s over 20 s), where at 4 GiB / 1 GiB it was right. */
+#define HEAT_PERIOD_MIN_MS 1000
+#define HEAT_PERIOD_MAX_MS 8000
 
 void hm_policy_heat_decay(struct hm_region *r, unsigned steps)
 {
@@ -134,16 +135,30 @@ void hm_policy_heat_decay(struct hm_region *r, unsigned steps)
 	}
 }
 
-unsigned hm_policy_heat_steps(uint32_t now)
+unsigned hm_policy_heat_steps(uint32_t now, uint64_t resident_bytes, uint64_t samples_total)
 {
 	static uint32_t last;
+	static uint64_t last_samples;
 	if (!last || now - last > 60000) { /* first call, or budget off for long */
 		last = now;
+		last_samples = samples_total;
 		return 0;
 	}
-	unsigned steps = (now - last) / HEAT_DECAY_MS;
-	last += steps * HEAT_DECAY_MS;
-	return steps;
+	uint32_t dt = now - last;
+	if (dt < HEAT_PERIOD_MIN_MS)
+		return 0;
+	double rate = (double)(samples_total - last_samples) * 1000.0 / dt; /* samples/s */
+	double blocks = (double)resident_bytes / ((double)HM_HEAT_PAGES * HM_PAGE_SIZE) + 1;
+	double period = rate > 0 ? 2000.0 * blocks / rate : HEAT_PERIOD_MAX_MS;
+	if (period < HEAT_PERIOD_MIN_MS)
+		period = HEAT_PERIOD_MIN_MS;
+	if (period > HEAT_PERIOD_MAX_MS)
+		period = HEAT_PERIOD_MAX_MS;
+	if (dt < period)
+		return 0;
+	last = now;
+	last_samples = samples_total;
+	return 1;
 }
 
 bool hm_policy_block_hot(struct hm_region *r, size_t page)
@@ -163,8 +178,13 @@ uint64_t hm_policy_score(struct hm_region *r, size_t f, uint32_t now, bool resid
 	uint64_t s = p->score(&ps, &hm_g.pctx, now);
 	if (!p->blocks || !hm_g.block_heat)
 		return s;
-	bool hot = resident && hm_policy_block_hot(r, f << (r->folio_shift - HM_PAGE_SHIFT));
-	return ((uint64_t)hot << 63) | (s >> 1);
+	/* hot blocks rank by their heat, hottest kept longest (no cliff where
+	 * the budget cannot hold them all), then by the policy's own order */
+	size_t page = f << (r->folio_shift - HM_PAGE_SHIFT);
+	if (!resident || !hm_policy_block_hot(r, page))
+		return s >> 1;
+	uint64_t heat = atomic_load_explicit(&r->heat[page / HM_HEAT_PAGES], memory_order_relaxed) >> 8;
+	return (1ull << 63) | (heat << 55) | (s >> 9);
 }
 
 uint16_t hm_policy_count(struct hm_region *r, size_t f)

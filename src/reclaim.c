@@ -115,7 +115,7 @@ static uint64_t reclaim_pass(struct victim *heap, size_t *heads, bool need)
 	/* hotness of resident folios: write tracking, hint-fault samples */
 	hm_track_scan(rs, nr);
 
-	unsigned heat_steps = hm_policy_heat_steps(now);
+	unsigned heat_steps = hm_policy_heat_steps(now, resident(), atomic_load(&hm_cnt.track_samples));
 	uint64_t hist[17] = {0}, histb[17] = {0};
 	size_t nh = 0, cap = MAX_VICTIMS;
 	for (size_t i = 0; i < nr; i++) {
