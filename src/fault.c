@@ -425,6 +425,8 @@ static void serve_fault(const struct uffd_msg *m)
 	hm_folio_unlock(r, head);
 	if (!rc && (loc == HM_LOC_TIER || loc == HM_LOC_NONE)) {
 		hm_policy_event(r, head, loc == HM_LOC_TIER ? HM_EV_FETCH : HM_EV_FIRST_TOUCH);
+		if (loc == HM_LOC_TIER)
+			hm_policy_fetched(r, head);
 		hm_reclaim_check();
 	}
 	if (hint) {

@@ -404,6 +404,8 @@ HM_HIDDEN void hm_policy_sampled(struct hm_region *r, size_t page, bool hit);
  * due (once per pass) and applies them to every region. */
 HM_HIDDEN unsigned hm_policy_heat_steps(uint32_t now, uint64_t resident_bytes, uint64_t samples_total);
 HM_HIDDEN void hm_policy_heat_decay(struct hm_region *r, unsigned steps);
+/* A fault fetched page @page of @r from a tier (a small weight: see policy.c). */
+HM_HIDDEN void hm_policy_fetched(struct hm_region *r, size_t page);
 /* Whether page @page of @r is in a hot block. */
 HM_HIDDEN bool hm_policy_block_hot(struct hm_region *r, size_t page);
 HM_HIDDEN uint16_t hm_policy_count(struct hm_region *r, size_t folio);

@@ -161,6 +161,21 @@ unsigned hm_policy_heat_steps(uint32_t now, uint64_t resident_bytes, uint64_t sa
 	return 1;
 }
 
+/* A fault that fetched page @page of @r: an access in its block too, but one
+ * that comes with every access to a block off RAM, hot or cold.  It weighs
+ * 1/4096 of a sample's hit: only a block fetched from hundreds of times per
+ * cooling period (a hot set that just moved there) heats up by fetches alone;
+ * one that gets a few fetches a second (uniform background accesses) stays
+ * near zero. */
+void hm_policy_fetched(struct hm_region *r, size_t page)
+{
+	if (!r->heat || page >= r->npages)
+		return;
+	_Atomic uint16_t *h = &r->heat[page / HM_HEAT_PAGES];
+	uint16_t v = atomic_load_explicit(h, memory_order_relaxed);
+	atomic_store_explicit(h, (uint16_t)(v + ((65535u - v + 4095) >> 12)), memory_order_relaxed);
+}
+
 bool hm_policy_block_hot(struct hm_region *r, size_t page)
 {
 	return r->heat && page < r->npages &&
