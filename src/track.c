@@ -220,6 +220,21 @@ static int parse_track(const char *s, unsigned *out)
 	return 0;
 }
 
+/* Environment variable @name, if set, as an integer in [@lo, @hi] into
+ * *@out; 0, or -EINVAL with a message naming it and the range (in @unit). */
+static int env_uint(const char *name, unsigned lo, unsigned hi, const char *unit, unsigned *out)
+{
+	const char *e = getenv(name);
+	if (!e || !*e)
+		return 0;
+	char *end;
+	unsigned long v = strtoul(e, &end, 10);
+	if (*end || v < lo || v > hi)
+		return hm_error(EINVAL, "%s='%s': expected %u..%u %s", name, e, lo, hi, unit);
+	*out = (unsigned)v;
+	return 0;
+}
+
 int hm_track_config(const struct hm_config *cfg)
 {
 	unsigned want = cfg ? cfg->track : 0;
@@ -242,33 +257,14 @@ int hm_track_config(const struct hm_config *cfg)
 			return hm_error(EINVAL, "HETMEM_TRACK_CPU='%s': expected 1..100 (percent of one CPU)", e);
 		pct = (unsigned)v;
 	}
-	unsigned samples = DEFAULT_SAMPLES;
-	e = getenv("HETMEM_TRACK_SAMPLES");
-	if (e && *e) {
-		char *end;
-		unsigned long v = strtoul(e, &end, 10);
-		if (*end || v < 1 || v > NCHUNK)
-			return hm_error(EINVAL, "HETMEM_TRACK_SAMPLES='%s': expected 1..%d folios per scan", e, NCHUNK);
-		samples = (unsigned)v;
-	}
-	unsigned sample_ms = DEFAULT_SAMPLE_MS;
-	e = getenv("HETMEM_TRACK_SAMPLE_MS");
-	if (e && *e) {
-		char *end;
-		unsigned long v = strtoul(e, &end, 10);
-		if (*end || v < 10 || v > 10000)
-			return hm_error(EINVAL, "HETMEM_TRACK_SAMPLE_MS='%s': expected 10..10000 ms", e);
-		sample_ms = (unsigned)v;
-	}
-	unsigned scan_ms = 500;
-	e = getenv("HETMEM_TRACK_SCAN_MS"); /* a test hook: scans more often */
-	if (e && *e) {
-		char *end;
-		unsigned long v = strtoul(e, &end, 10);
-		if (*end || v < 10 || v > 10000)
-			return hm_error(EINVAL, "HETMEM_TRACK_SCAN_MS='%s': expected 10..10000 ms", e);
-		scan_ms = (unsigned)v;
-	}
+	unsigned samples = DEFAULT_SAMPLES, sample_ms = DEFAULT_SAMPLE_MS, scan_ms = 500;
+	int rc = env_uint("HETMEM_TRACK_SAMPLES", 1, NCHUNK, "folios per scan", &samples);
+	if (!rc)
+		rc = env_uint("HETMEM_TRACK_SAMPLE_MS", 10, 10000, "ms", &sample_ms);
+	if (!rc) /* a test hook: scans more often */
+		rc = env_uint("HETMEM_TRACK_SCAN_MS", 10, 10000, "ms", &scan_ms);
+	if (rc)
+		return rc;
 	T.want = want;
 	T.cpu_pct = pct;
 	T.max_samples = samples;
