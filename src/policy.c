@@ -96,8 +96,9 @@ void hm_policy_demoted(struct hm_region *r, size_t head)
  * time it is out; pages near each other tend to be used alike (the premise of
  * DAMON's regions), so each 2 MiB block of a region keeps a running hit
  * ratio of the samples taken in it (16-bit fixed point, each outcome weighs
- * a quarter).  A resident folio in a block over HEAT_HOT ranks above every
- * folio outside one (policies with .blocks): samples of a few pages protect
+ * a quarter; fetches and time below).  A resident folio in a block at or over
+ * HEAT_HOT ranks above every folio outside one, hot blocks by their heat
+ * (policies with .blocks, hm_policy_score): samples of a few pages protect
  * the whole block, where a per-folio count needs an event on every folio.
  */
 #define HEAT_HOT 8192 /* a hit ratio of 1/8 */
