@@ -425,14 +425,11 @@ static void serve_fault(const struct uffd_msg *m)
 	hm_folio_unlock(r, head);
 	if (!rc && (loc == HM_LOC_TIER || loc == HM_LOC_NONE)) {
 		hm_policy_event(r, head, loc == HM_LOC_TIER ? HM_EV_FETCH : HM_EV_FIRST_TOUCH);
-		if (loc == HM_LOC_TIER)
-			hm_policy_fetched(r, head);
 		hm_reclaim_check();
 	}
 	if (hint) {
 		if (!rc) {
 			hm_policy_event(r, head, HM_EV_HINT);
-			hm_policy_sampled(r, head, true);
 			HM_COUNT(track_hint_faults, 1);
 		}
 		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);

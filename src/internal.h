@@ -393,19 +393,20 @@ HM_HIDDEN void hm_staging_fini(void);
  * policy.c, reclaim.c
  * ---------------------------------------------------------------------- */
 HM_HIDDEN uint32_t hm_clock_ms(void);
+/* An event on folio @head of @r for the policy; a hint fault and a fetch also
+ * heat the folio's block (block heat, below). */
 HM_HIDDEN void hm_policy_event(struct hm_region *r, size_t head, enum hm_event ev);
 HM_HIDDEN void hm_policy_demoted(struct hm_region *r, size_t head);
 HM_HIDDEN uint64_t hm_policy_score(struct hm_region *r, size_t folio, uint32_t now, bool resident);
 /* Block heat (DAMON-style spatial aggregation of hint-fault samples): a
- * sample of page @page of @r was touched (@hit) or went back untouched. */
+ * sample of page @page of @r was touched (@hit: hm_policy_event does this
+ * for HM_EV_HINT) or went back untouched (track.c). */
 #define HM_HEAT_PAGES 512 /* pages per block: 2 MiB */
 HM_HIDDEN void hm_policy_sampled(struct hm_region *r, size_t page, bool hit);
 /* Time's cooling of block heat: the reclaimer asks how many decay steps are
  * due (once per pass) and applies them to every region. */
 HM_HIDDEN unsigned hm_policy_heat_steps(uint32_t now, uint64_t resident_bytes, uint64_t samples_total);
 HM_HIDDEN void hm_policy_heat_decay(struct hm_region *r, unsigned steps);
-/* A fault fetched page @page of @r from a tier (a small weight: see policy.c). */
-HM_HIDDEN void hm_policy_fetched(struct hm_region *r, size_t page);
 /* Whether page @page of @r is in a hot block. */
 HM_HIDDEN bool hm_policy_block_hot(struct hm_region *r, size_t page);
 HM_HIDDEN uint16_t hm_policy_count(struct hm_region *r, size_t folio);

@@ -59,6 +59,8 @@ static inline void ps_store(struct hm_region *r, size_t folio, struct hm_pstate 
 	atomic_store_explicit(&r->pstate[folio], v, memory_order_relaxed);
 }
 
+static void heat_fetched(struct hm_region *r, size_t page);
+
 void hm_policy_event(struct hm_region *r, size_t head, enum hm_event ev)
 {
 	const struct hm_policy_ops *p = hm_g.policy;
@@ -81,6 +83,11 @@ void hm_policy_event(struct hm_region *r, size_t head, enum hm_event ev)
 	p->event(&ps, &ctx, ev, now);
 	ps_store(r, f, ps);
 	HM_COUNT(policy_events, 1);
+	/* the folio's block (block heat, below): a touched sample, or a fetch */
+	if (ev == HM_EV_HINT)
+		hm_policy_sampled(r, head, true);
+	else if (ev == HM_EV_FETCH || ev == HM_EV_REFAULT)
+		heat_fetched(r, head);
 }
 
 void hm_policy_demoted(struct hm_region *r, size_t head)
@@ -105,7 +112,7 @@ void hm_policy_demoted(struct hm_region *r, size_t head)
 
 void hm_policy_sampled(struct hm_region *r, size_t page, bool hit)
 {
-	if (!r->heat || page >= r->npages)
+	if (page >= r->npages)
 		return;
 	_Atomic uint16_t *h = &r->heat[page / HM_HEAT_PAGES];
 	uint16_t v = atomic_load_explicit(h, memory_order_relaxed);
@@ -125,7 +132,7 @@ void hm_policy_sampled(struct hm_region *r, size_t page, bool hit)
 
 void hm_policy_heat_decay(struct hm_region *r, unsigned steps)
 {
-	if (!r->heat || !steps)
+	if (!steps)
 		return;
 	size_t nb = (r->npages + HM_HEAT_PAGES - 1) / HM_HEAT_PAGES;
 	for (size_t b = 0; b < nb; b++) {
@@ -168,9 +175,9 @@ unsigned hm_policy_heat_steps(uint32_t now, uint64_t resident_bytes, uint64_t sa
  * cooling period (a hot set that just moved there) heats up by fetches alone;
  * one that gets a few fetches a second (uniform background accesses) stays
  * near zero. */
-void hm_policy_fetched(struct hm_region *r, size_t page)
+static void heat_fetched(struct hm_region *r, size_t page)
 {
-	if (!r->heat || page >= r->npages)
+	if (page >= r->npages)
 		return;
 	_Atomic uint16_t *h = &r->heat[page / HM_HEAT_PAGES];
 	uint16_t v = atomic_load_explicit(h, memory_order_relaxed);
@@ -179,7 +186,7 @@ void hm_policy_fetched(struct hm_region *r, size_t page)
 
 bool hm_policy_block_hot(struct hm_region *r, size_t page)
 {
-	return r->heat && page < r->npages &&
+	return page < r->npages &&
 	       atomic_load_explicit(&r->heat[page / HM_HEAT_PAGES], memory_order_relaxed) >= HEAT_HOT;
 }
 
@@ -197,10 +204,10 @@ uint64_t hm_policy_score(struct hm_region *r, size_t f, uint32_t now, bool resid
 	/* hot blocks rank by their heat, hottest kept longest (no cliff where
 	 * the budget cannot hold them all), then by the policy's own order */
 	size_t page = f << (r->folio_shift - HM_PAGE_SHIFT);
-	if (!resident || !hm_policy_block_hot(r, page))
+	uint16_t heat = atomic_load_explicit(&r->heat[page / HM_HEAT_PAGES], memory_order_relaxed);
+	if (!resident || heat < HEAT_HOT)
 		return s >> 1;
-	uint64_t heat = atomic_load_explicit(&r->heat[page / HM_HEAT_PAGES], memory_order_relaxed) >> 8;
-	return (1ull << 63) | (heat << 55) | (s >> 9);
+	return (1ull << 63) | ((uint64_t)(heat >> 8) << 55) | (s >> 9);
 }
 
 uint16_t hm_policy_count(struct hm_region *r, size_t f)
