@@ -380,9 +380,11 @@ static void child(const struct cfg *cfg, const struct opts *o, const char *cgdir
 	hm_stats_get(&s);
 	printf("  %-9s hetmem: faults %" PRIu64 " (fetched %" PRIu64 "), demoted %" PRIu64 " MiB, promoted %" PRIu64
 	       " MiB, refaults %" PRIu64 ", thrash back-offs %" PRIu64 ", throttled faults %" PRIu64
-	       ", samples %" PRIu64 " (touched %" PRIu64 "), tracker cpu %" PRIu64 " ms\n",
+	       ", samples %" PRIu64 " (touched %" PRIu64 "), tracker cpu %" PRIu64 " ms, blocks promoted whole %" PRIu64
+	       " (%" PRIu64 " MiB)\n",
 	       cfg->name, s.faults, s.faults_fetch, s.bytes_demoted / MiB, s.bytes_promoted / MiB, s.refaults,
-	       s.thrash_backoffs, s.throttled_faults, s.track_samples, s.track_hint_faults, s.track_cpu_us / 1000);
+	       s.thrash_backoffs, s.throttled_faults, s.track_samples, s.track_hint_faults, s.track_cpu_us / 1000,
+	       s.block_promotions, s.block_promoted_pages * 4096 / MiB);
 	fflush(stdout);
 out:
 	write_all(fd, &r, sizeof(r));

@@ -347,6 +347,8 @@ struct hm_stats {
 	uint64_t track_samples;       /* folios taken out for a hint fault */
 	uint64_t track_hint_faults;   /* ... that the program touched (hint faults) */
 	uint64_t track_cpu_us;        /* CPU time the tracker spent (us) */
+	uint64_t block_promotions;    /* 2 MiB blocks brought to RAM whole (dense fetches) */
+	uint64_t block_promoted_pages; /* ... pages they brought */
 };
 
 /* hm_stats_get - a snapshot of the process-wide counters.  Returns 0 or

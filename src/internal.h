@@ -132,6 +132,8 @@ struct hm_region {
 				       * (device.c): WP demotion backs off */
 	_Atomic uint64_t *pstate;     /* one struct hm_pstate per folio (policy.c) */
 	_Atomic uint16_t *heat;       /* per 2 MiB block: hint-sample hit ratio (policy.c) */
+	_Atomic uint32_t *bfetch;     /* per 2 MiB block: fetches in the current
+				       * promotion window (policy.c: block promotion) */
 	struct hm_adv_range *adv;     /* placement advice, sorted (advise.c) */
 	size_t nadv;
 };
@@ -195,6 +197,8 @@ struct hm_global {
 	unsigned readahead_max;
 	unsigned spin_us;          /* handler busy-polls this long after work */
 	bool block_heat;           /* policies use block heat (HETMEM_BLOCK_HEAT) */
+	unsigned block_promote;    /* fetches per window that promote a whole
+				    * block; 0 = off (HETMEM_BLOCK_PROMOTE) */
 	unsigned cfg_flags;
 	uint64_t register_mode;    /* UFFDIO_REGISTER_MODE_* used for regions */
 
@@ -249,6 +253,7 @@ struct hm_counters {
 	_Atomic uint64_t advise_hot_kept, advise_cold_first;
 	_Atomic uint64_t record_samples, record_us;
 	_Atomic uint64_t track_write_scans, track_written, track_samples, track_hint_faults, track_cpu_ns;
+	_Atomic uint64_t block_promotions, block_promoted_pages;
 };
 extern struct hm_counters hm_cnt;
 #define HM_COUNT(field, n) atomic_fetch_add_explicit(&hm_cnt.field, (n), memory_order_relaxed)
@@ -402,6 +407,7 @@ HM_HIDDEN uint64_t hm_policy_score(struct hm_region *r, size_t folio, uint32_t n
  * sample of page @page of @r was touched (@hit: hm_policy_event does this
  * for HM_EV_HINT) or went back untouched (track.c). */
 #define HM_HEAT_PAGES 512 /* pages per block: 2 MiB */
+#define HM_BLOCK_PROMOTE_DEFAULT 16 /* fetches per window (policy.c) */
 HM_HIDDEN void hm_policy_sampled(struct hm_region *r, size_t page, bool hit);
 /* Time's cooling of block heat: the reclaimer asks how many decay steps are
  * due (once per pass) and applies them to every region. */
@@ -410,6 +416,12 @@ HM_HIDDEN void hm_policy_heat_decay(struct hm_region *r, unsigned steps);
 /* Whether page @page of @r is in a hot block. */
 HM_HIDDEN bool hm_policy_block_hot(struct hm_region *r, size_t page);
 HM_HIDDEN uint16_t hm_policy_count(struct hm_region *r, size_t folio);
+/* Block promotion: block @block (2 MiB, HM_HEAT_PAGES pages) of @r had
+ * hm_g.block_promote fetches within one window; the reclaimer brings the
+ * rest of it to RAM (policy.c calls this; reclaim.c queues it). */
+HM_HIDDEN void hm_reclaim_promote(struct hm_region *r, size_t block);
+/* The block was promoted whole: it ranks as hot as a block can be. */
+HM_HIDDEN void hm_policy_block_promoted(struct hm_region *r, size_t block);
 /* Wake the reclaimer if residency passed the high watermark. */
 HM_HIDDEN void hm_reclaim_kick(void);
 static inline void hm_reclaim_check(void)

@@ -104,6 +104,18 @@ int hm_config_resolve(const struct hm_config *cfg)
 			return hm_error(EINVAL, "HETMEM_BLOCK_HEAT='%s': expected 0 or 1", e);
 		hm_g.block_heat = *e == '1';
 	}
+	/* block promotion (policy.c): a block with this many fetches in one
+	 * window is brought to RAM whole; 0 turns it off, for comparisons */
+	hm_g.block_promote = HM_BLOCK_PROMOTE_DEFAULT;
+	e = getenv("HETMEM_BLOCK_PROMOTE");
+	if (e && *e) {
+		char *end;
+		unsigned long v = strtoul(e, &end, 10);
+		if (*end || (v && (v < 2 || v > HM_HEAT_PAGES)))
+			return hm_error(EINVAL, "HETMEM_BLOCK_PROMOTE='%s': expected 0 (off) or 2..%u fetches", e,
+					HM_HEAT_PAGES);
+		hm_g.block_promote = (unsigned)v;
+	}
 	e = getenv("HETMEM_DEMOTE");
 	if (e && *e) {
 		if (!strcasecmp(e, "auto"))

@@ -59,7 +59,7 @@ static inline void ps_store(struct hm_region *r, size_t folio, struct hm_pstate 
 	atomic_store_explicit(&r->pstate[folio], v, memory_order_relaxed);
 }
 
-static void heat_fetched(struct hm_region *r, size_t page);
+static void heat_fetched(struct hm_region *r, size_t page, uint32_t now);
 
 void hm_policy_event(struct hm_region *r, size_t head, enum hm_event ev)
 {
@@ -87,7 +87,7 @@ void hm_policy_event(struct hm_region *r, size_t head, enum hm_event ev)
 	if (ev == HM_EV_HINT)
 		hm_policy_sampled(r, head, true);
 	else if (ev == HM_EV_FETCH || ev == HM_EV_REFAULT)
-		heat_fetched(r, head);
+		heat_fetched(r, head, now);
 }
 
 void hm_policy_demoted(struct hm_region *r, size_t head)
@@ -174,14 +174,78 @@ unsigned hm_policy_heat_steps(uint32_t now, uint64_t resident_bytes, uint64_t sa
  * 1/4096 of a sample's hit: only a block fetched from hundreds of times per
  * cooling period (a hot set that just moved there) heats up by fetches alone;
  * one that gets a few fetches a second (uniform background accesses) stays
- * near zero. */
-static void heat_fetched(struct hm_region *r, size_t page)
+ * near zero.
+ *
+ * Block promotion.  Fetches are also counted per block in windows of
+ * PROMOTE_WINDOW_MS; the fetch that brings a block's count to the
+ * threshold asks the reclaimer to bring the rest of the block to RAM in one
+ * go (hm_reclaim_promote), the way HeMem and MEMTIS place whole huge pages:
+ * a hot set that lands on pages off RAM (GUPS's moving phase: 1 GiB is
+ * 262,144 pages) otherwise comes back one fault at a time, tens of
+ * microseconds each.  The threshold is hm_g.block_promote
+ * (HETMEM_BLOCK_PROMOTE, default 16) or PROMOTE_OVER_MEAN times the mean
+ * fetches per managed block in the last window, whichever is more: a block
+ * must stand out from the background (GUPS's skewed phase at 4 GiB / 1 GiB
+ * gives each block about 7 fetches per window at random; a fixed 16 then
+ * promoted about ten cold blocks a second).  Fetches of a sequential stream
+ * (the fault after the previous folio: fault.c's readahead takes those) are
+ * not counted, so a scan over cold data promotes nothing. */
+#define PROMOTE_WINDOW_MS 500
+#define PROMOTE_OVER_MEAN 4
+
+static _Atomic uint32_t promote_win;      /* the current window */
+static _Atomic uint64_t promote_win_base; /* faults_fetch when it began */
+static _Atomic uint32_t promote_want;     /* this window's threshold */
+
+/* The threshold for window @win (the first fetch of a window sets it). */
+static uint32_t promote_threshold(uint32_t win)
+{
+	uint32_t want = atomic_load_explicit(&promote_want, memory_order_relaxed);
+	uint32_t cur = atomic_load_explicit(&promote_win, memory_order_relaxed);
+	if (cur == win && want)
+		return want;
+	if (!atomic_compare_exchange_strong(&promote_win, &cur, win))
+		return want ? want : hm_g.block_promote; /* another thread moves it on */
+	uint64_t f = atomic_load_explicit(&hm_cnt.faults_fetch, memory_order_relaxed);
+	uint64_t base = atomic_exchange(&promote_win_base, f);
+	uint64_t blocks = (atomic_load_explicit(&hm_cnt.managed_bytes, memory_order_relaxed) >> 21) + 1;
+	/* fetches in the last window, if it was the one before this one */
+	uint64_t mean = win == ((cur + 1) & 0xffff) && base ? (f - base) / blocks : 0;
+	want = hm_g.block_promote;
+	if (mean * PROMOTE_OVER_MEAN > want)
+		want = mean * PROMOTE_OVER_MEAN > 0xfffe ? 0xfffe : (uint32_t)(mean * PROMOTE_OVER_MEAN);
+	atomic_store_explicit(&promote_want, want, memory_order_relaxed);
+	return want;
+}
+
+static void heat_fetched(struct hm_region *r, size_t page, uint32_t now)
 {
 	if (page >= r->npages)
 		return;
-	_Atomic uint16_t *h = &r->heat[page / HM_HEAT_PAGES];
+	size_t b = page / HM_HEAT_PAGES;
+	_Atomic uint16_t *h = &r->heat[b];
 	uint16_t v = atomic_load_explicit(h, memory_order_relaxed);
 	atomic_store_explicit(h, (uint16_t)(v + ((65535u - v + 4095) >> 12)), memory_order_relaxed);
+	if (!hm_g.block_promote || !hm_g.policy->blocks || !hm_g.block_heat)
+		return;
+	size_t f = page >> (r->folio_shift - HM_PAGE_SHIFT);
+	if (atomic_load_explicit(&r->last_fault, memory_order_relaxed) == f + 1)
+		return; /* sequential: readahead's business */
+	uint32_t win = (now / PROMOTE_WINDOW_MS) & 0xffff, c = 1;
+	uint32_t old = atomic_load_explicit(&r->bfetch[b], memory_order_relaxed);
+	if (old >> 16 == win)
+		c = (old & 0xffff) + 1;
+	if (c > 0xffff)
+		c = 0xffff;
+	atomic_store_explicit(&r->bfetch[b], win << 16 | c, memory_order_relaxed);
+	if (c == promote_threshold(win))
+		hm_reclaim_promote(r, b);
+}
+
+void hm_policy_block_promoted(struct hm_region *r, size_t block)
+{
+	if (block * HM_HEAT_PAGES < r->npages)
+		atomic_store_explicit(&r->heat[block], 65535, memory_order_relaxed);
 }
 
 bool hm_policy_block_hot(struct hm_region *r, size_t page)

@@ -31,7 +31,7 @@
 
 #define TICK_MS 10
 #define BACKOFF_MS 100
-#define MAX_VICTIMS 8192
+#define MAX_VICTIMS 65536 /* folios a pass can demote: 256 MiB of 4 KiB folios */
 #define DEFAULT_LOW 90
 #define DEFAULT_HIGH 95
 
@@ -98,8 +98,9 @@ static uint64_t resident(void)
 	return atomic_load(&hm_cnt.resident_pages) << HM_PAGE_SHIFT;
 }
 
-/* One pass: scan, rank, demote until resident <= low.  Returns pages demoted. */
-static uint64_t reclaim_pass(struct victim *heap, size_t *heads, bool need)
+/* One pass: scan, rank, and with @need demote until resident <= @target.
+ * Returns pages demoted. */
+static uint64_t reclaim_pass(struct victim *heap, size_t *heads, bool need, uint64_t target)
 {
 	uint32_t now = hm_clock_ms();
 	hm_g.pctx.budget_folio_bytes = hm_g.budget;
@@ -162,8 +163,8 @@ static uint64_t reclaim_pass(struct victim *heap, size_t *heads, bool need)
 		int tier = hm_g.budget_tier;
 		uint64_t have = resident();
 		size_t k = 0;
-		while (k < nh && have > hm_g.budget_low) {
-			uint64_t need = have - hm_g.budget_low, take = 0;
+		while (k < nh && have > target) {
+			uint64_t need = have - target, take = 0;
 			size_t b = k;
 			while (b < nh && take < need) {
 				take += (uint64_t)region_folio_pages(heap[b].r) << HM_PAGE_SHIFT;
@@ -196,6 +197,99 @@ static uint64_t reclaim_pass(struct victim *heap, size_t *heads, bool need)
 	return demoted;
 }
 
+/*
+ * Block promotion (policy.c asks, hm_reclaim_promote): blocks whose pages
+ * are being fetched densely come to RAM whole, here, off the fault path.
+ * The queue holds each block's first address (the region may go away
+ * meanwhile: it is looked up again) and is guarded by rc_lock.
+ */
+#define PROMOTE_QUEUE 256
+static uintptr_t pq[PROMOTE_QUEUE];
+static size_t pq_n;
+
+void hm_reclaim_promote(struct hm_region *r, size_t block)
+{
+	if (!hm_g.budget)
+		return;
+	pthread_mutex_lock(&rc_lock);
+	if (rc_running && pq_n < PROMOTE_QUEUE) { /* full: the block asks again next window */
+		pq[pq_n++] = r->base + ((block * HM_HEAT_PAGES) << HM_PAGE_SHIFT);
+		rc_kicked = true;
+		pthread_cond_signal(&rc_cv);
+	}
+	pthread_mutex_unlock(&rc_lock);
+}
+
+/* The folios of block @first.. of @r that a promotion brings: those on a
+ * tier that is not a device's (a device keeps what it holds until the CPU
+ * touches it).  Fills @hs when given; returns their bytes. */
+static uint64_t block_absent(struct hm_region *r, size_t first, size_t *hs, size_t *nh)
+{
+	size_t fp = region_folio_pages(r);
+	size_t last = first + HM_HEAT_PAGES < r->npages ? first + HM_HEAT_PAGES : r->npages, n = 0;
+	for (size_t head = first; head < last; head += fp) {
+		uint64_t w = atomic_load(&r->words[head]);
+		struct hm_tier *t = pw_loc(w) == HM_LOC_TIER ? hm_tier_get(pw_tier(w)) : NULL;
+		if (t && !t->device) {
+			if (hs)
+				hs[n] = head;
+			n++;
+		}
+	}
+	if (nh)
+		*nh = n;
+	return (uint64_t)n * fp << HM_PAGE_SHIFT;
+}
+
+/* Bring the queued blocks to RAM.  Each is marked hot first (its pages in
+ * RAM are then no victims).  Room comes from reclaim passes sized to what
+ * the rest of the batch needs, not one pass per block (a pass scans every
+ * folio: about 100 ms for 4 GiB), and a block is brought only if it fits in
+ * the budget.  Returns the pages demoted to make room. */
+static uint64_t promote_blocks(const uintptr_t *blocks, size_t n, struct victim *heap, size_t *heads)
+{
+	uint64_t demoted = 0, need = 0;
+	for (size_t k = 0; k < n; k++) {
+		struct hm_region *r = hm_region_get(blocks[k]);
+		if (!r)
+			continue;
+		size_t first = (blocks[k] - r->base) >> HM_PAGE_SHIFT;
+		uint64_t b = block_absent(r, first, NULL, NULL);
+		if (b)
+			hm_policy_block_promoted(r, first / HM_HEAT_PAGES);
+		need += b;
+		hm_region_put(r);
+	}
+	size_t hs[HM_HEAT_PAGES];
+	for (size_t k = 0; k < n && hm_g.budget; k++) {
+		struct hm_region *r = hm_region_get(blocks[k]);
+		if (!r)
+			continue;
+		size_t first = (blocks[k] - r->base) >> HM_PAGE_SHIFT, nh;
+		uint64_t b = block_absent(r, first, hs, &nh);
+		if (nh && resident() + b > hm_g.budget_high) {
+			/* room for this block and the rest of the batch (a pass
+			 * demotes at most MAX_VICTIMS folios) */
+			uint64_t low = hm_g.budget_low;
+			uint64_t m = reclaim_pass(heap, heads, true, need < low ? low - need : 0);
+			demoted += m;
+			if (!m) {
+				hm_region_put(r); /* nothing could go: the rest waits */
+				break;
+			}
+		}
+		if (nh && resident() + b <= hm_g.budget) {
+			long m = hm_migrate_heads(r, hs, nh, 0, HM_MIG_TRY);
+			HM_COUNT(block_promotions, 1);
+			if (m > 0)
+				HM_COUNT(block_promoted_pages, (uint64_t)m);
+		}
+		need = need > b ? need - b : 0;
+		hm_region_put(r);
+	}
+	return demoted;
+}
+
 static _Atomic pid_t rc_tid;
 
 static void *reclaim_main(void *arg)
@@ -221,6 +315,10 @@ static void *reclaim_main(void *arg)
 		rc_kicked = false;
 		if (rc_stop)
 			break;
+		uintptr_t blocks[PROMOTE_QUEUE];
+		size_t nblocks = pq_n;
+		memcpy(blocks, pq, nblocks * sizeof(blocks[0]));
+		pq_n = 0;
 		pthread_mutex_unlock(&rc_lock);
 
 		uint32_t now = hm_clock_ms();
@@ -228,9 +326,11 @@ static void *reclaim_main(void *arg)
 		/* scan for the histogram and aging at least every 500 ms (a scan
 		 * visits every folio: its cost grows with managed memory) */
 		if (over || now - last_scan >= hm_track_scan_ms()) {
-			window_demoted += reclaim_pass(heap, heads, over);
+			window_demoted += reclaim_pass(heap, heads, over, hm_g.budget_low);
 			last_scan = now;
 		}
+		if (nblocks)
+			window_demoted += promote_blocks(blocks, nblocks, heap, heads);
 		hm_record_tick(now); /* record.c: a sample if one is due */
 		if (now - window_start >= 1000) {
 			uint64_t rf = atomic_load(&hm_cnt.refaults);
@@ -292,6 +392,7 @@ void hm_reclaim_stop(void)
 		pthread_join(rc_thread, NULL);
 	rc_running = false;
 	rc_stop = false;
+	pq_n = 0;
 	hm_g.budget = 0;
 	hm_record_stop(); /* the record ends with the reclaimer */
 }

@@ -133,7 +133,7 @@ static size_t region_meta(const struct hm_region *r)
 {
 	return sizeof(*r) + r->npages * sizeof(hm_pw_t) +
 	       (r->npages >> (r->folio_shift - HM_PAGE_SHIFT)) * sizeof(uint64_t) +
-	       (r->npages + HM_HEAT_PAGES - 1) / HM_HEAT_PAGES * sizeof(uint16_t);
+	       (r->npages + HM_HEAT_PAGES - 1) / HM_HEAT_PAGES * (sizeof(uint16_t) + sizeof(uint32_t));
 }
 
 static void region_free(struct hm_region *r)
@@ -142,6 +142,7 @@ static void region_free(struct hm_region *r)
 	HM_COUNT(metadata_bytes, -(uint64_t)region_meta(r));
 	free(r->pstate);
 	free(r->heat);
+	free(r->bfetch);
 	free(r->words);
 	hm_adv_free(r);
 	free(r);
@@ -311,10 +312,12 @@ static struct hm_region *region_new(uintptr_t base, size_t size, unsigned folio_
 	r->words = calloc(r->npages, sizeof(hm_pw_t));
 	r->pstate = calloc(r->npages >> (folio_shift - HM_PAGE_SHIFT), sizeof(uint64_t));
 	r->heat = calloc((r->npages + HM_HEAT_PAGES - 1) / HM_HEAT_PAGES, sizeof(uint16_t));
-	if (!r->words || !r->pstate || !r->heat) {
+	r->bfetch = calloc((r->npages + HM_HEAT_PAGES - 1) / HM_HEAT_PAGES, sizeof(uint32_t));
+	if (!r->words || !r->pstate || !r->heat || !r->bfetch) {
 		free(r->words);
 		free(r->pstate);
 		free(r->heat);
+		free(r->bfetch);
 		free(r);
 		return NULL;
 	}

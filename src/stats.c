@@ -58,6 +58,8 @@ HM_API int hm_stats_get(struct hm_stats *o)
 	o->track_samples = LD(track_samples);
 	o->track_hint_faults = LD(track_hint_faults);
 	o->track_cpu_us = LD(track_cpu_ns) / 1000;
+	o->block_promotions = LD(block_promotions);
+	o->block_promoted_pages = LD(block_promoted_pages);
 	return 0;
 }
 
@@ -106,10 +108,11 @@ HM_API int hm_stats_print(int fd)
 	if (bg.bytes) {
 		hm_fmt_bytes(a, sizeof(a), bg.bytes);
 		P("  budget %s (policy %s, tier %d): reclaim scans %llu, reclaimed %llu pages, refaults %llu, "
-		  "thrash back-offs %llu, policy events %llu\n",
+		  "thrash back-offs %llu, policy events %llu, blocks promoted whole %llu (%llu pages)\n",
 		  a, hm_policy_get(), bg.tier, (unsigned long long)s.reclaim_scans, (unsigned long long)s.reclaim_pages,
 		  (unsigned long long)s.refaults, (unsigned long long)s.thrash_backoffs,
-		  (unsigned long long)s.policy_events);
+		  (unsigned long long)s.policy_events, (unsigned long long)s.block_promotions,
+		  (unsigned long long)s.block_promoted_pages);
 	}
 	if (s.advise_hot_kept || s.advise_cold_first || s.record_samples)
 		P("  advice: hot folios kept %llu, cold folios ranked first %llu; record: %llu samples, %llu ms\n",

@@ -97,6 +97,14 @@ static void test_init_bad_config(void **state)
 	expect_init_refused(NULL, "HETMEM_READAHEAD");
 	unsetenv("HETMEM_READAHEAD");
 
+	setenv("HETMEM_BLOCK_PROMOTE", "1", 1); /* 0 (off) or 2..512 */
+	expect_init_refused(NULL, "HETMEM_BLOCK_PROMOTE");
+	setenv("HETMEM_BLOCK_PROMOTE", "513", 1);
+	expect_init_refused(NULL, "HETMEM_BLOCK_PROMOTE");
+	setenv("HETMEM_BLOCK_PROMOTE", "16x", 1);
+	expect_init_refused(NULL, "HETMEM_BLOCK_PROMOTE");
+	unsetenv("HETMEM_BLOCK_PROMOTE");
+
 	struct hm_config cfg = {0};
 	cfg.demote = (enum hm_demote_mode)9;
 	expect_init_refused(&cfg, "demote");

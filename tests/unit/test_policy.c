@@ -402,6 +402,61 @@ static void test_cold_to_device(void **state)
 	hm_free(hot, 0);
 }
 
+/* Pages of block @b (2 MiB) of @p in RAM. */
+static size_t block_in_ram(void *p, size_t b, int tier)
+{
+	size_t ram, dev;
+	count_where((char *)p + (b << 21), 2 << 20, tier, &ram, &dev);
+	return ram;
+}
+
+/* Block promotion: a block whose pages on the device are fetched densely
+ * (random faults, 40 within a moment) comes to RAM whole; a block read
+ * sequentially (readahead's business) and the untouched blocks stay on the
+ * device; the data is intact everywhere. */
+static void test_block_promote(void **state)
+{
+	int t = hm_tier_add("emu:64M");
+	assert_true(t > 0);
+	assert_int_equal(hm_policy_set("recency"), 0);
+	size_t len = 16 << 20, np = len / PG;
+	uint64_t *p = hm_alloc(len, HM_FOLIO_4K);
+	assert_non_null(p);
+	for (size_t i = 0; i < len / 8; i++)
+		p[i] = i ^ 0xb10c;
+	assert_int_equal(hm_budget_set(32 << 20, 0, 0, t), 0);
+	assert_int_equal(hm_migrate(p, len, t, NULL), (long)np);
+	struct hm_stats s0, s;
+	hm_stats_get(&s0);
+	/* block 2: 40 pages, scattered (a stride of 37 pages) */
+	uint64_t sum = 0;
+	size_t base = 2 * 512;
+	for (size_t k = 0; k < 40; k++)
+		sum += p[(base + (k * 37) % 512) * (PG / 8)];
+	/* block 4: the first 64 pages in order */
+	for (size_t k = 0; k < 64; k++)
+		sum += p[(4 * 512 + k) * (PG / 8)];
+	for (int k = 0; k < 300 && block_in_ram(p, 2, t) < 512; k++)
+		nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+	hm_stats_get(&s);
+	printf("block promotion: %zu of 512 pages of the randomly faulted block in RAM, %zu of the sequential "
+	       "one, %llu blocks promoted (%llu pages)\n",
+	       block_in_ram(p, 2, t), block_in_ram(p, 4, t),
+	       (unsigned long long)(s.block_promotions - s0.block_promotions),
+	       (unsigned long long)(s.block_promoted_pages - s0.block_promoted_pages));
+	assert_int_equal(block_in_ram(p, 2, t), 512);
+	assert_true(s.block_promotions > s0.block_promotions);
+	assert_true(block_in_ram(p, 4, t) < 512 / 2); /* what was read, and readahead */
+	for (size_t b = 0; b < len >> 21; b++)
+		if (b != 2 && b != 4)
+			assert_int_equal(block_in_ram(p, b, t), 0);
+	for (size_t i = 0; i < len / 8; i++)
+		if (p[i] != (i ^ 0xb10c))
+			fail_msg("word %zu lost (sum %llu)", i, (unsigned long long)sum);
+	assert_int_equal(hm_budget_set(HM_BUDGET_OFF, 0, 0, 0), 0);
+	hm_free(p, 0);
+}
+
 static _Atomic bool sampling;
 static _Atomic uint64_t peak;
 
@@ -477,6 +532,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_budget_bad_input, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_track_bad_input, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cold_to_device, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_block_promote, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_budget_bound, setup, teardown),
 	};
 	int rc = cmocka_run_group_tests_name("policy (fake clock)", pure, NULL, NULL);
