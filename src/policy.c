@@ -187,11 +187,15 @@ unsigned hm_policy_heat_steps(uint32_t now, uint64_t resident_bytes, uint64_t sa
  * fetches per managed block in the last window, whichever is more: a block
  * must stand out from the background (GUPS's skewed phase at 4 GiB / 1 GiB
  * gives each block about 7 fetches per window at random; a fixed 16 then
- * promoted about ten cold blocks a second).  Fetches of a sequential stream
- * (the fault after the previous folio: fault.c's readahead takes those) are
- * not counted, so a scan over cold data promotes nothing. */
+ * promoted about ten cold blocks a second), but at most PROMOTE_MAX (the
+ * mean counts all fetches, and managed memory may have shrunk since).
+ * Fetches of a sequential stream (at or up to PROMOTE_STREAM_FOLIOS past the
+ * folio fault.c's readahead expects next) are not counted, so a scan over
+ * cold data promotes nothing. */
 #define PROMOTE_WINDOW_MS 500
 #define PROMOTE_OVER_MEAN 4
+#define PROMOTE_MAX (HM_HEAT_PAGES / 4) /* a block this dense in faults is hot, whatever the mean */
+#define PROMOTE_STREAM_FOLIOS 16
 
 static _Atomic uint32_t promote_win;      /* the current window */
 static _Atomic uint64_t promote_win_base; /* faults_fetch when it began */
@@ -213,7 +217,9 @@ static uint32_t promote_threshold(uint32_t win)
 	uint64_t mean = win == ((cur + 1) & 0xffff) && base ? (f - base) / blocks : 0;
 	want = hm_g.block_promote;
 	if (mean * PROMOTE_OVER_MEAN > want)
-		want = mean * PROMOTE_OVER_MEAN > 0xfffe ? 0xfffe : (uint32_t)(mean * PROMOTE_OVER_MEAN);
+		want = mean * PROMOTE_OVER_MEAN > PROMOTE_MAX ? PROMOTE_MAX : (uint32_t)(mean * PROMOTE_OVER_MEAN);
+	if (want < hm_g.block_promote)
+		want = hm_g.block_promote;
 	atomic_store_explicit(&promote_want, want, memory_order_relaxed);
 	return want;
 }
@@ -228,9 +234,13 @@ static void heat_fetched(struct hm_region *r, size_t page, uint32_t now)
 	atomic_store_explicit(h, (uint16_t)(v + ((65535u - v + 4095) >> 12)), memory_order_relaxed);
 	if (!hm_g.block_promote || !hm_g.policy->blocks || !hm_g.block_heat)
 		return;
+	/* a fault at or just after the folio a sequential stream expects
+	 * next (fault.c's readahead: last_fault holds it + 1; the stream may
+	 * skip folios already in RAM) */
 	size_t f = page >> (r->folio_shift - HM_PAGE_SHIFT);
-	if (atomic_load_explicit(&r->last_fault, memory_order_relaxed) == f + 1)
-		return; /* sequential: readahead's business */
+	uintptr_t next = atomic_load_explicit(&r->last_fault, memory_order_relaxed);
+	if (next && f + 1 >= next && f + 1 < next + PROMOTE_STREAM_FOLIOS)
+		return;
 	uint32_t win = (now / PROMOTE_WINDOW_MS) & 0xffff, c = 1;
 	uint32_t old = atomic_load_explicit(&r->bfetch[b], memory_order_relaxed);
 	if (old >> 16 == win)
