@@ -98,11 +98,21 @@ static uint64_t resident(void)
 	return atomic_load(&hm_cnt.resident_pages) << HM_PAGE_SHIFT;
 }
 
+/* How often a pass visits the folios off RAM too (the policy's aging of
+ * them, the histogram of counts): passes under pressure in between rank only
+ * the resident ones.  At GUPS's 8 GiB / 2 GiB, three folios in four are off
+ * RAM, and the reclaimer runs about two passes a second. */
+#define FULL_SCAN_MS 1000
+
 /* One pass: scan, rank, and with @need demote until resident <= @target.
  * Returns pages demoted. */
 static uint64_t reclaim_pass(struct victim *heap, size_t *heads, bool need, uint64_t target)
 {
+	static uint32_t last_full;
 	uint32_t now = hm_clock_ms();
+	bool full = !need || !last_full || now - last_full >= FULL_SCAN_MS;
+	if (full)
+		last_full = now;
 	hm_g.pctx.budget_folio_bytes = hm_g.budget;
 	hm_g.policy->tick(&hm_g.pctx, now);
 	atomic_store_explicit(&hm_g.pub_gen, hm_g.pctx.gen, memory_order_relaxed);
@@ -130,7 +140,7 @@ static uint64_t reclaim_pass(struct victim *heap, size_t *heads, bool need, uint
 		for (size_t head = 0, f = 0; head < r->npages; head += fp, f++) {
 			uint64_t w = atomic_load(&r->words[head]);
 			unsigned loc = pw_loc(w);
-			if (loc == HM_LOC_NONE || loc == HM_LOC_UNMAPPED)
+			if (loc == HM_LOC_NONE || loc == HM_LOC_UNMAPPED || (!full && loc != HM_LOC_HOST))
 				continue;
 			uint64_t score = hm_policy_score(r, f, now, loc == HM_LOC_HOST);
 			unsigned b = hm_count_bucket(hm_policy_count(r, f));
@@ -152,8 +162,10 @@ static uint64_t reclaim_pass(struct victim *heap, size_t *heads, bool need, uint
 		}
 		hm_adv_end(&adv);
 	}
-	memcpy(hm_g.pctx.folio_hist, hist, sizeof(hist));
-	memcpy(hm_g.pctx.hist_bytes, histb, sizeof(histb));
+	if (full) {
+		memcpy(hm_g.pctx.folio_hist, hist, sizeof(hist));
+		memcpy(hm_g.pctx.hist_bytes, histb, sizeof(histb));
+	}
 
 	uint64_t demoted = 0;
 	if (nh) {
