@@ -412,8 +412,11 @@ static void run_cfg(const struct cfg *cfg, const struct opts *o, struct cfg_res 
 		}
 		if (zram_baseline_check(r->msg, sizeof(r->msg)))
 			goto out_signals;
-		/* room for the whole working set: random data does not compress */
-		if (zram_setup(&z, o->ws, alg, r->msg, sizeof(r->msg)))
+		/* room for the whole working set (random data does not
+		 * compress), plus headroom: swap slots are freed lazily, and
+		 * with exactly the working set the kernel baseline was
+		 * OOM-killed inside its group at 2 GiB / 512 MiB */
+		if (zram_setup(&z, o->ws + o->ws / 8 + (64ull << 20), alg, r->msg, sizeof(r->msg)))
 			goto out_signals;
 		zram = true;
 		snprintf(cgdir, sizeof(cgdir), MEMCG_ROOT "/hetmem-gups-%d", (int)getpid());
