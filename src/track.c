@@ -853,17 +853,29 @@ static void take_samples(struct hm_region **rs, size_t n, unsigned count)
  * the next scan. */
 static void return_stale(uint32_t now)
 {
-	pthread_mutex_lock(&T.lock);
-	for (size_t k = 0; k < T.nent;) {
+	/* T.lock is taken per sample, not across the whole walk: a hint fault
+	 * the handler serves meanwhile (hm_track_restore) needs it, and its
+	 * program thread waits for it.  The table may change between two
+	 * restores (the handler removes entries, which moves the last one to
+	 * the hole): a stale sample passed over that way goes back at the next
+	 * scan, and none is restored twice (a restore removes it under the
+	 * lock). */
+	for (size_t k = 0;;) {
+		pthread_mutex_lock(&T.lock);
+		while (k < T.nent && now - T.ent[k].born < T.sample_ms)
+			k++;
+		if (k >= T.nent) {
+			pthread_mutex_unlock(&T.lock);
+			return;
+		}
 		struct hm_region *r = T.ent[k].r;
 		size_t page = T.ent[k].page;
-		if (now - T.ent[k].born >= T.sample_ms && restore_ent(k) == 0) {
+		if (restore_ent(k) == 0)
 			hm_policy_sampled(r, page, false); /* untouched: cold evidence */
-			continue;
-		}
-		k++;
+		else
+			k++; /* EAGAIN: again at the next scan */
+		pthread_mutex_unlock(&T.lock);
 	}
-	pthread_mutex_unlock(&T.lock);
 }
 
 /* ---------------------------------------------------------------------- */
