@@ -143,14 +143,15 @@ struct hm_page_region {
 /* What a hint fault costs the PROGRAM beyond the handler's CPU time (which is
  * measured and charged too): the faulting thread traps, sleeps while the
  * handler is woken and serves the fault, and is woken again.  Measured on
- * the project's 2-vCPU VM (bench_track-style loop, sampling at 10-80 times
- * the default rate so the cost stands out of the noise): 25 to 250 us of
- * program time per hint fault, most often 60 to 120 us, handler CPU
- * included, depending on whether the program and the handler share a CPU
- * and whether the other vCPU was idle (a wake-up then goes through the
- * hypervisor).  Charging only the handler's ~15 us let the budget admit
- * about six times the overhead it claims to bound (an estimate, not
- * measured at run time: the fault message carries no time stamp). */
+ * the project's 2-vCPU VM (a bench_track-style loop with sampling at 20
+ * times the default rate, so the cost stands out of the noise), in program
+ * time per hint fault, handler included: 10-25 us when the program and the
+ * handler share a CPU (since the handler's spin yields; 65-100 us before),
+ * up to ~250 us when the other vCPU was idle and each of the two wake-ups
+ * went through the hypervisor.  Charging only the handler's ~15 us of CPU
+ * let the budget admit several times the overhead it claims to bound.  An
+ * estimate, not measured at run time: the fault message carries no time
+ * stamp, and the faulting thread's wait is not visible to the handler. */
 #define HINT_FAULT_NS 50000
 
 enum wr_mech { WR_NONE, WR_WPASYNC, WR_SOFTDIRTY };
