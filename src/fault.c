@@ -359,7 +359,10 @@ static void serve_fault(const struct uffd_msg *m)
 	HM_COUNT(faults, 1);
 
 	if (in_staging(addr) || hm_track_in_hold(addr)) { /* a hole moved into staging: it was zeros */
-		fill(addr, NULL, HM_PAGE_SIZE, true);
+		/* (or the tracker's probe, track.c); if the fill fails (EAGAIN:
+		 * an event waits), the thread must still be woken to fault again */
+		if (fill(addr, NULL, HM_PAGE_SIZE, true))
+			hm_prim_uffd_wake(hm_g.uffd, addr, HM_PAGE_SIZE);
 		return;
 	}
 	struct hm_region *r = hm_region_get_any(addr);
@@ -499,7 +502,7 @@ static uint64_t held_progress;
 static bool hold_fault(const struct uffd_msg *m)
 {
 	if (nheld == HOLD_MAX || (m->arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP) ||
-	    in_staging((uintptr_t)m->arg.pagefault.address))
+	    in_staging((uintptr_t)m->arg.pagefault.address) || hm_track_in_hold((uintptr_t)m->arg.pagefault.address))
 		return false;
 	pid_t tid = hm_g.feat.thread_id ? (pid_t)m->arg.pagefault.feat.ptid : 0;
 	if (tid && tid == hm_reclaim_tid())

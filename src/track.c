@@ -152,7 +152,16 @@ struct hm_page_region {
  * let the budget admit several times the overhead it claims to bound.  An
  * estimate, not measured at run time: the fault message carries no time
  * stamp, and the faulting thread's wait is not visible to the handler. */
-#define HINT_FAULT_NS 50000
+#define HINT_FAULT_NS 50000 /* the estimate until the first probe (below) */
+/* The cost is measured at run time by a probe: once per scan the reclaimer
+ * reads a page that is not there in a chunk of the hold area kept for it
+ * (PROBE_CHUNK, never a sample's), which takes the same round trip as a
+ * hint fault (trap, the handler woken, a UFFDIO_ZEROPAGE instead of the
+ * move back, the faulting thread woken), and times it; each hint fault is
+ * charged the running mean of the probes on top of the handler's CPU time.
+ * The probe sees what a program thread sees where it is: whether the
+ * handler is asleep on an idle vCPU or queued on a busy one. */
+#define PROBE_CHUNK (NCHUNK - 1)
 
 enum wr_mech { WR_NONE, WR_WPASYNC, WR_SOFTDIRTY };
 static const char *const wr_name[] = {"none", "wp-async", "soft-dirty"};
@@ -192,7 +201,9 @@ static struct {
 	unsigned nsample;
 	uint64_t rng;
 	_Atomic uint64_t charged; /* handler CPU time on hint faults (ns) */
-	_Atomic uint64_t hints;   /* hint faults charged, HINT_FAULT_NS each */
+	_Atomic uint64_t hints;   /* hint faults charged, hint_ns each */
+	uint64_t hint_ns;         /* program time per hint fault: mean of the probes */
+	size_t probe_off;         /* next page of the probe chunk */
 } T = {.lock = PTHREAD_MUTEX_INITIALIZER, .pm_fd = -1, .cr_fd = -1};
 
 static uint64_t ns_of(clockid_t c)
@@ -376,6 +387,8 @@ int hm_track_choose(struct hm_features *f, uint64_t *want)
 	f->track = on;
 	f->track_write = wr_name[(on & HM_TRACK_WRITE) ? wr : WR_NONE];
 	T.nsample = T.max_samples;
+	T.hint_ns = HINT_FAULT_NS;
+	T.probe_off = 0;
 	T.credit_ns = 0;
 	T.last_wall = 0;
 	T.rng = ns_of(CLOCK_MONOTONIC) | 1;
@@ -486,7 +499,7 @@ static int chunk_alloc(void)
 {
 	for (int k = 0; k < NCHUNK; k++) {
 		int i = (int)((T.next_chunk + (unsigned)k) % NCHUNK);
-		if (!T.chunk_refs[i] && !T.chunk_zap[i]) {
+		if (i != PROBE_CHUNK && !T.chunk_refs[i] && !T.chunk_zap[i]) {
 			T.chunk_refs[i] = 1;
 			T.next_chunk = (unsigned)i + 1;
 			return i;
@@ -1024,6 +1037,27 @@ static void zap_chunks(void)
 	pthread_mutex_unlock(&T.lock);
 }
 
+/* Time one fault round trip through the handler (see PROBE_CHUNK) and fold
+ * it into T.hint_ns.  Reclaimer thread only; its faults are never held
+ * back at the budget (hold_fault). */
+static void probe_hint_cost(void)
+{
+	if (T.probe_off >= HOLD_CHUNK) {
+		/* every page of the probe chunk was read once: empty it (outside
+		 * T.lock: the REMOVE event waits for the handler) */
+		hm_sys_madvise((void *)(T.hold_base + (size_t)PROBE_CHUNK * HOLD_CHUNK), HOLD_CHUNK, MADV_DONTNEED);
+		T.probe_off = 0;
+	}
+	volatile const char *a = (const char *)(T.hold_base + (size_t)PROBE_CHUNK * HOLD_CHUNK + T.probe_off);
+	T.probe_off += HM_PAGE_SIZE;
+	uint64_t t0 = ns_of(CLOCK_MONOTONIC);
+	(void)*a; /* absent: the handler zero-fills it */
+	uint64_t dt = ns_of(CLOCK_MONOTONIC) - t0;
+	if (dt > 100000000)
+		dt = 100000000; /* the reclaimer was descheduled for long: not a fault's cost */
+	T.hint_ns = (3 * T.hint_ns + dt) / 4;
+}
+
 static size_t nent_now(void)
 {
 	pthread_mutex_lock(&T.lock);
@@ -1048,7 +1082,7 @@ void hm_track_scan(struct hm_region **rs, size_t n)
 		T.credit_ns = cap;
 	T.last_wall = wall;
 	uint64_t charged = atomic_exchange(&T.charged, 0);
-	uint64_t program = atomic_exchange(&T.hints, 0) * HINT_FAULT_NS;
+	uint64_t program = atomic_exchange(&T.hints, 0) * T.hint_ns;
 	T.credit_ns -= (int64_t)(charged + program);
 
 	if (held)
@@ -1057,8 +1091,10 @@ void hm_track_scan(struct hm_region **rs, size_t n)
 	bool afford = T.credit_ns > 0;
 	if (afford && (on & HM_TRACK_WRITE))
 		write_scan(rs, n);
-	if (afford && (on & HM_TRACK_SAMPLE) && T.hold_base)
+	if (afford && (on & HM_TRACK_SAMPLE) && T.hold_base) {
+		probe_hint_cost();
 		take_samples(rs, n, T.nsample);
+	}
 
 	uint64_t spent = ns_of(CLOCK_THREAD_CPUTIME_ID) - c0;
 	T.credit_ns -= (int64_t)spent;
