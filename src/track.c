@@ -92,8 +92,9 @@
  *
  * CPU budget: each scan is timed with CLOCK_THREAD_CPUTIME_ID, hint faults
  * are timed on the handler thread (hm_track_charge) and each is also charged
- * an estimated HINT_FAULT_NS of the program's own time (its trap, sleep and
- * wake-up: several times the handler's CPU), and a write scan is
+ * the program's own time (its trap, sleep and wake-up), as measured by a
+ * probe fault the reclaimer times once per scan (probe_hint_cost; 50 us
+ * until the first), and a write scan is
  * also charged an estimated WP_FAULT_NS per page it re-protects (the minor
  * fault the program takes at its next write there); a credit grows by
  * cpu_pct% of the wall time elapsed and pays for all of it.  With no credit,
