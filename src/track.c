@@ -93,8 +93,8 @@
  * CPU budget: each scan is timed with CLOCK_THREAD_CPUTIME_ID, hint faults
  * are timed on the handler thread (hm_track_charge) and each is also charged
  * the program's own time (its trap, sleep and wake-up), as measured by a
- * probe fault the reclaimer times once per scan (probe_hint_cost; 50 us
- * until the first), and a write scan is
+ * probe fault the reclaimer times once per scan (probe_hint_cost: the
+ * median of the last 8; 50 us until the first), and a write scan is
  * also charged an estimated WP_FAULT_NS per page it re-protects (the minor
  * fault the program takes at its next write there); a credit grows by
  * cpu_pct% of the wall time elapsed and pays for all of it.  With no credit,
@@ -159,7 +159,7 @@ struct hm_page_region {
  * (PROBE_CHUNK, never a sample's), which takes the same round trip as a
  * hint fault (trap, the handler woken, a UFFDIO_ZEROPAGE instead of the
  * move back, the faulting thread woken), and times it; each hint fault is
- * charged the running mean of the probes on top of the handler's CPU time.
+ * charged the median of the last 8 probes on top of the handler's CPU time.
  * The probe sees what a program thread sees where it is: whether the
  * handler is asleep on an idle vCPU or queued on a busy one. */
 #define PROBE_CHUNK (NCHUNK - 1)
@@ -203,7 +203,9 @@ static struct {
 	uint64_t rng;
 	_Atomic uint64_t charged; /* handler CPU time on hint faults (ns) */
 	_Atomic uint64_t hints;   /* hint faults charged, hint_ns each */
-	uint64_t hint_ns;         /* program time per hint fault: mean of the probes */
+	uint64_t hint_ns;         /* program time per hint fault: median of the probes */
+	uint64_t probe_ns[8];     /* the last 8 probes (0: none yet) */
+	unsigned nprobe;
 	size_t probe_off;         /* next page of the probe chunk */
 } T = {.lock = PTHREAD_MUTEX_INITIALIZER, .pm_fd = -1, .cr_fd = -1};
 
@@ -390,6 +392,7 @@ int hm_track_choose(struct hm_features *f, uint64_t *want)
 	T.nsample = T.max_samples;
 	T.hint_ns = HINT_FAULT_NS;
 	T.probe_off = 0;
+	T.nprobe = 0;
 	T.credit_ns = 0;
 	T.last_wall = 0;
 	T.rng = ns_of(CLOCK_MONOTONIC) | 1;
@@ -1054,9 +1057,20 @@ static void probe_hint_cost(void)
 	uint64_t t0 = ns_of(CLOCK_MONOTONIC);
 	(void)*a; /* absent: the handler zero-fills it */
 	uint64_t dt = ns_of(CLOCK_MONOTONIC) - t0;
-	if (dt > 100000000)
-		dt = 100000000; /* the reclaimer was descheduled for long: not a fault's cost */
-	T.hint_ns = (3 * T.hint_ns + dt) / 4;
+	/* the median of the last 8: one probe during which the reclaimer was
+	 * descheduled (seen: 4.7 ms among probes of 16-80 us) must not
+	 * throttle sampling for the next several scans, as a running mean did */
+	T.probe_ns[T.nprobe++ % 8] = dt;
+	uint64_t v[8];
+	unsigned n = T.nprobe < 8 ? T.nprobe : 8;
+	memcpy(v, T.probe_ns, sizeof(v));
+	for (unsigned i = 1; i < n; i++)
+		for (unsigned j = i; j > 0 && v[j - 1] > v[j]; j--) {
+			uint64_t t = v[j];
+			v[j] = v[j - 1];
+			v[j - 1] = t;
+		}
+	T.hint_ns = n & 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 static size_t nent_now(void)
