@@ -23,6 +23,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -358,7 +359,10 @@ static void serve_fault(const struct uffd_msg *m)
 	HM_COUNT(faults, 1);
 
 	if (in_staging(addr) || hm_track_in_hold(addr)) { /* a hole moved into staging: it was zeros */
-		fill(addr, NULL, HM_PAGE_SIZE, true);
+		/* (or the tracker's probe, track.c); if the fill fails (EAGAIN:
+		 * an event waits), the thread must still be woken to fault again */
+		if (fill(addr, NULL, HM_PAGE_SIZE, true))
+			hm_prim_uffd_wake(hm_g.uffd, addr, HM_PAGE_SIZE);
 		return;
 	}
 	struct hm_region *r = hm_region_get_any(addr);
@@ -450,14 +454,19 @@ static uint64_t mono_ns(void)
 /* After serving faults, watch the userfaultfd for up to spin_us before
  * sleeping in poll(): on a VM a sleeping thread's wake-up across CPUs costs
  * far more than a fault (bench_fault: a bare round trip 100 us, 13 us with
- * the spin), and faults come in bursts.  By default not while a RAM budget
- * is set on a machine with fewer than 4 CPUs: there the program, this
- * thread and the reclaimer want three CPUs, the spin takes the one the
- * reclaimer needs, and a handler that sleeps is woken on the CPU its
- * faulting thread just left (GUPS skewed phase, 4 GiB / 1 GiB, 2 CPUs:
- * 0.41 M updates/s spinning 50 us, 0.55 without, in alternating runs).
- * True if a message is waiting (or shutdown was asked: poll() then sees
- * it). */
+ * the spin), and faults come in bursts.  The watch yields the CPU between
+ * looks: the thread a fault just woke is often queued on this very CPU (the
+ * scheduler ran the handler where the fault was taken), and a busy wait kept
+ * it there, off CPU, for the whole spin (seen with perf sched on the 2-CPU
+ * VM: every hint fault cost the program ~50 us more than its service).
+ * Where nothing else is runnable, sched_yield returns at once and this is
+ * the busy wait it was.  By default there is no spin while a RAM budget is
+ * set on a machine with fewer than 4 CPUs: there the program, this thread
+ * and the reclaimer want three CPUs, and the spin takes the one the
+ * reclaimer needs (GUPS skewed phase, 4 GiB / 1 GiB, 2 CPUs, with the busy
+ * wait: 0.41 M updates/s spinning 50 us, 0.55 without, in alternating
+ * runs).  True if a message is waiting (or shutdown was asked: poll() then
+ * sees it). */
 static bool spin_for_message(void)
 {
 	if (!hm_g.spin_us || (hm_g.spin_auto && hm_g.budget && hm_g.ncpus < 4))
@@ -467,8 +476,7 @@ static bool spin_for_message(void)
 	do {
 		if (poll(pfd, 2, 0) > 0)
 			return !pfd[1].revents;
-		for (int k = 0; k < 64; k++)
-			__builtin_ia32_pause();
+		sched_yield();
 	} while (mono_ns() < end);
 	return false;
 }
@@ -500,7 +508,7 @@ static uint64_t held_progress;
 static bool hold_fault(const struct uffd_msg *m)
 {
 	if (nheld == HOLD_MAX || (m->arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP) ||
-	    in_staging((uintptr_t)m->arg.pagefault.address))
+	    in_staging((uintptr_t)m->arg.pagefault.address) || hm_track_in_hold((uintptr_t)m->arg.pagefault.address))
 		return false;
 	pid_t tid = hm_g.feat.thread_id ? (pid_t)m->arg.pagefault.feat.ptid : 0;
 	if (tid && tid == hm_reclaim_tid())

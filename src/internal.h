@@ -518,7 +518,8 @@ HM_HIDDEN void hm_track_drop(struct hm_region *r, size_t i, size_t n);
 HM_HIDDEN void hm_track_remap(struct hm_region *from, size_t first, size_t n, struct hm_region *to);
 /* Put back every sample (before fork, at shutdown). */
 HM_HIDDEN void hm_track_restore_all(void);
-/* Account CPU time spent by tracking work on another thread (hint faults). */
+/* Charge one hint fault to the tracker's budget: @ns of the handler's CPU
+ * time, plus an estimate of what it cost the faulting thread. */
 HM_HIDDEN void hm_track_charge(uint64_t ns);
 /* Whether write tracking by async write-protect is in force on this uffd
  * (then sync write-protect cannot guard a demotion: migrate.c). */
