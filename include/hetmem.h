@@ -61,9 +61,7 @@ struct hm_config {
 				       (0 = default 8, HM_READAHEAD_OFF = none) */
 	unsigned spin_us;           /* the fault handler busy-polls this long
 				       after serving faults before it sleeps
-				       (0 = default: 50, but none while a RAM
-				       budget is set on a machine with fewer
-				       than 4 CPUs; HM_SPIN_OFF = never) */
+				       (0 = default 50, HM_SPIN_OFF = never) */
 	unsigned flags;             /* HM_CFG_* */
 	unsigned track;             /* hotness tracking of resident folios:
 				       HM_TRACK_* mechanisms (0 = HM_TRACK_AUTO:

@@ -460,16 +460,17 @@ static uint64_t mono_ns(void)
  * it there, off CPU, for the whole spin (seen with perf sched on the 2-CPU
  * VM: every hint fault cost the program ~50 us more than its service).
  * Where nothing else is runnable, sched_yield returns at once and this is
- * the busy wait it was.  By default there is no spin while a RAM budget is
- * set on a machine with fewer than 4 CPUs: there the program, this thread
- * and the reclaimer want three CPUs, and the spin takes the one the
- * reclaimer needs (GUPS skewed phase, 4 GiB / 1 GiB, 2 CPUs, with the busy
- * wait: 0.41 M updates/s spinning 50 us, 0.55 without, in alternating
- * runs).  True if a message is waiting (or shutdown was asked: poll() then
- * sees it). */
+ * the busy wait it was.  Whether to spin at all depends on the machine's
+ * load (GUPS skewed phase, 4 GiB / 1 GiB, 2 vCPUs, alternating runs): with
+ * another job keeping both vCPUs busy, the busy wait cost 25% (0.41 M
+ * updates/s against 0.55 without a spin); on the idle VM, where a halted
+ * vCPU takes a trip through the hypervisor to wake, no spin cost half (0.16
+ * and 0.19 against 0.34 and 0.38 with the yielding spin).  The yielding
+ * spin is the default.  True if a message is waiting (or shutdown was
+ * asked: poll() then sees it). */
 static bool spin_for_message(void)
 {
-	if (!hm_g.spin_us || (hm_g.spin_auto && hm_g.budget && hm_g.ncpus < 4))
+	if (!hm_g.spin_us)
 		return false;
 	uint64_t end = mono_ns() + (uint64_t)hm_g.spin_us * 1000;
 	struct pollfd pfd[2] = {{.fd = hm_g.uffd, .events = POLLIN}, {.fd = hm_g.stop_efd, .events = POLLIN}};

@@ -196,9 +196,6 @@ struct hm_global {
 	enum hm_demote_mode demote;
 	unsigned readahead_max;
 	unsigned spin_us;          /* handler busy-polls this long after work */
-	bool spin_auto;            /* spin_us is the default: none under a budget
-				    * with fewer than 4 CPUs (fault.c) */
-	unsigned ncpus;            /* online CPUs at hm_init */
 	bool block_heat;           /* policies use block heat (HETMEM_BLOCK_HEAT) */
 	unsigned block_promote;    /* fetches per window that promote a whole
 				    * block; 0 = off (HETMEM_BLOCK_PROMOTE) */

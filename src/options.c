@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <unistd.h>
 
 static __thread char last_error[256];
 
@@ -137,13 +136,8 @@ int hm_config_resolve(const struct hm_config *cfg)
 		hm_g.readahead_max = v ? (unsigned)v : HM_READAHEAD_OFF;
 	}
 	hm_g.spin_us = cfg && cfg->spin_us ? (cfg->spin_us == HM_SPIN_OFF ? 0 : cfg->spin_us) : 50;
-	/* the default yields to the reclaimer on a small machine (fault.c) */
-	hm_g.spin_auto = !(cfg && cfg->spin_us);
-	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	hm_g.ncpus = ncpu > 0 ? (unsigned)ncpu : 1;
 	e = getenv("HETMEM_SPIN_US");
 	if (e && *e) {
-		hm_g.spin_auto = false;
 		char *end;
 		unsigned long v = strtoul(e, &end, 10);
 		if (*end || v > 100000)
