@@ -416,9 +416,10 @@ HM_HIDDEN void hm_policy_heat_decay(struct hm_region *r, unsigned steps);
 /* Whether page @page of @r is in a hot block. */
 HM_HIDDEN bool hm_policy_block_hot(struct hm_region *r, size_t page);
 HM_HIDDEN uint16_t hm_policy_count(struct hm_region *r, size_t folio);
-/* Block promotion: block @block (2 MiB, HM_HEAT_PAGES pages) of @r had
- * hm_g.block_promote fetches within one window; the reclaimer brings the
- * rest of it to RAM (policy.c calls this; reclaim.c queues it). */
+/* Block promotion: block @block (2 MiB, HM_HEAT_PAGES pages) of @r reached
+ * the promotion threshold of fetches within one window (policy.c, at least
+ * hm_g.block_promote); the reclaimer brings the rest of it to RAM
+ * (policy.c calls this; reclaim.c queues it). */
 HM_HIDDEN void hm_reclaim_promote(struct hm_region *r, size_t block);
 /* The block was promoted whole: it ranks as hot as a block can be. */
 HM_HIDDEN void hm_policy_block_promoted(struct hm_region *r, size_t block);
