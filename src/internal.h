@@ -270,6 +270,10 @@ extern struct hm_counters hm_cnt;
 extern HM_HIDDEN __thread bool hm_tls_internal __attribute__((tls_model("initial-exec")));
 
 HM_HIDDEN int hm_error(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Environment variable @name, if set and not empty, as an integer in
+ * [@lo, @hi] into *@out; 0, or -EINVAL with a message naming it and the
+ * range (in @unit). */
+HM_HIDDEN int hm_env_uint(const char *name, unsigned lo, unsigned hi, const char *unit, unsigned *out);
 HM_HIDDEN void hm_error_clear(void);
 HM_HIDDEN void hm_fmt_bytes(char *buf, size_t n, uint64_t b);
 HM_HIDDEN void hm_error_restore(const char *msg);

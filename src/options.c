@@ -76,6 +76,19 @@ int hm_parse_size(const char *s, uint64_t *out)
 	return 0;
 }
 
+int hm_env_uint(const char *name, unsigned lo, unsigned hi, const char *unit, unsigned *out)
+{
+	const char *e = getenv(name);
+	if (!e || !*e)
+		return 0;
+	char *end;
+	unsigned long v = strtoul(e, &end, 10);
+	if (*end || v < lo || v > hi)
+		return hm_error(EINVAL, "%s='%s': expected %u..%u %s", name, e, lo, hi, unit);
+	*out = (unsigned)v;
+	return 0;
+}
+
 /* Apply @cfg then the environment to hm_g.  0 or -EINVAL. */
 int hm_config_resolve(const struct hm_config *cfg)
 {
@@ -107,15 +120,12 @@ int hm_config_resolve(const struct hm_config *cfg)
 	/* block promotion (policy.c): a block with this many fetches in one
 	 * window is brought to RAM whole; 0 turns it off, for comparisons */
 	hm_g.block_promote = HM_BLOCK_PROMOTE_DEFAULT;
-	e = getenv("HETMEM_BLOCK_PROMOTE");
-	if (e && *e) {
-		char *end;
-		unsigned long v = strtoul(e, &end, 10);
-		if (*end || (v && (v < 2 || v > HM_HEAT_PAGES)))
-			return hm_error(EINVAL, "HETMEM_BLOCK_PROMOTE='%s': expected 0 (off) or 2..%u fetches", e,
-					HM_HEAT_PAGES);
-		hm_g.block_promote = (unsigned)v;
-	}
+	int rc = hm_env_uint("HETMEM_BLOCK_PROMOTE", 0, HM_HEAT_PAGES, "fetches (0: off)", &hm_g.block_promote);
+	if (rc)
+		return rc;
+	if (hm_g.block_promote == 1)
+		return hm_error(EINVAL, "HETMEM_BLOCK_PROMOTE=1: a single fetch is no evidence (0 = off, or 2..%u)",
+				HM_HEAT_PAGES);
 	e = getenv("HETMEM_DEMOTE");
 	if (e && *e) {
 		if (!strcasecmp(e, "auto"))
@@ -129,26 +139,21 @@ int hm_config_resolve(const struct hm_config *cfg)
 	}
 	e = getenv("HETMEM_READAHEAD");
 	if (e && *e) {
-		char *end;
-		unsigned long v = strtoul(e, &end, 10);
-		if (*end || v > 64)
-			return hm_error(EINVAL, "HETMEM_READAHEAD='%s': expected 0..64 folios", e);
-		hm_g.readahead_max = v ? (unsigned)v : HM_READAHEAD_OFF;
+		unsigned v = 0;
+		rc = hm_env_uint("HETMEM_READAHEAD", 0, 64, "folios", &v);
+		if (rc)
+			return rc;
+		hm_g.readahead_max = v ? v : HM_READAHEAD_OFF;
 	}
 	hm_g.spin_us = cfg && cfg->spin_us ? (cfg->spin_us == HM_SPIN_OFF ? 0 : cfg->spin_us) : 50;
-	e = getenv("HETMEM_SPIN_US");
-	if (e && *e) {
-		char *end;
-		unsigned long v = strtoul(e, &end, 10);
-		if (*end || v > 100000)
-			return hm_error(EINVAL, "HETMEM_SPIN_US='%s': expected 0..100000 microseconds", e);
-		hm_g.spin_us = (unsigned)v;
-	}
+	rc = hm_env_uint("HETMEM_SPIN_US", 0, 100000, "microseconds", &hm_g.spin_us);
+	if (rc)
+		return rc;
 	if (hm_g.spin_us > 100000)
 		return hm_error(EINVAL, "hm_init: spin_us %u > 100000", hm_g.spin_us);
 	if (hm_g.readahead_max != HM_READAHEAD_OFF && hm_g.readahead_max > 64)
 		return hm_error(EINVAL, "hm_init: readahead_max %u > 64", hm_g.readahead_max);
-	int rc = hm_track_config(cfg);
+	rc = hm_track_config(cfg);
 	if (rc)
 		return rc;
 	return hm_record_env(); /* last: it opens the record file */

@@ -250,21 +250,6 @@ static int parse_track(const char *s, unsigned *out)
 	return 0;
 }
 
-/* Environment variable @name, if set, as an integer in [@lo, @hi] into
- * *@out; 0, or -EINVAL with a message naming it and the range (in @unit). */
-static int env_uint(const char *name, unsigned lo, unsigned hi, const char *unit, unsigned *out)
-{
-	const char *e = getenv(name);
-	if (!e || !*e)
-		return 0;
-	char *end;
-	unsigned long v = strtoul(e, &end, 10);
-	if (*end || v < lo || v > hi)
-		return hm_error(EINVAL, "%s='%s': expected %u..%u %s", name, e, lo, hi, unit);
-	*out = (unsigned)v;
-	return 0;
-}
-
 int hm_track_config(const struct hm_config *cfg)
 {
 	unsigned want = cfg ? cfg->track : 0;
@@ -288,11 +273,11 @@ int hm_track_config(const struct hm_config *cfg)
 		pct = (unsigned)v;
 	}
 	unsigned samples = DEFAULT_SAMPLES, sample_ms = DEFAULT_SAMPLE_MS, scan_ms = 500;
-	int rc = env_uint("HETMEM_TRACK_SAMPLES", 1, NCHUNK, "folios per scan", &samples);
+	int rc = hm_env_uint("HETMEM_TRACK_SAMPLES", 1, NCHUNK, "folios per scan", &samples);
 	if (!rc)
-		rc = env_uint("HETMEM_TRACK_SAMPLE_MS", 10, 10000, "ms", &sample_ms);
+		rc = hm_env_uint("HETMEM_TRACK_SAMPLE_MS", 10, 10000, "ms", &sample_ms);
 	if (!rc) /* a test hook: scans more often */
-		rc = env_uint("HETMEM_TRACK_SCAN_MS", 10, 10000, "ms", &scan_ms);
+		rc = hm_env_uint("HETMEM_TRACK_SCAN_MS", 10, 10000, "ms", &scan_ms);
 	if (rc)
 		return rc;
 	T.want = want;
