@@ -150,10 +150,11 @@ struct hm_page_region {
  * handler share a CPU (since the handler's spin yields; 65-100 us before),
  * up to ~250 us when the other vCPU was idle and each of the two wake-ups
  * went through the hypervisor.  Charging only the handler's ~15 us of CPU
- * let the budget admit several times the overhead it claims to bound.  An
- * estimate, not measured at run time: the fault message carries no time
- * stamp, and the faulting thread's wait is not visible to the handler. */
-#define HINT_FAULT_NS 50000 /* the estimate until the first probe (below) */
+ * let the budget admit several times the overhead it claims to bound.  The
+ * handler cannot time it (the fault message carries no time stamp, and the
+ * faulting thread's wait is not visible to it), so a probe measures it
+ * (below); this estimate stands until the first probe. */
+#define HINT_FAULT_NS 50000
 /* The cost is measured at run time by a probe: once per scan the reclaimer
  * reads a page that is not there in a chunk of the hold area kept for it
  * (PROBE_CHUNK, never a sample's), which takes the same round trip as a
