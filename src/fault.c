@@ -601,6 +601,7 @@ drain:
 				break;
 			}
 			uint64_t seq = atomic_fetch_add(&hm_g.event_seq, 1) + 1;
+			atomic_store_explicit(&hm_g.handler_cpu, sched_getcpu(), memory_order_relaxed);
 			for (size_t k = 0; k < (size_t)n / sizeof(msgs[0]); k++) {
 				const struct uffd_msg *m = &msgs[k];
 				switch (m->event) {
@@ -737,6 +738,7 @@ HM_API int hm_init(const struct hm_config *cfg)
 		rc = hm_error(errno, "hm_init: eventfd failed");
 		goto err_close;
 	}
+	atomic_store(&hm_g.handler_cpu, -1);
 	rc = hm_staging_init();
 	if (rc)
 		goto err_efd;

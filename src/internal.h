@@ -217,6 +217,9 @@ struct hm_global {
 	 * event applies only to regions born before it was read (a region
 	 * mapped at the same address after the munmap is not its target) */
 	_Atomic uint64_t event_seq;
+	/* the CPU the handler thread last read messages on (track.c's probe
+	 * faults from another one, as a program thread's faults usually are) */
+	_Atomic int handler_cpu;
 
 	/* automatic tiering (reclaim.c, policy.c) */
 	const struct hm_policy_ops *_Atomic policy;
