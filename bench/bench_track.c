@@ -29,6 +29,7 @@
 #include "hetmem.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,7 +39,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_PAIRS 64
+#define MAX_PAIRS 256
 
 struct result {
 	int status; /* 0 ok, 77 skipped, 1 failed */
@@ -239,7 +240,22 @@ static int run_paired(size_t size, double secs, unsigned cpu, int pairs)
 	       "tracker cpu %llu us\n",
 	       med, ratio[0], ratio[res.npairs - 1], sn / so, (unsigned long long)res.st.track_samples,
 	       (unsigned long long)res.st.track_hint_faults, (unsigned long long)res.st.track_cpu_us);
-	printf("target (read sampling costs <= 3%%, median of pairs): %s (%.1f%%)\n", med >= 0.97 ? "met" : "NOT met",
+	/* a 95% confidence interval for the median, distribution-free: the
+	 * order statistics n/2 -+ 0.98 sqrt(n) (normal approximation to the
+	 * binomial).  On a shared VM the pairs spread widely (on/off from 0.6
+	 * to 1.5 in one run): a median alone read as "met" in one run and "NOT
+	 * met" in the next, so the verdict says when the noise is wider than
+	 * the target. */
+	double half = 0.98 * sqrt((double)res.npairs);
+	long lo = (long)floor(res.npairs / 2.0 - half), hi = (long)ceil(res.npairs / 2.0 + 1 + half) - 1;
+	if (lo < 0)
+		lo = 0;
+	if (hi > res.npairs - 1)
+		hi = res.npairs - 1;
+	printf("median 95%% interval: %.3f .. %.3f (cost %.1f%% .. %.1f%%)\n", ratio[lo], ratio[hi],
+	       (1 - ratio[hi]) * 100, (1 - ratio[lo]) * 100);
+	printf("target (read sampling costs <= 3%%, median of pairs): %s (%.1f%%)\n",
+	       ratio[lo] >= 0.97 ? "met" : ratio[hi] < 0.97 ? "NOT met" : "undecided: the interval spans the target",
 	       (1 - med) * 100);
 	return 0;
 }
