@@ -348,7 +348,10 @@ static void fault_readahead(struct hm_region *r, size_t head)
 
 static bool in_staging(uintptr_t a)
 {
-	return hm_g.staging_base && a >= hm_g.staging_base && a < hm_g.staging_base + hm_g.staging_size;
+	/* hm_shutdown clears these while the handler still runs */
+	uintptr_t base = __atomic_load_n(&hm_g.staging_base, __ATOMIC_RELAXED);
+	size_t size = __atomic_load_n(&hm_g.staging_size, __ATOMIC_RELAXED);
+	return base && a >= base && a < base + size;
 }
 
 static void serve_fault(const struct uffd_msg *m)

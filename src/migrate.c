@@ -91,8 +91,9 @@ void hm_staging_fini(void)
 		return;
 	hm_prim_uffd_unregister(hm_g.uffd, hm_g.staging_base, hm_g.staging_size);
 	hm_sys_munmap((void *)hm_g.staging_base, hm_g.staging_size);
-	hm_g.staging_base = 0;
-	hm_g.staging_size = 0;
+	/* the handler reads them (in_staging) until hm_shutdown stops it */
+	__atomic_store_n(&hm_g.staging_base, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&hm_g.staging_size, 0, __ATOMIC_RELAXED);
 }
 
 static uintptr_t staging_get(void)
