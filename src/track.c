@@ -98,9 +98,9 @@
  * first), and a write scan is also charged an estimated WP_FAULT_NS per
  * page it re-protects (the minor fault the program takes at its next write
  * there); a credit grows by cpu_pct% of the wall time elapsed and pays for
- * all of it.  With no credit,
- * a scan does no write scan and takes no sample; the number of samples per
- * scan halves when over budget and grows by a quarter when well under.
+ * all of it.  With no credit, a scan does no write scan and takes no
+ * sample; the number of samples per scan halves when over budget and grows
+ * by a quarter when well under.
  */
 #include "internal.h"
 #include "uffd_compat.h"
@@ -169,10 +169,10 @@ struct hm_page_region {
  * cross vCPUs.  Probing from wherever the reclaimer happened to be, often
  * the handler's own CPU, measured the cheap local round trip: 27-50 us on
  * the 2-vCPU VM, against 75-160 us from the other CPU.  With the higher
- * figure the 2% budget admits about half as many samples when nothing is
- * under pressure (bench_track --paired 40: 2162-5263 samples in 40 s,
- * against ~6600).  What read sampling then costs the program is within this
- * VM's noise of the 3% target (docs/BENCHMARKS.md).  (A probe now and then
+ * figure the 2% budget admits a third to a half as many samples when
+ * nothing is under pressure (bench_track --paired 100: 4,162-4,995 samples
+ * against ~14,950).  What read sampling then costs the program is within
+ * this VM's noise of the 3% target (docs/BENCHMARKS.md).  (A probe now and then
  * lands behind the program on its CPU and takes a scheduler slice, 2-5 ms:
  * the median of 8 drops those.) */
 #define PROBE_CHUNK (NCHUNK - 1)
