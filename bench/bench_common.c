@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -430,4 +431,22 @@ int write_all(int fd, const void *buf, size_t len)
 		len -= (size_t)n;
 	}
 	return 0;
+}
+
+int pin_to_cpu(const char *prog, const char *arg)
+{
+	char *end;
+	long c = strtol(arg, &end, 10);
+	if (!*arg || *end || c < 0 || c >= CPU_SETSIZE) {
+		fprintf(stderr, "%s: --cpu wants a CPU number, not '%s'\n", prog, arg);
+		return -1;
+	}
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	CPU_SET((int)c, &set);
+	if (sched_setaffinity(0, sizeof(set), &set) != 0) {
+		fprintf(stderr, "%s: sched_setaffinity(CPU %ld): %s\n", prog, c, strerror(errno));
+		return -1;
+	}
+	return (int)c;
 }

@@ -21,6 +21,11 @@
 #define MEMCG_ROOT "/sys/fs/cgroup/memory"
 #define ZRAM_CONTROL "/sys/class/zram-control"
 
+/* --cpu N: pin the calling process (and the threads and children it makes
+ * later) to CPU @arg.  Returns the CPU, or -1 after a message on stderr
+ * naming @prog (not a CPU number, or sched_setaffinity refused it). */
+int pin_to_cpu(const char *prog, const char *arg);
+
 /* Write @s to @path.  Returns 0 or -errno. */
 int write_str(const char *path, const char *s);
 /* Read up to @len-1 bytes of @path into @buf, NUL-terminated, trailing

@@ -48,7 +48,6 @@
 #include <math.h>
 #include <poll.h>
 #include <pthread.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -1068,15 +1067,9 @@ int main(int argc, char **argv)
 		} else if (strcmp(argv[i], "--no-zram") == 0) {
 			o.no_zram = true;
 		} else if (strcmp(argv[i], "--cpu") == 0 && i + 1 < argc) {
-			char *end;
-			long c = strtol(argv[++i], &end, 10);
-
-			if (*end || c < 0 || c >= CPU_SETSIZE) {
-				fprintf(stderr, "bench_fault: --cpu wants a CPU number, not '%s'\n",
-					argv[i]);
+			o.cpu = pin_to_cpu("bench_fault", argv[++i]);
+			if (o.cpu < 0)
 				return 2;
-			}
-			o.cpu = (int)c;
 		} else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
 			usage(stdout);
 			return 0;
@@ -1107,17 +1100,6 @@ int main(int argc, char **argv)
 	o.raw_size[0] = o.hm_size / 4;
 	o.raw_size[1] = o.raw_size[2] = o.hm_size;
 	o.tier_spec = "emu:2G";
-	if (o.cpu >= 0) {
-		cpu_set_t set;
-
-		CPU_ZERO(&set);
-		CPU_SET(o.cpu, &set);
-		if (sched_setaffinity(0, sizeof(set), &set) != 0) {
-			fprintf(stderr, "bench_fault: sched_setaffinity(CPU %d): %s\n", o.cpu,
-				strerror(errno));
-			return 2;
-		}
-	}
 	memset(hr, 0, sizeof(hr));
 
 	printf("bench_fault (%s): hetmem region %zu MiB x %d round(s), tier %s, %s\n",

@@ -49,7 +49,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -529,24 +528,13 @@ int main(int argc, char **argv)
 		} else if (!strcmp(a, "--no-zram")) {
 			o.no_zram = true;
 		} else if (v && !strcmp(a, "--cpu")) {
-			/* every configuration alike (children inherit it): in a VM
-			 * without guest halt polling, a wake-up across vCPUs goes
-			 * through the hypervisor, and hetmem's handler thread pays
-			 * two per fault */
-			char *end;
-			long c = strtol(v, &end, 10);
-			cpu_set_t set;
-			CPU_ZERO(&set);
-			if (*end || c < 0 || c >= CPU_SETSIZE) {
-				fprintf(stderr, "gups: --cpu wants a CPU number, not '%s'\n", v);
+			/* every configuration alike (children inherit it): on the
+			 * project's VM an interrupt between vCPUs is dear, and
+			 * each hetmem demotion sends one (a TLB shootdown) */
+			int c = pin_to_cpu("gups", v);
+			if (c < 0)
 				return 2;
-			}
-			CPU_SET((int)c, &set);
-			if (sched_setaffinity(0, sizeof(set), &set)) {
-				fprintf(stderr, "gups: sched_setaffinity(CPU %ld): %s\n", c, strerror(errno));
-				return 2;
-			}
-			printf("gups: every configuration runs on CPU %ld only\n", c);
+			printf("gups: every configuration runs on CPU %d only\n", c);
 			i++;
 		} else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
 			usage(stdout);
