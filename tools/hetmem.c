@@ -4,6 +4,7 @@
  * (demo.c); `hetmem run` and `hetmem stat` (unmodified programs) are in run.c;
  * `hetmem heatmap` draws a record (heatmap.c).
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -50,6 +51,41 @@ static const char *yesno(bool b)
 	return b ? "yes" : "no";
 }
 
+/* The first line of a small sysfs file, without its newline; false if
+ * there is none. */
+static bool read_line(const char *path, char *buf, size_t len)
+{
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return false;
+	bool ok = fgets(buf, (int)len, f) != NULL;
+	fclose(f);
+	if (ok)
+		buf[strcspn(buf, "\n")] = 0;
+	return ok;
+}
+
+/* How an idle CPU waits.  A fault's thread sleeps until the handler thread
+ * (on another CPU) wakes it; on a VM guest with the haltpoll driver and its
+ * polling off, the sleeping vCPU halts and the wake-up goes through the
+ * hypervisor: 18-19 us per 4 KiB fault-back against 8.8 us with polling on
+ * this project's VM (docs/BENCHMARKS.md, session 6). */
+static void cpuidle_info(void)
+{
+	char drv[64], poll[32];
+	if (!read_line("/sys/devices/system/cpu/cpuidle/current_driver", drv, sizeof(drv)))
+		snprintf(drv, sizeof(drv), "none");
+	if (strcmp(drv, "haltpoll") || !read_line("/sys/module/haltpoll/parameters/guest_halt_poll_ns", poll, sizeof(poll))) {
+		printf("cpu idle:             %s\n", drv);
+		return;
+	}
+	printf("cpu idle:             haltpoll (VM guest), guest halt polling %s ns\n", poll);
+	if (!strcmp(poll, "0"))
+		printf("  note: polling off: each fault waits for a halted vCPU to be woken by the hypervisor;\n"
+		       "        as root, echo 200000 > /sys/module/haltpoll/parameters/guest_halt_poll_ns\n"
+		       "        halves that wait (at the cost of idle vCPUs polling up to 200 us)\n");
+}
+
 static int info(void)
 {
 	struct hm_features f;
@@ -68,6 +104,7 @@ static int info(void)
 	       yesno(f.event_unmap));
 	printf("PAGEMAP_SCAN:         %s\n", yesno(f.pagemap_scan));
 	printf("soft-dirty:           %s\n", yesno(f.soft_dirty));
+	cpuidle_info();
 	rc = hm_init(NULL);
 	if (rc) {
 		printf("hm_init:              failed: %s\n", hm_last_error());
