@@ -685,6 +685,41 @@ HM_API int hm_probe_features(struct hm_features *f)
 	return 0;
 }
 
+/*
+ * HETMEM_IDLE_POLL=1: hold a CPU latency request of 0 us (PM QoS,
+ * /dev/cpu_dma_latency) while hetmem runs, so that idle CPUs poll instead of
+ * entering an idle state.  A fault's thread sleeps until the handler, on
+ * another CPU, wakes it; where waking a halted CPU is dear (a VM guest
+ * whose halt polling is off: `hetmem info`) that wake-up is most of a
+ * fault.  The cost: every idle CPU of the machine spins while the request
+ * is held, so it is off by default.  Needs root (the device is 0600).
+ */
+static int idle_poll_start(void)
+{
+	hm_g.qos_fd = -1;
+	if (!hm_g.idle_poll)
+		return 0;
+	int fd = open("/dev/cpu_dma_latency", O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return hm_error(errno, "HETMEM_IDLE_POLL=1: cannot open /dev/cpu_dma_latency (needs root): %s",
+				strerror(errno));
+	int32_t us = 0;
+	if (write(fd, &us, sizeof(us)) != (ssize_t)sizeof(us)) {
+		int e = errno ? errno : EIO;
+		close(fd);
+		return hm_error(e, "HETMEM_IDLE_POLL=1: cannot set a CPU latency request: %s", strerror(e));
+	}
+	hm_g.qos_fd = fd;
+	return 0;
+}
+
+static void idle_poll_stop(void)
+{
+	if (hm_g.qos_fd >= 0)
+		close(hm_g.qos_fd); /* the request ends with the last close */
+	hm_g.qos_fd = -1;
+}
+
 HM_API int hm_init(const struct hm_config *cfg)
 {
 	int rc;
@@ -742,9 +777,12 @@ HM_API int hm_init(const struct hm_config *cfg)
 		goto err_close;
 	}
 	atomic_store(&hm_g.handler_cpu, -1);
-	rc = hm_staging_init();
+	rc = idle_poll_start();
 	if (rc)
 		goto err_efd;
+	rc = hm_staging_init();
+	if (rc)
+		goto err_qos;
 	rc = hm_track_start();
 	if (rc)
 		goto err_staging;
@@ -763,6 +801,8 @@ err_track:
 	hm_track_stop();
 err_staging:
 	hm_staging_fini();
+err_qos:
+	idle_poll_stop();
 err_efd:
 	close(hm_g.stop_efd);
 	hm_g.stop_efd = -1;
@@ -829,6 +869,7 @@ HM_API int hm_shutdown(void)
 		fprintf(stderr, "hetmem: shutdown: cannot signal the handler: %s\n", strerror(errno));
 	pthread_join(hm_g.handler, NULL);
 	hm_tiers_close_all();
+	idle_poll_stop();
 	close(hm_g.stop_efd);
 	close(hm_g.uffd);
 	hm_g.stop_efd = hm_g.uffd = -1;

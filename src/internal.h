@@ -196,6 +196,8 @@ struct hm_global {
 	enum hm_demote_mode demote;
 	unsigned readahead_max;
 	unsigned spin_us;          /* handler busy-polls this long after work */
+	bool idle_poll;            /* hold a 0 us CPU latency request (HETMEM_IDLE_POLL) */
+	int qos_fd;                /* /dev/cpu_dma_latency while idle_poll, or -1 */
 	bool block_heat;           /* policies use block heat (HETMEM_BLOCK_HEAT) */
 	unsigned block_promote;    /* fetches per window that promote a whole
 				    * block; 0 = off (HETMEM_BLOCK_PROMOTE) */

@@ -126,6 +126,14 @@ int hm_config_resolve(const struct hm_config *cfg)
 	if (hm_g.block_promote == 1)
 		return hm_error(EINVAL, "HETMEM_BLOCK_PROMOTE=1: a single fetch is no evidence (0 = off, or 2..%u)",
 				HM_HEAT_PAGES);
+	/* idle CPUs poll instead of halting while hetmem runs (fault.c) */
+	hm_g.idle_poll = false;
+	e = getenv("HETMEM_IDLE_POLL");
+	if (e && *e) {
+		if (strcmp(e, "0") && strcmp(e, "1"))
+			return hm_error(EINVAL, "HETMEM_IDLE_POLL='%s': expected 0 or 1", e);
+		hm_g.idle_poll = *e == '1';
+	}
 	e = getenv("HETMEM_DEMOTE");
 	if (e && *e) {
 		if (!strcasecmp(e, "auto"))

@@ -37,6 +37,8 @@ static void help(FILE *f)
 		"  HETMEM_DEMOTE=auto|move|wp   how pages leave RAM: UFFDIO_MOVE staging, or write-protect\n"
 		"  HETMEM_READAHEAD=N           folios read ahead on sequential faults (0 = off; default 8)\n"
 		"  HETMEM_SPIN_US=N             fault handler busy-polls N us after work (0 = never; default 50)\n"
+		"  HETMEM_IDLE_POLL=1           idle CPUs poll while hetmem runs (a 0 us PM QoS request; root):\n"
+		"                               faster fault wake-ups where a halted CPU wakes slowly (a VM)\n"
 		"  HETMEM_DRAM=SIZE             RAM budget (hetmem run --dram; see hetmem run --help)\n"
 		"  HETMEM_TIER='SPEC;SPEC'      device tiers (hetmem run --tier)\n"
 		"  HETMEM_FOLIO=4K|64K|2M       folio size of mappings the preload library manages\n"
@@ -83,7 +85,8 @@ static void cpuidle_info(void)
 	if (!strcmp(poll, "0"))
 		printf("  note: polling off: each fault waits for a halted vCPU to be woken by the hypervisor;\n"
 		       "        as root, echo 200000 > /sys/module/haltpoll/parameters/guest_halt_poll_ns\n"
-		       "        halves that wait (at the cost of idle vCPUs polling up to 200 us)\n");
+		       "        halves that wait (at the cost of idle vCPUs polling up to 200 us), or\n"
+		       "        HETMEM_IDLE_POLL=1 makes idle CPUs poll while a hetmem process runs\n");
 }
 
 static int info(void)

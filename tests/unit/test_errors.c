@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static int count_fds(void)
 {
@@ -104,6 +105,12 @@ static void test_init_bad_config(void **state)
 	setenv("HETMEM_BLOCK_PROMOTE", "16x", 1);
 	expect_init_refused(NULL, "HETMEM_BLOCK_PROMOTE");
 	unsetenv("HETMEM_BLOCK_PROMOTE");
+
+	setenv("HETMEM_IDLE_POLL", "2", 1); /* 0 or 1 */
+	expect_init_refused(NULL, "HETMEM_IDLE_POLL");
+	setenv("HETMEM_IDLE_POLL", "yes", 1);
+	expect_init_refused(NULL, "HETMEM_IDLE_POLL");
+	unsetenv("HETMEM_IDLE_POLL");
 
 	struct hm_config cfg = {0};
 	cfg.demote = (enum hm_demote_mode)9;
@@ -645,12 +652,58 @@ static void test_after_shutdown(void **state)
 	assert_int_equal(hm_tier_count(), 1);
 }
 
+/* The aggregate CPU latency request (PM QoS), or -1 if it cannot be read. */
+static long cpu_latency_now(void)
+{
+	int fd = open("/dev/cpu_dma_latency", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	int32_t v = -1;
+	ssize_t n = read(fd, &v, sizeof(v));
+	close(fd);
+	return n == (ssize_t)sizeof(v) ? v : -1;
+}
+
+/* HETMEM_IDLE_POLL=1 holds a 0 us CPU latency request from hm_init to
+ * hm_shutdown; without the right to (not root) hm_init refuses with EACCES
+ * and a message, and leaks nothing. */
+static void test_idle_poll(void **state)
+{
+	(void)state;
+	if (access("/dev/cpu_dma_latency", F_OK)) {
+		printf("skipped: no /dev/cpu_dma_latency (kernel without PM QoS)\n");
+		skip();
+	}
+	setenv("HETMEM_IDLE_POLL", "1", 1);
+	int fds = count_fds();
+	if (geteuid() != 0) {
+		EXPECT_ERR_MSG(hm_init(NULL), EACCES, "cpu_dma_latency");
+		assert_int_equal(count_fds(), fds);
+		unsetenv("HETMEM_IDLE_POLL");
+		printf("skipped: holding the request needs root (refusal checked)\n");
+		skip();
+	}
+	long before = cpu_latency_now();
+	assert_true(before >= 0);
+	assert_int_equal(hm_init(NULL), 0);
+	assert_int_equal(cpu_latency_now(), 0);
+	assert_int_equal(hm_shutdown(), 0);
+	unsetenv("HETMEM_IDLE_POLL");
+	assert_int_equal(cpu_latency_now(), before); /* released */
+	assert_int_equal(count_fds(), fds);
+	/* off (the default): no request */
+	assert_int_equal(hm_init(NULL), 0);
+	assert_int_equal(cpu_latency_now(), before);
+	assert_int_equal(hm_shutdown(), 0);
+}
+
 int main(void)
 {
 	hm_test_require_uffd();
 	const struct CMUnitTest before[] = {
 		cmocka_unit_test(test_before_init),
 		cmocka_unit_test(test_init_bad_config),
+		cmocka_unit_test(test_idle_poll),
 	};
 	const struct CMUnitTest after[] = {
 		cmocka_unit_test_setup_teardown(test_init_twice, unit_setup_init, unit_teardown_shutdown),
