@@ -450,3 +450,20 @@ int pin_to_cpu(const char *prog, const char *arg)
 	}
 	return (int)c;
 }
+
+int hold_idle_poll(const char *prog)
+{
+	int fd = open("/dev/cpu_dma_latency", O_WRONLY | O_CLOEXEC);
+	if (fd < 0) {
+		fprintf(stderr, "%s: --idle-poll: cannot open /dev/cpu_dma_latency (needs root): %s\n", prog,
+			strerror(errno));
+		return -1;
+	}
+	int32_t us = 0;
+	if (write(fd, &us, sizeof(us)) != (ssize_t)sizeof(us)) {
+		fprintf(stderr, "%s: --idle-poll: cannot set the request: %s\n", prog, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd; /* kept open: the request lasts until exit */
+}

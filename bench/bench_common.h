@@ -25,6 +25,10 @@
  * later) to CPU @arg.  Returns the CPU, or -1 after a message on stderr
  * naming @prog (not a CPU number, or sched_setaffinity refused it). */
 int pin_to_cpu(const char *prog, const char *arg);
+/* Hold a CPU latency request of 0 us (/dev/cpu_dma_latency, root) until the
+ * process exits: idle CPUs poll instead of halting.  The fd, or -1 with a
+ * message naming @prog. */
+int hold_idle_poll(const char *prog);
 
 /* Write @s to @path.  Returns 0 or -errno. */
 int write_str(const char *path, const char *s);

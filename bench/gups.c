@@ -38,7 +38,7 @@
  *
  * Usage: gups [--quick] [--ws SIZE] [--budget SIZE] [--hot SIZE[,SIZE...]]
  *             [--skew-hot SIZE] [--seconds S] [--configs LIST] [--no-zram] [--cpu N]
- *             [--record DIR]
+ *             [--idle-poll] [--record DIR]
  * Exit status 0 when every configuration that ran gave a result (targets
  * are reported, not turned into an exit status; a skipped kernel baseline
  * is not a failure), 1 otherwise, 2 on a usage error.
@@ -470,7 +470,8 @@ out_signals:
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: gups [--quick] [--ws SIZE] [--budget SIZE] [--hot SIZE[,SIZE...]] [--skew-hot SIZE]\n"
-		   "            [--seconds S] [--configs NAME[,NAME...]] [--no-zram] [--record DIR]\n"
+		   "            [--seconds S] [--configs NAME[,NAME...]] [--no-zram] [--cpu N] [--idle-poll]\n"
+		   "            [--record DIR]\n"
 		   "  --ws SIZE        working set (default 8G)\n"
 		   "  --budget SIZE    RAM budget, and the kernel baseline's memcg limit (default 2G)\n"
 		   "  --hot LIST       hot-set sizes of the idle-cold phases (default 512M,1G,1536M);\n"
@@ -481,6 +482,9 @@ static void usage(FILE *f)
 		   "  --quick          --ws 256M --budget 64M --hot 16M,32M,48M --seconds 2\n"
 		   "  --no-zram        skip the kernel baseline\n"
 		   "  --cpu N          run everything (every configuration, hetmem's threads included) on CPU N\n"
+		   "  --idle-poll      hold a 0 us CPU latency request (PM QoS, root) for the whole run: idle\n"
+		   "                   CPUs poll instead of halting, for every configuration alike (the kernel\n"
+		   "                   baseline too; HETMEM_IDLE_POLL=1 alone would favour hetmem's)\n"
 		   "  --record DIR     hetmem configs write DIR/gups-CONFIG.rec (draw: hetmem heatmap)\n");
 }
 
@@ -527,10 +531,14 @@ int main(int argc, char **argv)
 			quick = true;
 		} else if (!strcmp(a, "--no-zram")) {
 			o.no_zram = true;
+		} else if (!strcmp(a, "--idle-poll")) {
+			/* held until exit, by the parent: every child alike */
+			if (hold_idle_poll("gups") < 0)
+				return 2;
+			printf("gups: idle CPUs poll (a 0 us CPU latency request) for every configuration\n");
 		} else if (v && !strcmp(a, "--cpu")) {
-			/* every configuration alike (children inherit it): on the
-			 * project's VM an interrupt between vCPUs is dear, and
-			 * each hetmem demotion sends one (a TLB shootdown) */
+			/* every configuration alike (children inherit it): a
+			 * fault's round trip then needs no wake-up across vCPUs */
 			int c = pin_to_cpu("gups", v);
 			if (c < 0)
 				return 2;
