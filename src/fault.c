@@ -692,7 +692,9 @@ HM_API int hm_probe_features(struct hm_features *f)
  * another CPU, wakes it; where waking a halted CPU is dear (a VM guest
  * whose halt polling is off: `hetmem info`) that wake-up is most of a
  * fault.  The cost: every idle CPU of the machine spins while the request
- * is held, so it is off by default.  Needs root (the device is 0600).
+ * is held, so it is off by default.  Needs root (the device is 0600).  A
+ * forked child shares the open file (O_CLOEXEC ends it at an exec): the
+ * request lasts until the last of them closes it or exits.
  */
 static int idle_poll_start(void)
 {
