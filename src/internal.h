@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -197,6 +198,8 @@ struct hm_global {
 	unsigned readahead_max;
 	unsigned spin_us;          /* handler busy-polls this long after work */
 	bool idle_poll;            /* hold a 0 us CPU latency request (HETMEM_IDLE_POLL) */
+	bool cpus_set;             /* hetmem's threads run on cpus only (HETMEM_CPUS) */
+	cpu_set_t cpus;
 	int qos_fd;                /* /dev/cpu_dma_latency while idle_poll, or -1 */
 	bool block_heat;           /* policies use block heat (HETMEM_BLOCK_HEAT) */
 	unsigned block_promote;    /* fetches per window that promote a whole
@@ -390,6 +393,8 @@ HM_HIDDEN void *hm_bounce(void);
 /* True on the fault handler thread (which must never wait for an event to
  * be read: it is the one that reads them). */
 HM_HIDDEN bool hm_on_handler(void);
+/* Confine the calling hetmem thread to HETMEM_CPUS, if set (options.c). */
+HM_HIDDEN void hm_pin_own_thread(void);
 
 /* ------------------------------------------------------------------------
  * migrate.c

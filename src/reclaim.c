@@ -308,6 +308,7 @@ static void *reclaim_main(void *arg)
 {
 	hm_tls_internal = true;
 	atomic_store(&rc_tid, (pid_t)syscall(SYS_gettid));
+	hm_pin_own_thread();
 	struct victim *heap = malloc(MAX_VICTIMS * sizeof(*heap));
 	size_t *heads = malloc(MAX_VICTIMS * sizeof(*heads));
 	uint64_t last_refaults = atomic_load(&hm_cnt.refaults);

@@ -1056,11 +1056,15 @@ static void probe_hint_cost(void)
 	cpu_set_t mine, away;
 	bool moved = false;
 	int hcpu = atomic_load_explicit(&hm_g.handler_cpu, memory_order_relaxed);
-	if (hcpu >= 0 && !pthread_getaffinity_np(pthread_self(), sizeof(mine), &mine) && CPU_ISSET(hcpu, &mine) &&
-	    CPU_COUNT(&mine) > 1) {
+	if (hcpu >= 0 && !pthread_getaffinity_np(pthread_self(), sizeof(mine), &mine) && CPU_ISSET(hcpu, &mine)) {
 		away = mine;
+		if (CPU_COUNT(&mine) == 1) { /* HETMEM_CPUS: one CPU, the handler's: */
+			long n = sysconf(_SC_NPROCESSORS_ONLN); /* probe from the others */
+			for (long c = 0; c < n && c < CPU_SETSIZE; c++)
+				CPU_SET((int)c, &away);
+		}
 		CPU_CLR(hcpu, &away);
-		moved = !pthread_setaffinity_np(pthread_self(), sizeof(away), &away);
+		moved = CPU_COUNT(&away) && !pthread_setaffinity_np(pthread_self(), sizeof(away), &away);
 	}
 	uint64_t t0 = ns_of(CLOCK_MONOTONIC);
 	(void)*a; /* absent: the handler zero-fills it */

@@ -37,6 +37,8 @@ static void help(FILE *f)
 		"  HETMEM_DEMOTE=auto|move|wp   how pages leave RAM: UFFDIO_MOVE staging, or write-protect\n"
 		"  HETMEM_READAHEAD=N           folios read ahead on sequential faults (0 = off; default 8)\n"
 		"  HETMEM_SPIN_US=N             fault handler busy-polls N us after work (0 = never; default 50)\n"
+		"  HETMEM_CPUS=LIST             CPUs for hetmem's own threads (1, 2-3, 0,2-3); keep the program\n"
+		"                               off them (taskset) so demotions rarely interrupt it\n"
 		"  HETMEM_IDLE_POLL=1           idle CPUs poll while hetmem runs (a 0 us PM QoS request; root):\n"
 		"                               faster fault wake-ups where a halted CPU wakes slowly (a VM)\n"
 		"  HETMEM_DRAM=SIZE             RAM budget (hetmem run --dram; see hetmem run --help)\n"

@@ -12,8 +12,11 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 static int count_fds(void)
@@ -105,6 +108,13 @@ static void test_init_bad_config(void **state)
 	setenv("HETMEM_BLOCK_PROMOTE", "16x", 1);
 	expect_init_refused(NULL, "HETMEM_BLOCK_PROMOTE");
 	unsetenv("HETMEM_BLOCK_PROMOTE");
+
+	const char *bad_cpus[] = {"x", "1-0", "99999", "1,", "-1", "0;1", "2-"};
+	for (size_t k = 0; k < sizeof(bad_cpus) / sizeof(bad_cpus[0]); k++) {
+		setenv("HETMEM_CPUS", bad_cpus[k], 1);
+		expect_init_refused(NULL, "HETMEM_CPUS");
+	}
+	unsetenv("HETMEM_CPUS");
 
 	setenv("HETMEM_IDLE_POLL", "2", 1); /* 0 or 1 */
 	expect_init_refused(NULL, "HETMEM_IDLE_POLL");
@@ -697,6 +707,44 @@ static void test_idle_poll(void **state)
 	assert_int_equal(hm_shutdown(), 0);
 }
 
+/* HETMEM_CPUS=0: hetmem's threads (the handler, here) run on CPU 0 only;
+ * the calling thread keeps its own affinity. */
+static void test_cpus(void **state)
+{
+	(void)state;
+	cpu_set_t mine;
+	assert_int_equal(sched_getaffinity(0, sizeof(mine), &mine), 0);
+	setenv("HETMEM_CPUS", "0", 1);
+	assert_int_equal(hm_init(NULL), 0);
+	unsetenv("HETMEM_CPUS");
+	pid_t self = (pid_t)syscall(SYS_gettid);
+	int others = 0, on0 = 0;
+	/* each thread pins itself as it starts: give the handler a moment */
+	for (int tries = 0; tries < 200 && (!others || on0 != others); tries++) {
+		if (tries)
+			nanosleep(&(struct timespec){0, 5 * 1000 * 1000}, NULL);
+		DIR *d = opendir("/proc/self/task");
+		assert_non_null(d);
+		others = on0 = 0;
+		for (struct dirent *de; (de = readdir(d));) {
+			pid_t tid = (pid_t)atoi(de->d_name);
+			if (tid <= 0 || tid == self)
+				continue;
+			others++;
+			cpu_set_t set;
+			if (!sched_getaffinity(tid, sizeof(set), &set) && CPU_COUNT(&set) == 1 && CPU_ISSET(0, &set))
+				on0++;
+		}
+		closedir(d);
+	}
+	assert_true(others >= 1);
+	assert_int_equal(on0, others); /* the handler (and any other of ours) */
+	cpu_set_t now;
+	assert_int_equal(sched_getaffinity(0, sizeof(now), &now), 0);
+	assert_true(CPU_EQUAL(&now, &mine));
+	assert_int_equal(hm_shutdown(), 0);
+}
+
 int main(void)
 {
 	hm_test_require_uffd();
@@ -704,6 +752,7 @@ int main(void)
 		cmocka_unit_test(test_before_init),
 		cmocka_unit_test(test_init_bad_config),
 		cmocka_unit_test(test_idle_poll),
+		cmocka_unit_test(test_cpus),
 	};
 	const struct CMUnitTest after[] = {
 		cmocka_unit_test_setup_teardown(test_init_twice, unit_setup_init, unit_teardown_shutdown),
