@@ -6,14 +6,14 @@
  * and a sentence naming what was wrong.
  */
 #include "internal.h"
-#include <unistd.h>
-#include <sched.h>
 
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 static __thread char last_error[256];
 
@@ -91,7 +91,6 @@ int hm_env_uint(const char *name, unsigned lo, unsigned hi, const char *unit, un
 	return 0;
 }
 
-/* Apply @cfg then the environment to hm_g.  0 or -EINVAL. */
 /*
  * HETMEM_CPUS=LIST ("1", "2-3", "0,2-3"): the CPUs hetmem's handler and
  * reclaimer run on.  Kept off the program's CPUs (e.g. `taskset -c 0
@@ -140,6 +139,7 @@ void hm_pin_own_thread(void)
 		sched_setaffinity(0, sizeof(hm_g.cpus), &hm_g.cpus); /* best effort: a cpuset may refuse */
 }
 
+/* Apply @cfg then the environment to hm_g.  0 or -EINVAL. */
 int hm_config_resolve(const struct hm_config *cfg)
 {
 	hm_g.demote = cfg ? cfg->demote : HM_DEMOTE_AUTO;
