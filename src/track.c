@@ -1052,16 +1052,20 @@ static void probe_hint_cost(void)
 	}
 	volatile const char *a = (const char *)(T.hold_base + (size_t)PROBE_CHUNK * HOLD_CHUNK + T.probe_off);
 	T.probe_off += HM_PAGE_SIZE;
-	/* fault from a CPU other than the one the handler last ran on */
+	/* fault from where a program thread would: with HETMEM_CPUS, any CPU
+	 * outside hetmem's; otherwise one other than the handler's last
+	 * (a process confined to one CPU probes there) */
 	cpu_set_t mine, away;
 	bool moved = false;
 	int hcpu = atomic_load_explicit(&hm_g.handler_cpu, memory_order_relaxed);
 	if (hcpu >= 0 && !pthread_getaffinity_np(pthread_self(), sizeof(mine), &mine) && CPU_ISSET(hcpu, &mine)) {
 		away = mine;
-		if (CPU_COUNT(&mine) == 1) { /* HETMEM_CPUS: one CPU, the handler's: */
-			long n = sysconf(_SC_NPROCESSORS_ONLN); /* probe from the others */
+		if (hm_g.cpus_set) {
+			CPU_ZERO(&away);
+			long n = sysconf(_SC_NPROCESSORS_ONLN);
 			for (long c = 0; c < n && c < CPU_SETSIZE; c++)
-				CPU_SET((int)c, &away);
+				if (!CPU_ISSET((int)c, &hm_g.cpus))
+					CPU_SET((int)c, &away);
 		}
 		CPU_CLR(hcpu, &away);
 		moved = CPU_COUNT(&away) && !pthread_setaffinity_np(pthread_self(), sizeof(away), &away);
