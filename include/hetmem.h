@@ -349,6 +349,9 @@ struct hm_stats {
 	uint64_t track_cpu_us;        /* CPU time the tracker spent (us) */
 	uint64_t block_promotions;    /* 2 MiB blocks brought to RAM whole (dense fetches) */
 	uint64_t block_promoted_pages; /* ... pages they brought */
+	uint64_t sig_faults;          /* faults served in the faulting thread (HETMEM_FAULTS=signal) */
+	uint64_t sig_recycled;        /* ... that took a victim's page (a demotion in the fault) */
+	uint64_t sig_retries;         /* ... that found the folio busy and faulted again */
 };
 
 /* hm_stats_get - a snapshot of the process-wide counters.  Returns 0 or

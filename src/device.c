@@ -46,6 +46,9 @@ HM_API int hm_device_open(const char *spec, struct hm_device **out)
 		return hm_error(EINVAL, "hm_device_open: NULL output");
 	if (!atomic_load(&hm_g.initialised))
 		return hm_error(ENODEV, "hm_device_open: hetmem is not initialised");
+	if (hm_g.sigfault)
+		return hm_error(ENOTSUP, "hm_device_open: devices need HETMEM_FAULTS=handler (a device accesses pages in "
+					 "place with process_vm_readv, which fails with EFAULT on an absent page in signal mode)");
 	struct hm_device *d = calloc(1, sizeof(*d));
 	if (!d)
 		return hm_error(ENOMEM, "hm_device_open: out of memory");

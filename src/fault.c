@@ -447,6 +447,69 @@ static void serve_fault(const struct uffd_msg *m)
 	hm_region_put(r);
 }
 
+/* Signal mode: a MISSING fault at @fault_addr, served in the faulting thread
+ * (sigfault.c calls this from its SIGBUS handler).  Like serve_fault, but a
+ * folio held by a mover cannot be waited for here (no one would wake us):
+ * the thread yields and the access faults again. */
+int hm_fault_local(uintptr_t fault_addr, bool write)
+{
+	uintptr_t addr = fault_addr & ~(uintptr_t)(HM_PAGE_SIZE - 1);
+	if (hm_g.in_child || !atomic_load(&hm_g.initialised))
+		return 0; /* a forked child's fence, or after hm_shutdown */
+	HM_COUNT(faults, 1);
+	HM_COUNT(sig_faults, 1);
+	if (in_staging(addr) || hm_track_in_hold(addr)) {
+		fill(addr, NULL, HM_PAGE_SIZE, false);
+		return 1;
+	}
+	struct hm_region *r = hm_region_get_any(addr);
+	if (!r) {
+		/* a registered range that is no region (any more): zeros, as the
+		 * handler does; a range that is not registered refuses (EINVAL,
+		 * ENOENT): then the signal is not ours */
+		int rc = fill(addr, NULL, HM_PAGE_SIZE, false);
+		if (rc && rc != -EAGAIN)
+			return 0;
+		HM_COUNT(unmanaged_faults, 1);
+		return 1;
+	}
+	size_t fp = region_folio_pages(r);
+	size_t i = (addr - r->base) >> HM_PAGE_SHIFT;
+	size_t head = i & ~(fp - 1);
+	if (!hm_folio_trylock(r, head, NULL)) {
+		HM_COUNT(sig_retries, 1);
+		hm_region_put(r);
+		sched_yield();
+		return 1;
+	}
+	atomic_fetch_or(&r->words[i], PW_ACCESSED);
+	unsigned loc = pw_loc(atomic_load(&r->words[i]));
+	bool hint = loc == HM_LOC_HOST && hm_track_folio_sampled(r, head);
+	if (loc == HM_LOC_TIER)
+		HM_COUNT(faults_fetch, 1);
+	else if (loc == HM_LOC_NONE)
+		HM_COUNT(faults_zero, 1);
+	int rc = 1;
+	if (loc == HM_LOC_TIER && fp == 1)
+		rc = hm_sigfault_recycle(r, head);
+	if (rc == 1) {
+		zero_for_write = write;
+		rc = hm_folio_fetch(r, head, false);
+		zero_for_write = false;
+	}
+	hm_folio_unlock(r, head);
+	if (!rc && (loc == HM_LOC_TIER || loc == HM_LOC_NONE)) {
+		hm_policy_event(r, head, loc == HM_LOC_TIER ? HM_EV_FETCH : HM_EV_FIRST_TOUCH);
+		hm_reclaim_check();
+	}
+	if (hint && !rc) {
+		hm_policy_event(r, head, HM_EV_HINT);
+		HM_COUNT(track_hint_faults, 1);
+	}
+	hm_region_put(r);
+	return rc == -EIO ? -EIO : 1;
+}
+
 static uint64_t mono_ns(void)
 {
 	struct timespec ts;
@@ -754,14 +817,27 @@ HM_API int hm_init(const struct hm_config *cfg)
 						 "demotion could lose concurrent writes");
 	}
 	f.demote = hm_g.demote;
+	if (hm_g.sigfault) {
+		if (!(f.uffd_features & UFFD_FEATURE_SIGBUS))
+			return hm_error(ENOTSUP, "hm_init: HETMEM_FAULTS=signal needs UFFD_FEATURE_SIGBUS (Linux >= 4.14)");
+		if (hm_g.demote != HM_DEMOTE_MOVE)
+			return hm_error(ENOTSUP, "hm_init: HETMEM_FAULTS=signal needs demote mode 'move' "
+						 "(UFFDIO_MOVE, Linux >= 6.8): a write-protect fault would raise SIGBUS too");
+		/* no write-protect at all: a write-protect fault would raise
+		 * SIGBUS as well (so no write tracking by async write-protect) */
+		f.wp = f.wp_async = f.wp_unpopulated = false;
+		f.uffd_features &= ~(uint64_t)(UFFD_FEATURE_PAGEFAULT_FLAG_WP | UFFD_FEATURE_WP_ASYNC |
+					       UFFD_FEATURE_WP_UNPOPULATED);
+	}
 	uint64_t track_want = 0;
 	rc = hm_track_choose(&f, &track_want);
 	if (rc)
 		return rc;
-	uint64_t want = f.uffd_features & (UFFD_FEATURE_EVENT_REMAP | UFFD_FEATURE_EVENT_REMOVE |
+	uint64_t want = (f.uffd_features & (UFFD_FEATURE_EVENT_REMAP | UFFD_FEATURE_EVENT_REMOVE |
 					   UFFD_FEATURE_EVENT_UNMAP | UFFD_FEATURE_THREAD_ID |
 					   UFFD_FEATURE_PAGEFAULT_FLAG_WP | UFFD_FEATURE_POISON |
-					   UFFD_FEATURE_MOVE | track_want);
+					   UFFD_FEATURE_MOVE | track_want)) |
+			(hm_g.sigfault ? UFFD_FEATURE_SIGBUS : 0);
 	int fd = hm_prim_uffd_open();
 	if (fd < 0)
 		return hm_error(-fd, "hm_init: cannot open a userfaultfd");
@@ -789,10 +865,13 @@ HM_API int hm_init(const struct hm_config *cfg)
 	rc = hm_track_start();
 	if (rc)
 		goto err_staging;
+	rc = hm_sigfault_start();
+	if (rc)
+		goto err_track;
 	int e = pthread_create(&hm_g.handler, NULL, handler_main, NULL);
 	if (e) {
 		rc = hm_error(e, "hm_init: cannot start the handler thread");
-		goto err_track;
+		goto err_sig;
 	}
 	hm_g.ntiers = 1;
 	hm_fork_install();
@@ -800,6 +879,8 @@ HM_API int hm_init(const struct hm_config *cfg)
 	hm_error_clear();
 	return 0;
 
+err_sig:
+	hm_sigfault_stop();
 err_track:
 	hm_track_stop();
 err_staging:
@@ -867,6 +948,7 @@ HM_API int hm_shutdown(void)
 	hm_regions_shutdown();
 	hm_track_stop();
 	hm_staging_fini();
+	hm_sigfault_stop();
 	uint64_t one = 1;
 	if (write(hm_g.stop_efd, &one, sizeof(one)) != sizeof(one))
 		fprintf(stderr, "hetmem: shutdown: cannot signal the handler: %s\n", strerror(errno));

@@ -198,6 +198,7 @@ struct hm_global {
 	unsigned readahead_max;
 	unsigned spin_us;          /* handler busy-polls this long after work */
 	bool idle_poll;            /* hold a 0 us CPU latency request (HETMEM_IDLE_POLL) */
+	bool sigfault;             /* faults served in the faulting thread (HETMEM_FAULTS=signal) */
 	bool cpus_set;             /* hetmem's threads run on cpus only (HETMEM_CPUS) */
 	cpu_set_t cpus;
 	int qos_fd;                /* /dev/cpu_dma_latency while idle_poll, or -1 */
@@ -262,6 +263,7 @@ struct hm_counters {
 	_Atomic uint64_t record_samples, record_us;
 	_Atomic uint64_t track_write_scans, track_written, track_samples, track_hint_faults, track_cpu_ns;
 	_Atomic uint64_t block_promotions, block_promoted_pages;
+	_Atomic uint64_t sig_faults, sig_recycled, sig_retries;
 };
 extern struct hm_counters hm_cnt;
 #define HM_COUNT(field, n) atomic_fetch_add_explicit(&hm_cnt.field, (n), memory_order_relaxed)
@@ -321,6 +323,8 @@ HM_HIDDEN int hm_prim_uffd_unregister(int uffd, uintptr_t start, size_t len);
 HM_HIDDEN int hm_prim_uffd_copy(int uffd, uintptr_t dst, const void *src, size_t len, bool wake, size_t *done);
 HM_HIDDEN int hm_prim_uffd_zero(int uffd, uintptr_t dst, size_t len, bool wake, size_t *done);
 HM_HIDDEN int hm_prim_uffd_move(int uffd, uintptr_t dst, uintptr_t src, size_t len, size_t *done);
+/* the same with explicit UFFDIO_MOVE_MODE_* bits (hm_prim_uffd_move: DONTWAKE | ALLOW_SRC_HOLES) */
+HM_HIDDEN int hm_prim_uffd_move_mode(int uffd, uintptr_t dst, uintptr_t src, size_t len, uint64_t mode, size_t *done);
 HM_HIDDEN int hm_prim_uffd_wp(int uffd, uintptr_t start, size_t len, bool protect);
 HM_HIDDEN int hm_prim_uffd_wake(int uffd, uintptr_t start, size_t len);
 HM_HIDDEN int hm_prim_uffd_poison(int uffd, uintptr_t start, size_t len);
@@ -446,6 +450,30 @@ static inline void hm_reclaim_check(void)
 		hm_reclaim_kick();
 }
 HM_HIDDEN void hm_reclaim_stop(void);
+
+/* ------------------------------------------------------------------------
+ * sigfault.c: signal mode (HETMEM_FAULTS=signal).  The userfaultfd is opened
+ * with UFFD_FEATURE_SIGBUS: a fault on an absent page raises SIGBUS in the
+ * faulting thread, whose handler brings the folio back there and then; over
+ * the budget it recycles a victim's page for it (victims queued by the
+ * reclaimer), so no other thread is woken and no other CPU flushed.
+ * ---------------------------------------------------------------------- */
+HM_HIDDEN int hm_sigfault_start(void);
+HM_HIDDEN void hm_sigfault_stop(void);
+/* The reclaimer's coldest resident folios, coldest first: the next victims a
+ * faulting thread recycles (replaces the queue). */
+HM_HIDDEN void hm_sigfault_victims(const uintptr_t *addrs, size_t n);
+/* Victims left in the queue. */
+HM_HIDDEN size_t hm_sigfault_nvictims(void);
+#define HM_SIG_VICTIMS 65536
+/* fault.c: serve a fault at @addr in this thread (signal mode).  1: served or
+ * to be retried (the access faults again); 0: not a fault of hetmem's;
+ * -EIO: the page is lost (poisoned). */
+HM_HIDDEN int hm_fault_local(uintptr_t addr, bool write);
+/* sigfault.c: bring TIER folio @head (one 4 KiB page) of @r in by recycling
+ * a victim's page; caller holds the folio lock.  0 done, 1 not possible
+ * (use the ordinary fetch), -errno. */
+HM_HIDDEN int hm_sigfault_recycle(struct hm_region *r, size_t head);
 /* Residency may pass the budget by at most this much: beyond it the fault
  * handler holds new faults back (for at most 50 ms each) while the
  * reclaimer catches up. */

@@ -194,6 +194,15 @@ int hm_config_resolve(const struct hm_config *cfg)
 			return hm_error(EINVAL, "HETMEM_IDLE_POLL='%s': expected 0 or 1", e);
 		hm_g.idle_poll = *e == '1';
 	}
+	/* where faults are served: the handler thread, or the faulting thread
+	 * itself (sigfault.c) */
+	hm_g.sigfault = false;
+	e = getenv("HETMEM_FAULTS");
+	if (e && *e) {
+		if (strcmp(e, "handler") && strcmp(e, "signal"))
+			return hm_error(EINVAL, "HETMEM_FAULTS='%s': expected handler or signal", e);
+		hm_g.sigfault = !strcmp(e, "signal");
+	}
 	e = getenv("HETMEM_DEMOTE");
 	if (e && *e) {
 		if (!strcasecmp(e, "auto"))

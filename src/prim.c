@@ -261,12 +261,11 @@ int hm_prim_uffd_zero(int uffd, uintptr_t dst, size_t len, bool wake, size_t *do
 	return rc;
 }
 
-int hm_prim_uffd_move(int uffd, uintptr_t dst, uintptr_t src, size_t len, size_t *done)
+int hm_prim_uffd_move_mode(int uffd, uintptr_t dst, uintptr_t src, size_t len, uint64_t mode, size_t *done)
 {
 	*done = 0;
 	INJECT(HM_SITE_UFFD_MOVE);
-	struct uffdio_move m = {.dst = dst, .src = src, .len = len,
-				.mode = UFFDIO_MOVE_MODE_DONTWAKE | UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES};
+	struct uffdio_move m = {.dst = dst, .src = src, .len = len, .mode = mode};
 	int rc = ioctl(uffd, UFFDIO_MOVE, &m) ? -errno : 0;
 	if (m.move > 0)
 		*done = (size_t)m.move;
@@ -279,6 +278,12 @@ int hm_prim_uffd_move(int uffd, uintptr_t dst, uintptr_t src, size_t len, size_t
 		return lie;
 	}
 	return rc;
+}
+
+int hm_prim_uffd_move(int uffd, uintptr_t dst, uintptr_t src, size_t len, size_t *done)
+{
+	return hm_prim_uffd_move_mode(uffd, dst, src, len,
+				      UFFDIO_MOVE_MODE_DONTWAKE | UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES, done);
 }
 
 int hm_prim_uffd_wp(int uffd, uintptr_t start, size_t len, bool protect)

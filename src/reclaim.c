@@ -175,7 +175,10 @@ static uint64_t reclaim_pass(struct victim *heap, size_t *heads, bool need, uint
 		int tier = hm_g.budget_tier;
 		uint64_t have = resident();
 		size_t k = 0;
-		while (k < nh && have > target) {
+		/* signal mode: demote here only past the high watermark (the
+		 * faulting threads keep residency there by recycling) */
+		bool here = !hm_g.sigfault || have > hm_g.budget_high;
+		while (here && k < nh && have > target) {
 			uint64_t need = have - target, take = 0;
 			size_t b = k;
 			while (b < nh && take < need) {
@@ -201,6 +204,13 @@ static uint64_t reclaim_pass(struct victim *heap, size_t *heads, bool need, uint
 			}
 			k = b;
 			have = resident();
+		}
+		/* signal mode: the next coldest are the faulting threads' victims */
+		if (hm_g.sigfault) {
+			size_t n = 0;
+			for (size_t j = k; j < nh && n < HM_SIG_VICTIMS; j++)
+				heads[n++] = heap[j].r->base + (heap[j].head << HM_PAGE_SHIFT);
+			hm_sigfault_victims((const uintptr_t *)heads, n);
 		}
 	}
 	for (size_t i = 0; i < nr; i++)
@@ -336,6 +346,11 @@ static void *reclaim_main(void *arg)
 
 		uint32_t now = hm_clock_ms();
 		bool over = hm_g.budget && resident() > hm_g.budget_high;
+		/* signal mode: keep victims queued for the faulting threads once
+		 * residency nears the budget */
+		if (hm_g.sigfault && hm_g.budget && resident() > hm_g.budget_low / 2 &&
+		    hm_sigfault_nvictims() < HM_SIG_VICTIMS / 4)
+			over = true;
 		/* scan for the histogram and aging at least every 500 ms (a scan
 		 * visits every folio: its cost grows with managed memory) */
 		if (over || now - last_scan >= hm_track_scan_ms()) {

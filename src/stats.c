@@ -60,6 +60,9 @@ HM_API int hm_stats_get(struct hm_stats *o)
 	o->track_cpu_us = LD(track_cpu_ns) / 1000;
 	o->block_promotions = LD(block_promotions);
 	o->block_promoted_pages = LD(block_promoted_pages);
+	o->sig_faults = LD(sig_faults);
+	o->sig_recycled = LD(sig_recycled);
+	o->sig_retries = LD(sig_retries);
 	return 0;
 }
 
@@ -114,6 +117,11 @@ HM_API int hm_stats_print(int fd)
 		  (unsigned long long)s.policy_events, (unsigned long long)s.block_promotions,
 		  (unsigned long long)s.block_promoted_pages);
 	}
+	if (s.sig_faults)
+		P("  faults in the faulting thread (signal mode) %llu: recycled a victim's page %llu, busy and "
+		  "retried %llu\n",
+		  (unsigned long long)s.sig_faults, (unsigned long long)s.sig_recycled,
+		  (unsigned long long)s.sig_retries);
 	if (s.advise_hot_kept || s.advise_cold_first || s.record_samples)
 		P("  advice: hot folios kept %llu, cold folios ranked first %llu; record: %llu samples, %llu ms\n",
 		  (unsigned long long)s.advise_hot_kept, (unsigned long long)s.advise_cold_first,
