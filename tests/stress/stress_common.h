@@ -82,7 +82,11 @@ static inline void sleep_ns(uint64_t ns)
 /* Lock words found stuck: held far longer than any holder keeps them, so
  * the holder's unlock store was lost (a lost write).  Must stay zero. */
 static _Atomic uint64_t stuck_locks;
+#ifndef STUCK_NS
 #define STUCK_NS (10000000000ull)
+#endif
+
+static inline void dump_stacks(void);
 
 /* Spin-then-yield lock on a page's lock word (in managed memory).  A lock
  * held for more than STUCK_NS is counted in stuck_locks and taken over, so a
@@ -108,8 +112,15 @@ static inline void page_lock(struct spage *p, uint32_t id)
 									   memory_order_relaxed)) {
 				if (atomic_fetch_add(&stuck_locks, 1) < 5)
 					fprintf(stderr, "lock word at %p held by %u for over %llu s: its unlock was "
-							"lost; taken over\n",
+							"lost, or its holder is stuck; taken over\n",
 						(void *)p, z, STUCK_NS / 1000000000ull);
+				/* the first time: where every thread is now (a holder
+				 * stuck in a fault shows there; a lost store does not) */
+				static _Atomic bool dumped;
+				if (!atomic_exchange(&dumped, true)) {
+					dump_stacks();
+					hm_stats_print(2);
+				}
 				return;
 			}
 		}
@@ -309,6 +320,20 @@ static inline void stress_start(const char *prog, struct hm_features *f)
 		int t = hm_tier_add("emu:8M");
 		if (t < 0 || hm_budget_set(256 << 20, 0, 0, t)) {
 			printf("%s: FAILURE (tracking budget: %s)\n", prog, hm_last_error());
+			exit(1);
+		}
+	}
+	/* STRESS_BUDGET=SIZE (bytes, K or M): a budget smaller than the test
+	 * range, so the reclaimer demotes all the time (and, in signal mode,
+	 * faulting threads recycle its victims' pages) */
+	const char *bs = getenv("STRESS_BUDGET");
+	if (bs && *bs) {
+		char *end;
+		unsigned long long b = strtoull(bs, &end, 10);
+		b <<= *end == 'M' ? 20 : *end == 'K' ? 10 : 0;
+		int t = hm_tier_add("emu:32M");
+		if (t < 0 || hm_budget_set(b, 0, 0, t)) {
+			printf("%s: FAILURE (budget %s: %s)\n", prog, bs, hm_last_error());
 			exit(1);
 		}
 	}
