@@ -385,6 +385,10 @@ static void child(const struct cfg *cfg, const struct opts *o, const char *cgdir
 	       cfg->name, s.faults, s.faults_fetch, s.bytes_demoted / MiB, s.bytes_promoted / MiB, s.refaults,
 	       s.thrash_backoffs, s.throttled_faults, s.track_samples, s.track_hint_faults, s.track_cpu_us / 1000,
 	       s.block_promotions, s.block_promoted_pages * 4096 / MiB);
+	if (s.sig_faults)
+		printf("  %-9s signal mode: faults in the faulting thread %" PRIu64 ", recycled a victim's page %" PRIu64
+		       ", busy and retried %" PRIu64 "\n",
+		       cfg->name, s.sig_faults, s.sig_recycled, s.sig_retries);
 	fflush(stdout);
 out:
 	write_all(fd, &r, sizeof(r));
