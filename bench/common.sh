@@ -17,4 +17,8 @@ print_header() {
 	idle=$(cat /sys/devices/system/cpu/cpuidle/current_driver 2>/dev/null || echo none)
 	poll=$(cat /sys/module/haltpoll/parameters/guest_halt_poll_ns 2>/dev/null || true)
 	echo "cpuidle: $idle${poll:+, guest_halt_poll_ns $poll}"
+	# hetmem's settings from the environment (HETMEM_FAULTS=signal, ...)
+	local vars
+	vars=$(env | grep '^HETMEM_' | sort | tr '\n' ' ' || true)
+	echo "env:     ${vars:-(no HETMEM_ variables)}"
 }
