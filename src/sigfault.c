@@ -37,7 +37,7 @@
  * The handler runs on the faulting thread's stack, in a signal context: the
  * fault path takes only locks that the thread cannot be holding when it
  * touches managed memory (folio locks by trylock, the region table's read
- * lock, the tracker's and the policy's mutexes, the tier slot allocator's),
+ * lock, the tracker's mutex, rc_lock to kick the reclaimer, the tier slot locks),
  * and allocates nothing (the staging page and bounce buffers are mapped
  * once per thread).
  */

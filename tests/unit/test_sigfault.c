@@ -48,6 +48,21 @@ static size_t sig_check(const char *p, size_t len, unsigned seed)
 	return bad;
 }
 
+/* Signal mode started, a tier of @tier_mb MiB, and @len bytes of 4 KiB
+ * folios written with pattern @seed. */
+static char *start(size_t len, unsigned tier_mb, unsigned seed, int *tier)
+{
+	assert_int_equal(init_signal(), 0);
+	char spec[32];
+	snprintf(spec, sizeof(spec), "emu:%uM", tier_mb);
+	*tier = hm_tier_add(spec);
+	assert_true(*tier > 0);
+	char *p = hm_alloc(len, HM_FOLIO_4K);
+	assert_non_null(p);
+	sig_fill(p, len, seed);
+	return p;
+}
+
 static void test_bad_value(void **state)
 {
 	(void)state;
@@ -62,13 +77,9 @@ static void test_bad_value(void **state)
 static void test_round_trip(void **state)
 {
 	(void)state;
-	assert_int_equal(init_signal(), 0);
-	int t = hm_tier_add("emu:16M");
-	assert_true(t > 0);
+	int t;
 	size_t len = 4 * MB;
-	char *p = hm_alloc(len, HM_FOLIO_4K);
-	assert_non_null(p);
-	sig_fill(p, len, 1);
+	char *p = start(len, 16, 1, &t);
 	assert_int_equal(hm_migrate(p, len, t, NULL), (long)(len / PG));
 	struct hm_stats s0, s1;
 	hm_stats_get(&s0);
@@ -88,13 +99,9 @@ static void test_round_trip(void **state)
 static void test_recycle(void **state)
 {
 	(void)state;
-	assert_int_equal(init_signal(), 0);
-	int t = hm_tier_add("emu:32M");
-	assert_true(t > 0);
+	int t;
 	size_t len = 12 * MB;
-	char *p = hm_alloc(len, HM_FOLIO_4K);
-	assert_non_null(p);
-	sig_fill(p, len, 2);
+	char *p = start(len, 32, 2, &t);
 	assert_int_equal(hm_budget_set(4 * MB, 0, 0, t), 0);
 	struct hm_stats s;
 	/* sweep until the faults have recycled victims (the reclaimer queues
