@@ -65,7 +65,7 @@ static __thread bool my_stage_dirty __attribute__((tls_model("initial-exec")));
 /* The victim queue: addresses of folios, the coldest at the top. */
 static atomic_flag vq_lock = ATOMIC_FLAG_INIT;
 static uintptr_t vq[HM_SIG_VICTIMS];
-static size_t vq_n;
+static _Atomic size_t vq_n; /* written under vq_lock; read without it as a hint */
 
 static void vq_take(void)
 {
@@ -85,23 +85,26 @@ void hm_sigfault_victims(const uintptr_t *addrs, size_t n)
 	vq_take();
 	for (size_t k = 0; k < n; k++)
 		vq[n - 1 - k] = addrs[k]; /* the coldest last: popped first */
-	vq_n = n;
+	atomic_store_explicit(&vq_n, n, memory_order_relaxed);
 	vq_give();
 }
 
 size_t hm_sigfault_nvictims(void)
 {
-	return __atomic_load_n(&vq_n, __ATOMIC_RELAXED);
+	return atomic_load_explicit(&vq_n, memory_order_relaxed);
 }
 
 static bool vq_pop(uintptr_t *a)
 {
-	if (!__atomic_load_n(&vq_n, __ATOMIC_RELAXED))
+	if (!atomic_load_explicit(&vq_n, memory_order_relaxed))
 		return false;
 	vq_take();
-	bool ok = vq_n > 0;
-	if (ok)
-		*a = vq[--vq_n];
+	size_t n = atomic_load_explicit(&vq_n, memory_order_relaxed);
+	bool ok = n > 0;
+	if (ok) {
+		*a = vq[n - 1];
+		atomic_store_explicit(&vq_n, n - 1, memory_order_relaxed);
+	}
 	vq_give();
 	return ok;
 }
@@ -347,7 +350,7 @@ void hm_sigfault_stop(void)
 		sigaction(SIGBUS, &old_sa, NULL);
 	installed = false;
 	vq_take();
-	vq_n = 0;
+	atomic_store_explicit(&vq_n, 0, memory_order_relaxed);
 	vq_give();
 	if (stage_base) {
 		hm_prim_uffd_unregister(hm_g.uffd, stage_base, (size_t)STAGE_PAGES << HM_PAGE_SHIFT);
