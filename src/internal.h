@@ -463,9 +463,11 @@ HM_HIDDEN void hm_sigfault_stop(void);
 /* The reclaimer's coldest resident folios, coldest first: the next victims a
  * faulting thread recycles (replaces the queue). */
 HM_HIDDEN void hm_sigfault_victims(const uintptr_t *addrs, size_t n);
-/* Victims left in the queue. */
-HM_HIDDEN size_t hm_sigfault_nvictims(void);
+/* Whether the queue wants filling: few victims left, or filled more than
+ * HM_SIG_VICTIMS_MS ago (@now: hm_clock_ms). */
+HM_HIDDEN bool hm_sigfault_want_victims(uint32_t now);
 #define HM_SIG_VICTIMS 65536
+#define HM_SIG_VICTIMS_MS 200
 /* fault.c: serve a fault at @addr in this thread (signal mode).  1: served or
  * to be retried (the access faults again); 0: not a fault of hetmem's;
  * -EIO: the page is lost (poisoned). */

@@ -348,8 +348,7 @@ static void *reclaim_main(void *arg)
 		bool over = hm_g.budget && resident() > hm_g.budget_high;
 		/* signal mode: keep victims queued for the faulting threads once
 		 * residency nears the budget */
-		if (hm_g.sigfault && hm_g.budget && resident() > hm_g.budget_low / 2 &&
-		    hm_sigfault_nvictims() < HM_SIG_VICTIMS / 4)
+		if (hm_g.sigfault && hm_g.budget && resident() > hm_g.budget_low / 2 && hm_sigfault_want_victims(now))
 			over = true;
 		/* scan for the histogram and aging at least every 500 ms (a scan
 		 * visits every folio: its cost grows with managed memory) */

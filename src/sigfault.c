@@ -66,6 +66,7 @@ static __thread bool my_stage_dirty __attribute__((tls_model("initial-exec")));
 static atomic_flag vq_lock = ATOMIC_FLAG_INIT;
 static uintptr_t vq[HM_SIG_VICTIMS];
 static _Atomic size_t vq_n; /* written under vq_lock; read without it as a hint */
+static _Atomic uint32_t vq_filled_ms; /* when the queue was last filled (hm_clock_ms) */
 
 static void vq_take(void)
 {
@@ -86,12 +87,17 @@ void hm_sigfault_victims(const uintptr_t *addrs, size_t n)
 	for (size_t k = 0; k < n; k++)
 		vq[n - 1 - k] = addrs[k]; /* the coldest last: popped first */
 	atomic_store_explicit(&vq_n, n, memory_order_relaxed);
+	atomic_store_explicit(&vq_filled_ms, hm_clock_ms(), memory_order_relaxed);
 	vq_give();
 }
 
-size_t hm_sigfault_nvictims(void)
+bool hm_sigfault_want_victims(uint32_t now)
 {
-	return atomic_load_explicit(&vq_n, memory_order_relaxed);
+	/* running low, or old: a queue filled before the reclaimer demoted on
+	 * its own (or before the program moved on) can be all stale, and
+	 * stale entries drain only a few per fault */
+	return atomic_load_explicit(&vq_n, memory_order_relaxed) < HM_SIG_VICTIMS / 4 ||
+	       now - atomic_load_explicit(&vq_filled_ms, memory_order_relaxed) >= HM_SIG_VICTIMS_MS;
 }
 
 static bool vq_pop(uintptr_t *a)
@@ -130,7 +136,7 @@ static uintptr_t stage_page(void)
  * referenced; NULL if none of the next few queued will do. */
 static struct hm_region *victim_get(struct hm_region *self, size_t self_head, size_t *vhead)
 {
-	for (int tries = 0; tries < 8; tries++) {
+	for (int tries = 0; tries < 32; tries++) {
 		uintptr_t a;
 		if (!vq_pop(&a))
 			return NULL;
