@@ -4,6 +4,7 @@
  * (demo.c); `hetmem run` and `hetmem stat` (unmodified programs) are in run.c;
  * `hetmem heatmap` draws a record (heatmap.c).
  */
+#include <linux/userfaultfd.h> /* UFFD_FEATURE_SIGBUS */
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -41,6 +42,9 @@ static void help(FILE *f)
 		"                               off them (taskset) so demotions rarely interrupt it\n"
 		"  HETMEM_IDLE_POLL=1           idle CPUs poll while hetmem runs (a 0 us PM QoS request; root):\n"
 		"                               faster fault wake-ups where a halted CPU wakes slowly (a VM)\n"
+		"  HETMEM_FAULTS=handler|signal where faults are served: hetmem's handler thread (default), or\n"
+		"                               the faulting thread from a SIGBUS handler (faster; system calls\n"
+		"                               on pages not in RAM then fail with EFAULT, no devices)\n"
 		"  HETMEM_DRAM=SIZE             RAM budget (hetmem run --dram; see hetmem run --help)\n"
 		"  HETMEM_TIER='SPEC;SPEC'      device tiers (hetmem run --tier)\n"
 		"  HETMEM_FOLIO=4K|64K|2M       folio size of mappings the preload library manages\n"
@@ -107,6 +111,8 @@ static int info(void)
 	printf("  thread id:          %s\n", yesno(f.thread_id));
 	printf("  events:             remap %s, remove %s, unmap %s\n", yesno(f.event_remap), yesno(f.event_remove),
 	       yesno(f.event_unmap));
+	printf("  SIGBUS mode:        %s (HETMEM_FAULTS=signal%s)\n", yesno(f.uffd_features & UFFD_FEATURE_SIGBUS),
+	       f.move ? "" : " also needs UFFDIO_MOVE");
 	printf("PAGEMAP_SCAN:         %s\n", yesno(f.pagemap_scan));
 	printf("soft-dirty:           %s\n", yesno(f.soft_dirty));
 	cpuidle_info();
