@@ -116,19 +116,20 @@ static bool vq_pop(uintptr_t *a)
 }
 
 /* This thread's staging page (registered with the userfaultfd, empty
- * between faults), or 0 when all are taken. */
+ * between faults), or 0 when all were taken (a thread keeps its page until
+ * hm_shutdown, even after it exits: a program that starts more than
+ * STAGE_PAGES threads over its life recycles only in the first ones). */
 static uintptr_t stage_page(void)
 {
 	unsigned gen = atomic_load_explicit(&stage_gen, memory_order_relaxed);
-	if (hm_likely(my_stage && my_gen == gen))
-		return my_stage;
+	if (hm_likely(my_gen == gen))
+		return my_stage; /* 0: none was left for this thread */
+	my_gen = gen;
 	my_stage = 0;
 	my_stage_dirty = false;
 	unsigned k = atomic_fetch_add(&stage_next, 1);
-	if (k >= STAGE_PAGES)
-		return 0;
-	my_stage = stage_base + ((uintptr_t)k << HM_PAGE_SHIFT);
-	my_gen = gen;
+	if (k < STAGE_PAGES)
+		my_stage = stage_base + ((uintptr_t)k << HM_PAGE_SHIFT);
 	return my_stage;
 }
 
