@@ -296,6 +296,16 @@ static inline void sigbus_trap(const char *prog)
 	sigaction(SIGBUS, &sa, NULL);
 }
 
+/* The tier STRESS_BUDGET's reclaimer demotes to (-1: none) */
+static int stress_budget_tier = -1;
+
+/* Signal mode (HETMEM_FAULTS=signal): no devices (hm_device_open refuses) */
+static inline bool stress_signal_mode(void)
+{
+	const char *fm = getenv("HETMEM_FAULTS");
+	return fm && !strcmp(fm, "signal");
+}
+
 /* The common start: the mode's kernel features, the SIGBUS trap, hm_init
  * (a missing feature exits 77, skipped), then the features in use in *f. */
 static inline void stress_start(const char *prog, struct hm_features *f)
@@ -336,6 +346,7 @@ static inline void stress_start(const char *prog, struct hm_features *f)
 			printf("%s: FAILURE (budget %s: %s)\n", prog, bs, hm_last_error());
 			exit(1);
 		}
+		stress_budget_tier = t;
 	}
 }
 

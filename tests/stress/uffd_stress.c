@@ -267,8 +267,7 @@ int main(int argc, char **argv)
 	}
 	struct hm_features f;
 	stress_start(PROG, &f);
-	const char *fm = getenv("HETMEM_FAULTS");
-	bool signal_mode = fm && !strcmp(fm, "signal");
+	bool signal_mode = stress_signal_mode();
 	int rc;
 
 	g.npages = folio == HM_FOLIO_2M ? 4096 : 1024; /* 16 MiB (8 folios) or 4 MiB */
