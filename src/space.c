@@ -370,8 +370,26 @@ void *hm_region_alloc(size_t size, size_t folio_size, void *hint, size_t align, 
 	size = (size + folio_size - 1) & ~(folio_size - 1);
 	size_t span = size + (align > HM_PAGE_SIZE ? align : 0);
 	int err = 0;
-	char *p = hm_prim_mmap(hint, span, PROT_READ | PROT_WRITE,
-			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0, &err);
+	char *p = MAP_FAILED;
+	if (hint && !((uintptr_t)hint & (align - 1))) {
+		/* an aligned hint: exactly there if that range is free.  The
+		 * padded span below needs @align more than the caller asked for,
+		 * which a caller that places its mappings back to back (mimalloc
+		 * hints each 32 MiB segment right after the last) never has: the
+		 * kernel then put it anywhere, above the 40 TiB mimalloc's
+		 * segment map covers, and free() sent its blocks to glibc */
+		p = hm_prim_mmap(hint, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+				 -1, 0, &err);
+		if (p != MAP_FAILED && p != (char *)hint) {
+			hm_sys_munmap(p, size);
+			p = MAP_FAILED;
+		}
+		if (p != MAP_FAILED)
+			span = size;
+	}
+	if (p == MAP_FAILED)
+		p = hm_prim_mmap(hint, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1,
+				 0, &err);
 	if (p == MAP_FAILED) {
 		errno = -hm_error(err, "%s: cannot map %zu bytes of address space", fn, span);
 		return NULL;
