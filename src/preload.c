@@ -30,9 +30,10 @@
  *    hetmem is off and these interposers pass everything to the kernel.
  *  - exec: the new program starts afresh; LD_PRELOAD and HETMEM_* are
  *    inherited, so it runs under hetmem too, with its own budget.
- *  - signals: hetmem installs no signal handler; the program's own SIGSEGV
- *    and SIGBUS handlers see the signals they would see without it (a
- *    poisoned page is a SIGBUS at its address).
+ *  - signals: hetmem installs no signal handler (but in signal mode,
+ *    HETMEM_FAULTS=signal: see sigfault.c); the program's own SIGSEGV and
+ *    SIGBUS handlers see the signals they would see without it (a poisoned
+ *    page is a SIGBUS at its address).
  *
  * Live counters are published in /dev/shm/hetmem.PID (pubstats.h) for
  * `hetmem stat PID`; HETMEM_STATS prints them at exit.
@@ -82,9 +83,24 @@ static inline bool use_libc(void)
 	return hm_tls_internal && libc.malloc;
 }
 
+/* Whether mimalloc owns @p (else glibc does).  mimalloc's segment map covers
+ * only the addresses below 40 TiB (mimalloc 2.0): a segment the kernel
+ * placed above (its address hint not honoured) is not in it, and its blocks
+ * freed through glibc abort the program ("realloc(): invalid pointer", seen
+ * with memcached).  Managed memory is never glibc's (glibc maps its own
+ * memory behind our mmap), so a pointer in a region is mimalloc's.  Not
+ * asked in hetmem's own code (hm_tls_internal), whose blocks are glibc's and
+ * which may hold the region table's lock (table_insert's realloc). */
 static inline bool ours(const void *p)
 {
-	return mi_is_in_heap_region(p);
+	if (mi_is_in_heap_region(p))
+		return true;
+	if (hm_tls_internal)
+		return false;
+	struct hm_region *r = hm_region_get_any((uintptr_t)p);
+	if (r)
+		hm_region_put(r);
+	return r != NULL;
 }
 
 /* Allocations made before the constructor has started hetmem (other
