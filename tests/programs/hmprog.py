@@ -233,6 +233,20 @@ def check_moved(stats_list, name):
     return dem, pro
 
 
+def how_it_ended(proc):
+    """After stop(@proc): its exit status or signal, and the end of its
+    stderr if that was a pipe (a crash under hetmem says why there)."""
+    rc = proc.returncode
+    st = "killed by signal %d" % -rc if rc is not None and rc < 0 else "exit status %s" % rc
+    tail = b""
+    if proc.stderr:
+        try:
+            tail = proc.stderr.read()[-2000:]
+        except (OSError, ValueError):
+            pass
+    return "%s; stderr: %s" % (st, tail.decode(errors="replace").strip() or "(empty)")
+
+
 def stop(proc, timeout=20):
     if proc.poll() is None:
         proc.terminate()

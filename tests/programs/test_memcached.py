@@ -102,8 +102,10 @@ def one_run(hetmem, memcached, under):
     for t in ts:
         t.join()
     if errors:
+        alive = p.poll() is None
         H.stop(p)
-        H.fail("; ".join(errors[:5]))
+        H.fail("; ".join(errors[:5]) + "; memcached %s: %s" % ("was still running" if alive else "had ended",
+                                                               H.how_it_ended(p)))
     c = Mc(port)
     h = hashlib.sha256()
     bad = 0
