@@ -237,6 +237,32 @@ static void test_partial_free_hole(void **state)
 }
 
 /* hm_migrate_pages counts whole folios around the range. */
+/* Regions asked for back to back at aligned hints (as mimalloc places its
+ * segments through the preload library's mmap) land exactly there: the
+ * 2 MiB alignment padding must not push the second one elsewhere. */
+static void test_hint_back_to_back(void **state)
+{
+	(void)state;
+	size_t sz = 32 << 20;
+	/* a free, 2 MiB-aligned stretch of address space for both */
+	char *probe = mmap(NULL, 3 * sz, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	assert_true(probe != MAP_FAILED);
+	char *h = (char *)(((uintptr_t)probe + (2 << 20) - 1) & ~(uintptr_t)((2 << 20) - 1));
+	munmap(probe, 3 * sz);
+	/* and something right after it, as the next segment would be */
+	char *wall = mmap(h + 2 * sz, 2 << 20, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	assert_ptr_equal(wall, h + 2 * sz);
+	char *a = hm_region_alloc(sz, HM_FOLIO_4K, h, HM_FOLIO_2M, "test");
+	char *b = hm_region_alloc(sz, HM_FOLIO_4K, h + sz, HM_FOLIO_2M, "test");
+	assert_ptr_equal(a, h);
+	assert_ptr_equal(b, h + sz);
+	a[0] = 1;
+	b[sz - 1] = 2;
+	assert_int_equal(hm_free(a, 0), 0);
+	assert_int_equal(hm_free(b, 0), 0);
+	munmap(wall, 2 << 20);
+}
+
 static void test_migrate_pages(void **state)
 {
 	char *p = hm_alloc(2 * HM_FOLIO_2M, HM_FOLIO_2M);
@@ -462,6 +488,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_many_regions, unit_setup_init, unit_teardown_shutdown),
 		cmocka_unit_test_setup_teardown(test_where_life, unit_setup_init, unit_teardown_shutdown),
 		cmocka_unit_test_setup_teardown(test_partial_free_hole, unit_setup_init, unit_teardown_shutdown),
+		cmocka_unit_test_setup_teardown(test_hint_back_to_back, unit_setup_init, unit_teardown_shutdown),
 		cmocka_unit_test_setup_teardown(test_migrate_pages, unit_setup_init, unit_teardown_shutdown),
 		cmocka_unit_test_setup_teardown(test_full_tier, unit_setup_init, unit_teardown_shutdown),
 		cmocka_unit_test_setup_teardown(test_fallback_single_slots, unit_setup_init, unit_teardown_shutdown),
