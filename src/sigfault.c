@@ -15,9 +15,9 @@
  * thread's staging page, copied to the budget's tier, overwritten with the
  * faulting page's data and moved (UFFDIO_MOVE again) to the faulting
  * address.  No page is allocated or freed, no MADV_DONTNEED raises a REMOVE
- * event that the handler thread must read, and the only TLB flush (the
- * victim's PTE) is of this thread's own CPU when no other thread of the
- * program runs elsewhere.  The victims are the reclaimer's: each pass under
+ * event that the handler thread must read, and the TLB flushes (of the
+ * victim's PTE and the staging page's) are of this thread's own CPU when no
+ * other thread of the program runs elsewhere.  The victims are the reclaimer's: each pass under
  * pressure queues the coldest resident folios (hm_sigfault_victims), and a
  * fault takes them coldest first, checking each is still resident and
  * unlocked.  With no victim at hand the fault fetches as usual and the
