@@ -494,7 +494,7 @@ int hm_fault_local(uintptr_t fault_addr, bool write)
 	else if (loc == HM_LOC_NONE)
 		HM_COUNT(faults_zero, 1);
 	int rc = 1;
-	if (loc == HM_LOC_TIER && fp == 1)
+	if ((loc == HM_LOC_TIER || loc == HM_LOC_NONE) && fp == 1)
 		rc = hm_sigfault_recycle(r, head);
 	if (rc == 1) {
 		zero_for_write = write;

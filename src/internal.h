@@ -472,9 +472,9 @@ HM_HIDDEN bool hm_sigfault_want_victims(uint32_t now);
  * to be retried (the access faults again); 0: not a fault of hetmem's;
  * -EIO: the page is lost (poisoned). */
 HM_HIDDEN int hm_fault_local(uintptr_t addr, bool write);
-/* sigfault.c: bring TIER folio @head (one 4 KiB page) of @r in by recycling
- * a victim's page; caller holds the folio lock.  0 done, 1 not possible
- * (use the ordinary fetch), -errno. */
+/* sigfault.c: bring TIER folio @head (one 4 KiB page) of @r in, or give a
+ * NONE one its first (zeroed) page, by recycling a victim's page; caller
+ * holds the folio lock.  0 done, 1 not possible (use the ordinary fetch). */
 HM_HIDDEN int hm_sigfault_recycle(struct hm_region *r, size_t head);
 /* Residency may pass the budget by at most this much: beyond it the fault
  * handler holds new faults back (for at most 50 ms each) while the

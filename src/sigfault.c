@@ -216,9 +216,12 @@ int hm_sigfault_recycle(struct hm_region *r, size_t head)
 		my_stage_dirty = false;
 	}
 	uint64_t w = atomic_load(&r->words[head]);
-	struct hm_tier *from = hm_tier_get(pw_tier(w));
+	if (w & PW_PROT_MASK)
+		return 1; /* a protected page's VMA differs from staging's: UFFDIO_MOVE refuses */
+	bool first = pw_loc(w) == HM_LOC_NONE; /* a first touch: zeros */
+	struct hm_tier *from = first ? NULL : hm_tier_get(pw_tier(w));
 	struct hm_tier *to = hm_tier_get(hm_g.budget_tier);
-	if (!from || !to)
+	if ((!first && !from) || !to)
 		return 1;
 	/* a demotion: held off by fork like the movers' (migrate.c); never
 	 * waited for here (this thread may be the one forking) */
@@ -257,9 +260,12 @@ int hm_sigfault_recycle(struct hm_region *r, size_t head)
 	hm_folio_unlock(v, vhead);
 	hm_region_put(v);
 	pthread_rwlock_unlock(&hm_g.fork_lock);
-	/* 3. the faulting page's data over it, and the page to its place */
-	const void *src = hm_tier_window(from, pw_slot(w), 1, &rc);
-	if (src)
+	/* 3. the faulting page's data (or zeros) over it, and the page to its
+	 * place */
+	const void *src = first ? NULL : hm_tier_window(from, pw_slot(w), 1, &rc);
+	if (first)
+		memset((void *)stage, 0, HM_PAGE_SIZE);
+	else if (src)
 		memcpy((void *)stage, src, HM_PAGE_SIZE);
 	else if (!rc)
 		rc = hm_tier_read(from, pw_slot(w), (void *)stage, 1);
@@ -269,9 +275,11 @@ int hm_sigfault_recycle(struct hm_region *r, size_t head)
 		my_stage_dirty = true;
 		return 1; /* the ordinary fetch copies it */
 	}
-	hm_slot_free(from, pw_slot(w), 1);
+	if (!first) {
+		hm_slot_free(from, pw_slot(w), 1);
+		HM_COUNT(pages_promoted, 1);
+	}
 	pw_set(&r->words[head], HM_LOC_HOST, 0, 0);
-	HM_COUNT(pages_promoted, 1);
 	HM_COUNT(resident_pages, 1);
 	HM_COUNT(sig_recycled, 1);
 	return 0;
