@@ -354,6 +354,44 @@ static bool in_staging(uintptr_t a)
 	return base && a >= base && a < base + size;
 }
 
+/* What a fault on page @i of folio @head (locked by the caller) is about:
+ * its place before the fetch (counted), and whether it is a hint fault (the
+ * folio was out for a sample, track.c; its service is then timed from
+ * *@c0).  Shared by the handler thread and signal mode. */
+static unsigned fault_begin(struct hm_region *r, size_t i, size_t head, bool *hint, struct timespec *c0)
+{
+	atomic_fetch_or(&r->words[i], PW_ACCESSED);
+	unsigned loc = pw_loc(atomic_load(&r->words[i]));
+	*hint = loc == HM_LOC_HOST && hm_track_folio_sampled(r, head);
+	if (*hint)
+		clock_gettime(CLOCK_THREAD_CPUTIME_ID, c0);
+	if (loc == HM_LOC_TIER)
+		HM_COUNT(faults_fetch, 1);
+	else if (loc == HM_LOC_NONE)
+		HM_COUNT(faults_zero, 1);
+	return loc;
+}
+
+/* After the fault's fetch (result @rc) and unlock: the policy's events, the
+ * reclaimer's kick, and a hint fault's count and CPU charge (track.c's
+ * budget). */
+static void fault_end(struct hm_region *r, size_t head, unsigned loc, bool hint, int rc, const struct timespec *c0)
+{
+	if (!rc && (loc == HM_LOC_TIER || loc == HM_LOC_NONE)) {
+		hm_policy_event(r, head, loc == HM_LOC_TIER ? HM_EV_FETCH : HM_EV_FIRST_TOUCH);
+		hm_reclaim_check();
+	}
+	if (hint) {
+		if (!rc) {
+			hm_policy_event(r, head, HM_EV_HINT);
+			HM_COUNT(track_hint_faults, 1);
+		}
+		struct timespec c1;
+		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
+		hm_track_charge((uint64_t)((c1.tv_sec - c0->tv_sec) * 1000000000L + (c1.tv_nsec - c0->tv_nsec)));
+	}
+}
+
 static void serve_fault(const struct uffd_msg *m)
 {
 	uintptr_t addr = (uintptr_t)m->arg.pagefault.address & ~(uintptr_t)(HM_PAGE_SIZE - 1);
@@ -410,18 +448,9 @@ static void serve_fault(const struct uffd_msg *m)
 		hm_region_put(r);
 		return;
 	}
-	atomic_fetch_or(&r->words[i], PW_ACCESSED);
-	unsigned loc = pw_loc(atomic_load(&r->words[i]));
-	/* a hint fault: the folio was out for a sample (track.c) */
-	bool hint = loc == HM_LOC_HOST && hm_track_folio_sampled(r, head);
-	struct timespec c0 = {0, 0}, c1;
-	if (hint)
-		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
-	/* counted before the fetch wakes the faulting thread */
-	if (loc == HM_LOC_TIER)
-		HM_COUNT(faults_fetch, 1);
-	else if (loc == HM_LOC_NONE)
-		HM_COUNT(faults_zero, 1);
+	bool hint;
+	struct timespec c0 = {0, 0};
+	unsigned loc = fault_begin(r, i, head, &hint, &c0); /* counted before the fetch wakes the thread */
 	zero_for_write = m->arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WRITE;
 	int rc = hm_folio_fetch(r, head, true);
 	zero_for_write = false;
@@ -430,18 +459,7 @@ static void serve_fault(const struct uffd_msg *m)
 	else if (rc)
 		hm_prim_uffd_wake(hm_g.uffd, r->base + (head << HM_PAGE_SHIFT), fp << HM_PAGE_SHIFT);
 	hm_folio_unlock(r, head);
-	if (!rc && (loc == HM_LOC_TIER || loc == HM_LOC_NONE)) {
-		hm_policy_event(r, head, loc == HM_LOC_TIER ? HM_EV_FETCH : HM_EV_FIRST_TOUCH);
-		hm_reclaim_check();
-	}
-	if (hint) {
-		if (!rc) {
-			hm_policy_event(r, head, HM_EV_HINT);
-			HM_COUNT(track_hint_faults, 1);
-		}
-		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
-		hm_track_charge((uint64_t)((c1.tv_sec - c0.tv_sec) * 1000000000L + (c1.tv_nsec - c0.tv_nsec)));
-	}
+	fault_end(r, head, loc, hint, rc, &c0);
 	if (loc == HM_LOC_TIER && !rc)
 		fault_readahead(r, head);
 	hm_region_put(r);
@@ -486,13 +504,9 @@ int hm_fault_local(uintptr_t fault_addr, bool write)
 		sched_yield();
 		return 1;
 	}
-	atomic_fetch_or(&r->words[i], PW_ACCESSED);
-	unsigned loc = pw_loc(atomic_load(&r->words[i]));
-	bool hint = loc == HM_LOC_HOST && hm_track_folio_sampled(r, head);
-	if (loc == HM_LOC_TIER)
-		HM_COUNT(faults_fetch, 1);
-	else if (loc == HM_LOC_NONE)
-		HM_COUNT(faults_zero, 1);
+	bool hint;
+	struct timespec c0 = {0, 0};
+	unsigned loc = fault_begin(r, i, head, &hint, &c0);
 	int rc = 1;
 	if ((loc == HM_LOC_TIER || loc == HM_LOC_NONE) && fp == 1)
 		rc = hm_sigfault_recycle(r, head);
@@ -502,14 +516,7 @@ int hm_fault_local(uintptr_t fault_addr, bool write)
 		zero_for_write = false;
 	}
 	hm_folio_unlock(r, head);
-	if (!rc && (loc == HM_LOC_TIER || loc == HM_LOC_NONE)) {
-		hm_policy_event(r, head, loc == HM_LOC_TIER ? HM_EV_FETCH : HM_EV_FIRST_TOUCH);
-		hm_reclaim_check();
-	}
-	if (hint && !rc) {
-		hm_policy_event(r, head, HM_EV_HINT);
-		HM_COUNT(track_hint_faults, 1);
-	}
+	fault_end(r, head, loc, hint, rc, &c0);
 	hm_region_put(r);
 	return rc == -EIO ? -EIO : 1;
 }
