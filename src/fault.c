@@ -642,6 +642,7 @@ static void *handler_main(void *arg)
 	hm_tls_internal = true;
 	on_handler = true;
 	hm_pin_own_thread();
+	pthread_setname_np(pthread_self(), "hm-fault"); /* top -H, ps -L */
 	sigset_t all;
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);

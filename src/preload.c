@@ -538,6 +538,7 @@ static void pub_update(void)
 static void *pub_main(void *arg)
 {
 	hm_tls_internal = true;
+	pthread_setname_np(pthread_self(), "hm-publish"); /* top -H, ps -L */
 	struct timespec ts = {0, HM_PUB_PERIOD_MS * 1000000L};
 	while (!atomic_load(&pub_stop)) {
 		pub_update();

@@ -318,6 +318,7 @@ static void *reclaim_main(void *arg)
 {
 	hm_tls_internal = true;
 	atomic_store(&rc_tid, (pid_t)syscall(SYS_gettid));
+	pthread_setname_np(pthread_self(), "hm-reclaim"); /* top -H, ps -L */
 	hm_pin_own_thread();
 	struct victim *heap = malloc(MAX_VICTIMS * sizeof(*heap));
 	size_t *heads = malloc(MAX_VICTIMS * sizeof(*heads));
