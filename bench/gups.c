@@ -56,6 +56,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -173,8 +174,22 @@ struct run_ctx {
 	uint64_t ws;
 	uint64_t seed;
 	uint64_t (*traffic)(void); /* cumulative migration bytes */
+	bool hetmem;               /* print hetmem's counters over each settled half */
 	void (*place)(struct run_ctx *c, uint64_t hot_off, uint64_t hot_len, uint64_t old_off);
 };
+
+/* CPU time of every thread but this one (hetmem's reclaimer, fault handler) */
+static uint64_t other_threads_cpu_ns(void)
+{
+	struct rusage all, me;
+	getrusage(RUSAGE_SELF, &all);
+	getrusage(RUSAGE_THREAD, &me);
+	uint64_t a = (uint64_t)(all.ru_utime.tv_sec + all.ru_stime.tv_sec) * 1000000000ull +
+		     (uint64_t)(all.ru_utime.tv_usec + all.ru_stime.tv_usec) * 1000ull;
+	uint64_t m = (uint64_t)(me.ru_utime.tv_sec + me.ru_stime.tv_sec) * 1000000000ull +
+		     (uint64_t)(me.ru_utime.tv_usec + me.ru_stime.tv_usec) * 1000ull;
+	return a > m ? a - m : 0;
+}
 
 static uint64_t no_traffic(void)
 {
@@ -240,7 +255,15 @@ static void phase(struct run_ctx *c, const char *name, uint64_t hot_off, uint64_
 	uint64_t thr = (uint64_t)pct_hot * (UINT64_MAX / 100);
 	uint64_t s = c->seed, t0 = now_ns(), tr0 = c->traffic();
 	uint64_t wend = t0 + WIN_MS * 1000000ull, wstart = t0, cnt = 0;
+	int settled_end = jump_win >= 0 ? jump_win : nwin;
+	struct hm_stats sa = {0}, sb = {0};
+	uint64_t ta = 0, tb = 0, oa = 0, ob = 0;
 	for (int w = 0; w < nwin;) {
+		if (c->hetmem && (w == settled_end / 2 || w == settled_end) && cnt == 0) {
+			hm_stats_get(w == settled_end ? &sb : &sa);
+			*(w == settled_end ? &tb : &ta) = now_ns();
+			*(w == settled_end ? &ob : &oa) = other_threads_cpu_ns();
+		}
 		for (int k = 0; k < 512; k++) {
 			uint64_t x = xorshift(&s), y = xorshift(&s);
 			uint64_t i = pct_hot == 100 || y < thr ? hbase + below(x, hw) : below(x, nw);
@@ -267,7 +290,11 @@ static void phase(struct run_ctx *c, const char *name, uint64_t hot_off, uint64_
 	snprintf(out->name, sizeof(out->name), "%s", name);
 	out->hot = hot_len;
 	out->traffic = (double)(c->traffic() - tr0) / el;
-	int settled_end = jump_win >= 0 ? jump_win : nwin;
+	if (c->hetmem && !tb) { /* the phase ended at settled_end */
+		hm_stats_get(&sb);
+		tb = now_ns();
+		ob = other_threads_cpu_ns();
+	}
 	out->rate = mean(rate, settled_end / 2, settled_end);
 	out->recover_s = -1;
 	if (jump_win >= 0) {
@@ -290,6 +317,20 @@ static void phase(struct run_ctx *c, const char *name, uint64_t hot_off, uint64_
 		printf(" %.2f", mean(rate, w, w + per) / 1e6);
 	}
 	printf("\n");
+	if (c->hetmem && tb > ta) {
+		/* why a settled phase runs below all-in-RAM: faults (placement),
+		 * the tracker's samples, or the reclaimer's passes */
+		double d = (double)(tb - ta) / 1e9;
+		printf("  %-9s %-7s %-6s settled half, per s: faults %.0f (fetched %.0f, recycled %.0f), "
+		       "demoted %.1f MiB, samples %.0f (touched %.0f), reclaim passes %.1f; "
+		       "hetmem's threads %.0f%% of a CPU\n",
+		       c->cfg->name, name, hs, (double)(sb.faults - sa.faults) / d,
+		       (double)(sb.faults_fetch - sa.faults_fetch) / d, (double)(sb.sig_recycled - sa.sig_recycled) / d,
+		       (double)(sb.bytes_demoted - sa.bytes_demoted) / d / MiB,
+		       (double)(sb.track_samples - sa.track_samples) / d,
+		       (double)(sb.track_hint_faults - sa.track_hint_faults) / d,
+		       (double)(sb.reclaim_scans - sa.reclaim_scans) / d, (double)(ob - oa) / 1e7 / d);
+	}
 	fflush(stdout);
 }
 
@@ -360,6 +401,7 @@ static void child(const struct cfg *cfg, const struct opts *o, const char *cgdir
 		goto out;
 	}
 	c.traffic = hm_traffic;
+	c.hetmem = true;
 	if (o->record) {
 		char path[512];
 		snprintf(path, sizeof(path), "%s/gups-%s.rec", o->record, cfg->name);
