@@ -467,7 +467,12 @@ HM_HIDDEN void hm_sigfault_victims(const uintptr_t *addrs, size_t n);
  * HM_SIG_VICTIMS_MS ago (@now: hm_clock_ms). */
 HM_HIDDEN bool hm_sigfault_want_victims(uint32_t now);
 #define HM_SIG_VICTIMS 65536
-#define HM_SIG_VICTIMS_MS 200
+#ifndef HM_SIG_VICTIMS_MS
+/* 1 s: at 200 ms a pass ran 3.7 times a second in GUPS's skewed phase and
+ * its CPU (on the other vCPU) made the faults' own TLB flushes IPIs; 1 s was
+ * faster in 3 of 3 alternating pairs (docs/BENCHMARKS.md, session 8) */
+#define HM_SIG_VICTIMS_MS 1000
+#endif
 /* fault.c: serve a fault at @addr in this thread (signal mode).  1: served or
  * to be retried (the access faults again); 0: not a fault of hetmem's;
  * -EIO: the page is lost (poisoned). */
