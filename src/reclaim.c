@@ -46,37 +46,70 @@ struct victim {
 	size_t head;
 };
 
-/* max-heap on score, so the K coldest stay */
-static void heap_push(struct victim *h, size_t *n, size_t cap, struct victim v)
+/*
+ * The K coldest of N candidates, in O(N): candidates go into a buffer of 2K;
+ * when it is full, a selection keeps its K coldest and the K-th score becomes
+ * the bar a later candidate must pass.  (A bounded heap did the same in
+ * O(N log K), its sift-downs over a 1.5 MiB array most of a pass's time.)
+ */
+struct victims {
+	struct victim *v;
+	size_t n, keep;  /* in use; how many to keep (the buffer holds 2 * keep) */
+	uint64_t bar;    /* a candidate must score below it (once trimmed) */
+};
+
+/* Reorder v[0..n) so that v[0..k) hold the k lowest scores (k < n). */
+static void select_lowest(struct victim *v, size_t n, size_t k)
 {
-	if (*n == cap) {
-		if (v.score >= h[0].score)
-			return;
-		h[0] = v; /* replace the warmest, sift down */
-		size_t i = 0;
+	size_t lo = 0, hi = n - 1;
+	while (lo < hi) {
+		/* median of three, then Hoare's partition (equal scores stop
+		 * both scans, so runs of one score split evenly) */
+		size_t mid = lo + (hi - lo) / 2;
+		uint64_t a = v[lo].score, b = v[mid].score, c = v[hi].score;
+		uint64_t piv = a < b ? (b < c ? b : (a < c ? c : a)) : (a < c ? a : (b < c ? c : b));
+		size_t i = lo, j = hi;
 		for (;;) {
-			size_t l = 2 * i + 1, rr = l + 1, m = i;
-			if (l < *n && h[l].score > h[m].score)
-				m = l;
-			if (rr < *n && h[rr].score > h[m].score)
-				m = rr;
-			if (m == i)
+			while (v[i].score < piv)
+				i++;
+			while (v[j].score > piv)
+				j--;
+			if (i >= j)
 				break;
-			struct victim t = h[i];
-			h[i] = h[m];
-			h[m] = t;
-			i = m;
+			struct victim t = v[i];
+			v[i] = v[j];
+			v[j] = t;
+			i++;
+			j--;
 		}
+		/* v[lo..j] <= piv <= v[j+1..hi] */
+		if (k <= j)
+			hi = j;
+		else
+			lo = j + 1;
+	}
+}
+
+static void victims_trim(struct victims *vs)
+{
+	if (vs->n <= vs->keep)
 		return;
-	}
-	size_t i = (*n)++;
-	h[i] = v;
-	while (i && h[(i - 1) / 2].score < h[i].score) {
-		struct victim t = h[i];
-		h[i] = h[(i - 1) / 2];
-		h[(i - 1) / 2] = t;
-		i = (i - 1) / 2;
-	}
+	select_lowest(vs->v, vs->n, vs->keep);
+	vs->n = vs->keep;
+	uint64_t m = 0;
+	for (size_t i = 0; i < vs->n; i++)
+		m = vs->v[i].score > m ? vs->v[i].score : m;
+	vs->bar = m;
+}
+
+static void victims_add(struct victims *vs, struct victim x)
+{
+	if (x.score >= vs->bar)
+		return;
+	if (vs->n == 2 * vs->keep)
+		victims_trim(vs);
+	if (x.score < vs->bar)
+		vs->v[vs->n++] = x;
 }
 
 static int cmp_victim(const void *a, const void *b)
@@ -128,7 +161,7 @@ static uint64_t reclaim_pass(struct victim *heap, size_t *heads, bool need, uint
 
 	unsigned heat_steps = hm_policy_heat_steps(now, resident(), atomic_load(&hm_cnt.track_samples));
 	uint64_t hist[17] = {0}, histb[17] = {0};
-	size_t nh = 0, cap = MAX_VICTIMS;
+	struct victims vs = {.v = heap, .keep = MAX_VICTIMS, .bar = UINT64_MAX};
 	for (size_t i = 0; i < nr; i++) {
 		struct hm_region *r = rs[i];
 		size_t fp = region_folio_pages(r), fsz = fp << HM_PAGE_SHIFT;
@@ -158,7 +191,7 @@ static uint64_t reclaim_pass(struct victim *heap, size_t *heads, bool need, uint
 				score = 0;
 				HM_COUNT(advise_cold_first, 1);
 			}
-			heap_push(heap, &nh, cap, (struct victim){score, r, head});
+			victims_add(&vs, (struct victim){score, r, head});
 		}
 		hm_adv_end(&adv);
 	}
@@ -167,6 +200,8 @@ static uint64_t reclaim_pass(struct victim *heap, size_t *heads, bool need, uint
 		memcpy(hm_g.pctx.hist_bytes, histb, sizeof(histb));
 	}
 
+	victims_trim(&vs);
+	size_t nh = vs.n;
 	uint64_t demoted = 0;
 	if (nh) {
 		/* coldest first, in batches; within a batch, adjacent folios go
@@ -320,7 +355,7 @@ static void *reclaim_main(void *arg)
 	atomic_store(&rc_tid, (pid_t)syscall(SYS_gettid));
 	pthread_setname_np(pthread_self(), "hm-reclaim"); /* top -H, ps -L */
 	hm_pin_own_thread();
-	struct victim *heap = malloc(MAX_VICTIMS * sizeof(*heap));
+	struct victim *heap = malloc(2 * MAX_VICTIMS * sizeof(*heap));
 	size_t *heads = malloc(MAX_VICTIMS * sizeof(*heads));
 	uint64_t last_refaults = atomic_load(&hm_cnt.refaults);
 	uint64_t window_demoted = 0;
