@@ -441,6 +441,24 @@ HM_HIDDEN uint16_t hm_policy_count(struct hm_region *r, size_t folio);
 HM_HIDDEN void hm_reclaim_promote(struct hm_region *r, size_t block);
 /* The block was promoted whole: it ranks as hot as a block can be. */
 HM_HIDDEN void hm_policy_block_promoted(struct hm_region *r, size_t block);
+/* The reclaimer's choice of the K coldest of N candidates (reclaim.c):
+ * candidates go into @v (room for 2 * @keep); when it is full, a selection
+ * keeps the @keep lowest scores and the highest of them becomes @bar, which a
+ * later candidate must be below.  After hm_victims_trim, v[0..n) are the
+ * (at most) @keep lowest scores added, in no order.  Start with n = 0 and
+ * bar = UINT64_MAX. */
+struct hm_victim {
+	uint64_t score;
+	struct hm_region *r;
+	size_t head;
+};
+struct hm_victims {
+	struct hm_victim *v;
+	size_t n, keep;
+	uint64_t bar;
+};
+HM_HIDDEN void hm_victims_add(struct hm_victims *vs, struct hm_victim x);
+HM_HIDDEN void hm_victims_trim(struct hm_victims *vs);
 /* Wake the reclaimer if residency passed the high watermark. */
 HM_HIDDEN void hm_reclaim_kick(void);
 static inline void hm_reclaim_check(void)

@@ -40,26 +40,14 @@ static pthread_cond_t rc_cv = PTHREAD_COND_INITIALIZER;
 static pthread_t rc_thread;
 static bool rc_running, rc_stop, rc_kicked;
 
-struct victim {
-	uint64_t score;
-	struct hm_region *r;
-	size_t head;
-};
-
 /*
  * The K coldest of N candidates, in O(N): candidates go into a buffer of 2K;
  * when it is full, a selection keeps its K coldest and the K-th score becomes
  * the bar a later candidate must pass.  (A bounded heap did the same in
  * O(N log K), its sift-downs over a 1.5 MiB array most of a pass's time.)
  */
-struct victims {
-	struct victim *v;
-	size_t n, keep;  /* in use; how many to keep (the buffer holds 2 * keep) */
-	uint64_t bar;    /* a candidate must score below it (once trimmed) */
-};
-
 /* Reorder v[0..n) so that v[0..k) hold the k lowest scores (k < n). */
-static void select_lowest(struct victim *v, size_t n, size_t k)
+static void select_lowest(struct hm_victim *v, size_t n, size_t k)
 {
 	size_t lo = 0, hi = n - 1;
 	while (lo < hi) {
@@ -76,7 +64,7 @@ static void select_lowest(struct victim *v, size_t n, size_t k)
 				j--;
 			if (i >= j)
 				break;
-			struct victim t = v[i];
+			struct hm_victim t = v[i];
 			v[i] = v[j];
 			v[j] = t;
 			i++;
@@ -90,7 +78,7 @@ static void select_lowest(struct victim *v, size_t n, size_t k)
 	}
 }
 
-static void victims_trim(struct victims *vs)
+void hm_victims_trim(struct hm_victims *vs)
 {
 	if (vs->n <= vs->keep)
 		return;
@@ -102,25 +90,25 @@ static void victims_trim(struct victims *vs)
 	vs->bar = m;
 }
 
-static void victims_add(struct victims *vs, struct victim x)
+void hm_victims_add(struct hm_victims *vs, struct hm_victim x)
 {
 	if (x.score >= vs->bar)
 		return;
 	if (vs->n == 2 * vs->keep)
-		victims_trim(vs);
+		hm_victims_trim(vs);
 	if (x.score < vs->bar)
 		vs->v[vs->n++] = x;
 }
 
 static int cmp_victim(const void *a, const void *b)
 {
-	const struct victim *x = a, *y = b;
+	const struct hm_victim *x = a, *y = b;
 	return x->score < y->score ? -1 : x->score > y->score;
 }
 
 static int cmp_place(const void *a, const void *b)
 {
-	const struct victim *x = a, *y = b;
+	const struct hm_victim *x = a, *y = b;
 	if (x->r != y->r)
 		return (uintptr_t)x->r < (uintptr_t)y->r ? -1 : 1;
 	return x->head < y->head ? -1 : x->head > y->head;
@@ -139,7 +127,7 @@ static uint64_t resident(void)
 
 /* One pass: scan, rank, and with @need demote until resident <= @target.
  * Returns pages demoted. */
-static uint64_t reclaim_pass(struct victim *heap, size_t *heads, bool need, uint64_t target)
+static uint64_t reclaim_pass(struct hm_victim *heap, size_t *heads, bool need, uint64_t target)
 {
 	static uint32_t last_full;
 	uint32_t now = hm_clock_ms();
@@ -161,7 +149,7 @@ static uint64_t reclaim_pass(struct victim *heap, size_t *heads, bool need, uint
 
 	unsigned heat_steps = hm_policy_heat_steps(now, resident(), atomic_load(&hm_cnt.track_samples));
 	uint64_t hist[17] = {0}, histb[17] = {0};
-	struct victims vs = {.v = heap, .keep = MAX_VICTIMS, .bar = UINT64_MAX};
+	struct hm_victims vs = {.v = heap, .keep = MAX_VICTIMS, .bar = UINT64_MAX};
 	for (size_t i = 0; i < nr; i++) {
 		struct hm_region *r = rs[i];
 		size_t fp = region_folio_pages(r), fsz = fp << HM_PAGE_SHIFT;
@@ -191,7 +179,7 @@ static uint64_t reclaim_pass(struct victim *heap, size_t *heads, bool need, uint
 				score = 0;
 				HM_COUNT(advise_cold_first, 1);
 			}
-			victims_add(&vs, (struct victim){score, r, head});
+			hm_victims_add(&vs, (struct hm_victim){score, r, head});
 		}
 		hm_adv_end(&adv);
 	}
@@ -200,7 +188,7 @@ static uint64_t reclaim_pass(struct victim *heap, size_t *heads, bool need, uint
 		memcpy(hm_g.pctx.hist_bytes, histb, sizeof(histb));
 	}
 
-	victims_trim(&vs);
+	hm_victims_trim(&vs);
 	size_t nh = vs.n;
 	uint64_t demoted = 0;
 	if (nh) {
@@ -303,7 +291,7 @@ static uint64_t block_absent(struct hm_region *r, size_t first, size_t *hs, size
  * the rest of the batch needs, not one pass per block (a pass scans every
  * folio: about 100 ms for 4 GiB), and a block is brought only if it fits in
  * the budget.  Returns the pages demoted to make room. */
-static uint64_t promote_blocks(const uintptr_t *blocks, size_t n, struct victim *heap, size_t *heads)
+static uint64_t promote_blocks(const uintptr_t *blocks, size_t n, struct hm_victim *heap, size_t *heads)
 {
 	uint64_t demoted = 0, need = 0;
 	for (size_t k = 0; k < n; k++) {
@@ -355,7 +343,7 @@ static void *reclaim_main(void *arg)
 	atomic_store(&rc_tid, (pid_t)syscall(SYS_gettid));
 	pthread_setname_np(pthread_self(), "hm-reclaim"); /* top -H, ps -L */
 	hm_pin_own_thread();
-	struct victim *heap = malloc(2 * MAX_VICTIMS * sizeof(*heap));
+	struct hm_victim *heap = malloc(2 * MAX_VICTIMS * sizeof(*heap));
 	size_t *heads = malloc(MAX_VICTIMS * sizeof(*heads));
 	uint64_t last_refaults = atomic_load(&hm_cnt.refaults);
 	uint64_t window_demoted = 0;

@@ -530,9 +530,79 @@ static void test_budget_bound(void **state)
 	}
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* The reclaimer's selection keeps exactly the K lowest scores of N, through
+ * many trims, with runs of equal scores (recency gives whole generations one
+ * score) and with sorted input (the worst case of a naive quickselect). */
+static void test_victim_selection(void **state)
+{
+	enum { KEEP = 1000, N = 20000 };
+	struct hm_victim *buf = malloc(2 * KEEP * sizeof(*buf));
+	uint64_t *all = malloc(N * sizeof(*all)), *got = malloc(KEEP * sizeof(*got));
+	assert_non_null(buf);
+	assert_non_null(all);
+	assert_non_null(got);
+	uint64_t x = 88172645463325252ull;
+	for (int kind = 0; kind < 4; kind++) {
+		struct hm_victims vs = {.v = buf, .keep = KEEP, .bar = UINT64_MAX};
+		for (size_t i = 0; i < N; i++) {
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			uint64_t sc = kind == 0 ? x : kind == 1 ? x % 7 : kind == 2 ? i : N - i;
+			all[i] = sc;
+			hm_victims_add(&vs, (struct hm_victim){sc, NULL, i});
+		}
+		hm_victims_trim(&vs);
+		assert_int_equal(vs.n, KEEP);
+		for (size_t i = 0; i < KEEP; i++) {
+			got[i] = vs.v[i].score;
+			assert_int_equal(all[vs.v[i].head], got[i]); /* an entry as it was added */
+		}
+		qsort(all, N, sizeof(*all), cmp_u64);
+		qsort(got, KEEP, sizeof(*got), cmp_u64);
+		for (size_t i = 0; i < KEEP; i++)
+			assert_int_equal(got[i], all[i]);
+	}
+	/* many small cases: every K, N and spread of scores */
+	for (int t = 0; t < 20000; t++) {
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		size_t keep = 1 + x % 50, n = 1 + (x >> 8) % 300;
+		uint64_t spread = 1 + (x >> 20) % (t % 3 ? 1000000 : 4);
+		struct hm_victims vs = {.v = buf, .keep = keep, .bar = UINT64_MAX};
+		for (size_t i = 0; i < n; i++) {
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			all[i] = x % spread;
+			hm_victims_add(&vs, (struct hm_victim){all[i], NULL, i});
+		}
+		hm_victims_trim(&vs);
+		size_t want = n < keep ? n : keep;
+		assert_int_equal(vs.n, want);
+		for (size_t i = 0; i < want; i++)
+			got[i] = vs.v[i].score;
+		qsort(all, n, sizeof(*all), cmp_u64);
+		qsort(got, want, sizeof(*got), cmp_u64);
+		for (size_t i = 0; i < want; i++)
+			assert_int_equal(got[i], all[i]);
+	}
+	/* fewer candidates than K: all kept */
+	struct hm_victims vs = {.v = buf, .keep = KEEP, .bar = UINT64_MAX};
+	for (size_t i = 0; i < 10; i++)
+		hm_victims_add(&vs, (struct hm_victim){i, NULL, i});
+	hm_victims_trim(&vs);
+	assert_int_equal(vs.n, 10);
+	free(buf);
+	free(all);
+	free(got);
+}
+
 int main(void)
 {
 	const struct CMUnitTest pure[] = {
+		cmocka_unit_test(test_victim_selection),
 		cmocka_unit_test(test_registry),
 		cmocka_unit_test(test_fifo),
 		cmocka_unit_test(test_recency),
