@@ -38,7 +38,7 @@
  *
  * Usage: gups [--quick] [--ws SIZE] [--budget SIZE] [--hot SIZE[,SIZE...]]
  *             [--skew-hot SIZE] [--seconds S] [--configs LIST] [--no-zram] [--cpu N]
- *             [--idle-poll] [--record DIR]
+ *             [--idle-poll] [--record DIR] [--paired-idle]
  * Exit status 0 when every configuration that ran gave a result (targets
  * are reported, not turned into an exit status; a skipped kernel baseline
  * is not a failure), 1 otherwise, 2 on a usage error.
@@ -93,6 +93,7 @@ struct opts {
 	bool run[NCFG];
 	bool no_zram;
 	bool no_idle; /* --hot none */
+	bool paired_idle; /* --paired-idle */
 	const char *record; /* directory for hetmem records, or NULL */
 };
 
@@ -103,6 +104,10 @@ struct phase_res {
 	double traffic;       /* migration bytes/s over the whole phase */
 	double recover_s;     /* moving: seconds to 90% after the jump, -1 never */
 	double after;         /* moving: settled rate at the end, after the jump */
+	double ref_rate;      /* --paired-idle: the in-process all-in-RAM reference's
+			       * settled rate in the same phase (0: none) */
+	double fault_ratio;   /* faults per 1000 updates over the settled half (the
+			       * kernel: pages swapped in); -1: not counted */
 };
 
 struct cfg_res {
@@ -174,7 +179,10 @@ struct run_ctx {
 	uint64_t ws;
 	uint64_t seed;
 	uint64_t (*traffic)(void); /* cumulative migration bytes */
+	uint64_t (*faults)(void);  /* cumulative faults that brought a page back, or NULL */
 	bool hetmem;               /* print hetmem's counters over each settled half */
+	uint64_t *ref;             /* --paired-idle: plain memory, the reference */
+	uint64_t ref_len;
 	void (*place)(struct run_ctx *c, uint64_t hot_off, uint64_t hot_len, uint64_t old_off);
 };
 
@@ -201,6 +209,28 @@ static uint64_t hm_traffic(void)
 	struct hm_stats s;
 	hm_stats_get(&s);
 	return s.bytes_promoted + s.bytes_demoted;
+}
+
+static uint64_t hm_faults(void)
+{
+	struct hm_stats s;
+	hm_stats_get(&s);
+	return s.faults;
+}
+
+/* the system's pages swapped in (the kernel baseline's faults on swapped pages) */
+static uint64_t vmstat_swapins(void)
+{
+	FILE *f = fopen("/proc/vmstat", "re");
+	char line[128];
+	uint64_t v = 0;
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "pswpin %" SCNu64, &v) == 1)
+			break;
+	fclose(f);
+	return v;
 }
 
 static uint64_t vmstat_traffic(void)
@@ -237,51 +267,83 @@ static double mean(const double *v, int from, int to)
 	return to > from ? s / (to - from) : 0;
 }
 
+/* The mean of the windows of one parity in [from, to) (--paired-idle). */
+static double mean_par(const double *v, int from, int to, int parity)
+{
+	double s = 0;
+	int n = 0;
+	for (int i = from; i < to; i++)
+		if ((i & 1) == parity) {
+			s += v[i];
+			n++;
+		}
+	return n ? s / n : 0;
+}
+
 /*
  * One phase: @pct_hot percent of the updates go to [hot_off, +hot_len), the
  * rest uniformly anywhere; if @jump_to is not UINT64_MAX the hot set moves
  * there after half the phase.  Prints the per-second series.
+ *
+ * --paired-idle: in an idle phase, the odd windows update a plain (not
+ * hetmem) hot set of the same size instead, so all-in-RAM is measured in the
+ * same process, interleaved 100 ms by 100 ms with hetmem: the machine's
+ * drift over minutes (other tenants) falls on both alike.  What it leaves
+ * out: hetmem's threads run during both kinds of window, so their CPU (the
+ * settled-half line) is not in the ratio.
  */
 static void phase(struct run_ctx *c, const char *name, uint64_t hot_off, uint64_t hot_len, unsigned pct_hot,
 		  double secs, uint64_t jump_to, struct phase_res *out)
 {
 	static double rate[MAX_WIN];
+	static uint64_t wcnt[MAX_WIN];
 	int nwin = (int)(secs * 1000 / WIN_MS), jump_win = jump_to == UINT64_MAX ? -1 : nwin / 2;
 	if (nwin > MAX_WIN)
 		nwin = MAX_WIN;
 	if (c->place)
 		c->place(c, hot_off, hot_len, UINT64_MAX);
+	bool paired = c->ref && pct_hot == 100 && jump_to == UINT64_MAX && hot_len <= c->ref_len;
 	uint64_t *p = c->p, nw = c->ws / 8, hw = hot_len / 8, hbase = hot_off / 8;
 	uint64_t thr = (uint64_t)pct_hot * (UINT64_MAX / 100);
 	uint64_t s = c->seed, t0 = now_ns(), tr0 = c->traffic();
 	uint64_t wend = t0 + WIN_MS * 1000000ull, wstart = t0, cnt = 0;
 	int settled_end = jump_win >= 0 ? jump_win : nwin;
 	struct hm_stats sa = {0}, sb = {0};
-	uint64_t ta = 0, tb = 0, oa = 0, ob = 0;
+	uint64_t ta = 0, tb = 0, oa = 0, ob = 0, fa = 0, fb = 0;
+	uint64_t *q = p, qbase = hbase;
 	for (int w = 0; w < nwin;) {
-		if (c->hetmem && (w == settled_end / 2 || w == settled_end) && cnt == 0) {
-			hm_stats_get(w == settled_end ? &sb : &sa);
+		if ((w == settled_end / 2 || w == settled_end) && cnt == 0) {
+			if (c->hetmem)
+				hm_stats_get(w == settled_end ? &sb : &sa);
+			if (c->faults)
+				*(w == settled_end ? &fb : &fa) = c->faults();
 			*(w == settled_end ? &tb : &ta) = now_ns();
 			*(w == settled_end ? &ob : &oa) = other_threads_cpu_ns();
 		}
 		for (int k = 0; k < 512; k++) {
 			uint64_t x = xorshift(&s), y = xorshift(&s);
-			uint64_t i = pct_hot == 100 || y < thr ? hbase + below(x, hw) : below(x, nw);
-			p[i] += x; /* the 8-byte read-modify-write */
+			uint64_t i = pct_hot == 100 || y < thr ? qbase + below(x, hw) : below(x, nw);
+			q[i] += x; /* the 8-byte read-modify-write */
 		}
 		cnt += 512;
 		uint64_t t = now_ns();
 		if (t < wend)
 			continue;
 		rate[w] = (double)cnt * 1e9 / (double)(t - wstart);
+		wcnt[w] = cnt;
 		cnt = 0;
 		wstart = t;
 		wend = t + WIN_MS * 1000000ull;
 		w++;
+		if (paired) { /* odd windows: the reference */
+			q = w & 1 ? c->ref : p;
+			qbase = w & 1 ? 0 : hbase;
+		}
 		if (w == jump_win) {
 			if (c->place)
 				c->place(c, jump_to, hot_len, hot_off);
 			hbase = jump_to / 8;
+			qbase = hbase; /* (never paired) */
 		}
 	}
 	c->seed = s;
@@ -290,12 +352,27 @@ static void phase(struct run_ctx *c, const char *name, uint64_t hot_off, uint64_
 	snprintf(out->name, sizeof(out->name), "%s", name);
 	out->hot = hot_len;
 	out->traffic = (double)(c->traffic() - tr0) / el;
-	if (c->hetmem && !tb) { /* the phase ended at settled_end */
-		hm_stats_get(&sb);
+	if (!tb) { /* the phase ended at settled_end */
+		if (c->hetmem)
+			hm_stats_get(&sb);
+		if (c->faults)
+			fb = c->faults();
 		tb = now_ns();
 		ob = other_threads_cpu_ns();
 	}
+	/* placement's measure that the machine's speed does not move: how
+	 * many updates in a thousand took a fault (in the paired windows too:
+	 * the reference's updates never fault, so count only hetmem's) */
+	uint64_t upd = 0;
+	for (int w = settled_end / 2; w < settled_end; w++)
+		if (!paired || !(w & 1))
+			upd += wcnt[w];
+	out->fault_ratio = c->faults && upd ? 1000.0 * (double)(fb - fa) / (double)upd : -1;
 	out->rate = mean(rate, settled_end / 2, settled_end);
+	if (paired) {
+		out->rate = mean_par(rate, settled_end / 2, settled_end, 0);
+		out->ref_rate = mean_par(rate, settled_end / 2, settled_end, 1);
+	}
 	out->recover_s = -1;
 	if (jump_win >= 0) {
 		int half = 500 / WIN_MS;
@@ -314,9 +391,15 @@ static void phase(struct run_ctx *c, const char *name, uint64_t hot_off, uint64_
 	for (int w = 0; w + per <= nwin; w += per) {
 		if (jump_win >= 0 && w == jump_win)
 			printf(" |jump|");
-		printf(" %.2f", mean(rate, w, w + per) / 1e6);
+		printf(" %.2f", (paired ? mean_par(rate, w, w + per, 0) : mean(rate, w, w + per)) / 1e6);
 	}
 	printf("\n");
+	if (paired) {
+		printf("  %-9s %-7s %-6s reference, all-in-RAM in this process, M/s per s:", c->cfg->name, name, hs);
+		for (int w = 0; w + per <= nwin; w += per)
+			printf(" %.2f", mean_par(rate, w, w + per, 1) / 1e6);
+		printf("\n");
+	}
 	if (c->hetmem && tb > ta) {
 		/* why a settled phase runs below all-in-RAM: faults (placement),
 		 * the tracker's samples, or the reclaimer's passes */
@@ -382,6 +465,7 @@ static void child(const struct cfg *cfg, const struct opts *o, const char *cgdir
 			if (memcg_join(cgdir, o->budget, r.msg, sizeof(r.msg)))
 				goto out;
 			c.traffic = vmstat_traffic;
+			c.faults = vmstat_swapins;
 		}
 		if (!(c.p = map_plain(o->ws, &r)))
 			goto out;
@@ -401,7 +485,19 @@ static void child(const struct cfg *cfg, const struct opts *o, const char *cgdir
 		goto out;
 	}
 	c.traffic = hm_traffic;
+	c.faults = hm_faults;
 	c.hetmem = true;
+	if (o->paired_idle && o->nhot) {
+		uint64_t m = 0;
+		for (int h = 0; h < o->nhot; h++)
+			m = o->hot[h] > m ? o->hot[h] : m;
+		if (!(c.ref = map_plain(m, &r)))
+			goto out;
+		c.ref_len = m;
+		uint64_t x = 0x243f6a8885a308d3ull;
+		for (uint64_t i = 0; i < m / 8; i++)
+			c.ref[i] = xorshift(&x);
+	}
 	if (o->record) {
 		char path[512];
 		snprintf(path, sizeof(path), "%s/gups-%s.rec", o->record, cfg->name);
@@ -517,7 +613,7 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: gups [--quick] [--ws SIZE] [--budget SIZE] [--hot SIZE[,SIZE...]] [--skew-hot SIZE]\n"
 		   "            [--seconds S] [--configs NAME[,NAME...]] [--no-zram] [--cpu N] [--idle-poll]\n"
-		   "            [--record DIR]\n"
+		   "            [--record DIR] [--paired-idle]\n"
 		   "  --ws SIZE        working set (default 8G)\n"
 		   "  --budget SIZE    RAM budget, and the kernel baseline's memcg limit (default 2G)\n"
 		   "  --hot LIST       hot-set sizes of the idle-cold phases (default 512M,1G,1536M);\n"
@@ -527,6 +623,9 @@ static void usage(FILE *f)
 		   "  --configs LIST   of allram,recency,frequency,fifo,oracle,kernel (default: all)\n"
 		   "  --quick          --ws 256M --budget 64M --hot 16M,32M,48M --seconds 2\n"
 		   "  --no-zram        skip the kernel baseline\n"
+		   "  --paired-idle    in the idle phases, hetmem configs alternate 100 ms windows with a plain\n"
+		   "                   hot set of the same size in the same process: all-in-RAM measured\n"
+		   "                   side by side (hetmem's own threads' CPU is not in that ratio)\n"
 		   "  --cpu N          run everything (every configuration, hetmem's threads included) on CPU N\n"
 		   "  --idle-poll      hold a 0 us CPU latency request (PM QoS, root) for the whole run: idle\n"
 		   "                   CPUs poll instead of halting, for every configuration alike (the kernel\n"
@@ -575,6 +674,8 @@ int main(int argc, char **argv)
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (!strcmp(a, "--quick")) {
 			quick = true;
+		} else if (!strcmp(a, "--paired-idle")) {
+			o.paired_idle = true;
 		} else if (!strcmp(a, "--no-zram")) {
 			o.no_zram = true;
 		} else if (!strcmp(a, "--idle-poll")) {
@@ -752,6 +853,24 @@ int main(int argc, char **argv)
 		}
 		printf("\n");
 	}
+	if (o.paired_idle) {
+		printf("\n== idle, paired in one process: hetmem / its all-in-RAM reference (M/s), alternating 100 ms "
+		       "windows ==\n");
+		for (int k = 0; k < o.nhot; k++) {
+			row_head(&o, k);
+			for (size_t i = 0; i < NCFG; i++) {
+				if (!o.run[i])
+					continue;
+				char cell[40] = "-";
+				const struct phase_res *ph = &res[i].ph[k];
+				if (res[i].ok && ph->ref_rate > 0)
+					snprintf(cell, sizeof(cell), "%.1f/%.1f=%.0f%%", ph->rate / 1e6, ph->ref_rate / 1e6,
+						 100 * ph->rate / ph->ref_rate);
+				printf(" %18s", cell);
+			}
+			printf("\n");
+		}
+	}
 	printf("\n== migration traffic (MiB/s, promoted + demoted; kernel: pswpin + pswpout) ==\n");
 	for (int k = 0; k < nph; k++) {
 		row_head(&o, k);
@@ -759,6 +878,19 @@ int main(int argc, char **argv)
 			if (o.run[i]) {
 				if (res[i].ok)
 					printf(" %10.1f", res[i].ph[k].traffic / (double)MiB);
+				else
+					printf(" %10s", "-");
+			}
+		printf("\n");
+	}
+	printf("\n== faults per 1000 updates over each settled half (placement, whatever the machine's speed; "
+	       "kernel: pages swapped in) ==\n");
+	for (int k = 0; k < nph; k++) {
+		row_head(&o, k);
+		for (size_t i = 0; i < NCFG; i++)
+			if (o.run[i]) {
+				if (res[i].ok && res[i].ph[k].fault_ratio >= 0)
+					printf(" %10.2f", res[i].ph[k].fault_ratio);
 				else
 					printf(" %10s", "-");
 			}
@@ -791,6 +923,11 @@ int main(int argc, char **argv)
 			fmt_size(h, sizeof(h), o.hot[k]);
 			snprintf(what, sizeof(what), "%s idle %s / all-in-RAM (>= 90%%)", all_cfgs[i].name, h);
 			target(what, r && ram, r && ram ? 100 * r->ph[k].rate / ram->ph[k].rate : 0, 90, "%", true);
+			if (o.paired_idle) {
+				bool have = r && r->ph[k].ref_rate > 0;
+				snprintf(what, sizeof(what), "%s idle %s / all-in-RAM paired (>= 90%%)", all_cfgs[i].name, h);
+				target(what, have, have ? 100 * r->ph[k].rate / r->ph[k].ref_rate : 0, 90, "%", true);
+			}
 		}
 		int s = o.nhot;
 		snprintf(what, sizeof(what), "%s skewed / oracle (>= 90%%)", all_cfgs[i].name);
