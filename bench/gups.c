@@ -179,7 +179,8 @@ struct run_ctx {
 	uint64_t ws;
 	uint64_t seed;
 	uint64_t (*traffic)(void); /* cumulative migration bytes */
-	uint64_t (*faults)(void);  /* cumulative faults that brought a page back, or NULL */
+	uint64_t (*faults)(void);  /* cumulative faults (hetmem: every fault served, hint
+				    * faults included; the kernel: pages swapped in), or NULL */
 	bool hetmem;               /* print hetmem's counters over each settled half */
 	uint64_t *ref;             /* --paired-idle: plain memory, the reference */
 	uint64_t ref_len;
