@@ -474,27 +474,22 @@ int hm_fault_local(uintptr_t fault_addr, bool write)
 	uintptr_t addr = fault_addr & ~(uintptr_t)(HM_PAGE_SIZE - 1);
 	if (hm_g.in_child || !atomic_load(&hm_g.initialised))
 		return 0; /* a forked child's fence, or after hm_shutdown */
+	struct hm_region *r = NULL;
 	if (in_staging(addr) || hm_track_in_hold(addr)) {
-		HM_COUNT(faults, 1);
-		HM_COUNT(sig_faults, 1);
 		fill(addr, NULL, HM_PAGE_SIZE, false);
-		return 1;
-	}
-	struct hm_region *r = hm_region_get_any(addr);
-	if (!r) {
+	} else if (!(r = hm_region_get_any(addr))) {
 		/* a registered range that is no region (any more): zeros, as the
 		 * handler does; a range that is not registered refuses (EINVAL,
 		 * ENOENT): then the signal is not ours */
 		int rc = fill(addr, NULL, HM_PAGE_SIZE, false);
 		if (rc && rc != -EAGAIN)
 			return 0;
-		HM_COUNT(faults, 1);
-		HM_COUNT(sig_faults, 1);
 		HM_COUNT(unmanaged_faults, 1);
-		return 1;
 	}
 	HM_COUNT(faults, 1);
 	HM_COUNT(sig_faults, 1);
+	if (!r)
+		return 1;
 	size_t fp = region_folio_pages(r);
 	size_t i = (addr - r->base) >> HM_PAGE_SHIFT;
 	size_t head = i & ~(fp - 1);
