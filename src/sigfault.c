@@ -67,8 +67,7 @@ static atomic_flag vq_lock = ATOMIC_FLAG_INIT;
 static uintptr_t vq[HM_SIG_VICTIMS];
 static _Atomic size_t vq_n; /* written under vq_lock; read without it as a hint */
 static _Atomic uint32_t vq_filled_ms; /* when the queue was last filled (hm_clock_ms) */
-static _Atomic uint64_t vq_asked;         /* faults that looked for a victim */
-static _Atomic uint64_t vq_asked_at_fill = UINT64_MAX; /* vq_asked at the last fill */
+static _Atomic bool vq_asked = true; /* a fault looked for a victim since the last fill (or none yet) */
 
 static void vq_take(void)
 {
@@ -90,8 +89,7 @@ void hm_sigfault_victims(const uintptr_t *addrs, size_t n)
 		vq[n - 1 - k] = addrs[k]; /* the coldest last: popped first */
 	atomic_store_explicit(&vq_n, n, memory_order_relaxed);
 	atomic_store_explicit(&vq_filled_ms, hm_clock_ms(), memory_order_relaxed);
-	atomic_store_explicit(&vq_asked_at_fill, atomic_load_explicit(&vq_asked, memory_order_relaxed),
-			      memory_order_relaxed);
+	atomic_store_explicit(&vq_asked, false, memory_order_relaxed);
 	vq_give();
 }
 
@@ -100,8 +98,7 @@ bool hm_sigfault_want_victims(uint32_t now)
 	/* no fault looked for a victim since the last fill: the queue is as
 	 * good as it was, and a settled program (everything it touches in
 	 * RAM) is spared the reclaimer's passes over every resident folio */
-	uint64_t at = atomic_load_explicit(&vq_asked_at_fill, memory_order_relaxed);
-	if (at != UINT64_MAX && at == atomic_load_explicit(&vq_asked, memory_order_relaxed))
+	if (!atomic_load_explicit(&vq_asked, memory_order_relaxed))
 		return false;
 	/* running low, or old: a queue filled before the reclaimer demoted on
 	 * its own (or before the program moved on) can be all stale, and
@@ -147,7 +144,8 @@ static uintptr_t stage_page(void)
  * referenced; NULL if none of the next few queued will do. */
 static struct hm_region *victim_get(struct hm_region *self, size_t self_head, size_t *vhead)
 {
-	atomic_fetch_add_explicit(&vq_asked, 1, memory_order_relaxed);
+	if (!atomic_load_explicit(&vq_asked, memory_order_relaxed)) /* written once per fill, not per fault */
+		atomic_store_explicit(&vq_asked, true, memory_order_relaxed);
 	for (int tries = 0; tries < 32; tries++) {
 		uintptr_t a;
 		if (!vq_pop(&a))
@@ -377,7 +375,7 @@ void hm_sigfault_stop(void)
 	installed = false;
 	vq_take();
 	atomic_store_explicit(&vq_n, 0, memory_order_relaxed);
-	atomic_store_explicit(&vq_asked_at_fill, UINT64_MAX, memory_order_relaxed);
+	atomic_store_explicit(&vq_asked, true, memory_order_relaxed);
 	vq_give();
 	if (stage_base) {
 		hm_prim_uffd_unregister(hm_g.uffd, stage_base, (size_t)STAGE_PAGES << HM_PAGE_SHIFT);
