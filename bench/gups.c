@@ -179,9 +179,10 @@ struct run_ctx {
 	uint64_t ws;
 	uint64_t seed;
 	uint64_t (*traffic)(void); /* cumulative migration bytes */
-	uint64_t (*faults)(void);  /* cumulative faults (hetmem: every fault served, hint
-				    * faults included; the kernel: pages swapped in), or NULL */
-	bool hetmem;               /* print hetmem's counters over each settled half */
+	uint64_t (*faults)(void);  /* not hetmem: cumulative faults (the kernel: pages
+				    * swapped in), or NULL */
+	bool hetmem;               /* hetmem's counters over each settled half (its faults:
+				    * every fault served, hint faults included) */
 	uint64_t *ref;             /* --paired-idle: plain memory, the reference */
 	uint64_t ref_len;
 	void (*place)(struct run_ctx *c, uint64_t hot_off, uint64_t hot_len, uint64_t old_off);
@@ -212,29 +213,8 @@ static uint64_t hm_traffic(void)
 	return s.bytes_promoted + s.bytes_demoted;
 }
 
-static uint64_t hm_faults(void)
-{
-	struct hm_stats s;
-	hm_stats_get(&s);
-	return s.faults;
-}
-
-/* the system's pages swapped in (the kernel baseline's faults on swapped pages) */
-static uint64_t vmstat_swapins(void)
-{
-	FILE *f = fopen("/proc/vmstat", "re");
-	char line[128];
-	uint64_t v = 0;
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "pswpin %" SCNu64, &v) == 1)
-			break;
-	fclose(f);
-	return v;
-}
-
-static uint64_t vmstat_traffic(void)
+/* The system's pages swapped in, plus those swapped out if @out. */
+static uint64_t vmstat_swap_pages(bool out)
 {
 	FILE *f = fopen("/proc/vmstat", "re");
 	char line[128];
@@ -242,10 +222,21 @@ static uint64_t vmstat_traffic(void)
 	if (!f)
 		return 0;
 	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "pswpin %" SCNu64, &v) == 1 || sscanf(line, "pswpout %" SCNu64, &v) == 1)
+		if (sscanf(line, "pswpin %" SCNu64, &v) == 1 || (out && sscanf(line, "pswpout %" SCNu64, &v) == 1))
 			sum += v;
 	fclose(f);
-	return sum * 4096;
+	return sum;
+}
+
+/* the kernel baseline's faults on swapped pages */
+static uint64_t vmstat_swapins(void)
+{
+	return vmstat_swap_pages(false);
+}
+
+static uint64_t vmstat_traffic(void)
+{
+	return vmstat_swap_pages(true) * 4096;
 }
 
 /* The oracle knows the hot set: pin it, send everything else back first. */
@@ -266,6 +257,21 @@ static double mean(const double *v, int from, int to)
 	for (int i = from; i < to; i++)
 		s += v[i];
 	return to > from ? s / (to - from) : 0;
+}
+
+/* The counters at either end of a phase's settled half. */
+struct snap {
+	struct hm_stats s; /* hetmem's */
+	uint64_t faults, t, other_cpu;
+};
+
+static void snap_take(const struct run_ctx *c, struct snap *x)
+{
+	if (c->hetmem)
+		hm_stats_get(&x->s);
+	x->faults = c->hetmem ? x->s.faults : c->faults ? c->faults() : 0;
+	x->t = now_ns();
+	x->other_cpu = other_threads_cpu_ns();
 }
 
 /* The mean of the windows of one parity in [from, to) (--paired-idle). */
@@ -309,18 +315,11 @@ static void phase(struct run_ctx *c, const char *name, uint64_t hot_off, uint64_
 	uint64_t s = c->seed, t0 = now_ns(), tr0 = c->traffic();
 	uint64_t wend = t0 + WIN_MS * 1000000ull, wstart = t0, cnt = 0;
 	int settled_end = jump_win >= 0 ? jump_win : nwin;
-	struct hm_stats sa = {0}, sb = {0};
-	uint64_t ta = 0, tb = 0, oa = 0, ob = 0, fa = 0, fb = 0;
+	struct snap a = {0}, b = {0};
 	uint64_t *q = p, qbase = hbase;
 	for (int w = 0; w < nwin;) {
-		if ((w == settled_end / 2 || w == settled_end) && cnt == 0) {
-			if (c->hetmem)
-				hm_stats_get(w == settled_end ? &sb : &sa);
-			if (c->faults)
-				*(w == settled_end ? &fb : &fa) = c->faults();
-			*(w == settled_end ? &tb : &ta) = now_ns();
-			*(w == settled_end ? &ob : &oa) = other_threads_cpu_ns();
-		}
+		if ((w == settled_end / 2 || w == settled_end) && cnt == 0)
+			snap_take(c, w == settled_end ? &b : &a);
 		for (int k = 0; k < 512; k++) {
 			uint64_t x = xorshift(&s), y = xorshift(&s);
 			uint64_t i = pct_hot == 100 || y < thr ? qbase + below(x, hw) : below(x, nw);
@@ -353,14 +352,8 @@ static void phase(struct run_ctx *c, const char *name, uint64_t hot_off, uint64_
 	snprintf(out->name, sizeof(out->name), "%s", name);
 	out->hot = hot_len;
 	out->traffic = (double)(c->traffic() - tr0) / el;
-	if (!tb) { /* the phase ended at settled_end */
-		if (c->hetmem)
-			hm_stats_get(&sb);
-		if (c->faults)
-			fb = c->faults();
-		tb = now_ns();
-		ob = other_threads_cpu_ns();
-	}
+	if (!b.t) /* the phase ended at settled_end */
+		snap_take(c, &b);
 	/* placement's measure that the machine's speed does not move: how
 	 * many updates in a thousand took a fault (in the paired windows too:
 	 * the reference's updates never fault, so count only hetmem's) */
@@ -368,7 +361,7 @@ static void phase(struct run_ctx *c, const char *name, uint64_t hot_off, uint64_
 	for (int w = settled_end / 2; w < settled_end; w++)
 		if (!paired || !(w & 1))
 			upd += wcnt[w];
-	out->fault_ratio = c->faults && upd ? 1000.0 * (double)(fb - fa) / (double)upd : -1;
+	out->fault_ratio = (c->hetmem || c->faults) && upd ? 1000.0 * (double)(b.faults - a.faults) / (double)upd : -1;
 	out->rate = mean(rate, settled_end / 2, settled_end);
 	if (paired) {
 		out->rate = mean_par(rate, settled_end / 2, settled_end, 0);
@@ -401,19 +394,19 @@ static void phase(struct run_ctx *c, const char *name, uint64_t hot_off, uint64_
 			printf(" %.2f", mean_par(rate, w, w + per, 1) / 1e6);
 		printf("\n");
 	}
-	if (c->hetmem && tb > ta) {
+	if (c->hetmem && b.t > a.t) {
 		/* why a settled phase runs below all-in-RAM: faults (placement),
 		 * the tracker's samples, or the reclaimer's passes */
-		double d = (double)(tb - ta) / 1e9;
+		double d = (double)(b.t - a.t) / 1e9;
 		printf("  %-9s %-7s %-6s settled half, per s: faults %.0f (fetched %.0f, recycled %.0f), "
 		       "demoted %.1f MiB, samples %.0f (touched %.0f), reclaim passes %.1f; "
 		       "hetmem's threads %.0f%% of a CPU\n",
-		       c->cfg->name, name, hs, (double)(sb.faults - sa.faults) / d,
-		       (double)(sb.faults_fetch - sa.faults_fetch) / d, (double)(sb.sig_recycled - sa.sig_recycled) / d,
-		       (double)(sb.bytes_demoted - sa.bytes_demoted) / d / MiB,
-		       (double)(sb.track_samples - sa.track_samples) / d,
-		       (double)(sb.track_hint_faults - sa.track_hint_faults) / d,
-		       (double)(sb.reclaim_scans - sa.reclaim_scans) / d, (double)(ob - oa) / 1e7 / d);
+		       c->cfg->name, name, hs, (double)(b.s.faults - a.s.faults) / d,
+		       (double)(b.s.faults_fetch - a.s.faults_fetch) / d, (double)(b.s.sig_recycled - a.s.sig_recycled) / d,
+		       (double)(b.s.bytes_demoted - a.s.bytes_demoted) / d / MiB,
+		       (double)(b.s.track_samples - a.s.track_samples) / d,
+		       (double)(b.s.track_hint_faults - a.s.track_hint_faults) / d,
+		       (double)(b.s.reclaim_scans - a.s.reclaim_scans) / d, (double)(b.other_cpu - a.other_cpu) / 1e7 / d);
 	}
 	fflush(stdout);
 }
@@ -486,7 +479,6 @@ static void child(const struct cfg *cfg, const struct opts *o, const char *cgdir
 		goto out;
 	}
 	c.traffic = hm_traffic;
-	c.faults = hm_faults;
 	c.hetmem = true;
 	if (o->paired_idle && o->nhot) {
 		uint64_t m = 0;
