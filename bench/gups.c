@@ -454,6 +454,21 @@ static void child(const struct cfg *cfg, const struct opts *o, const char *cgdir
 	struct cfg_res r = {0};
 	struct run_ctx c = {.cfg = cfg, .ws = o->ws, .seed = 0x5eed1234abcdull, .traffic = no_traffic};
 	alarm((unsigned)(o->seconds * (o->nhot + 3) * 3 + 1800)); /* never outlive a stuck parent */
+	/* --paired-idle: the reference hot set, plain memory written once.
+	 * The all-in-RAM config gets one too, as the control: two plain
+	 * regions of one process, alternated the same way, show how far apart
+	 * the machine puts two sets of pages that nothing tells apart. */
+	if (o->paired_idle && o->nhot && cfg->kind != C_KERNEL) {
+		uint64_t m = 0;
+		for (int h = 0; h < o->nhot; h++)
+			m = o->hot[h] > m ? o->hot[h] : m;
+		if (!(c.ref = map_plain(m, &r)))
+			goto out;
+		c.ref_len = m;
+		uint64_t x = 0x243f6a8885a308d3ull;
+		for (uint64_t i = 0; i < m / 8; i++)
+			c.ref[i] = xorshift(&x);
+	}
 	if (cfg->kind == C_ALLRAM || cfg->kind == C_KERNEL) {
 		if (cfg->kind == C_KERNEL) {
 			if (memcg_join(cgdir, o->budget, r.msg, sizeof(r.msg)))
@@ -480,17 +495,6 @@ static void child(const struct cfg *cfg, const struct opts *o, const char *cgdir
 	}
 	c.traffic = hm_traffic;
 	c.hetmem = true;
-	if (o->paired_idle && o->nhot) {
-		uint64_t m = 0;
-		for (int h = 0; h < o->nhot; h++)
-			m = o->hot[h] > m ? o->hot[h] : m;
-		if (!(c.ref = map_plain(m, &r)))
-			goto out;
-		c.ref_len = m;
-		uint64_t x = 0x243f6a8885a308d3ull;
-		for (uint64_t i = 0; i < m / 8; i++)
-			c.ref[i] = xorshift(&x);
-	}
 	if (o->record) {
 		char path[512];
 		snprintf(path, sizeof(path), "%s/gups-%s.rec", o->record, cfg->name);
@@ -618,7 +622,8 @@ static void usage(FILE *f)
 		   "  --no-zram        skip the kernel baseline\n"
 		   "  --paired-idle    in the idle phases, hetmem configs alternate 100 ms windows with a plain\n"
 		   "                   hot set of the same size in the same process: all-in-RAM measured\n"
-		   "                   side by side (hetmem's own threads' CPU is not in that ratio)\n"
+		   "                   side by side (hetmem's own threads' CPU is not in that ratio); allram\n"
+		   "                   alternates two plain regions, the control\n"
 		   "  --cpu N          run everything (every configuration, hetmem's threads included) on CPU N\n"
 		   "  --idle-poll      hold a 0 us CPU latency request (PM QoS, root) for the whole run: idle\n"
 		   "                   CPUs poll instead of halting, for every configuration alike (the kernel\n"
@@ -848,7 +853,7 @@ int main(int argc, char **argv)
 	}
 	if (o.paired_idle) {
 		printf("\n== idle, paired in one process: hetmem / its all-in-RAM reference (M/s), alternating 100 ms "
-		       "windows ==\n");
+		       "windows; allram: plain / another plain region, the control ==\n");
 		for (int k = 0; k < o.nhot; k++) {
 			row_head(&o, k);
 			for (size_t i = 0; i < NCFG; i++) {
