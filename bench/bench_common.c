@@ -334,6 +334,20 @@ void memcg_remove(const char *cgdir)
 		strerror(errno));
 }
 
+long memcg_oom_kills(const char *cgdir)
+{
+	char path[160], buf[256];
+	const char *k;
+	int err;
+
+	snprintf(path, sizeof(path), "%s/memory.oom_control", cgdir);
+	if ((err = read_str(path, buf, sizeof(buf))))
+		return err;
+	if (!(k = strstr(buf, "oom_kill ")))
+		return -ENOENT; /* a kernel before 4.13 does not count them */
+	return strtol(k + strlen("oom_kill "), NULL, 10);
+}
+
 /* Read one struct from @fd within @timeout_ms.  Returns 0 or -errno. */
 int read_result(int fd, void *buf, size_t len, int timeout_ms)
 {

@@ -64,5 +64,8 @@ void zram_teardown(struct zram_dev *z);
 int memcg_join(const char *cgdir, uint64_t limit, char *why, size_t whylen);
 /* Remove a memcg directory (retried while its memory is uncharged). */
 void memcg_remove(const char *cgdir);
+/* How many tasks the kernel's OOM killer killed inside @cgdir (memcg v1's
+ * memory.oom_control "oom_kill"), or -errno. */
+long memcg_oom_kills(const char *cgdir);
 
 #endif

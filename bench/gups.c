@@ -186,6 +186,7 @@ struct run_ctx {
 	uint64_t *ref;             /* --paired-idle: plain memory, the reference */
 	uint64_t ref_len;
 	void (*place)(struct run_ctx *c, uint64_t hot_off, uint64_t hot_len, uint64_t old_off);
+	int fd; /* the pipe to the parent: the results so far after each phase */
 };
 
 /* CPU time of every thread but this one (hetmem's reclaimer, fault handler) */
@@ -425,12 +426,16 @@ static void run_all(struct run_ctx *c, const struct opts *o, struct cfg_res *r)
 	r->fill_s = (double)(now_ns() - t0) / 1e9;
 	printf("  %-9s fill %.1f s\n", c->cfg->name, r->fill_s);
 	fflush(stdout);
-	int n = 0;
-	for (int h = 0; h < o->nhot; h++)
-		phase(c, "idle", 0, o->hot[h], 100, o->seconds, UINT64_MAX, &r->ph[n++]);
-	phase(c, "skewed", 0, o->skew_hot, 90, o->seconds, UINT64_MAX, &r->ph[n++]);
-	phase(c, "moving", 0, o->skew_hot, 100, 2 * o->seconds, (o->ws / 2) & ~(uint64_t)4095, &r->ph[n++]);
-	r->nphases = n;
+	/* after each phase the results so far go to the parent, so a child
+	 * killed later (the kernel baseline by its memcg's OOM killer) still
+	 * leaves the phases it finished */
+	for (int h = 0; h < o->nhot; h++) {
+		phase(c, "idle", 0, o->hot[h], 100, o->seconds, UINT64_MAX, &r->ph[r->nphases++]);
+		write_all(c->fd, r, sizeof(*r));
+	}
+	phase(c, "skewed", 0, o->skew_hot, 90, o->seconds, UINT64_MAX, &r->ph[r->nphases++]);
+	write_all(c->fd, r, sizeof(*r));
+	phase(c, "moving", 0, o->skew_hot, 100, 2 * o->seconds, (o->ws / 2) & ~(uint64_t)4095, &r->ph[r->nphases++]);
 	r->ok = true;
 }
 
@@ -452,7 +457,7 @@ static uint64_t *map_plain(uint64_t ws, struct cfg_res *r)
 static void child(const struct cfg *cfg, const struct opts *o, const char *cgdir, int fd)
 {
 	struct cfg_res r = {0};
-	struct run_ctx c = {.cfg = cfg, .ws = o->ws, .seed = 0x5eed1234abcdull, .traffic = no_traffic};
+	struct run_ctx c = {.cfg = cfg, .ws = o->ws, .seed = 0x5eed1234abcdull, .traffic = no_traffic, .fd = fd};
 	alarm((unsigned)(o->seconds * (o->nhot + 3) * 3 + 1800)); /* never outlive a stuck parent */
 	/* --paired-idle: the reference hot set, plain memory written once.
 	 * The all-in-RAM config gets one too, as the control: two plain
@@ -584,16 +589,40 @@ static void run_cfg(const struct cfg *cfg, const struct opts *o, struct cfg_res 
 		child(cfg, o, cgdir, pfd[1]);
 	}
 	close(pfd[1]);
-	int timeout_ms = (int)((o->seconds * (o->nhot + 3) * 2 + 1200) * 1000);
-	int err = read_result(pfd[0], r, sizeof(*r), timeout_ms);
-	if (err) {
-		snprintf(r->msg, sizeof(r->msg), "child gave no result: %s", strerror(-err));
-		r->ok = false;
-		kill(pid, SIGKILL);
+	/* the results so far after each phase, the whole set last; keep the
+	 * newest complete one */
+	uint64_t deadline = now_ns() + (uint64_t)((o->seconds * (o->nhot + 3) * 2 + 1200) * 1e9);
+	static struct cfg_res got;
+	int err;
+	for (;;) {
+		uint64_t now = now_ns();
+		err = read_result(pfd[0], &got, sizeof(got), now >= deadline ? 0 : (int)((deadline - now) / 1000000));
+		if (err)
+			break;
+		*r = got;
+		if (r->ok)
+			break;
 	}
+	if (err == -ETIMEDOUT)
+		kill(pid, SIGKILL);
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
 	close(pfd[0]);
+	if (!r->ok) {
+		char why[160];
+		long kills = cgdir[0] ? memcg_oom_kills(cgdir) : 0;
+		if (err == -ETIMEDOUT)
+			snprintf(why, sizeof(why), "no result within the time allowed: killed");
+		else if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL && kills > 0)
+			snprintf(why, sizeof(why), "killed by the kernel's OOM killer in its memcg (its reclaim could not "
+						   "keep the group under the limit)");
+		else if (WIFSIGNALED(status))
+			snprintf(why, sizeof(why), "killed by signal %d (%s)", WTERMSIG(status), strsignal(WTERMSIG(status)));
+		else
+			snprintf(why, sizeof(why), "exited with status %d", WEXITSTATUS(status));
+		if (!r->msg[0])
+			snprintf(r->msg, sizeof(r->msg), "%s after %d of %d phases", why, r->nphases, o->nhot + 2);
+	}
 out_cg:
 	if (cgdir[0])
 		memcg_remove(cgdir);
@@ -631,11 +660,17 @@ static void usage(FILE *f)
 		   "  --record DIR     hetmem configs write DIR/gups-CONFIG.rec (draw: hetmem heatmap)\n");
 }
 
+/* Whether @r holds phase @k (a child killed part-way holds the phases before) */
+static bool done(const struct cfg_res *r, int k)
+{
+	return r && k < r->nphases;
+}
+
 static const struct cfg_res *res_of(const struct cfg_res *res, const struct opts *o, const char *name)
 {
 	for (size_t i = 0; i < NCFG; i++)
 		if (!strcmp(all_cfgs[i].name, name))
-			return o->run[i] && res[i].ok ? &res[i] : NULL;
+			return o->run[i] && res[i].nphases > 0 ? &res[i] : NULL;
 	return NULL;
 }
 
@@ -824,7 +859,7 @@ int main(int argc, char **argv)
 		row_head(&o, k);
 		for (size_t i = 0; i < NCFG; i++)
 			if (o.run[i]) {
-				if (res[i].ok)
+				if (done(&res[i], k))
 					printf(" %10.3f", res[i].ph[k].rate / 1e6);
 				else
 					printf(" %10s", "-");
@@ -838,12 +873,12 @@ int main(int argc, char **argv)
 			if (!o.run[i])
 				continue;
 			char cell[32] = "-";
-			if (res[i].ok) {
+			if (done(&res[i], k)) {
 				double r = res[i].ph[k].rate;
 				char a[12] = "-", d[12] = "-";
-				if (ram && ram->ph[k].rate > 0)
+				if (done(ram, k) && ram->ph[k].rate > 0)
 					snprintf(a, sizeof(a), "%.0f%%", 100 * r / ram->ph[k].rate);
-				if (orc && orc->ph[k].rate > 0)
+				if (done(orc, k) && orc->ph[k].rate > 0)
 					snprintf(d, sizeof(d), "%.0f%%", 100 * r / orc->ph[k].rate);
 				snprintf(cell, sizeof(cell), "%s/%s", a, d);
 			}
@@ -861,7 +896,7 @@ int main(int argc, char **argv)
 					continue;
 				char cell[40] = "-";
 				const struct phase_res *ph = &res[i].ph[k];
-				if (res[i].ok && ph->ref_rate > 0)
+				if (done(&res[i], k) && ph->ref_rate > 0)
 					snprintf(cell, sizeof(cell), "%.1f/%.1f=%.0f%%", ph->rate / 1e6, ph->ref_rate / 1e6,
 						 100 * ph->rate / ph->ref_rate);
 				printf(" %18s", cell);
@@ -874,7 +909,7 @@ int main(int argc, char **argv)
 		row_head(&o, k);
 		for (size_t i = 0; i < NCFG; i++)
 			if (o.run[i]) {
-				if (res[i].ok)
+				if (done(&res[i], k))
 					printf(" %10.1f", res[i].ph[k].traffic / (double)MiB);
 				else
 					printf(" %10s", "-");
@@ -887,7 +922,7 @@ int main(int argc, char **argv)
 		row_head(&o, k);
 		for (size_t i = 0; i < NCFG; i++)
 			if (o.run[i]) {
-				if (res[i].ok && res[i].ph[k].fault_ratio >= 0)
+				if (done(&res[i], k) && res[i].ph[k].fault_ratio >= 0)
 					printf(" %10.2f", res[i].ph[k].fault_ratio);
 				else
 					printf(" %10s", "-");
@@ -896,7 +931,7 @@ int main(int argc, char **argv)
 	}
 	printf("\n== moving: settled before the jump, after it, and the time to get back to 90%% ==\n");
 	for (size_t i = 0; i < NCFG; i++) {
-		if (!o.run[i] || !res[i].ok)
+		if (!o.run[i] || !done(&res[i], nph - 1))
 			continue;
 		const struct phase_res *m = &res[i].ph[nph - 1];
 		char rec[32];
@@ -920,25 +955,29 @@ int main(int argc, char **argv)
 			char h[16];
 			fmt_size(h, sizeof(h), o.hot[k]);
 			snprintf(what, sizeof(what), "%s idle %s / all-in-RAM (>= 90%%)", all_cfgs[i].name, h);
-			target(what, r && ram, r && ram ? 100 * r->ph[k].rate / ram->ph[k].rate : 0, 90, "%", true);
+			bool have = done(r, k) && done(ram, k);
+			target(what, have, have ? 100 * r->ph[k].rate / ram->ph[k].rate : 0, 90, "%", true);
 			if (o.paired_idle) {
-				bool have = r && r->ph[k].ref_rate > 0;
+				have = done(r, k) && r->ph[k].ref_rate > 0;
 				snprintf(what, sizeof(what), "%s idle %s / all-in-RAM paired (>= 90%%)", all_cfgs[i].name, h);
 				target(what, have, have ? 100 * r->ph[k].rate / r->ph[k].ref_rate : 0, 90, "%", true);
 			}
 		}
 		int s = o.nhot;
 		snprintf(what, sizeof(what), "%s skewed / oracle (>= 90%%)", all_cfgs[i].name);
-		target(what, r && orc, r && orc ? 100 * r->ph[s].rate / orc->ph[s].rate : 0, 90, "%", true);
+		bool have = done(r, s) && done(orc, s);
+		target(what, have, have ? 100 * r->ph[s].rate / orc->ph[s].rate : 0, 90, "%", true);
 		if (strcmp(all_cfgs[i].name, "fifo")) {
 			snprintf(what, sizeof(what), "%s skewed / fifo (>= 1.5x)", all_cfgs[i].name);
-			target(what, r && fifo, r && fifo ? r->ph[s].rate / fifo->ph[s].rate : 0, 1.5, "x", true);
+			have = done(r, s) && done(fifo, s);
+			target(what, have, have ? r->ph[s].rate / fifo->ph[s].rate : 0, 1.5, "x", true);
 		}
 		snprintf(what, sizeof(what), "%s skewed / kernel+zram (>= 1x)", all_cfgs[i].name);
-		target(what, r && ker, r && ker ? r->ph[s].rate / ker->ph[s].rate : 0, 1.0, "x", true);
+		have = done(r, s) && done(ker, s);
+		target(what, have, have ? r->ph[s].rate / ker->ph[s].rate : 0, 1.0, "x", true);
 		snprintf(what, sizeof(what), "%s moving: back to 90%% after the jump (<= 10 s)", all_cfgs[i].name);
-		double rs = r ? r->ph[nph - 1].recover_s : -1;
-		target(what, r != NULL, rs, 10, " s", false);
+		have = done(r, nph - 1);
+		target(what, have, have ? r->ph[nph - 1].recover_s : -1, 10, " s", false);
 	}
 	return fail ? 1 : 0;
 bad:
