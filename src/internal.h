@@ -420,6 +420,11 @@ HM_HIDDEN uint32_t hm_clock_ms(void);
  * heat the folio's block (block heat, below). */
 HM_HIDDEN void hm_policy_event(struct hm_region *r, size_t head, enum hm_event ev);
 HM_HIDDEN void hm_policy_demoted(struct hm_region *r, size_t head);
+/* A reclaim pass's visit to folio @folio: the policy's aging (its .scan),
+ * every folio visited; returns the folio's access count after it. */
+HM_HIDDEN uint16_t hm_policy_scan(struct hm_region *r, size_t folio, uint32_t now, bool resident);
+/* Its rank as a victim, lower first (the policy's .score, then block heat):
+ * only for the pass's candidates, after hm_policy_scan. */
 HM_HIDDEN uint64_t hm_policy_score(struct hm_region *r, size_t folio, uint32_t now, bool resident);
 /* Block heat (DAMON-style spatial aggregation of hint-fault samples): a
  * sample of page @page of @r was touched (@hit: hm_policy_event does this

@@ -264,7 +264,7 @@ bool hm_policy_block_hot(struct hm_region *r, size_t page)
 	       atomic_load_explicit(&r->heat[page / HM_HEAT_PAGES], memory_order_relaxed) >= HEAT_HOT;
 }
 
-uint64_t hm_policy_score(struct hm_region *r, size_t f, uint32_t now, bool resident)
+uint16_t hm_policy_scan(struct hm_region *r, size_t f, uint32_t now, bool resident)
 {
 	struct hm_pstate ps = ps_load(r, f);
 	const struct hm_policy_ops *p = hm_g.policy;
@@ -272,6 +272,13 @@ uint64_t hm_policy_score(struct hm_region *r, size_t f, uint32_t now, bool resid
 		p->scan(&ps, &hm_g.pctx, now, resident);
 		ps_store(r, f, ps);
 	}
+	return ps.count;
+}
+
+uint64_t hm_policy_score(struct hm_region *r, size_t f, uint32_t now, bool resident)
+{
+	struct hm_pstate ps = ps_load(r, f);
+	const struct hm_policy_ops *p = hm_g.policy;
 	uint64_t s = p->score(&ps, &hm_g.pctx, now);
 	if (!p->blocks || !hm_g.block_heat)
 		return s;

@@ -163,8 +163,7 @@ static uint64_t reclaim_pass(struct hm_victim *heap, size_t *heads, bool need, u
 			unsigned loc = pw_loc(w);
 			if (loc == HM_LOC_NONE || loc == HM_LOC_UNMAPPED || (!full && loc != HM_LOC_HOST))
 				continue;
-			uint64_t score = hm_policy_score(r, f, now, loc == HM_LOC_HOST);
-			unsigned b = hm_count_bucket(hm_policy_count(r, f));
+			unsigned b = hm_count_bucket(hm_policy_scan(r, f, now, loc == HM_LOC_HOST));
 			hist[b]++;
 			histb[b] += fsz;
 			if (!need || loc != HM_LOC_HOST || (w & (PW_MOVING | PW_NOREAD)))
@@ -175,10 +174,12 @@ static uint64_t reclaim_pass(struct hm_victim *heap, size_t *heads, bool need, u
 				HM_COUNT(advise_hot_kept, 1);
 				continue;
 			}
-			if (a == HM_ADVISE_COLD) {
-				score = 0;
+			uint64_t score = 0;
+			if (a == HM_ADVISE_COLD)
 				HM_COUNT(advise_cold_first, 1);
-			}
+			else /* ranking is for candidates only: a pass with no need
+			      * scores nothing, one with need only the resident */
+				score = hm_policy_score(r, f, now, true);
 			hm_victims_add(&vs, (struct hm_victim){score, r, head});
 		}
 		hm_adv_end(&adv);
