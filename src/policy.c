@@ -266,11 +266,14 @@ bool hm_policy_block_hot(struct hm_region *r, size_t page)
 
 uint16_t hm_policy_scan(struct hm_region *r, size_t f, uint32_t now, bool resident)
 {
-	struct hm_pstate ps = ps_load(r, f);
+	struct hm_pstate ps = ps_load(r, f), was = ps;
 	const struct hm_policy_ops *p = hm_g.policy;
+	/* stored back only if the policy changed it: a pass visits every
+	 * folio (16 MiB of states at 8 GiB), and most are left as they were */
 	if (p->scan) {
 		p->scan(&ps, &hm_g.pctx, now, resident);
-		ps_store(r, f, ps);
+		if (memcmp(&ps, &was, sizeof(ps)))
+			ps_store(r, f, ps);
 	}
 	return ps.count;
 }
