@@ -334,6 +334,53 @@ void memcg_remove(const char *cgdir)
 		strerror(errno));
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+long pagemap_frames_2m(const void *p, size_t len, size_t *present)
+{
+	size_t n = len / 4096, m = 0;
+	uint64_t *e = malloc(n * sizeof(*e));
+	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	long distinct = 0;
+	bool zero = true;
+
+	*present = 0;
+	if (!e || fd < 0) {
+		long err = fd < 0 ? -errno : -ENOMEM;
+		free(e);
+		if (fd >= 0)
+			close(fd);
+		return err;
+	}
+	ssize_t got = pread(fd, e, n * sizeof(*e), (off_t)((uintptr_t)p / 4096 * sizeof(*e)));
+	int rerr = errno;
+	close(fd);
+	if (got != (ssize_t)(n * sizeof(*e))) {
+		free(e);
+		return got < 0 ? -rerr : -EIO;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (e[i] >> 63) { /* present; bits 0-54: the frame number */
+			uint64_t pfn = e[i] & ((1ull << 55) - 1);
+			zero = zero && pfn == 0;
+			e[m++] = pfn >> 9;
+		}
+	*present = m;
+	if (m && zero) {
+		free(e);
+		return -EPERM;
+	}
+	qsort(e, m, sizeof(*e), cmp_u64);
+	for (size_t i = 0; i < m; i++)
+		distinct += !i || e[i] != e[i - 1];
+	free(e);
+	return distinct;
+}
+
 long memcg_oom_kills(const char *cgdir)
 {
 	char path[160], buf[256];

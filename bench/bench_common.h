@@ -64,6 +64,11 @@ void zram_teardown(struct zram_dev *z);
 int memcg_join(const char *cgdir, uint64_t limit, char *why, size_t whylen);
 /* Remove a memcg directory (retried while its memory is uncharged). */
 void memcg_remove(const char *cgdir);
+/* Over [p, p+len): how many pages are present in RAM (*present) and across
+ * how many distinct 2 MiB frames of (guest-)physical memory they lie, from
+ * /proc/self/pagemap.  -errno if it cannot be read; -EPERM without
+ * CAP_SYS_ADMIN (the kernel then shows every frame number as 0). */
+long pagemap_frames_2m(const void *p, size_t len, size_t *present);
 /* How many tasks the kernel's OOM killer killed inside @cgdir (memcg v1's
  * memory.oom_control "oom_kill"), or -errno. */
 long memcg_oom_kills(const char *cgdir);
