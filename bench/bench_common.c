@@ -381,6 +381,25 @@ long pagemap_frames_2m(const void *p, size_t len, size_t *present)
 	return distinct;
 }
 
+int parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	double v = strtod(s, &end);
+	if (end == s || v <= 0)
+		return -1;
+	switch (*end) {
+	case 'k': case 'K': v *= 1024; end++; break;
+	case 'm': case 'M': v *= 1048576.0; end++; break;
+	case 'g': case 'G': v *= 1073741824.0; end++; break;
+	case 't': case 'T': v *= 1073741824.0 * 1024; end++; break;
+	default: break;
+	}
+	if (*end)
+		return -1;
+	*out = ((uint64_t)v + 4095) & ~(uint64_t)4095;
+	return 0;
+}
+
 long memcg_oom_kills(const char *cgdir)
 {
 	char path[160], buf[256];

@@ -69,6 +69,9 @@ void memcg_remove(const char *cgdir);
  * /proc/self/pagemap.  -errno if it cannot be read; -EPERM without
  * CAP_SYS_ADMIN (the kernel then shows every frame number as 0). */
 long pagemap_frames_2m(const void *p, size_t len, size_t *present);
+/* "4096", "1.5G", "512M", "64k" (binary units), rounded up to 4 KiB pages:
+ * 0, or -1 if it is not a positive size. */
+int parse_size(const char *s, uint64_t *out);
 /* How many tasks the kernel's OOM killer killed inside @cgdir (memcg v1's
  * memory.oom_control "oom_kill"), or -errno. */
 long memcg_oom_kills(const char *cgdir);

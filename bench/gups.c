@@ -142,25 +142,6 @@ static inline uint64_t below(uint64_t x, uint64_t n)
 	return (uint64_t)(((unsigned __int128)x * n) >> 64);
 }
 
-static int parse_size(const char *s, uint64_t *out)
-{
-	char *end;
-	double v = strtod(s, &end);
-	if (end == s || v <= 0)
-		return -1;
-	switch (*end) {
-	case 'k': case 'K': v *= 1024; end++; break;
-	case 'm': case 'M': v *= (double)MiB; end++; break;
-	case 'g': case 'G': v *= (double)GiB; end++; break;
-	case 't': case 'T': v *= (double)GiB * 1024; end++; break;
-	default: break;
-	}
-	if (*end)
-		return -1;
-	*out = ((uint64_t)v + 4095) & ~(uint64_t)4095;
-	return 0;
-}
-
 static void fmt_size(char *b, size_t n, uint64_t v)
 {
 	if (v >= GiB)
@@ -276,13 +257,14 @@ static void snap_take(const struct run_ctx *c, struct snap *x)
 }
 
 /*
- * Where an idle hot set's pages lie in (guest-)physical memory: on this VM,
- * 1 GiB of pages taken from every 8th page of 8 GiB ran random updates at
- * 59-61% of the rate of 1 GiB allocated fresh, in the same process,
- * alternating 100 ms windows (4,738 distinct 2 MiB frames against 2,159;
- * docs/BENCHMARKS.md, session 9).  Pages a tier fetch or a recycled victim
- * gave the hot set can lie anywhere, so the count is printed next to the
- * rates it may explain.
+ * Where an idle hot set's pages lie in (guest-)physical memory.  On this VM
+ * (bench_scatter, docs/BENCHMARKS.md session 9) 1 GiB made of every 8th page
+ * of 8 GiB ran random updates at 59-63% of the rate of 1 GiB allocated
+ * fresh, alternating 100 ms windows in one process; a random 1 in 8 at 72%
+ * once and 106% once: where the pages lie can move the rate by a third.
+ * Pages a tier fetch or a recycled victim gave the hot set can lie anywhere,
+ * so the count is printed next to the rates, for the hot set and its paired
+ * reference alike.
  */
 static void print_frames(const struct run_ctx *c, const char *name, const char *hs, const void *hot, uint64_t len,
 			 const void *ref)
