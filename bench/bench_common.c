@@ -26,13 +26,6 @@
 
 #define PAGE ((size_t)4096)
 
-static uint64_t bc_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static inline uint64_t bc_mix64(uint64_t x)
 {
@@ -418,11 +411,11 @@ long memcg_oom_kills(const char *cgdir)
 int read_result(int fd, void *buf, size_t len, int timeout_ms)
 {
 	char *b = buf;
-	uint64_t deadline = bc_now_ns() + (uint64_t)timeout_ms * 1000000ull;
+	uint64_t deadline = mono_ns() + (uint64_t)timeout_ms * 1000000ull;
 
 	while (len > 0) {
 		struct pollfd pfd = { .fd = fd, .events = POLLIN };
-		uint64_t now = bc_now_ns();
+		uint64_t now = mono_ns();
 		int left_ms = now >= deadline ? 0 : (int)((deadline - now) / 1000000ull);
 		int rc = poll(&pfd, 1, left_ms);
 		ssize_t n;

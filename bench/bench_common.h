@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #define MEMCG_ROOT "/sys/fs/cgroup/memory"
 #define ZRAM_CONTROL "/sys/class/zram-control"
@@ -72,6 +73,24 @@ long pagemap_frames_2m(const void *p, size_t len, size_t *present);
 /* "4096", "1.5G", "512M", "64k" (binary units), rounded up to 4 KiB pages:
  * 0, or -1 if it is not a positive size. */
 int parse_size(const char *s, uint64_t *out);
+
+/* CLOCK_MONOTONIC in nanoseconds */
+static inline uint64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* xorshift64 (Marsaglia): the benchmarks' random addresses, a few cycles each */
+static inline uint64_t xorshift64(uint64_t *s)
+{
+	uint64_t x = *s;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return *s = x;
+}
 /* How many tasks the kernel's OOM killer killed inside @cgdir (memcg v1's
  * memory.oom_control "oom_kill"), or -errno. */
 long memcg_oom_kills(const char *cgdir);

@@ -39,21 +39,6 @@
 #define WIN_NS 100000000ull
 #define MAX_K 16
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static inline uint64_t xorshift(uint64_t *s)
-{
-	uint64_t x = *s;
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	return *s = x;
-}
 
 static void *map4k(size_t len)
 {
@@ -93,7 +78,7 @@ static uint64_t *scattered(int uffd, size_t len, int k, bool stride)
 		pick[i] = (uint32_t)(stride ? i * k : i);
 	if (!stride) /* the first n of a random permutation */
 		for (size_t i = 0; i < n; i++) {
-			size_t j = i + xorshift(&s) % (nbig - i);
+			size_t j = i + xorshift64(&s) % (nbig - i);
 			uint32_t t = pick[i];
 			pick[i] = pick[j];
 			pick[j] = t;
@@ -177,24 +162,24 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		for (size_t i = 0; i < size / 8; i++)
-			a[i] = xorshift(&s);
+			a[i] = xorshift64(&s);
 		uint64_t *b = scattered(uffd, size, ks[j], stride);
 		if (!b)
 			return 1;
 		for (size_t i = 0; i < size / 8; i++)
-			b[i] = xorshift(&s);
+			b[i] = xorshift64(&s);
 		double sum[2] = {0, 0};
 		int n[2] = {0, 0};
-		uint64_t t0 = now_ns(), nw = size / 8;
-		for (int w = 0; now_ns() - t0 < (uint64_t)(secs * 1e9); w++) {
-			uint64_t *q = w & 1 ? b : a, cnt = 0, ws = now_ns(), t;
+		uint64_t t0 = mono_ns(), nw = size / 8;
+		for (int w = 0; mono_ns() - t0 < (uint64_t)(secs * 1e9); w++) {
+			uint64_t *q = w & 1 ? b : a, cnt = 0, ws = mono_ns(), t;
 			do {
 				for (int k = 0; k < 512; k++) {
-					uint64_t x = xorshift(&s);
+					uint64_t x = xorshift64(&s);
 					q[x % nw] += x;
 				}
 				cnt += 512;
-			} while ((t = now_ns()) < ws + WIN_NS);
+			} while ((t = mono_ns()) < ws + WIN_NS);
 			sum[w & 1] += (double)cnt * 1e9 / (double)(t - ws);
 			n[w & 1]++;
 		}

@@ -120,21 +120,6 @@ struct cfg_res {
 
 /* ---------------------------------------------------------------------- */
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static inline uint64_t xorshift(uint64_t *s)
-{
-	uint64_t x = *s;
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	return *s = x;
-}
 
 /* uniform in [0, n) */
 static inline uint64_t below(uint64_t x, uint64_t n)
@@ -252,7 +237,7 @@ static void snap_take(const struct run_ctx *c, struct snap *x)
 	if (c->hetmem)
 		hm_stats_get(&x->s);
 	x->faults = c->hetmem ? x->s.faults : c->faults ? c->faults() : 0;
-	x->t = now_ns();
+	x->t = mono_ns();
 	x->other_cpu = other_threads_cpu_ns();
 }
 
@@ -323,7 +308,7 @@ static void phase(struct run_ctx *c, const char *name, uint64_t hot_off, uint64_
 	bool paired = c->ref && pct_hot == 100 && jump_to == UINT64_MAX && hot_len <= c->ref_len;
 	uint64_t *p = c->p, nw = c->ws / 8, hw = hot_len / 8, hbase = hot_off / 8;
 	uint64_t thr = (uint64_t)pct_hot * (UINT64_MAX / 100);
-	uint64_t s = c->seed, t0 = now_ns(), tr0 = c->traffic();
+	uint64_t s = c->seed, t0 = mono_ns(), tr0 = c->traffic();
 	uint64_t wend = t0 + WIN_MS * 1000000ull, wstart = t0, cnt = 0;
 	int settled_end = jump_win >= 0 ? jump_win : nwin;
 	struct snap a = {0}, b = {0};
@@ -332,12 +317,12 @@ static void phase(struct run_ctx *c, const char *name, uint64_t hot_off, uint64_
 		if ((w == settled_end / 2 || w == settled_end) && cnt == 0)
 			snap_take(c, w == settled_end ? &b : &a);
 		for (int k = 0; k < 512; k++) {
-			uint64_t x = xorshift(&s), y = xorshift(&s);
+			uint64_t x = xorshift64(&s), y = xorshift64(&s);
 			uint64_t i = pct_hot == 100 || y < thr ? qbase + below(x, hw) : below(x, nw);
 			q[i] += x; /* the 8-byte read-modify-write */
 		}
 		cnt += 512;
-		uint64_t t = now_ns();
+		uint64_t t = mono_ns();
 		if (t < wend)
 			continue;
 		rate[w] = (double)cnt * 1e9 / (double)(t - wstart);
@@ -358,7 +343,7 @@ static void phase(struct run_ctx *c, const char *name, uint64_t hot_off, uint64_
 		}
 	}
 	c->seed = s;
-	double el = (double)(now_ns() - t0) / 1e9;
+	double el = (double)(mono_ns() - t0) / 1e9;
 	memset(out, 0, sizeof(*out));
 	snprintf(out->name, sizeof(out->name), "%s", name);
 	out->hot = hot_len;
@@ -428,14 +413,14 @@ static void fill(struct run_ctx *c)
 {
 	uint64_t s = 0x9e3779b97f4a7c15ull ^ c->ws;
 	for (uint64_t i = 0; i < c->ws / 8; i++)
-		c->p[i] = xorshift(&s);
+		c->p[i] = xorshift64(&s);
 }
 
 static void run_all(struct run_ctx *c, const struct opts *o, struct cfg_res *r)
 {
-	uint64_t t0 = now_ns();
+	uint64_t t0 = mono_ns();
 	fill(c);
-	r->fill_s = (double)(now_ns() - t0) / 1e9;
+	r->fill_s = (double)(mono_ns() - t0) / 1e9;
 	printf("  %-9s fill %.1f s\n", c->cfg->name, r->fill_s);
 	fflush(stdout);
 	/* after each phase the results so far go to the parent, so a child
@@ -484,7 +469,7 @@ static void child(const struct cfg *cfg, const struct opts *o, const char *cgdir
 		c.ref_len = m;
 		uint64_t x = 0x243f6a8885a308d3ull;
 		for (uint64_t i = 0; i < m / 8; i++)
-			c.ref[i] = xorshift(&x);
+			c.ref[i] = xorshift64(&x);
 	}
 	if (cfg->kind == C_ALLRAM || cfg->kind == C_KERNEL) {
 		if (cfg->kind == C_KERNEL) {
@@ -603,11 +588,11 @@ static void run_cfg(const struct cfg *cfg, const struct opts *o, struct cfg_res 
 	close(pfd[1]);
 	/* the results so far after each phase, the whole set last; keep the
 	 * newest complete one */
-	uint64_t deadline = now_ns() + (uint64_t)((o->seconds * (o->nhot + 3) * 2 + 1200) * 1e9);
+	uint64_t deadline = mono_ns() + (uint64_t)((o->seconds * (o->nhot + 3) * 2 + 1200) * 1e9);
 	static struct cfg_res got;
 	int err;
 	for (;;) {
-		uint64_t now = now_ns();
+		uint64_t now = mono_ns();
 		err = read_result(pfd[0], &got, sizeof(got), now >= deadline ? 0 : (int)((deadline - now) / 1000000));
 		if (err)
 			break;
@@ -848,10 +833,10 @@ int main(int argc, char **argv)
 		memset(&res[i], 0, sizeof(res[i]));
 		if (!o.run[i])
 			continue;
-		uint64_t t0 = now_ns();
+		uint64_t t0 = mono_ns();
 		run_cfg(&all_cfgs[i], &o, &res[i]);
 		printf("  %-9s %s (%.0f s)\n", all_cfgs[i].name, res[i].ok ? "done" : res[i].msg,
-		       (double)(now_ns() - t0) / 1e9);
+		       (double)(mono_ns() - t0) / 1e9);
 		fflush(stdout);
 		if (!res[i].ok && all_cfgs[i].kind != C_KERNEL)
 			fail = true;
