@@ -423,9 +423,9 @@ HM_HIDDEN void hm_policy_demoted(struct hm_region *r, size_t head);
 /* A reclaim pass's visit to folio @folio: the policy's aging (its .scan),
  * every folio visited; returns the folio's access count after it. */
 HM_HIDDEN uint16_t hm_policy_scan(struct hm_region *r, size_t folio, uint32_t now, bool resident);
-/* Its rank as a victim, lower first (the policy's .score, then block heat):
- * only for the pass's candidates, after hm_policy_scan. */
-HM_HIDDEN uint64_t hm_policy_score(struct hm_region *r, size_t folio, uint32_t now, bool resident);
+/* A resident folio's rank as a victim, lower first (the policy's .score,
+ * then block heat): only for the pass's candidates, after hm_policy_scan. */
+HM_HIDDEN uint64_t hm_policy_score(struct hm_region *r, size_t folio, uint32_t now);
 /* Block heat (DAMON-style spatial aggregation of hint-fault samples): a
  * sample of page @page of @r was touched (@hit: hm_policy_event does this
  * for HM_EV_HINT) or went back untouched (track.c). */

@@ -278,7 +278,7 @@ uint16_t hm_policy_scan(struct hm_region *r, size_t f, uint32_t now, bool reside
 	return ps.count;
 }
 
-uint64_t hm_policy_score(struct hm_region *r, size_t f, uint32_t now, bool resident)
+uint64_t hm_policy_score(struct hm_region *r, size_t f, uint32_t now)
 {
 	struct hm_pstate ps = ps_load(r, f);
 	const struct hm_policy_ops *p = hm_g.policy;
@@ -289,7 +289,7 @@ uint64_t hm_policy_score(struct hm_region *r, size_t f, uint32_t now, bool resid
 	 * the budget cannot hold them all), then by the policy's own order */
 	size_t page = f << (r->folio_shift - HM_PAGE_SHIFT);
 	uint16_t heat = atomic_load_explicit(&r->heat[page / HM_HEAT_PAGES], memory_order_relaxed);
-	if (!resident || heat < HEAT_HOT)
+	if (heat < HEAT_HOT)
 		return s >> 1;
 	return (1ull << 63) | ((uint64_t)(heat >> 8) << 55) | (s >> 9);
 }

@@ -179,7 +179,7 @@ static uint64_t reclaim_pass(struct hm_victim *heap, size_t *heads, bool need, u
 				HM_COUNT(advise_cold_first, 1);
 			else /* ranking is for candidates only: a pass with no need
 			      * scores nothing, one with need only the resident */
-				score = hm_policy_score(r, f, now, true);
+				score = hm_policy_score(r, f, now);
 			hm_victims_add(&vs, (struct hm_victim){score, r, head});
 		}
 		hm_adv_end(&adv);
