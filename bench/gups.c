@@ -120,7 +120,6 @@ struct cfg_res {
 
 /* ---------------------------------------------------------------------- */
 
-
 /* uniform in [0, n) */
 static inline uint64_t below(uint64_t x, uint64_t n)
 {
@@ -305,7 +304,8 @@ static void phase(struct run_ctx *c, const char *name, uint64_t hot_off, uint64_
 		nwin = MAX_WIN;
 	if (c->place)
 		c->place(c, hot_off, hot_len, UINT64_MAX);
-	bool paired = c->ref && pct_hot == 100 && jump_to == UINT64_MAX && hot_len <= c->ref_len;
+	bool idle = pct_hot == 100 && jump_to == UINT64_MAX;
+	bool paired = idle && c->ref && hot_len <= c->ref_len;
 	uint64_t *p = c->p, nw = c->ws / 8, hw = hot_len / 8, hbase = hot_off / 8;
 	uint64_t thr = (uint64_t)pct_hot * (UINT64_MAX / 100);
 	uint64_t s = c->seed, t0 = mono_ns(), tr0 = c->traffic();
@@ -358,11 +358,9 @@ static void phase(struct run_ctx *c, const char *name, uint64_t hot_off, uint64_
 		if (!paired || !(w & 1))
 			upd += wcnt[w];
 	out->fault_ratio = (c->hetmem || c->faults) && upd ? 1000.0 * (double)(b.faults - a.faults) / (double)upd : -1;
-	out->rate = mean(rate, settled_end / 2, settled_end);
-	if (paired) {
-		out->rate = mean_par(rate, settled_end / 2, settled_end, 0);
+	out->rate = paired ? mean_par(rate, settled_end / 2, settled_end, 0) : mean(rate, settled_end / 2, settled_end);
+	if (paired)
 		out->ref_rate = mean_par(rate, settled_end / 2, settled_end, 1);
-	}
 	out->recover_s = -1;
 	if (jump_win >= 0) {
 		int half = 500 / WIN_MS;
@@ -404,7 +402,7 @@ static void phase(struct run_ctx *c, const char *name, uint64_t hot_off, uint64_
 		       (double)(b.s.track_hint_faults - a.s.track_hint_faults) / d,
 		       (double)(b.s.reclaim_scans - a.s.reclaim_scans) / d, (double)(b.other_cpu - a.other_cpu) / 1e7 / d);
 	}
-	if (pct_hot == 100 && jump_to == UINT64_MAX)
+	if (idle)
 		print_frames(c, name, hs, (const char *)c->p + hot_off, hot_len, paired ? c->ref : NULL);
 	fflush(stdout);
 }
@@ -685,6 +683,14 @@ static void target(const char *what, bool have, double v, double want, const cha
 	printf("  target: %-58s %6.2f%s -> %s\n", what, v, unit, met ? "met" : "NOT met");
 }
 
+/* A target on @r's rate in phase @k over @x's, times @scale */
+static void target_ratio(const char *what, const struct cfg_res *r, const struct cfg_res *x, int k, double scale,
+			 double want, const char *unit)
+{
+	bool have = done(r, k) && done(x, k) && x->ph[k].rate > 0;
+	target(what, have, have ? scale * r->ph[k].rate / x->ph[k].rate : 0, want, unit, true);
+}
+
 /* The label of table row @k: the phase and its hot-set size. */
 static void row_head(const struct opts *o, int k)
 {
@@ -952,28 +958,24 @@ int main(int argc, char **argv)
 			char h[16];
 			fmt_size(h, sizeof(h), o.hot[k]);
 			snprintf(what, sizeof(what), "%s idle %s / all-in-RAM (>= 90%%)", all_cfgs[i].name, h);
-			bool have = done(r, k) && done(ram, k);
-			target(what, have, have ? 100 * r->ph[k].rate / ram->ph[k].rate : 0, 90, "%", true);
+			target_ratio(what, r, ram, k, 100, 90, "%");
 			if (o.paired_idle) {
-				have = done(r, k) && r->ph[k].ref_rate > 0;
+				bool have = done(r, k) && r->ph[k].ref_rate > 0;
 				snprintf(what, sizeof(what), "%s idle %s / all-in-RAM paired (>= 90%%)", all_cfgs[i].name, h);
 				target(what, have, have ? 100 * r->ph[k].rate / r->ph[k].ref_rate : 0, 90, "%", true);
 			}
 		}
 		int s = o.nhot;
 		snprintf(what, sizeof(what), "%s skewed / oracle (>= 90%%)", all_cfgs[i].name);
-		bool have = done(r, s) && done(orc, s);
-		target(what, have, have ? 100 * r->ph[s].rate / orc->ph[s].rate : 0, 90, "%", true);
+		target_ratio(what, r, orc, s, 100, 90, "%");
 		if (strcmp(all_cfgs[i].name, "fifo")) {
 			snprintf(what, sizeof(what), "%s skewed / fifo (>= 1.5x)", all_cfgs[i].name);
-			have = done(r, s) && done(fifo, s);
-			target(what, have, have ? r->ph[s].rate / fifo->ph[s].rate : 0, 1.5, "x", true);
+			target_ratio(what, r, fifo, s, 1, 1.5, "x");
 		}
 		snprintf(what, sizeof(what), "%s skewed / kernel+zram (>= 1x)", all_cfgs[i].name);
-		have = done(r, s) && done(ker, s);
-		target(what, have, have ? r->ph[s].rate / ker->ph[s].rate : 0, 1.0, "x", true);
+		target_ratio(what, r, ker, s, 1, 1.0, "x");
 		snprintf(what, sizeof(what), "%s moving: back to 90%% after the jump (<= 10 s)", all_cfgs[i].name);
-		have = done(r, nph - 1);
+		bool have = done(r, nph - 1);
 		target(what, have, have ? r->ph[nph - 1].recover_s : -1, 10, " s", false);
 	}
 	return fail ? 1 : 0;
