@@ -91,6 +91,7 @@ static inline uint64_t xorshift64(uint64_t *s)
 	x ^= x << 17;
 	return *s = x;
 }
+
 /* How many tasks the kernel's OOM killer killed inside @cgdir (memcg v1's
  * memory.oom_control "oom_kill"), or -errno. */
 long memcg_oom_kills(const char *cgdir);
