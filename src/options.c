@@ -44,37 +44,79 @@ HM_API const char *hm_last_error(void)
 	return last_error;
 }
 
+/*
+ * SIZE: a whole or decimal number ("512", "1.5", ".5") and a unit K, M, G or
+ * T (powers of 1024) with an optional B or iB, in any case, or B alone, or
+ * no unit for bytes.  A fraction is exact (its digits are doubled as
+ * decimal digits, one bit of the unit at a time) and rounded down to a
+ * whole byte; a fraction of a byte without a unit ("1.5") is refused.
+ * 0 and *out, -EINVAL for a malformed string, -E2BIG when it does not fit
+ * in 64 bits.
+ */
 int hm_parse_size(const char *s, uint64_t *out)
 {
 	if (!s || !*s)
 		return -EINVAL;
 	if (*s == '-' || *s == '+')
 		return -EINVAL;
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (end == s)
-		return -EINVAL;
-	if (errno == ERANGE)
-		return -E2BIG;
-	unsigned shift = 0;
-	switch (*end) {
-	case 0: break;
-	case 'k': case 'K': shift = 10; end++; break;
-	case 'm': case 'M': shift = 20; end++; break;
-	case 'g': case 'G': shift = 30; end++; break;
-	case 't': case 'T': shift = 40; end++; break;
-	default: return -EINVAL;
+	const char *p = s;
+	uint64_t whole = 0;
+	bool big = false;
+	while (*p >= '0' && *p <= '9') {
+		unsigned d = (unsigned)(*p++ - '0');
+		if (whole > (UINT64_MAX - d) / 10)
+			big = true;
+		else
+			whole = whole * 10 + d;
 	}
-	if (*end == 'i' || *end == 'I')
-		end++;
-	if (*end == 'b' || *end == 'B')
-		end++;
-	if (*end)
+	size_t nwhole = (size_t)(p - s);
+	unsigned char frac[64]; /* the fraction's digits, most significant first */
+	size_t nfrac = 0;
+	bool frac_nonzero = false;
+	if (*p == '.') {
+		p++;
+		while (*p >= '0' && *p <= '9') {
+			if (nfrac == sizeof(frac))
+				return -EINVAL;
+			frac_nonzero |= *p != '0';
+			frac[nfrac++] = (unsigned char)(*p++ - '0');
+		}
+	}
+	if (nwhole + nfrac == 0)
 		return -EINVAL;
-	if (shift && v > (UINT64_MAX >> shift))
+	unsigned shift = 0;
+	switch (*p) {
+	case 'k': case 'K': shift = 10; p++; break;
+	case 'm': case 'M': shift = 20; p++; break;
+	case 'g': case 'G': shift = 30; p++; break;
+	case 't': case 'T': shift = 40; p++; break;
+	}
+	if (shift && (*p == 'i' || *p == 'I'))
+		p++;
+	if (*p == 'b' || *p == 'B')
+		p++;
+	if (*p)
+		return -EINVAL;
+	if (!shift && frac_nonzero)
+		return -EINVAL;
+	if (big || (shift && whole > (UINT64_MAX >> shift)))
 		return -E2BIG;
-	*out = (uint64_t)v << shift;
+	/* floor(0.FRAC * 2^shift): double the decimal fraction @shift times,
+	 * each time taking the digit carried out of it as the next bit */
+	uint64_t part = 0;
+	for (unsigned b = 0; b < shift && frac_nonzero; b++) {
+		unsigned carry = 0;
+		for (size_t i = nfrac; i-- > 0;) {
+			unsigned d = frac[i] * 2u + carry;
+			frac[i] = (unsigned char)(d % 10);
+			carry = d / 10;
+		}
+		part = part << 1 | carry;
+	}
+	uint64_t v = whole << shift;
+	if (part > UINT64_MAX - v)
+		return -E2BIG;
+	*out = v + part;
 	return 0;
 }
 

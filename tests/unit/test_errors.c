@@ -210,7 +210,7 @@ static void test_tier_specs(void **state)
 		{"emu:100", EINVAL},      /* less than one page after rounding */
 		{"emu:abc", EINVAL},
 		{"emu:-5", EINVAL},
-		{"emu:1.5M", EINVAL},
+		{"emu:1,5M", EINVAL},     /* a decimal comma (1.5M is a size) */
 		{"emu:4M,size=1M", EINVAL},
 		{"emu:99999T", E2BIG},    /* more than RAM + swap */
 		{"emu:18446744073709551616", E2BIG},

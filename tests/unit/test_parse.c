@@ -1,7 +1,9 @@
 /*
- * test_parse.c — hm_parse_size(): the SIZE strings of tier specs.
- * Good strings give the exact byte count; bad ones give -EINVAL, overflow
- * gives -E2BIG, and a failed parse never writes the output.
+ * test_parse.c — hm_parse_size(): the SIZE strings of --dram, tier specs
+ * and HETMEM_* sizes.  Good strings (a whole or decimal number, a unit
+ * K/M/G/T with optional B or iB in any case, or B alone) give the exact byte
+ * count, a decimal rounded down to a whole byte; bad ones give -EINVAL,
+ * overflow gives -E2BIG, and a failed parse never writes the output.
  */
 #include "unit.h"
 
@@ -53,6 +55,39 @@ static void test_suffixes(void **state)
 	/* the largest T value that fits */
 	expect_size("16777215T", ((1ull << 24) - 1) << 40);
 	expect_size("17179869183G", ((1ull << 34) - 1) << 30);
+	/* any case of the unit and its B / iB, and B alone for bytes */
+	expect_size("4kib", 4096);
+	expect_size("4Kb", 4096);
+	expect_size("2mB", 2u << 20);
+	expect_size("1gIb", 1ull << 30);
+	expect_size("1tb", 1ull << 40);
+	expect_size("512B", 512);
+	expect_size("512b", 512);
+}
+
+static void test_decimals(void **state)
+{
+	expect_size("1.5G", 3ull << 29);
+	expect_size("1.5g", 3ull << 29);
+	expect_size("1.5GiB", 3ull << 29);
+	expect_size("0.5K", 512);
+	expect_size("0.25M", 256u << 10);
+	expect_size("2.0M", 2u << 20);
+	expect_size("1.", 1);                     /* as strtod reads it */
+	expect_size(".5K", 512);
+	expect_size("0.001K", 1);                 /* 1.024 bytes: rounded down */
+	expect_size("0.0001K", 0);                /* 0.1024 bytes */
+	expect_size("1.1T", (11ull << 40) / 10);  /* 1209462790553.6: rounded down */
+	expect_size("23.9G", (239ull << 30) / 10);
+	/* more digits than 64 bits hold: the extra ones are read exactly */
+	expect_size("1.00000000000000000000000001K", 1024);
+	expect_size("0.99999999999999999999999999K", 1023);
+	/* the largest T value that fits, with a fraction */
+	expect_size("16777215.5T", (((1ull << 24) - 1) << 40) + (1ull << 39));
+	expect_size("16777215.99999999999999999999T", UINT64_MAX);
+	/* no unit: whole bytes only */
+	expect_size("4096.0", 4096);
+	expect_size("4096.000B", 4096);
 }
 
 static void test_malformed(void **state)
@@ -69,7 +104,18 @@ static void test_malformed(void **state)
 	expect_bad("5KK", EINVAL);
 	expect_bad("5KiBB", EINVAL);
 	expect_bad("5P", EINVAL);
-	expect_bad("1.5G", EINVAL);
+	expect_bad("1.5.0G", EINVAL);
+	expect_bad(".", EINVAL);
+	expect_bad(".K", EINVAL);
+	expect_bad("1,5G", EINVAL);
+	expect_bad("1e3", EINVAL);
+	expect_bad("1.5", EINVAL);    /* a fraction of a byte */
+	expect_bad("1.5B", EINVAL);
+	expect_bad("1.00000000000000000000000000000000000000000000000000000000000000000001K", EINVAL); /* > 64 digits */
+	expect_bad("1.-5G", EINVAL);
+	expect_bad("5BB", EINVAL);
+	expect_bad("5iB", EINVAL);
+	expect_bad("5i", EINVAL);
 	expect_bad("0x10", EINVAL);
 	expect_bad("10 ", EINVAL);
 	expect_bad("10 M", EINVAL);
@@ -84,6 +130,8 @@ static void test_overflow(void **state)
 	expect_bad("17179869184G", E2BIG);                  /* 2^34 GiB = 2^64 */
 	expect_bad("18014398509481984K", E2BIG);            /* 2^54 KiB = 2^64 */
 	expect_bad("18446744073709551615K", E2BIG);
+	expect_bad("16777216.0T", E2BIG);
+	expect_bad("18446744073709551616.5K", E2BIG);
 	/* 99999T does fit in 64 bits: it is a tier's job to refuse it */
 	expect_size("99999T", 99999ull << 40);
 }
@@ -93,6 +141,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_plain_numbers),
 		cmocka_unit_test(test_suffixes),
+		cmocka_unit_test(test_decimals),
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_overflow),
 	};
