@@ -287,7 +287,21 @@ HM_HIDDEN int hm_env_uint(const char *name, unsigned lo, unsigned hi, const char
 HM_HIDDEN void hm_error_clear(void);
 HM_HIDDEN void hm_fmt_bytes(char *buf, size_t n, uint64_t b);
 HM_HIDDEN void hm_error_restore(const char *msg);
-/* Parse "123", "64K", "2M", "1G", "1T": 0 or -EINVAL (overflow: -E2BIG). */
+/* hm_error without the errno's text: for a message that says in words what
+ * is wrong with a value the user gave. */
+HM_HIDDEN int hm_error_msg(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The last message as a user of `hetmem run` should read it: without a
+ * leading API function name ("hm_init: ") and without "(Invalid argument)". */
+HM_HIDDEN void hm_error_for_user(void);
+/* HETMEM_* variable @var was set from command-line option @opt ("--dram ",
+ * "--stats="): messages about it name the option (hm_opt_label). */
+HM_HIDDEN void hm_opt_from(const char *var, const char *opt);
+HM_HIDDEN bool hm_opt_is_from(const char *var);
+/* @var's value @val as the user typed it, in @buf: "--dram 64G" after
+ * hm_opt_from, else "HETMEM_DRAM='64G'". */
+HM_HIDDEN const char *hm_opt_label(const char *var, const char *val, char *buf, size_t len);
+/* Parse a SIZE ("123", "64K", "1.5G", "2MiB", "1tb"): 0 or -EINVAL (overflow:
+ * -E2BIG). */
 HM_HIDDEN int hm_parse_size(const char *s, uint64_t *out);
 HM_HIDDEN int hm_config_resolve(const struct hm_config *cfg);
 

@@ -4,6 +4,13 @@
  * Every failing action records a message in a thread-local buffer
  * (hm_error()) that hm_last_error() returns, so a caller gets both an errno
  * and a sentence naming what was wrong.
+ *
+ * Messages about a setting name it as the user typed it (hm_opt_label):
+ * `hetmem run` registers the HETMEM_* variables it set from its options
+ * (hm_opt_from), so a message says "--dram 64G", and "HETMEM_DRAM='64G'"
+ * when the value came from the environment.  hm_error_for_user() turns a
+ * library message into one for a user of hetmem run: no API function name
+ * in front, no errno text where hetmem's own check refused a value.
  */
 #include "internal.h"
 
@@ -16,15 +23,33 @@
 #include <unistd.h>
 
 static __thread char last_error[256];
+static __thread int last_errno;  /* the errno of the last message, 0 if none */
+static __thread size_t last_len; /* its length before " (strerror)" */
 
+/* The message and " (the errno's text)", except for E2BIG, whose text
+ * ("Argument list too long") is about exec and fits nothing hetmem says. */
 int hm_error(int err, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
 	int n = vsnprintf(last_error, sizeof(last_error), fmt, ap);
 	va_end(ap);
-	if (n >= 0 && (size_t)n < sizeof(last_error) - 32)
+	last_errno = err;
+	last_len = n < 0 ? 0 : (size_t)n < sizeof(last_error) ? (size_t)n : sizeof(last_error) - 1;
+	if (err != E2BIG && n >= 0 && (size_t)n < sizeof(last_error) - 32)
 		snprintf(last_error + n, sizeof(last_error) - (size_t)n, " (%s)", strerror(err));
+	return -err;
+}
+
+/* A message that says in words what is wrong with a value: no errno text. */
+int hm_error_msg(int err, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(last_error, sizeof(last_error), fmt, ap);
+	va_end(ap);
+	last_errno = 0;
+	last_len = strlen(last_error);
 	return -err;
 }
 
@@ -32,11 +57,68 @@ int hm_error(int err, const char *fmt, ...)
 void hm_error_restore(const char *msg)
 {
 	snprintf(last_error, sizeof(last_error), "%s", msg);
+	last_errno = 0;
+	last_len = strlen(last_error);
 }
 
 void hm_error_clear(void)
 {
 	last_error[0] = 0;
+	last_errno = 0;
+	last_len = 0;
+}
+
+void hm_error_for_user(void)
+{
+	/* "(Invalid argument)" after a message that says what is invalid */
+	if (last_errno == EINVAL && last_len < sizeof(last_error))
+		last_error[last_len] = 0;
+	last_errno = 0;
+	/* "hm_init: ", "hm_budget_set: ": names only a programmer knows */
+	size_t k = 0;
+	if (!strncmp(last_error, "hm_", 3)) {
+		k = 3;
+		while ((last_error[k] >= 'a' && last_error[k] <= 'z') || last_error[k] == '_')
+			k++;
+		k = last_error[k] == ':' && last_error[k + 1] == ' ' ? k + 2 : 0;
+	}
+	memmove(last_error, last_error + k, strlen(last_error + k) + 1);
+	last_len = strlen(last_error);
+}
+
+/* The HETMEM_* variables set from an option of this process's command line
+ * (`hetmem run`), with the option as it is shown: "--dram ", "--stats=". */
+static struct {
+	const char *var, *opt;
+} opt_from[8];
+
+void hm_opt_from(const char *var, const char *opt)
+{
+	size_t i = 0;
+	while (i < sizeof(opt_from) / sizeof(opt_from[0]) - 1 && opt_from[i].var && strcmp(opt_from[i].var, var))
+		i++;
+	opt_from[i].var = var;
+	opt_from[i].opt = opt;
+}
+
+bool hm_opt_is_from(const char *var)
+{
+	for (size_t i = 0; i < sizeof(opt_from) / sizeof(opt_from[0]) && opt_from[i].var; i++)
+		if (!strcmp(opt_from[i].var, var))
+			return true;
+	return false;
+}
+
+const char *hm_opt_label(const char *var, const char *val, char *buf, size_t len)
+{
+	for (size_t i = 0; i < sizeof(opt_from) / sizeof(opt_from[0]) && opt_from[i].var; i++) {
+		if (!strcmp(opt_from[i].var, var)) {
+			snprintf(buf, len, "%s%s", opt_from[i].opt, val);
+			return buf;
+		}
+	}
+	snprintf(buf, len, "%s='%s'", var, val);
+	return buf;
 }
 
 HM_API const char *hm_last_error(void)
@@ -199,8 +281,10 @@ int hm_config_resolve(const struct hm_config *cfg)
 	const char *e = getenv("HETMEM_POLICY");
 	if (e && *e) {
 		hm_g.policy = hm_policy_find(e);
+		char what[128];
 		if (!hm_g.policy)
-			return hm_error(EINVAL, "HETMEM_POLICY='%s': expected recency, frequency or fifo", e);
+			return hm_error_msg(EINVAL, "%s: expected recency, frequency or fifo",
+					    hm_opt_label("HETMEM_POLICY", e, what, sizeof(what)));
 	}
 	hm_g.block_heat = true;
 	e = getenv("HETMEM_BLOCK_HEAT"); /* for comparisons: 0 ranks by the policy alone */

@@ -13,7 +13,10 @@
  * `hetmem run` calls hm_env_setup() in its own process to check every
  * setting before it starts the program (a bad one is an error there, not in
  * the program), then sets the variables and execs; the preload library calls
- * it again from its constructor in the program.
+ * it again from its constructor in the program.  Its messages are for the
+ * user who typed the setting: they name it as typed (hm_opt_label: "--dram
+ * 64G" from hetmem run, "HETMEM_DRAM='64G'" from the environment), say what
+ * is wrong in words and what would be accepted.
  */
 #include "internal.h"
 
@@ -56,21 +59,82 @@ void hm_env_default_tier(char *buf, size_t len)
 int hm_env_maps(size_t *folio, size_t *min_map)
 {
 	uint64_t v;
+	char what[128];
 	const char *e = getenv("HETMEM_FOLIO");
 	*folio = HM_FOLIO_4K;
 	if (e && *e) {
 		if (hm_parse_size(e, &v) || (v != HM_FOLIO_4K && v != HM_FOLIO_64K && v != HM_FOLIO_2M))
-			return hm_error(EINVAL, "HETMEM_FOLIO='%s': expected 4K, 64K or 2M", e);
+			return hm_error_msg(EINVAL, "%s: expected 4K, 64K or 2M",
+					    hm_opt_label("HETMEM_FOLIO", e, what, sizeof(what)));
 		*folio = v;
 	}
 	e = getenv("HETMEM_MIN_MAP");
 	*min_map = 64 << 10;
 	if (e && *e) {
 		if (hm_parse_size(e, &v) || v < HM_PAGE_SIZE)
-			return hm_error(EINVAL, "HETMEM_MIN_MAP='%s': expected a size of at least 4K", e);
+			return hm_error_msg(EINVAL, "%s: expected a size of at least 4K",
+					    hm_opt_label("HETMEM_MIN_MAP", e, what, sizeof(what)));
 		*min_map = v;
 	}
 	return 0;
+}
+
+/* @b rounded down to a tenth of its largest unit, in @buf: "23.5G" (a size
+ * hm_parse_size reads back as at most @b), or with @spaced "23.5 GiB". */
+static void size_floor(char *buf, size_t len, uint64_t b, bool spaced)
+{
+	static const char units[] = "KMGT";
+	unsigned u = 0;
+	while (u < 3 && b >> (10 * (u + 2)))
+		u++;
+	unsigned shift = 10 * (u + 1);
+	if (b < 1024) {
+		snprintf(buf, len, spaced ? "%llu B" : "%llu", (unsigned long long)b);
+		return;
+	}
+	uint64_t whole = b >> shift, tenth = ((b - (whole << shift)) * 10) >> shift;
+	char num[32];
+	if (tenth)
+		snprintf(num, sizeof(num), "%llu.%u", (unsigned long long)whole, (unsigned)tenth);
+	else
+		snprintf(num, sizeof(num), "%llu", (unsigned long long)whole);
+	snprintf(buf, len, spaced ? "%s %ciB" : "%s%c", num, units[u]);
+}
+
+/* HETMEM_DRAM's value @e as a budget in *@bytes, checked here rather than
+ * by hm_budget_set so that a refusal names the value as typed and says
+ * what would be accepted.  0, or -errno after a message. */
+static int env_budget(const char *e, uint64_t *bytes)
+{
+	char what[128], ram_s[32], max_s[32];
+	hm_opt_label("HETMEM_DRAM", e, what, sizeof(what));
+	uint64_t ram = (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
+	size_floor(ram_s, sizeof(ram_s), ram, true);
+	size_floor(max_s, sizeof(max_s), ram, false);
+	int rc = hm_parse_size(e, bytes);
+	if (rc == -EINVAL)
+		return hm_error_msg(EINVAL, "%s: expected a size such as 512M, 1.5G or 2G", what);
+	if (rc || *bytes > ram)
+		return hm_error_msg(E2BIG, "%s is more than this machine's RAM (%s): give at most %s", what, ram_s,
+				    max_s);
+	if (*bytes < HM_FOLIO_2M)
+		return hm_error_msg(EINVAL, "%s is less than the smallest RAM budget, 2M", what);
+	return 0;
+}
+
+/* A tier's message starts "tier 'SPEC': ": name the spec as the user typed
+ * it instead ("--tier SPEC: ", or "HETMEM_TIER='SPEC': "). */
+static void tier_message(const char *spec)
+{
+	char head[300], msg[512], what[300];
+	hm_error_for_user();
+	snprintf(head, sizeof(head), "tier '%s': ", spec);
+	const char *m = hm_last_error();
+	if (strncmp(m, head, strlen(head)))
+		return;
+	hm_opt_label("HETMEM_TIER", spec, what, sizeof(what));
+	snprintf(msg, sizeof(msg), "%s: %s", what, m + strlen(head));
+	hm_error_restore(msg);
 }
 
 int hm_env_setup(void)
@@ -81,10 +145,19 @@ int hm_env_setup(void)
 		return rc;
 	const char *stats = getenv("HETMEM_STATS");
 	if (stats && !*stats)
-		return hm_error(EINVAL, "HETMEM_STATS is empty: expected a file name or '-'");
+		return hm_error_msg(EINVAL, "HETMEM_STATS is empty: expected a file name or '-'");
+	uint64_t bytes = 0;
+	const char *dram = getenv("HETMEM_DRAM");
+	if (dram && *dram) {
+		rc = env_budget(dram, &bytes);
+		if (rc)
+			return rc;
+	}
 	rc = hm_init(NULL);
-	if (rc)
+	if (rc) {
+		hm_error_for_user();
 		return rc;
+	}
 	const char *e = getenv("HETMEM_TIER");
 	char def[128];
 	if (!e || !*e) {
@@ -98,25 +171,21 @@ int hm_env_setup(void)
 	}
 	for (char *spec = strtok_r(list, ";", &save); spec; spec = strtok_r(NULL, ";", &save)) {
 		rc = hm_tier_add(spec);
-		if (rc < 0)
+		if (rc < 0) {
+			tier_message(spec);
 			break;
+		}
 		rc = 0;
 	}
 	free(list);
 	if (rc)
 		goto err;
 	if (hm_tier_count() < 2) {
-		rc = hm_error(EINVAL, "HETMEM_TIER='%s': no device tier", e);
+		char what[300];
+		rc = hm_error_msg(EINVAL, "%s: no device tier", hm_opt_label("HETMEM_TIER", e, what, sizeof(what)));
 		goto err;
 	}
-	e = getenv("HETMEM_DRAM");
-	if (e && *e) {
-		uint64_t bytes;
-		rc = hm_parse_size(e, &bytes);
-		if (rc) {
-			rc = hm_error(EINVAL, "HETMEM_DRAM='%s': expected a size such as 512M or 2G", e);
-			goto err;
-		}
+	if (bytes) {
 		rc = hm_budget_set(bytes, 0, 0, 0);
 		if (rc)
 			goto err;
@@ -126,6 +195,7 @@ err:
 	{
 		/* keep the message: hm_shutdown() may overwrite it */
 		char msg[512];
+		hm_error_for_user();
 		snprintf(msg, sizeof(msg), "%s", hm_last_error());
 		hm_shutdown();
 		hm_error_restore(msg);

@@ -8,7 +8,8 @@
  * can be preloaded at all (found, executable, dynamically linked, not
  * set-user-ID).  Only then does it set LD_PRELOAD and HETMEM_* and exec the
  * program, so the program's pid is hetmem run's and a bad option never
- * starts it.
+ * starts it.  Messages name an option as it was typed (hm_opt_from:
+ * "--dram 64G", not HETMEM_DRAM).
  */
 #include <elf.h>
 #include <errno.h>
@@ -31,6 +32,7 @@
 int hm_parse_size(const char *s, uint64_t *out);
 int hm_env_setup(void);
 void hm_fmt_bytes(char *buf, size_t n, uint64_t b);
+void hm_opt_from(const char *var, const char *opt);
 
 #define PRELOAD_NAME "libhetmem-preload.so"
 
@@ -198,6 +200,7 @@ int hm_run_main(int argc, char **argv)
 				return 2;
 			}
 			setenv("HETMEM_STATS", a[7] ? a + 8 : "-", 1);
+			hm_opt_from("HETMEM_STATS", "--stats=");
 			continue;
 		}
 		const char *opts[] = {"--dram", "--tier", "--policy", "--folio"};
@@ -226,6 +229,12 @@ int hm_run_main(int argc, char **argv)
 			fprintf(stderr, "hetmem run: %s needs a value\n", opts[k]);
 			return 2;
 		}
+		/* messages name the option as typed: "--dram 1T" or "--dram=1T" */
+		static const char *const vars[][3] = {{"HETMEM_DRAM", "--dram ", "--dram="},
+						      {"HETMEM_TIER", "--tier ", "--tier="},
+						      {"HETMEM_POLICY", "--policy ", "--policy="},
+						      {"HETMEM_FOLIO", "--folio ", "--folio="}};
+		hm_opt_from(vars[k][0], vars[k][a[strlen(opts[k])] == '=' ? 2 : 1]);
 		if (k == 0) {
 			setenv("HETMEM_DRAM", v, 1);
 		} else if (k == 1) {

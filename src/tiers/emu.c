@@ -33,16 +33,18 @@ static int emu_open(struct hm_tier *t, const char *args)
 	num[nlen] = 0;
 	int rc = hm_parse_size(num, &size);
 	if (rc)
-		return hm_error(-rc, "tier 'emu:%s': size must be a number with an optional K/M/G/T suffix", args);
+		return hm_error(-rc, "tier 'emu:%s': size must be a number with an optional K/M/G/T suffix, such as 1G or 1.5G", args);
 	size &= ~(uint64_t)(HM_PAGE_SIZE - 1);
 	if (size == 0)
-		return hm_error(EINVAL, "tier 'emu:%s': size is zero (at least 4K)", args);
+		return hm_error(EINVAL, "tier 'emu:%s': %s is less than one 4 KiB page (at least 4K)", args, num);
 	struct sysinfo si;
 	if (sysinfo(&si) == 0) {
 		uint64_t limit = ((uint64_t)si.totalram + si.totalswap) * si.mem_unit;
+		char lim[32];
+		hm_fmt_bytes(lim, sizeof(lim), limit);
 		if (size > limit)
-			return hm_error(E2BIG, "tier 'emu:%s': %llu bytes is more than this machine's RAM + swap (%llu)",
-					args, (unsigned long long)size, (unsigned long long)limit);
+			return hm_error(E2BIG, "tier 'emu:%s': %s is more than this machine's RAM + swap (%s)", args, num,
+					lim);
 	}
 	int fd = memfd_create("hetmem-emu", MFD_CLOEXEC);
 	if (fd < 0)

@@ -37,7 +37,8 @@ static int file_open(struct hm_tier *t, const char *args)
 			return hm_error(-rc, "tier 'file:%s': bad size '%s'", args, comma + 6);
 		size &= ~(uint64_t)(HM_PAGE_SIZE - 1);
 		if (size == 0)
-			return hm_error(EINVAL, "tier 'file:%s': size is zero (at least 4K)", args);
+			return hm_error(EINVAL, "tier 'file:%s': size %s is less than one 4 KiB page (at least 4K)", args,
+					comma + 6);
 		if ((size >> HM_PAGE_SHIFT) > PW_SLOT_MAX)
 			return hm_error(E2BIG, "tier 'file:%s': size too large", args);
 		have_size = true;

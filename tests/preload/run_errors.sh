@@ -9,7 +9,10 @@ trap 'rm -rf "$tmp"' EXIT
 marker=$tmp/started
 fails=0 n=0
 
-# expect_error NAME EXPECTED-MESSAGE-REGEX ARGS...
+# expect_error NAME EXPECTED ARGS...: hetmem ARGS exits non-zero, the
+# program does not start, and the first line of its stderr is EXPECTED
+# exactly (or matches the whole of the extended regex after "re:", for
+# texts with this machine's RAM in them)
 expect_error() {
 	local name=$1 want=$2
 	shift 2
@@ -17,58 +20,104 @@ expect_error() {
 	rm -f "$marker"
 	"$hetmem" "$@" >"$tmp/out" 2>"$tmp/err"
 	local rc=$?
+	local got
+	got=$(head -n1 "$tmp/err")
 	if [ $rc -eq 0 ]; then
-		echo "FAIL $name: exit 0"; fails=$((fails + 1)); return
+		echo "FAIL $name: exit 0"; cat "$tmp/err"; fails=$((fails + 1)); return
 	fi
 	if [ -e "$marker" ]; then
 		echo "FAIL $name: the program started"; fails=$((fails + 1)); return
 	fi
-	if ! grep -Eq -- "$want" "$tmp/err"; then
-		echo "FAIL $name: message does not match /$want/:"; cat "$tmp/err"; fails=$((fails + 1)); return
+	case $want in
+	re:*) [[ $got =~ ^${want#re:}$ ]] ;;
+	*) [ "$got" = "$want" ] ;;
+	esac
+	if [ $? -ne 0 ]; then
+		echo "FAIL $name (exit $rc): expected: $want"
+		echo "     got: $got"
+		fails=$((fails + 1)); return
 	fi
-	echo "ok   $name (exit $rc): $(head -n1 "$tmp/err")"
+	echo "ok   $name (exit $rc): $got"
 }
 
 prog=(/bin/sh -c "touch $marker")
-expect_error "unknown option" "unknown option '--frobnicate'" run --frobnicate -- "${prog[@]}"
-expect_error "missing program" "no program given" run --dram 64M --
-expect_error "program not found" "no-such-program-xyz: command not found" run -- no-such-program-xyz
-expect_error "not executable" "not executable|neither an ELF" run -- /etc/hostname
-expect_error "static binary" "statically linked" run -- "$static"
-expect_error "tier that cannot be opened" "/nonexistent-dir/x" run --tier file:/nonexistent-dir/x,size=64M -- "${prog[@]}"
-expect_error "malformed tier" "emu:lots" run --tier emu:lots -- "${prog[@]}"
-expect_error "budget zero" "HETMEM_DRAM|budget|2 MiB" run --dram 0 -- "${prog[@]}"
-expect_error "budget larger than the machine" "RAM" run --dram 1000T -- "${prog[@]}"
-expect_error "budget not a size" "HETMEM_DRAM='lots'" run --dram lots -- "${prog[@]}"
-expect_error "unknown policy" "HETMEM_POLICY='nosuch'" run --policy nosuch -- "${prog[@]}"
-expect_error "bad folio" "HETMEM_FOLIO='3K'" run --folio 3K -- "${prog[@]}"
-expect_error "option without value" "--dram needs a value" run --dram
-expect_error "empty stats file" "needs a file name" run --stats= -- "${prog[@]}"
+R='hetmem run:'
+ram='\([0-9]+(\.[0-9])? [KMGT]iB\)'
+expect_error "unknown option" "$R unknown option '--frobnicate' (try hetmem run --help)" run --frobnicate -- "${prog[@]}"
+expect_error "missing program" "$R no program given" run --dram 64M --
+expect_error "program not found" "$R no-such-program-xyz: command not found" run -- no-such-program-xyz
+printf 'not a program\n' >"$tmp/text"
+chmod 644 "$tmp/text"
+expect_error "not executable" "$R $tmp/text: not executable" run -- "$tmp/text"
+chmod 755 "$tmp/text"
+expect_error "neither ELF nor script" "$R $tmp/text is neither an ELF executable nor a #! script" run -- "$tmp/text"
+expect_error "static binary" "$R $static is statically linked: LD_PRELOAD cannot reach it, so hetmem cannot manage its memory" run -- "$static"
+expect_error "tier that cannot be opened" "$R --tier file:/nonexistent-dir/x,size=64M: cannot open '/nonexistent-dir/x' (No such file or directory)" run --tier file:/nonexistent-dir/x,size=64M -- "${prog[@]}"
+expect_error "malformed tier" "$R --tier emu:lots: size must be a number with an optional K/M/G/T suffix, such as 1G or 1.5G" run --tier emu:lots -- "${prog[@]}"
+expect_error "tier below a page" "$R --tier emu:1K: 1K is less than one 4 KiB page (at least 4K)" run --tier emu:1K -- "${prog[@]}"
+expect_error "file tier below a page" "$R --tier file:$tmp/tierfile,size=1K: size 1K is less than one 4 KiB page (at least 4K)" run --tier "file:$tmp/tierfile,size=1K" -- "${prog[@]}"
+expect_error "tier larger than the machine" "re:$R --tier emu:1000T: 1000T is more than this machine's RAM \+ swap $ram" run --tier emu:1000T -- "${prog[@]}"
+expect_error "budget zero" "$R --dram 0 is less than the smallest RAM budget, 2M" run --dram 0 -- "${prog[@]}"
+expect_error "budget below the minimum" "$R --dram 1K is less than the smallest RAM budget, 2M" run --dram 1K -- "${prog[@]}"
+expect_error "budget larger than the machine" "re:$R --dram 1000T is more than this machine's RAM $ram: give at most [0-9]+(\.[0-9])?[KMGT]" run --dram 1000T -- "${prog[@]}"
+expect_error "budget beyond 64 bits" "re:$R --dram=99999999999999999999 is more than this machine's RAM $ram: give at most [0-9]+(\.[0-9])?[KMGT]" run --dram=99999999999999999999 -- "${prog[@]}"
+expect_error "budget not a size" "$R --dram lots: expected a size such as 512M, 1.5G or 2G" run --dram lots -- "${prog[@]}"
+HETMEM_DRAM=1000T expect_error "budget from the environment" "re:$R HETMEM_DRAM='1000T' is more than this machine's RAM $ram: give at most [0-9]+(\.[0-9])?[KMGT]" run -- "${prog[@]}"
+expect_error "unknown policy" "$R --policy nosuch: expected recency, frequency or fifo" run --policy nosuch -- "${prog[@]}"
+expect_error "bad folio" "$R --folio 3K: expected 4K, 64K or 2M" run --folio 3K -- "${prog[@]}"
+expect_error "option without value" "$R --dram needs a value" run --dram
+expect_error "empty stats file" "$R --stats= needs a file name" run --stats= -- "${prog[@]}"
 
 # the same settings through the environment, for programs started another
 # way: a bad one stops the program with a message instead of running it
 # without hetmem
 lib=$(dirname "$hetmem")/libhetmem-preload.so
+sh=$(readlink -f /bin/sh)
+# expect_env_error NAME EXPECTED VAR=VALUE...: /bin/sh under the preload with
+# these settings stops before its command runs, with EXPECTED (as above)
+expect_env_error() {
+	local name=$1 want=$2
+	shift 2
+	n=$((n + 1))
+	rm -f "$marker"
+	env LD_PRELOAD="$lib" "$@" /bin/sh -c "touch $marker" 2>"$tmp/err"
+	local rc=$? got
+	got=$(head -n1 "$tmp/err")
+	case $want in
+	re:*) [[ $got =~ ^${want#re:}$ ]] ;;
+	*) [ "$got" = "$want" ] ;;
+	esac
+	if [ $? -eq 0 ] && [ $rc -ne 0 ] && [ ! -e "$marker" ]; then
+		echo "ok   $name (exit $rc): $got"
+	else
+		echo "FAIL $name: exit $rc, marker $( [ -e "$marker" ] && echo present || echo absent)"
+		echo "     expected: $want"
+		echo "     got: $got"
+		fails=$((fails + 1))
+	fi
+}
+H="hetmem: cannot start under $sh:"
+expect_env_error "environment with a bad policy" "$H HETMEM_POLICY='nosuch': expected recency, frequency or fifo" HETMEM_POLICY=nosuch
+expect_env_error "environment with a budget larger than the machine" "re:$H HETMEM_DRAM='1000T' is more than this machine's RAM $ram: give at most [0-9]+(\.[0-9])?[KMGT]" HETMEM_DRAM=1000T
+
+# good runs start the program: with the stats at exit; a decimal budget
 n=$((n + 1))
 rm -f "$marker"
-LD_PRELOAD=$lib HETMEM_POLICY=nosuch /bin/sh -c "touch $marker" 2>"$tmp/err"
-rc=$?
-if [ $rc -ne 0 ] && [ ! -e "$marker" ] && grep -q "HETMEM_POLICY='nosuch'" "$tmp/err"; then
-	echo "ok   environment with a bad policy (exit $rc): $(head -n1 "$tmp/err")"
-else
-	echo "FAIL environment with a bad policy: exit $rc, marker $( [ -e "$marker" ] && echo present || echo absent)"
-	cat "$tmp/err"
-	fails=$((fails + 1))
-fi
-
-# and a good run does start the program, with the stats at exit
-n=$((n + 1))
 if "$hetmem" run --dram 32M --stats="$tmp/stats" -- /usr/bin/env touch "$marker" && [ -e "$marker" ] &&
 	grep -q "^preload_maps_managed" "$tmp/stats"; then
 	echo "ok   a good run starts the program and writes its stats"
 else
 	echo "FAIL a good run"; fails=$((fails + 1))
 fi
-
+n=$((n + 1))
+rm -f "$marker" "$tmp/stats"
+if "$hetmem" run --dram 1.5M --stats="$tmp/stats" -- /bin/true 2>"$tmp/err"; then
+	echo "FAIL --dram 1.5M was accepted"; fails=$((fails + 1))
+elif "$hetmem" run --dram 2.5M --stats="$tmp/stats" -- /bin/true &&
+	grep -q "budget 2621440 bytes" "$tmp/stats"; then
+	echo "ok   --dram 2.5M is a budget of 2621440 bytes"
+else
+	echo "FAIL --dram 2.5M"; cat "$tmp/stats"; fails=$((fails + 1))
+fi
 echo "$((n - fails)) passed, $fails failed"
 [ $fails -eq 0 ]
