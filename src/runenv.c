@@ -20,7 +20,9 @@
  */
 #include "internal.h"
 
+#include <fcntl.h>
 #include <glob.h>
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,6 +124,60 @@ static int env_budget(const char *e, uint64_t *bytes)
 	return 0;
 }
 
+/* HETMEM_STATS=FILE is written when the program exits: check now that it
+ * can be (an existing file is opened for writing, untouched; a new one is
+ * created and removed again), so that a bad name is refused before the
+ * program runs instead of losing its report at the end.  Only in a process
+ * that writes the report (preload.c's stats_report: the one
+ * HETMEM_STATS_PID names, unless the name has %p) or that was given it as
+ * an option. */
+static int env_stats(void)
+{
+	const char *e = getenv("HETMEM_STATS");
+	if (!e)
+		return 0;
+	if (!*e)
+		return hm_error_msg(EINVAL, "HETMEM_STATS is empty: expected a file name or '-'");
+	if (!strcmp(e, "-"))
+		return 0;
+	const char *pp = strstr(e, "%p");
+	const char *only = getenv("HETMEM_STATS_PID");
+	if (!hm_opt_is_from("HETMEM_STATS") && !pp && only && *only && atoi(only) != (int)getpid())
+		return 0;
+	char what[256], name[4096], dir[4096];
+	hm_opt_label("HETMEM_STATS", e, what, sizeof(what));
+	if (pp)
+		snprintf(name, sizeof(name), "%.*s%d%s", (int)(pp - e), e, (int)getpid(), pp + 2);
+	else
+		snprintf(name, sizeof(name), "%s", e);
+	struct stat st;
+	int fd;
+	if (stat(name, &st) == 0) {
+		if (S_ISDIR(st.st_mode))
+			return hm_error_msg(EISDIR, "%s: %s is a directory; expected a file name or '-'", what, name);
+		/* a FIFO or a terminal is not opened: that could block */
+		if (!S_ISREG(st.st_mode))
+			fd = access(name, W_OK) ? -1 : -2;
+		else
+			fd = open(name, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+		if (fd == -1)
+			return hm_error_msg(errno, "%s: cannot write %s: %s", what, name, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return 0;
+	}
+	snprintf(dir, sizeof(dir), "%s", name);
+	char *d = dirname(dir);
+	if (errno == ENOENT && stat(d, &st) && errno == ENOENT)
+		return hm_error_msg(ENOENT, "%s: the directory %s does not exist", what, d);
+	fd = open(name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return hm_error_msg(errno, "%s: cannot create %s: %s", what, name, strerror(errno));
+	close(fd);
+	unlink(name);
+	return 0;
+}
+
 /* A tier's message starts "tier 'SPEC': ": name the spec as the user typed
  * it instead ("--tier SPEC: ", or "HETMEM_TIER='SPEC': "). */
 static void tier_message(const char *spec)
@@ -143,9 +199,9 @@ int hm_env_setup(void)
 	int rc = hm_env_maps(&folio, &min_map);
 	if (rc)
 		return rc;
-	const char *stats = getenv("HETMEM_STATS");
-	if (stats && !*stats)
-		return hm_error_msg(EINVAL, "HETMEM_STATS is empty: expected a file name or '-'");
+	rc = env_stats();
+	if (rc)
+		return rc;
 	uint64_t bytes = 0;
 	const char *dram = getenv("HETMEM_DRAM");
 	if (dram && *dram) {

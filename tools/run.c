@@ -180,6 +180,19 @@ static int check_preloadable(const char *path)
 	return 0;
 }
 
+/* The program argv[@i] was not found: if it follows a bare --stats and a
+ * "--" comes after it, the user meant it as the stats file. */
+static void stats_hint(char **argv, int i, int argc)
+{
+	if (i < 2 || strcmp(argv[i - 1], "--stats"))
+		return;
+	for (int j = i + 1; j < argc; j++)
+		if (!strcmp(argv[j], "--")) {
+			fprintf(stderr, "hetmem run: to write the stats to a file, give --stats=%s\n", argv[i]);
+			return;
+		}
+}
+
 int hm_run_main(int argc, char **argv)
 {
 	int i = 1;
@@ -257,7 +270,11 @@ int hm_run_main(int argc, char **argv)
 		return 2;
 	}
 	char prog[PATH_MAX], lib[PATH_MAX];
-	if (find_program(argv[i], prog, sizeof(prog)) || check_preloadable(prog))
+	if (find_program(argv[i], prog, sizeof(prog))) {
+		stats_hint(argv, i, argc);
+		return 127;
+	}
+	if (check_preloadable(prog))
 		return 127;
 	if (find_preload(lib, sizeof(lib)))
 		return 2;

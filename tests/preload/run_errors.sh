@@ -67,6 +67,12 @@ expect_error "unknown policy" "$R --policy nosuch: expected recency, frequency o
 expect_error "bad folio" "$R --folio 3K: expected 4K, 64K or 2M" run --folio 3K -- "${prog[@]}"
 expect_error "option without value" "$R --dram needs a value" run --dram
 expect_error "empty stats file" "$R --stats= needs a file name" run --stats= -- "${prog[@]}"
+expect_error "stats in a missing directory" "$R --stats=$tmp/no-dir/stats: the directory $tmp/no-dir does not exist" run --dram 32M --stats="$tmp/no-dir/stats" -- "${prog[@]}"
+expect_error "stats file is a directory" "$R --stats=$tmp: $tmp is a directory; expected a file name or '-'" run --dram 32M --stats="$tmp" -- "${prog[@]}"
+expect_error "stats file that cannot be created" "re:$R --stats=/proc/hetmem-stats: cannot create /proc/hetmem-stats: .+" run --dram 32M --stats=/proc/hetmem-stats -- "${prog[@]}"
+expect_error "stats file as a separate word" "$R out.txt: command not found" run --dram 32M --stats out.txt -- "${prog[@]}"
+grep -qxF "$R to write the stats to a file, give --stats=out.txt" "$tmp/err" || {
+	echo "FAIL stats file as a separate word: no hint"; fails=$((fails + 1)); }
 
 # the same settings through the environment, for programs started another
 # way: a bad one stops the program with a message instead of running it
@@ -99,6 +105,7 @@ expect_env_error() {
 H="hetmem: cannot start under $sh:"
 expect_env_error "environment with a bad policy" "$H HETMEM_POLICY='nosuch': expected recency, frequency or fifo" HETMEM_POLICY=nosuch
 expect_env_error "environment with a budget larger than the machine" "re:$H HETMEM_DRAM='1000T' is more than this machine's RAM $ram: give at most [0-9]+(\.[0-9])?[KMGT]" HETMEM_DRAM=1000T
+expect_env_error "environment with stats in a missing directory" "$H HETMEM_STATS='$tmp/no-dir/s': the directory $tmp/no-dir does not exist" HETMEM_STATS="$tmp/no-dir/s"
 
 # good runs start the program: with the stats at exit; a decimal budget
 n=$((n + 1))
