@@ -6,10 +6,11 @@
  * hetmem with them (hm_env_setup: the tiers open, the budget is accepted,
  * the policy exists) and shuts it down again — and checks that the program
  * can be preloaded at all (found, executable, dynamically linked, not
- * set-user-ID).  Only then does it set LD_PRELOAD and HETMEM_* and exec the
- * program, so the program's pid is hetmem run's and a bad option never
- * starts it.  Messages name an option as it was typed (hm_opt_from:
- * "--dram 64G", not HETMEM_DRAM).
+ * set-user-ID; for a #! script, the same of its interpreter, and of the
+ * program `#!/usr/bin/env PROG` runs).  Only then does it set LD_PRELOAD and
+ * HETMEM_* and exec the program, so the program's pid is hetmem run's and a
+ * bad option never starts it.  Messages name an option as it was typed
+ * (hm_opt_from: "--dram 64G", not HETMEM_DRAM).
  */
 #include <elf.h>
 #include <errno.h>
@@ -95,16 +96,20 @@ static int find_preload(char *out, size_t len)
 	return -1;
 }
 
-/* Resolve @prog as execvp would; 0 and @out, or -1 after a message. */
-static int find_program(const char *prog, char *out, size_t len)
+/* Resolve @prog as execvp would; 0 and @out, or -1 after a message.  @of:
+ * the #! script that runs @prog through env, for the message, or NULL. */
+static int find_program(const char *prog, char *out, size_t len, const char *of)
 {
+	char ctx[PATH_MAX + 64] = "";
+	if (of)
+		snprintf(ctx, sizeof(ctx), " (the program the #! line of %s runs)", of);
 	if (strchr(prog, '/')) {
 		if (access(prog, F_OK)) {
-			fprintf(stderr, "hetmem run: %s: %s\n", prog, strerror(errno));
+			fprintf(stderr, "hetmem run: %s%s: %s\n", prog, ctx, strerror(errno));
 			return -1;
 		}
 		if (access(prog, X_OK)) {
-			fprintf(stderr, "hetmem run: %s: not executable\n", prog);
+			fprintf(stderr, "hetmem run: %s%s: not executable\n", prog, ctx);
 			return -1;
 		}
 		snprintf(out, len, "%s", prog);
@@ -123,44 +128,115 @@ static int find_program(const char *prog, char *out, size_t len)
 		}
 	}
 	free(copy);
-	fprintf(stderr, "hetmem run: %s: command not found\n", prog);
+	fprintf(stderr, "hetmem run: %s%s: command not found\n", prog, ctx);
 	return -1;
+}
+
+static int check_preloadable(const char *path, const char *role, int depth);
+
+/* The #! line of script @path (open as @fd, its first @n bytes in @head):
+ * check its interpreter as a program, and for `#!/usr/bin/env [-S] PROG`
+ * also PROG, found through PATH as env finds it: a static or set-user-ID
+ * one would run the script unmanaged.  0 or -1 after a message. */
+static int check_script(const char *path, const char *head, size_t n, int depth)
+{
+	if (depth >= 4) {
+		fprintf(stderr, "hetmem run: %s: more than 4 levels of #! interpreters\n", path);
+		return -1;
+	}
+	char line[256];
+	size_t l = n < sizeof(line) ? n : sizeof(line) - 1;
+	memcpy(line, head, l);
+	line[l] = 0;
+	line[strcspn(line, "\n")] = 0;
+	/* as the kernel reads it: the interpreter, then one optional argument */
+	char *p = line + 2;
+	p += strspn(p, " \t");
+	char *interp = p;
+	p += strcspn(p, " \t");
+	if (*p)
+		*p++ = 0;
+	p += strspn(p, " \t");
+	for (size_t e = strlen(p); e && (p[e - 1] == ' ' || p[e - 1] == '\t'); e--)
+		p[e - 1] = 0;
+	if (!*interp) {
+		fprintf(stderr, "hetmem run: %s: its #! line names no interpreter\n", path);
+		return -1;
+	}
+	if (access(interp, F_OK) || access(interp, X_OK)) {
+		fprintf(stderr, "hetmem run: %s: its #! interpreter %s %s\n", path, interp,
+			errno == ENOENT ? "does not exist" : "is not executable");
+		return -1;
+	}
+	char role[PATH_MAX + 64];
+	snprintf(role, sizeof(role), "the #! interpreter of %s", path);
+	if (check_preloadable(interp, role, depth + 1))
+		return -1;
+	const char *base = strrchr(interp, '/');
+	if (strcmp(base ? base + 1 : interp, "env") || !*p)
+		return 0;
+	/* env's argument: with -S, words; the first that is neither an option
+	 * nor NAME=VALUE is the program (env's own options with a value, -u
+	 * NAME, -C DIR, are not followed: their program is not checked) */
+	bool split = !strncmp(p, "-S", 2);
+	char *words = split ? p + 2 : p, *save = NULL;
+	for (char *w = split ? strtok_r(words, " \t", &save) : words; w; w = split ? strtok_r(NULL, " \t", &save) : NULL) {
+		if (w[0] == '-' || strchr(w, '='))
+			continue;
+		char prog[PATH_MAX];
+		if (find_program(w, prog, sizeof(prog), path))
+			return -1;
+		snprintf(role, sizeof(role), "the program the #! line of %s runs", path);
+		return check_preloadable(prog, role, depth + 1);
+	}
+	return 0;
 }
 
 /* Refuse what LD_PRELOAD cannot reach: static executables (no PT_INTERP)
  * and set-user/group-ID ones (the loader ignores LD_PRELOAD for them).
- * Scripts (#!) are fine: their interpreter is preloaded.  0 or -1. */
-static int check_preloadable(const char *path)
+ * A script (#!) is checked through its interpreter (check_script).  @role:
+ * what @path is to the program typed, for the message ("the #! interpreter
+ * of SCRIPT"), or NULL.  0 or -1 after a message. */
+static int check_preloadable(const char *path, const char *role, int depth)
 {
+	char name[2 * PATH_MAX + 64];
+	if (role)
+		snprintf(name, sizeof(name), "%s (%s)", path, role);
+	else
+		snprintf(name, sizeof(name), "%s", path);
 	struct stat st;
 	if (stat(path, &st)) {
-		fprintf(stderr, "hetmem run: %s: %s\n", path, strerror(errno));
+		fprintf(stderr, "hetmem run: %s: %s\n", name, strerror(errno));
 		return -1;
 	}
 	if (st.st_mode & (S_ISUID | S_ISGID)) {
 		fprintf(stderr, "hetmem run: %s is set-user-ID or set-group-ID: the loader ignores LD_PRELOAD "
-				"for it, so hetmem cannot manage its memory\n", path);
+				"for it, so hetmem cannot manage its memory\n", name);
 		return -1;
 	}
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		fprintf(stderr, "hetmem run: %s: %s\n", path, strerror(errno));
+		fprintf(stderr, "hetmem run: %s: %s\n", name, strerror(errno));
 		return -1;
 	}
-	Elf64_Ehdr eh;
-	ssize_t n = pread(fd, &eh, sizeof(eh), 0);
-	if (n >= 2 && !memcmp(&eh, "#!", 2)) {
+	union {
+		Elf64_Ehdr eh;
+		char head[256];
+	} u;
+	ssize_t n = pread(fd, &u, sizeof(u), 0);
+	Elf64_Ehdr eh = u.eh;
+	if (n >= 2 && !memcmp(u.head, "#!", 2)) {
 		close(fd);
-		return 0;
+		return check_script(path, u.head, (size_t)n, depth);
 	}
-	if (n != (ssize_t)sizeof(eh) || memcmp(eh.e_ident, ELFMAG, SELFMAG)) {
+	if (n < (ssize_t)sizeof(eh) || memcmp(eh.e_ident, ELFMAG, SELFMAG)) {
 		close(fd);
-		fprintf(stderr, "hetmem run: %s is neither an ELF executable nor a #! script\n", path);
+		fprintf(stderr, "hetmem run: %s is neither an ELF executable nor a #! script\n", name);
 		return -1;
 	}
 	if (eh.e_ident[EI_CLASS] != ELFCLASS64) {
 		close(fd);
-		fprintf(stderr, "hetmem run: %s is not a 64-bit program\n", path);
+		fprintf(stderr, "hetmem run: %s is not a 64-bit program\n", name);
 		return -1;
 	}
 	bool interp = false;
@@ -174,7 +250,7 @@ static int check_preloadable(const char *path)
 	close(fd);
 	if (!interp) {
 		fprintf(stderr, "hetmem run: %s is statically linked: LD_PRELOAD cannot reach it, so hetmem "
-				"cannot manage its memory\n", path);
+				"cannot manage its memory\n", name);
 		return -1;
 	}
 	return 0;
@@ -270,11 +346,11 @@ int hm_run_main(int argc, char **argv)
 		return 2;
 	}
 	char prog[PATH_MAX], lib[PATH_MAX];
-	if (find_program(argv[i], prog, sizeof(prog))) {
+	if (find_program(argv[i], prog, sizeof(prog), NULL)) {
 		stats_hint(argv, i, argc);
 		return 127;
 	}
-	if (check_preloadable(prog))
+	if (check_preloadable(prog, NULL, 0))
 		return 127;
 	if (find_preload(lib, sizeof(lib)))
 		return 2;

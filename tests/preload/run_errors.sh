@@ -40,6 +40,8 @@ expect_error() {
 	echo "ok   $name (exit $rc): $got"
 }
 
+# the static program creates $HM_MARKER if it runs
+export HM_MARKER=$marker
 prog=(/bin/sh -c "touch $marker")
 R='hetmem run:'
 ram='\([0-9]+(\.[0-9])? [KMGT]iB\)'
@@ -74,6 +76,22 @@ expect_error "stats file as a separate word" "$R out.txt: command not found" run
 grep -qxF "$R to write the stats to a file, give --stats=out.txt" "$tmp/err" || {
 	echo "FAIL stats file as a separate word: no hint"; fails=$((fails + 1)); }
 
+# #! scripts: their interpreter, and the program `#!/usr/bin/env PROG` runs,
+# are checked as the program would be
+mkdir "$tmp/bin"
+cp "$static" "$tmp/bin/hm-static-interp"
+printf '#!%s\n' "$static" >"$tmp/static-script"
+printf '#!/usr/bin/env hm-static-interp\n' >"$tmp/env-script"
+printf '#!/usr/bin/env -S hm-static-interp -x\n' >"$tmp/env-s-script"
+printf '#!/usr/bin/env hm-no-such-interp\n' >"$tmp/env-missing"
+printf '#!/nonexistent-dir/interp\n' >"$tmp/missing-interp"
+chmod +x "$tmp"/*-script "$tmp/env-missing" "$tmp/missing-interp"
+expect_error "script with a static interpreter" "$R $static (the #! interpreter of $tmp/static-script) is statically linked: LD_PRELOAD cannot reach it, so hetmem cannot manage its memory" run --dram 32M -- "$tmp/static-script"
+PATH=$tmp/bin:$PATH expect_error "env script running a static program" "$R $tmp/bin/hm-static-interp (the program the #! line of $tmp/env-script runs) is statically linked: LD_PRELOAD cannot reach it, so hetmem cannot manage its memory" run --dram 32M -- "$tmp/env-script"
+PATH=$tmp/bin:$PATH expect_error "env -S script running a static program" "$R $tmp/bin/hm-static-interp (the program the #! line of $tmp/env-s-script runs) is statically linked: LD_PRELOAD cannot reach it, so hetmem cannot manage its memory" run --dram 32M -- "$tmp/env-s-script"
+expect_error "env script running a missing program" "$R hm-no-such-interp (the program the #! line of $tmp/env-missing runs): command not found" run --dram 32M -- "$tmp/env-missing"
+expect_error "script with a missing interpreter" "$R $tmp/missing-interp: its #! interpreter /nonexistent-dir/interp does not exist" run --dram 32M -- "$tmp/missing-interp"
+
 # the same settings through the environment, for programs started another
 # way: a bad one stops the program with a message instead of running it
 # without hetmem
@@ -107,7 +125,8 @@ expect_env_error "environment with a bad policy" "$H HETMEM_POLICY='nosuch': exp
 expect_env_error "environment with a budget larger than the machine" "re:$H HETMEM_DRAM='1000T' is more than this machine's RAM $ram: give at most [0-9]+(\.[0-9])?[KMGT]" HETMEM_DRAM=1000T
 expect_env_error "environment with stats in a missing directory" "$H HETMEM_STATS='$tmp/no-dir/s': the directory $tmp/no-dir does not exist" HETMEM_STATS="$tmp/no-dir/s"
 
-# good runs start the program: with the stats at exit; a decimal budget
+# good runs start the program: with the stats at exit; a decimal budget;
+# and a script through env
 n=$((n + 1))
 rm -f "$marker"
 if "$hetmem" run --dram 32M --stats="$tmp/stats" -- /usr/bin/env touch "$marker" && [ -e "$marker" ] &&
@@ -125,6 +144,15 @@ elif "$hetmem" run --dram 2.5M --stats="$tmp/stats" -- /bin/true &&
 	echo "ok   --dram 2.5M is a budget of 2621440 bytes"
 else
 	echo "FAIL --dram 2.5M"; cat "$tmp/stats"; fails=$((fails + 1))
+fi
+n=$((n + 1))
+rm -f "$marker"
+printf '#!/usr/bin/env sh\ntouch "$1"\n' >"$tmp/good-script"
+chmod +x "$tmp/good-script"
+if "$hetmem" run --dram 32M -- "$tmp/good-script" "$marker" && [ -e "$marker" ]; then
+	echo "ok   a #!/usr/bin/env sh script runs"
+else
+	echo "FAIL a #!/usr/bin/env sh script"; fails=$((fails + 1))
 fi
 echo "$((n - fails)) passed, $fails failed"
 [ $fails -eq 0 ]
