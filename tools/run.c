@@ -10,7 +10,9 @@
  * program `#!/usr/bin/env PROG` runs).  Only then does it set LD_PRELOAD and
  * HETMEM_* and exec the program, so the program's pid is hetmem run's and a
  * bad option never starts it.  Messages name an option as it was typed
- * (hm_opt_from: "--dram 64G", not HETMEM_DRAM).
+ * (hm_opt_from: "--dram 64G", not HETMEM_DRAM).  Without --dram (and
+ * HETMEM_DRAM) the budget is half of the machine's RAM, and hetmem run says
+ * so.
  */
 #include <elf.h>
 #include <errno.h>
@@ -46,7 +48,8 @@ static void run_usage(FILE *f)
 		"pages beyond the RAM budget go to a device tier and come back on access.\n"
 		"\n"
 		"options:\n"
-		"  --dram SIZE        RAM budget for managed memory (e.g. 512M, 2G); default: none\n"
+		"  --dram SIZE        RAM budget for managed memory (e.g. 512M, 1.5G);\n"
+		"                     default: half of this machine's RAM\n"
 		"  --tier SPEC        a device tier (repeatable): emu:SIZE[,lazy], file:PATH[,size=SIZE];\n"
 		"                     default: the best the machine has (a DAX/pmem device, else\n"
 		"                     the emulated device sized to RAM, lazily populated)\n"
@@ -256,6 +259,27 @@ static int check_preloadable(const char *path, const char *role, int depth)
 	return 0;
 }
 
+/* Without --dram or HETMEM_DRAM, the budget is half of the machine's RAM
+ * (in whole MiB), so that `hetmem run -- PROG` demotes what PROG leaves cold
+ * once it holds that much; set in HETMEM_DRAM and said in @say (empty when
+ * the user chose the budget). */
+static void default_budget(char *say, size_t len)
+{
+	say[0] = 0;
+	const char *e = getenv("HETMEM_DRAM");
+	if (e && *e)
+		return;
+	uint64_t ram = (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
+	uint64_t mib = ram / 2 >> 20;
+	char v[32], b[32], r[32];
+	snprintf(v, sizeof(v), "%lluM", (unsigned long long)mib);
+	setenv("HETMEM_DRAM", v, 1);
+	hm_fmt_bytes(b, sizeof(b), mib << 20);
+	hm_fmt_bytes(r, sizeof(r), ram);
+	snprintf(say, len, "hetmem run: no --dram given: the RAM budget is %s, half of this machine's %s "
+		 "(--dram SIZE sets it)\n", b, r);
+}
+
 /* The program argv[@i] was not found: if it follows a bare --stats and a
  * "--" comes after it, the user meant it as the stats file. */
 static void stats_hint(char **argv, int i, int argc)
@@ -345,7 +369,7 @@ int hm_run_main(int argc, char **argv)
 		run_usage(stderr);
 		return 2;
 	}
-	char prog[PATH_MAX], lib[PATH_MAX];
+	char prog[PATH_MAX], lib[PATH_MAX], say[256];
 	if (find_program(argv[i], prog, sizeof(prog), NULL)) {
 		stats_hint(argv, i, argc);
 		return 127;
@@ -354,12 +378,14 @@ int hm_run_main(int argc, char **argv)
 		return 127;
 	if (find_preload(lib, sizeof(lib)))
 		return 2;
+	default_budget(say, sizeof(say));
 	/* every setting is checked here, before the program starts */
 	if (hm_env_setup()) {
 		fprintf(stderr, "hetmem run: %s\n", hm_last_error());
 		return 2;
 	}
 	hm_shutdown();
+	fputs(say, stderr);
 	/* the program keeps this pid: only it writes HETMEM_STATS, not the
 	 * programs it starts (unless the name has %p) */
 	char pid[32];

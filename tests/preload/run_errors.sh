@@ -126,7 +126,7 @@ expect_env_error "environment with a budget larger than the machine" "re:$H HETM
 expect_env_error "environment with stats in a missing directory" "$H HETMEM_STATS='$tmp/no-dir/s': the directory $tmp/no-dir does not exist" HETMEM_STATS="$tmp/no-dir/s"
 
 # good runs start the program: with the stats at exit; a decimal budget;
-# and a script through env
+# a script through env; and without --dram, with the default budget said
 n=$((n + 1))
 rm -f "$marker"
 if "$hetmem" run --dram 32M --stats="$tmp/stats" -- /usr/bin/env touch "$marker" && [ -e "$marker" ] &&
@@ -154,5 +154,20 @@ if "$hetmem" run --dram 32M -- "$tmp/good-script" "$marker" && [ -e "$marker" ];
 else
 	echo "FAIL a #!/usr/bin/env sh script"; fails=$((fails + 1))
 fi
+n=$((n + 1))
+rm -f "$marker" "$tmp/stats"
+ram_b=$(( $(getconf _PHYS_PAGES) * $(getconf PAGESIZE) ))
+half=$(( ram_b / 2 / 1048576 * 1048576 ))
+"$hetmem" run --stats="$tmp/stats" -- /usr/bin/env touch "$marker" 2>"$tmp/err"
+rc=$?
+said=$(head -n1 "$tmp/err")
+if [ $rc -eq 0 ] && [ -e "$marker" ] && grep -q "budget $half bytes" "$tmp/stats" &&
+	[[ $said =~ ^"$R no --dram given: the RAM budget is "[0-9.]+" "[KMGT]iB", half of this machine's "[0-9.]+" "[KMGT]iB" (--dram SIZE sets it)"$ ]]; then
+	echo "ok   without --dram: $said"
+else
+	echo "FAIL without --dram: exit $rc, budget $(grep -o 'budget [0-9]* bytes' "$tmp/stats"), expected $half; said: $said"
+	fails=$((fails + 1))
+fi
+
 echo "$((n - fails)) passed, $fails failed"
 [ $fails -eq 0 ]
