@@ -179,12 +179,19 @@ static int check_script(const char *path, const char *head, size_t n, int depth)
 	if (strcmp(base ? base + 1 : interp, "env") || !*p)
 		return 0;
 	/* env's argument: with -S, words; the first that is neither an option
-	 * nor NAME=VALUE is the program (env's own options with a value, -u
-	 * NAME, -C DIR, are not followed: their program is not checked) */
-	bool split = !strncmp(p, "-S", 2);
+	 * (nor the value of -u NAME, -C DIR) nor NAME=VALUE is the program */
+	bool split = !strncmp(p, "-S", 2), value = false;
 	char *words = split ? p + 2 : p, *save = NULL;
 	for (char *w = split ? strtok_r(words, " \t", &save) : words; w; w = split ? strtok_r(NULL, " \t", &save) : NULL) {
-		if (w[0] == '-' || strchr(w, '='))
+		if (value) {
+			value = false;
+			continue;
+		}
+		if (w[0] == '-') {
+			value = !strcmp(w, "-u") || !strcmp(w, "-C") || !strcmp(w, "--unset") || !strcmp(w, "--chdir");
+			continue;
+		}
+		if (strchr(w, '='))
 			continue;
 		char prog[PATH_MAX];
 		if (find_program(w, prog, sizeof(prog), path))
