@@ -166,9 +166,10 @@ static int env_stats(void)
 			close(fd);
 		return 0;
 	}
+	int err = errno;
 	snprintf(dir, sizeof(dir), "%s", name);
 	char *d = dirname(dir);
-	if (errno == ENOENT && stat(d, &st) && errno == ENOENT)
+	if (err == ENOENT && stat(d, &st) && errno == ENOENT)
 		return hm_error_msg(ENOENT, "%s: the directory %s does not exist", what, d);
 	fd = open(name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (fd < 0)
