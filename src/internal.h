@@ -13,10 +13,25 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/types.h>
 
 #include "hetmem.h"
 #include "policy.h"
+
+/* hetmem's threads must hold none of the program's locks when it forks: a
+ * lock held then stays held in the child's copy for ever.  glibc's
+ * strerror() translates through the locale under its _nl_state_lock (a
+ * reclaimer formatting an error while bash forks a command substitution
+ * left the child waiting in textdomain() at start), so the library's code
+ * uses strerrordesc_np (glibc >= 2.32), which takes no lock and returns the
+ * untranslated text. */
+static inline const char *hm_strerror(int err)
+{
+	const char *s = strerrordesc_np(err);
+	return s ? s : "Unknown error";
+}
+#define strerror(err) hm_strerror(err)
 
 #define HM_HIDDEN __attribute__((visibility("hidden")))
 
@@ -390,6 +405,12 @@ HM_HIDDEN struct hm_region **hm_regions_snapshot(size_t *n);
 HM_HIDDEN void hm_region_event_remap(uintptr_t from, uintptr_t to, size_t len);
 HM_HIDDEN void hm_region_event_remove(uintptr_t start, uintptr_t end, bool unmap, uint64_t seq);
 HM_HIDDEN void hm_fork_install(void);
+/* The fork handlers hm_fork_install registers, also called by the preload
+ * library around the process-creating calls that run no atfork handlers
+ * (glibc's clone without CLONE_VM, _Fork: preload_proc.c). */
+HM_HIDDEN void hm_fork_prepare(void);
+HM_HIDDEN void hm_fork_parent(void);
+HM_HIDDEN void hm_fork_child(void);
 
 /* Folio lock on the head word of folio @f (first page index).  trylock
  * returns the word seen before locking, or sets *busy. */

@@ -632,7 +632,7 @@ static void stats_report(void)
 /* Start and stop                                                           */
 /* ---------------------------------------------------------------------- */
 
-static void child_off(void)
+void hm_preload_child_off(void)
 {
 	/* the child has no handler thread: hetmem is off here (space.c) */
 	atomic_store(&active, false);
@@ -673,7 +673,7 @@ __attribute__((constructor(101))) static void preload_init(void)
 	if (!getenv("MIMALLOC_EAGER_COMMIT_DELAY"))
 		mi_option_set(mi_option_eager_commit_delay, 0);
 	owner = getpid();
-	pthread_atfork(NULL, NULL, child_off);
+	pthread_atfork(NULL, NULL, hm_preload_child_off);
 	pub_start();
 	atomic_store(&active, true);
 	atomic_store(&started, true);

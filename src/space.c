@@ -821,7 +821,7 @@ static void fork_bring_home(void)
 	free(rs);
 }
 
-static void fork_prepare(void)
+void hm_fork_prepare(void)
 {
 	if (!atomic_load(&hm_g.initialised))
 		return;
@@ -834,7 +834,7 @@ static void fork_prepare(void)
 	pthread_rwlock_rdlock(&hm_g.regions_lock);
 }
 
-static void fork_parent(void)
+void hm_fork_parent(void)
 {
 	if (!atomic_load(&hm_g.initialised))
 		return;
@@ -876,7 +876,7 @@ static void fork_child_fence(void)
 		close(fd);
 }
 
-static void fork_child(void)
+void hm_fork_child(void)
 {
 	if (!atomic_load(&hm_g.initialised))
 		return;
@@ -892,7 +892,7 @@ void hm_fork_install(void)
 {
 	static _Atomic bool done;
 	if (!atomic_exchange(&done, true))
-		pthread_atfork(fork_prepare, fork_parent, fork_child);
+		pthread_atfork(hm_fork_prepare, hm_fork_parent, hm_fork_child);
 }
 
 /* Called by hm_shutdown(): every region becomes ordinary memory. */

@@ -112,6 +112,7 @@
 #include <strings.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -132,6 +133,7 @@ struct hm_page_region {
 #define HOLD_CHUNK HM_FOLIO_2M
 #define NCHUNK 4096         /* samples in flight at most (8 GiB of address space,
 			     * reserved, populated only where a sample is) */
+#define NCHUNK_MIN 64       /* the smallest hold area worth having (128 MiB) */
 #define MAX_ENT 8192        /* samples, with room for splits by mremap */
 #define DEFAULT_SAMPLE_MS 1000 /* an untouched sample goes back after this long */
 #define DEFAULT_CPU_PCT 2
@@ -175,7 +177,7 @@ struct hm_page_region {
  * this VM's noise of the 3% target (docs/BENCHMARKS.md).  (A probe now and
  * then lands behind the program on its CPU and takes a scheduler slice,
  * 2-5 ms: the median of 8 drops those.) */
-#define PROBE_CHUNK (NCHUNK - 1)
+#define PROBE_CHUNK (T.nchunk - 1)
 
 enum wr_mech { WR_NONE, WR_WPASYNC, WR_SOFTDIRTY };
 static const char *const wr_name[] = {"none", "wp-async", "soft-dirty"};
@@ -204,6 +206,8 @@ static struct {
 	/* the hold area and the samples */
 	pthread_mutex_t lock;
 	_Atomic uintptr_t hold_base; /* read by the handler (hm_track_in_hold) */
+	int nchunk;                  /* chunks in the hold area (<= NCHUNK) */
+	bool no_room;                /* no hold area fitted the address-space limit */
 	struct sample ent[MAX_ENT];
 	size_t nent;
 	uint16_t chunk_refs[NCHUNK];
@@ -345,6 +349,9 @@ static int why_not(const char *fn, unsigned miss, enum hm_demote_mode demote, co
 					 "write-protect + PAGEMAP_SCAN (Linux >= 6.7) with demote mode move%s and "
 					 "HETMEM_TRACK_WPASYNC=1 (opt-in: folios UFFDIO_MOVE refuses then stay in RAM)",
 				fn, demote == HM_DEMOTE_MOVE ? "" : " (in force: wp)");
+	if (T.no_room && f->move)
+		return hm_error(ENOTSUP, "%s: read sampling is off in this process: the address-space limit "
+					 "(ulimit -v) left no room for its hold area", fn);
 	return hm_error(ENOTSUP, "%s: read sampling needs UFFDIO_MOVE (Linux >= 6.8)", fn);
 }
 
@@ -394,6 +401,7 @@ int hm_track_choose(struct hm_features *f, uint64_t *want)
 	T.credit_ns = 0;
 	T.last_wall = 0;
 	T.rng = ns_of(CLOCK_MONOTONIC) | 1;
+	T.no_room = false;
 	return 0;
 }
 
@@ -416,10 +424,38 @@ int hm_track_start(void)
 	}
 	if (!(T.avail & HM_TRACK_SAMPLE))
 		return 0;
+	/* The hold area is address space only, but it counts against
+	 * RLIMIT_AS: a program started with a `ulimit -v` must still have the
+	 * room it would have without hetmem.  Under a limit the area takes at
+	 * most a sixteenth of it, and halves until it fits, down to NCHUNK_MIN
+	 * chunks; without even that the process runs with no read sampling
+	 * (said by hetmem info and hm_track_set). */
 	uintptr_t base;
-	int rc = hm_map_registered((size_t)NCHUNK * HOLD_CHUNK, HOLD_CHUNK, "the tracker's hold area", &base);
+	int rc = -ENOMEM;
+	int n = NCHUNK;
+	struct rlimit as;
+	if (!getrlimit(RLIMIT_AS, &as) && as.rlim_cur != RLIM_INFINITY)
+		while (n >= NCHUNK_MIN && (rlim_t)n * HOLD_CHUNK > as.rlim_cur / 16)
+			n /= 2;
+	for (; n >= NCHUNK_MIN; n /= 2) {
+		rc = hm_map_registered((size_t)n * HOLD_CHUNK, HOLD_CHUNK, "the tracker's hold area", &base);
+		if (rc != -ENOMEM)
+			break;
+	}
+	if (rc == -ENOMEM && T.want != HM_TRACK_AUTO && (T.want & HM_TRACK_SAMPLE))
+		return hm_error(ENOMEM, "hm_init: read sampling (asked for by name) needs at least %d MiB of "
+					"address space for its hold area, and the address-space limit (ulimit -v) "
+					"leaves less", NCHUNK_MIN * 2);
+	if (rc == -ENOMEM) {
+		T.avail &= ~HM_TRACK_SAMPLE;
+		atomic_fetch_and(&T.on, ~HM_TRACK_SAMPLE);
+		T.no_room = true;
+		hm_error_clear();
+		return 0;
+	}
 	if (rc)
 		return rc;
+	T.nchunk = n;
 	T.hold_base = base;
 	return 0;
 }
@@ -434,8 +470,8 @@ void hm_track_stop(void)
 	memset(T.chunk_dirty, 0, sizeof(T.chunk_dirty));
 	memset(T.chunk_zap, 0, sizeof(T.chunk_zap));
 	if (T.hold_base) {
-		hm_prim_uffd_unregister(hm_g.uffd, T.hold_base, (size_t)NCHUNK * HOLD_CHUNK);
-		hm_sys_munmap((void *)T.hold_base, (size_t)NCHUNK * HOLD_CHUNK);
+		hm_prim_uffd_unregister(hm_g.uffd, T.hold_base, (size_t)T.nchunk * HOLD_CHUNK);
+		hm_sys_munmap((void *)T.hold_base, (size_t)T.nchunk * HOLD_CHUNK);
 		T.hold_base = 0;
 	}
 	pthread_mutex_unlock(&T.lock);
@@ -452,7 +488,7 @@ void hm_track_stop(void)
 bool hm_track_in_hold(uintptr_t a)
 {
 	uintptr_t b = atomic_load_explicit(&T.hold_base, memory_order_relaxed);
-	return b && a >= b && a < b + (size_t)NCHUNK * HOLD_CHUNK;
+	return b && a >= b && a < b + (size_t)T.nchunk * HOLD_CHUNK;
 }
 
 HM_API int hm_track_set(unsigned mechanisms, unsigned cpu_pct)
@@ -499,8 +535,8 @@ void hm_track_charge(uint64_t ns)
 
 static int chunk_alloc(void)
 {
-	for (int k = 0; k < NCHUNK; k++) {
-		int i = (int)((T.next_chunk + (unsigned)k) % NCHUNK);
+	for (int k = 0; k < T.nchunk; k++) {
+		int i = (int)((T.next_chunk + (unsigned)k) % (unsigned)T.nchunk);
 		if (i != PROBE_CHUNK && !T.chunk_refs[i] && !T.chunk_zap[i]) {
 			T.chunk_refs[i] = 1;
 			T.next_chunk = (unsigned)i + 1;
@@ -1025,7 +1061,7 @@ static void zap_chunks(void)
 {
 	int list[NCHUNK], n = 0;
 	pthread_mutex_lock(&T.lock);
-	for (int i = 0; i < NCHUNK; i++)
+	for (int i = 0; i < T.nchunk; i++)
 		if (T.chunk_zap[i])
 			list[n++] = i;
 	pthread_mutex_unlock(&T.lock);
