@@ -593,6 +593,7 @@ static void accumulate(struct record *rc, const struct cur *c)
 /* the colours: one per state; a cell mixes them by bytes */
 static const unsigned c_none[3] = {255, 255, 255}; /* not managed at that time */
 static const unsigned c_untouched[3] = {190, 190, 190};
+static const unsigned c_nopop[3] = {215, 215, 215}; /* hotness: nothing populated */
 static const unsigned c_ram[3] = {214, 39, 40};
 static const unsigned c_tier[][3] = {{31, 119, 180}, {44, 160, 44}, {148, 103, 189}, {23, 190, 207}, {140, 86, 75}};
 #define NTIERC (sizeof(c_tier) / sizeof(c_tier[0]))
@@ -911,20 +912,30 @@ int hm_heatmap_main(int argc, char **argv)
 		   "set xlabel 'time (s)'\nset ylabel 'address (managed ranges, gaps cut out)'\n"
 		   "set xrange [%g:%g]\nset yrange [0:%g]\nset tics out\nset mytics 1\n",
 		rc.t0, rc.t0 + rc.dt * rc.ncols, ymax);
-	/* ytics: the start of each range, skipping those too close to the last one labelled */
+	/* ytics: the start of each range, and aligned addresses inside ranges
+	 * large enough (about 8 over the axis), labelled with the address;
+	 * a label too close to the last one is left out */
 	fprintf(g, "set ytics (");
-	double lastl = -1e30;
+	unsigned long step = 4096;
+	while ((double)step * 16 < rc.total)
+		step <<= 1;
+	double lastl = -1e30, mind = ymax / 30;
 	int nl = 0;
 	for (size_t k = 0; k < rc.nseg; k++) {
-		double y = rc.seg[k].off / 1048576.0;
-		if (y - lastl < ymax / 30)
-			continue;
-		fprintf(g, "%s'%#lx' %g", nl++ ? ", " : "", rc.seg[k].start, y);
-		lastl = y;
+		unsigned long a = rc.seg[k].start;
+		for (;;) {
+			double y = (rc.seg[k].off + (double)(a - rc.seg[k].start)) / 1048576.0;
+			if (y - lastl >= mind && ymax - y >= mind / 2) {
+				fprintf(g, "%s'%#lx' %g", nl++ ? ", " : "", a, y);
+				lastl = y;
+			}
+			unsigned long next = (a / step + 1) * step;
+			if (next >= rc.seg[k].end || next < a)
+				break;
+			a = next;
+		}
 	}
-	if (ymax - lastl >= ymax / 30)
-		fprintf(g, ", '%#lx' %g", rc.seg[rc.nseg - 1].end, ymax);
-	fprintf(g, ")\n");
+	fprintf(g, "%s'%#lx' %g)\n", nl ? ", " : "", rc.seg[rc.nseg - 1].end, ymax);
 	/* a thin line at each cut between ranges (where there are not too many) */
 	if (rc.nseg <= 400)
 		for (size_t k = 1; k < rc.nseg; k++)
@@ -956,7 +967,7 @@ int hm_heatmap_main(int argc, char **argv)
 			fprintf(g, "\"");
 		}
 	fprintf(g, "\n");
-	hexcol(col, c_untouched);
+	hexcol(col, c_nopop);
 	fprintf(g, "unset arrow\nset key off\n");
 	if (rc.nseg <= 400)
 		for (size_t k = 1; k < rc.nseg; k++)
