@@ -919,7 +919,7 @@ int hm_heatmap_main(int argc, char **argv)
 	unsigned long step = 4096;
 	while ((double)step * 16 < rc.total)
 		step <<= 1;
-	double lastl = -1e30, mind = ymax / 30;
+	double lastl = -1e30, mind = ymax / 22;
 	int nl = 0;
 	for (size_t k = 0; k < rc.nseg; k++) {
 		unsigned long a = rc.seg[k].start;
