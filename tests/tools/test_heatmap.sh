@@ -89,6 +89,18 @@ rm -rf "$kept"
 [ "$gdef" -lt $((gall - 100)) ] || fail "untouched grey: $gdef per mille by default, $gall with --all"
 echo "ok: untouched grey: $gall per mille of the cells with --all, $gdef without"
 
+# a colour per tier: the same record with the 32 MiB region's device pages
+# on a second tier draws both tiers' colours and names both in the key
+awk '/^tier 1 / { print; print "tier 2 file:/tmp/second"; next }
+     /^region / { big = ($3 == 33554432) } /^d / && big { $3 = 2 } { print }' "$dir/env.rec" >"$dir/two.rec"
+keep "$dir/two.rec" -o "$dir/two.png"
+t1=$(share "$kept/where.dat" 31 119 180) t2=$(share "$kept/where.dat" 44 160 44)
+grep -q 'on tier 1 (emu:64M)' "$kept/plot.gp" && grep -q 'on tier 2 (file:/tmp/second)' "$kept/plot.gp" ||
+	fail "two.png: the key does not name both tiers: $(grep -o 'on tier[^"]*' "$kept/plot.gp")"
+rm -rf "$kept"
+[ "$t1" -ge 20 ] && [ "$t2" -ge 100 ] || fail "two.png: $t1 per mille of the cells on tier 1, $t2 on tier 2"
+echo "ok: two tiers: $t1 and $t2 per mille of the cells in their colours"
+
 # --list numbers the regions, --region picks them
 "$hetmem" heatmap "$dir/env.rec" --list >"$dir/list" || fail "--list exited $?"
 grep -q ' 2 region(s)' "$dir/list" || fail "--list: $(cat "$dir/list")"
