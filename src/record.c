@@ -2,7 +2,8 @@
  * record.c — recording what the placement did, for `hetmem heatmap`.
  *
  * While a record is open (hm_record_start(), or HETMEM_RECORD=PATH at
- * hm_init), the reclaimer thread appends a sample every interval (default
+ * hm_init; under `hetmem run` only the program it started records, unless
+ * PATH has %p, replaced by each process's pid), the reclaimer thread appends a sample every interval (default
  * 200 ms): the time, residency and budget, and for each region, cut into at
  * most HM_RECORD_BUCKETS equal address buckets, the fraction of each
  * bucket's folios that are in RAM and on each tier (the rest was never
@@ -119,8 +120,19 @@ int hm_record_env(void)
 	}
 	if (!path || !*path)
 		return 0;
+	/* Under `hetmem run` only the program it started records (the programs
+	 * it starts inherit the setting, and would truncate the same file and
+	 * write into it at the same time), unless PATH has %p: then every
+	 * process records to its own file, %p replaced by its pid. */
+	const char *pp = strstr(path, "%p"), *only = getenv("HETMEM_STATS_PID");
+	if (only && *only && !pp && atoi(only) != (int)getpid())
+		return 0;
+	char name[4096];
+	if (pp && snprintf(name, sizeof(name), "%.*s%d%s", (int)(pp - path), path, (int)getpid(), pp + 2) >=
+			  (int)sizeof(name))
+		return hm_error(ENAMETOOLONG, "HETMEM_RECORD: the path is too long");
 	pthread_mutex_lock(&rec_lock);
-	int rc = rec_open(path, (unsigned)v, "HETMEM_RECORD");
+	int rc = rec_open(pp ? name : path, (unsigned)v, "HETMEM_RECORD");
 	pthread_mutex_unlock(&rec_lock);
 	return rc;
 }
