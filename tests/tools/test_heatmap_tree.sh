@@ -5,7 +5,9 @@
 # `hetmem run` started records (the child must not truncate the file and
 # write into it at the same time); with %p in the path each process records
 # to its own file.  Every record must be one that `hetmem heatmap` reads.
-# Exit 77 (skipped) without gnuplot, python3 or userfaultfd.
+# The budget (192M) is above the footprint: samples are taken while a
+# budget is set, and nothing needs to move.  Exit 77 (skipped) without
+# gnuplot, python3 or userfaultfd.
 set -u
 hetmem=$1
 py=/usr/bin/python3
@@ -47,7 +49,7 @@ subprocess.run([sys.executable, sys.argv[0], "child"], check=True)
 fill_and_wait(96)  # two more samples after the child ended
 print("tree: data checked")
 PY
-HETMEM_RECORD="$dir/tree.rec" HETMEM_RECORD_MS=50 "$hetmem" run --dram 32M -- $py "$dir/prog.py" >"$dir/out" 2>&1 ||
+HETMEM_RECORD="$dir/tree.rec" HETMEM_RECORD_MS=50 "$hetmem" run --dram 192M -- $py "$dir/prog.py" >"$dir/out" 2>&1 ||
 	fail "python3 under hetmem run exited $?: $(cat "$dir/out")"
 grep -q 'data checked' "$dir/out" || fail "python3: $(cat "$dir/out")"
 "$hetmem" heatmap "$dir/tree.rec" --list >"$dir/list" 2>&1 || fail "tree.rec is not a record heatmap reads: $(cat "$dir/list")"
@@ -60,7 +62,7 @@ has "$dir/list" 40 && fail "tree.rec has the child's 40 MiB bytearray: $(cat "$d
 "$hetmem" heatmap "$dir/tree.rec" -o "$dir/tree.png" >/dev/null || fail "drawing tree.rec exited $?"
 echo "ok: a plain HETMEM_RECORD holds the program that hetmem run started, not its child"
 
-HETMEM_RECORD="$dir/tree-%p.rec" HETMEM_RECORD_MS=50 "$hetmem" run --dram 32M -- $py "$dir/prog.py" >"$dir/out" 2>&1 ||
+HETMEM_RECORD="$dir/tree-%p.rec" HETMEM_RECORD_MS=50 "$hetmem" run --dram 192M -- $py "$dir/prog.py" >"$dir/out" 2>&1 ||
 	fail "python3 under hetmem run (%p) exited $?: $(cat "$dir/out")"
 n=0 parent=0 child=0
 for f in "$dir"/tree-[0-9]*.rec; do
