@@ -51,7 +51,8 @@ static void help(FILE *f)
 		"  HETMEM_FOLIO=4K|64K|2M       folio size of mappings the preload library manages\n"
 		"  HETMEM_MIN_MAP=SIZE          smallest anonymous mapping it manages (default 64K)\n"
 		"  HETMEM_STATS=FILE|-          counters at exit (hetmem run --stats)\n"
-		"  HETMEM_RECORD=PATH           record residency and hotness to PATH (for hetmem heatmap)\n"
+		"  HETMEM_RECORD=PATH           record residency and hotness to PATH (for hetmem heatmap;\n"
+		"                               %%p in PATH: the pid, a record per process)\n"
 		"  HETMEM_RECORD_MS=N           ... every N ms (default 200)\n");
 }
 
