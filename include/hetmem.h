@@ -521,7 +521,9 @@ HM_API int hm_advice_at(const void *addr);
  * a sample visits every folio, so the interval is stretched to keep its cost
  * under 5% of one CPU (hm_stats.record_samples, record_us).  The format is
  * described in src/record.c.  Also HETMEM_RECORD=PATH (and
- * HETMEM_RECORD_MS=N) at hm_init.  A second call replaces the record.
+ * HETMEM_RECORD_MS=N) at hm_init (%p in PATH: the pid; under `hetmem run`
+ * without %p only the program it started records).  A second call replaces
+ * the record.
  * Returns 0, or:
  *   -EINVAL  @path NULL or empty, @interval_ms not 0 and outside 10..60000
  *   -ENODEV  not initialised

@@ -2,12 +2,14 @@
  * record.c — recording what the placement did, for `hetmem heatmap`.
  *
  * While a record is open (hm_record_start(), or HETMEM_RECORD=PATH at
- * hm_init), the reclaimer thread appends a sample every interval (default
+ * hm_init; under `hetmem run` only the program it started records, unless
+ * PATH has %p, replaced by each process's pid), the reclaimer thread appends a sample every interval (default
  * 200 ms): the time, residency and budget, and for each region, cut into at
  * most HM_RECORD_BUCKETS equal address buckets, the fraction of each
- * bucket's folios that are in RAM and their mean access count as the policy
- * keeps it (struct hm_pstate.count: recency counts accesses of the last
- * generations, frequency a decayed count, fifo none).  It only reads page
+ * bucket's folios that are in RAM and on each tier (the rest was never
+ * populated), and their mean access count as the policy keeps it (struct
+ * hm_pstate.count: recency counts accesses of the last generations,
+ * frequency a decayed count, fifo none).  It only reads page
  * words and policy state; it changes nothing.
  *
  * A sample visits every folio, so its cost grows with managed memory: the
@@ -17,14 +19,23 @@
  * is set.
  *
  * The format (text, one item per line, fields separated by one space):
- *   hetmem-record 1                     first line
+ *   hetmem-record 2                     first line
  *   interval_ms N                       the interval asked for
  *   sample T_MS RESIDENT BUDGET POLICY  T_MS since hm_init; bytes
+ *   tier ID NAME                        a tier present now (NAME: its spec,
+ *                                       the rest of the line)
  *   region BASE SIZE FOLIO NB           BASE in hex; NB buckets
  *   r BASE V1 .. VNB                    per mille of folios in RAM
+ *   d BASE TIER V1 .. VNB               per mille on tier TIER (a line per
+ *                                       tier holding any folio of the region)
+ *   n BASE V1 .. VNB                    per mille no longer mapped (only if
+ *                                       any)
  *   h BASE V1 .. VNB                    mean access count x 100
- * Lines starting with '#' are comments.  Each sample is followed by one
- * region/r/h triple per region alive at that time.
+ * Lines starting with '#' are comments.  Each sample is followed by its tier
+ * lines, then one region line per region alive at that time, followed by its
+ * r, d, n and h lines.  The rest of a bucket (1000 - r - d - n) was never
+ * populated (or was discarded, or lost): a program's untouched memory.
+ * Version 1 had no d, n or tier lines; `hetmem heatmap` refuses it.
  */
 #include "internal.h"
 
@@ -74,11 +85,15 @@ static int rec_open(const char *path, unsigned interval_ms, const char *who)
 	rec_ms = rec_eff_ms = interval_ms;
 	rec_last = 0;
 	rec_failed = false;
-	fprintf(f, "hetmem-record 1\ninterval_ms %u\n", interval_ms);
+	fprintf(f, "hetmem-record 2\ninterval_ms %u\n", interval_ms);
 	fprintf(f, "# sample T_MS RESIDENT_BYTES BUDGET_BYTES POLICY\n"
+		   "# tier ID NAME\n"
 		   "# region BASE SIZE FOLIO_SIZE NBUCKETS\n"
 		   "# r BASE per-mille of the bucket's folios in RAM, one value per bucket\n"
-		   "# h BASE mean policy access count x100, one value per bucket\n");
+		   "# d BASE TIER per-mille of the bucket's folios on tier TIER\n"
+		   "# n BASE per-mille of the bucket's folios no longer mapped\n"
+		   "# h BASE mean policy access count x100, one value per bucket\n"
+		   "# the rest of a bucket (1000 - r - d - n) was never populated\n");
 	fflush(f);
 	return 0;
 }
@@ -105,8 +120,19 @@ int hm_record_env(void)
 	}
 	if (!path || !*path)
 		return 0;
+	/* Under `hetmem run` only the program it started records (the programs
+	 * it starts inherit the setting, and would truncate the same file and
+	 * write into it at the same time), unless PATH has %p: then every
+	 * process records to its own file, %p replaced by its pid. */
+	const char *pp = strstr(path, "%p"), *only = getenv("HETMEM_STATS_PID");
+	if (only && *only && !pp && atoi(only) != (int)getpid())
+		return 0;
+	char name[4096];
+	if (pp && snprintf(name, sizeof(name), "%.*s%d%s", (int)(pp - path), path, (int)getpid(), pp + 2) >=
+			  (int)sizeof(name))
+		return hm_error(ENAMETOOLONG, "HETMEM_RECORD: the path is too long");
 	pthread_mutex_lock(&rec_lock);
-	int rc = rec_open(path, (unsigned)v, "HETMEM_RECORD");
+	int rc = rec_open(pp ? name : path, (unsigned)v, "HETMEM_RECORD");
 	pthread_mutex_unlock(&rec_lock);
 	return rc;
 }
@@ -125,27 +151,75 @@ HM_API int hm_record_stop(void)
 	return rc;
 }
 
+/* per-bucket counts of one region's sample; guarded by rec_lock (static:
+ * the tier counts are too large for the reclaimer's stack) */
+static uint32_t s_tot[HM_RECORD_BUCKETS], s_res[HM_RECORD_BUCKETS], s_gone[HM_RECORD_BUCKETS];
+static uint32_t s_dev[HM_MAX_TIERS][HM_RECORD_BUCKETS];
+static uint64_t s_cnt[HM_RECORD_BUCKETS];
+
+static void put_permille(FILE *f, const uint32_t *v, size_t nb)
+{
+	for (size_t b = 0; b < nb; b++)
+		fprintf(f, " %u", s_tot[b] ? (unsigned)((uint64_t)v[b] * 1000 / s_tot[b]) : 0);
+	fputc('\n', f);
+}
+
 static void sample_region(FILE *f, struct hm_region *r)
 {
 	size_t fp = region_folio_pages(r), nf = r->npages / fp;
 	size_t nb = nf < HM_RECORD_BUCKETS ? nf : HM_RECORD_BUCKETS;
-	uint32_t res[HM_RECORD_BUCKETS] = {0}, tot[HM_RECORD_BUCKETS] = {0};
-	uint64_t cnt[HM_RECORD_BUCKETS] = {0};
+	uint32_t tiers = 0; /* bit per tier holding any folio */
+	bool gone = false;
+	memset(s_tot, 0, sizeof(s_tot));
+	memset(s_res, 0, sizeof(s_res));
+	memset(s_gone, 0, sizeof(s_gone));
+	memset(s_dev, 0, sizeof(s_dev));
+	memset(s_cnt, 0, sizeof(s_cnt));
 	for (size_t fo = 0; fo < nf; fo++) {
 		size_t b = fo * nb / nf;
 		uint64_t w = atomic_load_explicit(&r->words[fo * fp], memory_order_relaxed);
-		tot[b]++;
-		res[b] += pw_loc(w) == HM_LOC_HOST;
-		cnt[b] += hm_policy_count(r, fo);
+		unsigned loc = pw_loc(w);
+		s_tot[b]++;
+		if (loc == HM_LOC_HOST) {
+			s_res[b]++;
+		} else if (loc == HM_LOC_TIER) {
+			int t = pw_tier(w);
+			s_dev[t][b]++;
+			tiers |= 1u << t;
+		} else if (loc == HM_LOC_UNMAPPED) {
+			s_gone[b]++;
+			gone = true;
+		}
+		s_cnt[b] += hm_policy_count(r, fo);
 	}
-	fprintf(f, "region %#lx %zu %zu %zu\nr %#lx", (unsigned long)r->base, r->size, fp << HM_PAGE_SHIFT, nb,
-		(unsigned long)r->base);
+	unsigned long base = (unsigned long)r->base;
+	fprintf(f, "region %#lx %zu %zu %zu\nr %#lx", base, r->size, fp << HM_PAGE_SHIFT, nb, base);
+	put_permille(f, s_res, nb);
+	for (int t = 0; t < HM_MAX_TIERS; t++)
+		if (tiers & (1u << t)) {
+			fprintf(f, "d %#lx %d", base, t);
+			put_permille(f, s_dev[t], nb);
+		}
+	if (gone) {
+		fprintf(f, "n %#lx", base);
+		put_permille(f, s_gone, nb);
+	}
+	fprintf(f, "h %#lx", base);
 	for (size_t b = 0; b < nb; b++)
-		fprintf(f, " %u", tot[b] ? (unsigned)((uint64_t)res[b] * 1000 / tot[b]) : 0);
-	fprintf(f, "\nh %#lx", (unsigned long)r->base);
-	for (size_t b = 0; b < nb; b++)
-		fprintf(f, " %llu", tot[b] ? (unsigned long long)(cnt[b] * 100 / tot[b]) : 0ull);
+		fprintf(f, " %llu", s_tot[b] ? (unsigned long long)(s_cnt[b] * 100 / s_tot[b]) : 0ull);
 	fputc('\n', f);
+}
+
+/* a tier line per tier present now, so that the picture can name them */
+static void sample_tiers(FILE *f)
+{
+	pthread_mutex_lock(&hm_g.tiers_lock);
+	for (int t = 1; t < HM_MAX_TIERS; t++) {
+		struct hm_tier *tp = atomic_load(&hm_g.tiers[t]);
+		if (tp)
+			fprintf(f, "tier %d %s\n", t, tp->name[0] ? tp->name : "?");
+	}
+	pthread_mutex_unlock(&hm_g.tiers_lock);
 }
 
 void hm_record_tick(uint32_t now)
@@ -164,6 +238,7 @@ void hm_record_tick(uint32_t now)
 	fprintf(rec_f, "sample %u %llu %llu %s\n", now,
 		(unsigned long long)(atomic_load(&hm_cnt.resident_pages) << HM_PAGE_SHIFT),
 		(unsigned long long)hm_g.budget, hm_policy_get());
+	sample_tiers(rec_f);
 	for (size_t i = 0; rs && i < nr; i++) {
 		if (!atomic_load(&rs[i]->dying))
 			sample_region(rec_f, rs[i]);

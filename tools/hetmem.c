@@ -28,8 +28,9 @@ static void help(FILE *f)
 		"  stat [-w SEC] PID live residency, faults, migrations of a program under hetmem\n"
 		"  info              kernel features hetmem detects, and the mechanisms it will use\n"
 		"  demo [OPTIONS]    a program with more data than its RAM budget (hetmem demo --help)\n"
-		"  heatmap RECORD -o OUT.png\n"
-		"                    draw a record (HETMEM_RECORD) as heat maps of residency and hotness\n"
+		"  heatmap RECORD -o OUT.png|.svg|.pdf [--region LIST] [--all] | --list\n"
+		"                    draw a record (HETMEM_RECORD): placement (RAM, each tier, never\n"
+		"                    populated) and hotness over time and address\n"
 		"                    over time and address (needs gnuplot)\n"
 		"  help              this text\n"
 		"\n"
@@ -50,7 +51,8 @@ static void help(FILE *f)
 		"  HETMEM_FOLIO=4K|64K|2M       folio size of mappings the preload library manages\n"
 		"  HETMEM_MIN_MAP=SIZE          smallest anonymous mapping it manages (default 64K)\n"
 		"  HETMEM_STATS=FILE|-          counters at exit (hetmem run --stats)\n"
-		"  HETMEM_RECORD=PATH           record residency and hotness to PATH (for hetmem heatmap)\n"
+		"  HETMEM_RECORD=PATH           record residency and hotness to PATH (for hetmem heatmap;\n"
+		"                               %%p in PATH: the pid, a record per process)\n"
 		"  HETMEM_RECORD_MS=N           ... every N ms (default 200)\n");
 }
 

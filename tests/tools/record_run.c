@@ -1,7 +1,8 @@
 /*
  * record_run.c — a short run for the heatmap test: a 32 MiB region under an
- * 8 MiB budget, written once, then a hot quarter kept busy for about a
- * second, while a record is taken (HETMEM_RECORD from the environment, or
+ * 8 MiB budget, its first three quarters written once (the last quarter is
+ * never touched), then its second quarter kept busy for about a second, and
+ * a second region of 4 MiB written once, while a record is taken (HETMEM_RECORD from the environment, or
  * the path given as argv[1] through hm_record_start), after checking that
  * hm_record_start refuses bad input (and leaves a record already open by
  * HETMEM_RECORD alone).  Exits 77 (skipped) without userfaultfd.
@@ -47,13 +48,15 @@ int main(int argc, char **argv)
 	}
 	int t = hm_tier_add("emu:64M");
 	size_t len = 32 << 20;
-	uint64_t *p = hm_alloc(len, HM_FOLIO_4K);
-	if (t < 0 || !p || hm_budget_set(8 << 20, 0, 0, t)) {
+	uint64_t *p = hm_alloc(len, HM_FOLIO_4K), *q = hm_alloc(4 << 20, HM_FOLIO_4K);
+	if (t < 0 || !p || !q || hm_budget_set(8 << 20, 0, 0, t)) {
 		fprintf(stderr, "record_run: set-up: %s\n", hm_last_error());
 		return 1;
 	}
-	for (size_t i = 0; i < len / 8; i++)
+	for (size_t i = 0; i < len / 8 / 4 * 3; i++)
 		p[i] = i;
+	for (size_t i = 0; i < (4 << 20) / 8; i++)
+		q[i] = i;
 	struct timespec t0, now;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	uint64_t x = 88172645463325252ull, sum = 0;
