@@ -614,6 +614,9 @@ HM_HIDDEN int hm_thread_start(pthread_t *t, const char *name, void *(*fn)(void *
  * hm_thread_sleep_ms sleeps @ms, or less when one asks. */
 HM_HIDDEN void hm_thread_sync(void);
 HM_HIDDEN void hm_thread_sleep_ms(unsigned ms);
+/* Unblock SIGBUS in the calling hetmem thread (signal mode's reclaimer: its
+ * own faults in registered memory are served by the SIGBUS handler). */
+HM_HIDDEN void hm_thread_take_sigbus(void);
 /* In a program thread: give every hetmem thread this thread's capabilities,
  * securebits, ambient and bounding sets, and wait (boundedly) until each
  * has; @what names the call for the message when one cannot.  0 or -errno. */

@@ -342,6 +342,8 @@ static void *reclaim_main(void *arg)
 {
 	hm_tls_internal = true;
 	atomic_store(&rc_tid, (pid_t)syscall(SYS_gettid));
+	if (hm_g.sigfault)
+		hm_thread_take_sigbus(); /* its faults in staging (thread.c) */
 	hm_pin_own_thread();
 	struct hm_victim *heap = malloc(2 * MAX_VICTIMS * sizeof(*heap));
 	size_t *heads = malloc(MAX_VICTIMS * sizeof(*heads));

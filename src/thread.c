@@ -12,9 +12,12 @@
  * still gets it, and a program's handler never runs on hetmem's stack.
  * glibc keeps its own SIGCANCEL and SIGSETXID out of any mask, so set*id
  * broadcasts still reach these threads.  A synchronous fault (SIGSEGV,
- * SIGBUS) of a hetmem thread is then fatal as by default: hetmem's threads
- * do not touch memory that could fault with a signal (in signal mode the
- * program's threads take SIGBUS, not these).
+ * SIGBUS) of a hetmem thread is then fatal as by default, with one
+ * exception: in signal mode (sigfault.c) the reclaimer's own accesses to
+ * registered memory (a hole in a staging chunk) raise SIGBUS in it, which
+ * the SIGBUS handler serves, so the reclaimer takes SIGBUS there
+ * (hm_thread_take_sigbus); a SIGBUS sent with kill(2) to a program that
+ * blocks it in every thread could then reach the reclaimer.
  *
  * Credentials.  In Linux capabilities, securebits (keep-caps among them),
  * ambient capabilities and the bounding set belong to each thread, while
@@ -269,6 +272,14 @@ int hm_thread_start(pthread_t *t, const char *name, void *(*fn)(void *), void *a
 		pthread_mutex_unlock(&lock);
 	}
 	return e;
+}
+
+void hm_thread_take_sigbus(void)
+{
+	sigset_t s;
+	sigemptyset(&s);
+	sigaddset(&s, SIGBUS);
+	pthread_sigmask(SIG_UNBLOCK, &s, NULL);
 }
 
 static uint64_t mono_ms(void)
