@@ -207,7 +207,6 @@ static void *trampoline(void *arg)
 {
 	struct slot *s = arg;
 	self = s;
-	pthread_setname_np(pthread_self(), s->name); /* top -H, ps -L */
 	atomic_store(&s->tid, (pid_t)syscall(SYS_gettid));
 	hm_thread_sync(); /* a request made while it started */
 	void *ret = s->fn(s->arg);
@@ -270,8 +269,14 @@ int hm_thread_start(pthread_t *t, const char *name, void *(*fn)(void *), void *a
 		pthread_mutex_lock(&lock);
 		s->used = false;
 		pthread_mutex_unlock(&lock);
+		return e;
 	}
-	return e;
+	pthread_setname_np(*t, name); /* top -H, ps -L */
+	/* registered before this returns: a credential change from now on
+	 * waits for it */
+	for (int i = 0; i < 100000 && !atomic_load(&s->tid); i++)
+		sched_yield();
+	return 0;
 }
 
 void hm_thread_take_sigbus(void)
