@@ -45,21 +45,27 @@ int capset(cap_user_header_t h, const cap_user_data_t d); /* not in glibc's head
 	{ \
 		REAL(name); \
 		hm_thread_creds_sync(#name); \
-		return real_##name(a); \
+		int rc_ = real_##name(a); \
+		hm_thread_creds_after(); \
+		return rc_; \
 	}
 #define SETXID2(name, t) \
 	EXPORT int name(t a, t b) \
 	{ \
 		REAL(name); \
 		hm_thread_creds_sync(#name); \
-		return real_##name(a, b); \
+		int rc_ = real_##name(a, b); \
+		hm_thread_creds_after(); \
+		return rc_; \
 	}
 #define SETXID3(name, t) \
 	EXPORT int name(t a, t b, t c) \
 	{ \
 		REAL(name); \
 		hm_thread_creds_sync(#name); \
-		return real_##name(a, b, c); \
+		int rc_ = real_##name(a, b, c); \
+		hm_thread_creds_after(); \
+		return rc_; \
 	}
 
 SETXID1(setuid, uid_t)
@@ -75,7 +81,9 @@ EXPORT int setgroups(size_t n, const gid_t *list)
 {
 	REAL(setgroups);
 	hm_thread_creds_sync("setgroups");
-	return real_setgroups(n, list);
+	int rc = real_setgroups(n, list);
+	hm_thread_creds_after();
+	return rc;
 }
 
 /* glibc's initgroups calls its own setgroups, not this one */
@@ -83,7 +91,9 @@ EXPORT int initgroups(const char *user, gid_t group)
 {
 	REAL(initgroups);
 	hm_thread_creds_sync("initgroups");
-	return real_initgroups(user, group);
+	int rc = real_initgroups(user, group);
+	hm_thread_creds_after();
+	return rc;
 }
 
 EXPORT int capset(cap_user_header_t h, const cap_user_data_t d)

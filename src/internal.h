@@ -621,5 +621,9 @@ HM_HIDDEN void hm_thread_take_sigbus(void);
  * securebits, ambient and bounding sets, and wait (boundedly) until each
  * has; @what names the call for the message when one cannot.  0 or -errno. */
 HM_HIDDEN int hm_thread_creds_sync(const char *what);
+/* After a set*id call that followed hm_thread_creds_sync: every thread made
+ * the same change, so their state is the caller's new one (no round trip at
+ * the next call unless the caller changes its capabilities meanwhile). */
+HM_HIDDEN void hm_thread_creds_after(void);
 
 #endif

@@ -84,6 +84,12 @@ static pthread_mutex_t wake_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct slot slots[MAX_THREADS];
 static _Atomic uint64_t req_gen;
 static struct creds req_creds; /* written before req_gen moves, under req_lock */
+/* What every hetmem thread has now, when known_valid (both under req_lock):
+ * a caller with these credentials needs no round trip.  A thread started
+ * since (known_stale) has its creator's, which may be other. */
+static struct creds known;
+static bool known_valid;
+static _Atomic bool known_stale;
 static __thread struct slot *self __attribute__((tls_model("initial-exec")));
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
@@ -109,10 +115,14 @@ static int creds_get(struct creds *c)
 	c->securebits = prctl(PR_GET_SECUREBITS, 0, 0, 0, 0);
 	if (c->securebits < 0)
 		c->securebits = 0;
+	/* an ambient capability is both permitted and inheritable */
+	bool amb = false;
+	for (int i = 0; i < _LINUX_CAPABILITY_U32S_3; i++)
+		amb |= (c->cap[i].permitted & c->cap[i].inheritable) != 0;
 	for (int n = 0; n <= last_cap(); n++) {
 		if (prctl(PR_CAPBSET_READ, (unsigned long)n, 0, 0, 0) > 0)
 			c->bounding |= 1ull << n;
-		if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_IS_SET, (unsigned long)n, 0, 0) > 0)
+		if (amb && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_IS_SET, (unsigned long)n, 0, 0) > 0)
 			c->ambient |= 1ull << n;
 	}
 	return 0;
@@ -231,6 +241,7 @@ static void atfork_child(void)
 		atomic_store(&slots[i].tid, 0);
 		slots[i].used = false;
 	}
+	known_valid = false;
 }
 
 static void atfork_install(void)
@@ -259,6 +270,7 @@ int hm_thread_start(pthread_t *t, const char *name, void *(*fn)(void *), void *a
 	/* it starts with its creator's credentials: nothing to answer yet */
 	atomic_store(&s->done, atomic_load(&req_gen));
 	pthread_mutex_unlock(&lock);
+	atomic_store(&known_stale, true);
 
 	sigset_t all, old;
 	sigfillset(&all);
@@ -294,25 +306,54 @@ static uint64_t mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-int hm_thread_creds_sync(const char *what)
+/* Whether this process has a hetmem thread now (not in a forked child). */
+static bool any_thread(void)
 {
 	if (self)
-		return 0; /* a hetmem thread itself: never the program's call */
+		return false; /* a hetmem thread itself: never the program's call */
 	pid_t pid = getpid();
-	bool any = false;
 	for (int i = 0; i < MAX_THREADS; i++)
-		any |= atomic_load(&slots[i].tid) && slots[i].pid == pid;
-	if (!any)
-		return 0;
-	int saved_errno = errno;
-	/* bounded: a call from a signal handler that interrupted this very
-	 * function must not hang */
+		if (atomic_load(&slots[i].tid) && slots[i].pid == pid)
+			return true;
+	return false;
+}
+
+/* req_lock, waiting at most CREDS_WAIT_MS: a call from a signal handler
+ * that interrupted this very file's code must not hang. */
+static bool req_take(const char *what)
+{
 	struct timespec until;
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += CREDS_WAIT_MS / 1000;
-	if (pthread_mutex_timedlock(&req_lock, &until)) {
-		fprintf(stderr, "hetmem: %s: another change of credentials is under way; hetmem's threads "
-				"may not have the calling thread's capabilities\n", what);
+	if (!pthread_mutex_timedlock(&req_lock, &until))
+		return true;
+	fprintf(stderr, "hetmem: %s: another change of credentials is under way; hetmem's threads "
+			"may not have the calling thread's capabilities\n", what);
+	return false;
+}
+
+void hm_thread_creds_after(void)
+{
+	if (!any_thread())
+		return;
+	int saved_errno = errno;
+	if (!req_take("set*id"))
+		return;
+	/* the call ran in every thread from the same state: each thread's
+	 * state became what the caller's is now */
+	if (known_valid && !atomic_load(&known_stale) && creds_get(&known))
+		known_valid = false;
+	pthread_mutex_unlock(&req_lock);
+	errno = saved_errno;
+}
+
+int hm_thread_creds_sync(const char *what)
+{
+	if (!any_thread())
+		return 0;
+	pid_t pid = getpid();
+	int saved_errno = errno;
+	if (!req_take(what)) {
 		errno = saved_errno;
 		return -EDEADLK;
 	}
@@ -322,6 +363,13 @@ int hm_thread_creds_sync(const char *what)
 		pthread_mutex_unlock(&req_lock);
 		errno = saved_errno;
 		return rc;
+	}
+	if (atomic_exchange(&known_stale, false))
+		known_valid = false;
+	if (known_valid && creds_equal(&c, &known)) {
+		pthread_mutex_unlock(&req_lock);
+		errno = saved_errno;
+		return 0; /* they have it already */
 	}
 	pthread_mutex_lock(&lock);
 	req_creds = c;
@@ -343,8 +391,13 @@ int hm_thread_creds_sync(const char *what)
 			if (atomic_load(&s->tid) && s->pid == pid && atomic_load(&s->done) < g)
 				late = s->name;
 		}
-		if (!late || mono_ms() - t0 >= CREDS_WAIT_MS)
+		uint64_t waited = mono_ms() - t0;
+		if (!late || waited >= CREDS_WAIT_MS)
 			break;
+		if (waited < 2) { /* they answer within microseconds when idle */
+			sched_yield();
+			continue;
+		}
 		struct timespec ts = {0, 100000};
 		nanosleep(&ts, NULL);
 	}
@@ -355,6 +408,8 @@ int hm_thread_creds_sync(const char *what)
 			fail_rc = s->result;
 		}
 	}
+	known = c;
+	known_valid = !late && !failed;
 	pthread_mutex_unlock(&req_lock);
 	if (late) {
 		fprintf(stderr, "hetmem: %s: hetmem's thread %s did not take the calling thread's capabilities "
