@@ -632,19 +632,35 @@ static void release_held(void)
 	serve_held();
 }
 
+/* stop_efd also wakes the handler for thread.c (hm_thread_sync): such a
+ * wake-up adds HANDLER_WAKE, hm_shutdown's stop adds 1. */
+#define HANDLER_WAKE (1ull << 32)
+
+static void handler_wake(void)
+{
+	uint64_t v = HANDLER_WAKE;
+	if (write(hm_g.stop_efd, &v, sizeof(v)) != sizeof(v))
+		return; /* the handler still looks at each wait point */
+}
+
+static bool stop_asked(void)
+{
+	uint64_t v = 0;
+	if (read(hm_g.stop_efd, &v, sizeof(v)) != sizeof(v))
+		return true;
+	return (v & (HANDLER_WAKE - 1)) != 0;
+}
+
 static void *handler_main(void *arg)
 {
 	hm_tls_internal = true;
 	on_handler = true;
 	hm_pin_own_thread();
-	pthread_setname_np(pthread_self(), "hm-fault"); /* top -H, ps -L */
-	sigset_t all;
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, NULL);
 	struct pollfd pfd[2] = {{.fd = hm_g.uffd, .events = POLLIN}, {.fd = hm_g.stop_efd, .events = POLLIN}};
 	struct uffd_msg msgs[16];
 	bool busy = false;
 	for (;;) {
+		hm_thread_sync();
 		release_held();
 		if (busy && spin_for_message())
 			goto drain;
@@ -656,6 +672,8 @@ static void *handler_main(void *arg)
 			break;
 		}
 		if (pfd[1].revents) {
+			if (!stop_asked())
+				continue; /* handler_wake's: hm_thread_sync at the top */
 			serve_held(); /* no thread is left blocked on a held fault */
 			break;
 		}
@@ -875,7 +893,7 @@ HM_API int hm_init(const struct hm_config *cfg)
 	rc = hm_sigfault_start();
 	if (rc)
 		goto err_track;
-	int e = pthread_create(&hm_g.handler, NULL, handler_main, NULL);
+	int e = hm_thread_start(&hm_g.handler, "hm-fault", handler_main, NULL, handler_wake);
 	if (e) {
 		rc = hm_error(e, "hm_init: cannot start the handler thread");
 		goto err_sig;

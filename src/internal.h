@@ -636,4 +636,29 @@ HM_HIDDEN bool hm_track_wp_async(void);
 HM_HIDDEN void hm_devices_close_all(void);
 HM_HIDDEN void hm_devices_forget_range(uintptr_t start, size_t len);
 
+/* ------------------------------------------------------------------------
+ * thread.c: hetmem's own threads.
+ * ---------------------------------------------------------------------- */
+/* Start a hetmem thread named @name running @fn(@arg), with every signal
+ * blocked from its first instruction; @wake (or NULL) wakes it from its
+ * sleep so that it reaches hm_thread_sync soon.  0 or a positive errno. */
+HM_HIDDEN int hm_thread_start(pthread_t *t, const char *name, void *(*fn)(void *), void *arg,
+			      void (*wake)(void));
+/* In a hetmem thread, at its wait points: take the credentials a
+ * hm_thread_creds_sync asked for, if one did (one atomic load if not);
+ * hm_thread_sleep_ms sleeps @ms, or less when one asks. */
+HM_HIDDEN void hm_thread_sync(void);
+HM_HIDDEN void hm_thread_sleep_ms(unsigned ms);
+/* Unblock SIGBUS in the calling hetmem thread (signal mode's reclaimer: its
+ * own faults in registered memory are served by the SIGBUS handler). */
+HM_HIDDEN void hm_thread_take_sigbus(void);
+/* In a program thread: give every hetmem thread this thread's capabilities,
+ * securebits, ambient and bounding sets, and wait (boundedly) until each
+ * has; @what names the call for the message when one cannot.  0 or -errno. */
+HM_HIDDEN int hm_thread_creds_sync(const char *what);
+/* After a set*id call that followed hm_thread_creds_sync: every thread made
+ * the same change, so their state is the caller's new one (no round trip at
+ * the next call unless the caller changes its capabilities meanwhile). */
+HM_HIDDEN void hm_thread_creds_after(void);
+
 #endif

@@ -538,11 +538,9 @@ static void pub_update(void)
 static void *pub_main(void *arg)
 {
 	hm_tls_internal = true;
-	pthread_setname_np(pthread_self(), "hm-publish"); /* top -H, ps -L */
-	struct timespec ts = {0, HM_PUB_PERIOD_MS * 1000000L};
 	while (!atomic_load(&pub_stop)) {
 		pub_update();
-		nanosleep(&ts, NULL);
+		hm_thread_sleep_ms(HM_PUB_PERIOD_MS);
 	}
 	return NULL;
 }
@@ -581,7 +579,7 @@ static void pub_start(void)
 				pub->program[i] = ' ';
 	}
 	pub_update();
-	if (pthread_create(&pub_thread, NULL, pub_main, NULL)) {
+	if (hm_thread_start(&pub_thread, "hm-publish", pub_main, NULL, NULL)) {
 		hm_sys_munmap(pub, sizeof(*pub));
 		pub = NULL;
 		unlink(pub_path);

@@ -342,7 +342,8 @@ static void *reclaim_main(void *arg)
 {
 	hm_tls_internal = true;
 	atomic_store(&rc_tid, (pid_t)syscall(SYS_gettid));
-	pthread_setname_np(pthread_self(), "hm-reclaim"); /* top -H, ps -L */
+	if (hm_g.sigfault)
+		hm_thread_take_sigbus(); /* its faults in staging (thread.c) */
 	hm_pin_own_thread();
 	struct hm_victim *heap = malloc(2 * MAX_VICTIMS * sizeof(*heap));
 	size_t *heads = malloc(MAX_VICTIMS * sizeof(*heads));
@@ -368,6 +369,7 @@ static void *reclaim_main(void *arg)
 		memcpy(blocks, pq, nblocks * sizeof(blocks[0]));
 		pq_n = 0;
 		pthread_mutex_unlock(&rc_lock);
+		hm_thread_sync();
 
 		uint32_t now = hm_clock_ms();
 		bool over = hm_g.budget && resident() > hm_g.budget_high;
@@ -496,7 +498,7 @@ HM_API int hm_budget_set(uint64_t bytes, unsigned low_pct, unsigned high_pct, in
 	hm_g.budget = bytes;
 	int rc = 0;
 	if (!rc_running) {
-		int e = pthread_create(&rc_thread, NULL, reclaim_main, NULL);
+		int e = hm_thread_start(&rc_thread, "hm-reclaim", reclaim_main, NULL, hm_reclaim_kick);
 		if (e) {
 			hm_g.budget = 0;
 			rc = hm_error(e, "hm_budget_set: cannot start the reclaimer thread");
