@@ -751,6 +751,9 @@ HM_API int hm_probe_features(struct hm_features *f)
 			f->soft_dirty = (ent >> 55) & 1;
 		close(pm);
 	}
+	rc = hm_features_mask(f); /* HETMEM_MASK_FEATURES (featmask.c) */
+	if (rc)
+		return rc;
 	f->demote = hm_g.initialised ? hm_g.demote : HM_DEMOTE_AUTO;
 	hm_track_describe(f, hm_g.initialised ? hm_g.demote : HM_DEMOTE_AUTO);
 	return 0;

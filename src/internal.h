@@ -481,6 +481,8 @@ HM_HIDDEN void hm_reclaim_stop(void);
  * the budget it recycles a victim's page for it (victims queued by the
  * reclaimer), so no other thread is woken and no other CPU flushed.
  * ---------------------------------------------------------------------- */
+/* featmask.c: HETMEM_MASK_FEATURES applied to a probe's answer */
+HM_HIDDEN int hm_features_mask(struct hm_features *f);
 HM_HIDDEN int hm_sigfault_start(void);
 HM_HIDDEN void hm_sigfault_stop(void);
 /* The reclaimer's coldest resident folios, coldest first: the next victims a
