@@ -481,6 +481,11 @@ HM_HIDDEN void hm_reclaim_stop(void);
  * the budget it recycles a victim's page for it (victims queued by the
  * reclaimer), so no other thread is woken and no other CPU flushed.
  * ---------------------------------------------------------------------- */
+/* poison.c: lost pages without UFFDIO_POISON (a fence that raises SIGBUS) */
+HM_HIDDEN void hm_poison_fence(struct hm_region *r, size_t head, uintptr_t fault, pid_t tid);
+HM_HIDDEN bool hm_poison_own_unmap(uintptr_t start, uintptr_t end);
+HM_HIDDEN void hm_poison_discard(uintptr_t start, uintptr_t end);
+HM_HIDDEN void hm_poison_stop(void);
 /* featmask.c: HETMEM_MASK_FEATURES applied to a probe's answer */
 HM_HIDDEN int hm_features_mask(struct hm_features *f);
 HM_HIDDEN int hm_sigfault_start(void);

@@ -135,8 +135,9 @@ static int info(void)
 	hm_probe_features(&f);
 	printf("demotion:             %s\n", f.demote == HM_DEMOTE_MOVE ? "UFFDIO_MOVE into staging"
 					     : "write-protect, copy, MADV_DONTNEED");
-	printf("poisoned pages:       %s\n", f.poison ? "UFFDIO_POISON (SIGBUS at the address)"
-						      : "SIGBUS queued to the faulting thread");
+	printf("poisoned pages:       %s\n", f.poison ? "UFFDIO_POISON (SIGBUS at the address, BUS_MCEERR_AR)"
+						      : "an empty file mapped over the page (SIGBUS at the address, "
+							"BUS_ADRERR; no UFFDIO_POISON)");
 	printf("fork:                 pages on devices are brought home before fork()\n");
 	char def[128];
 	hm_env_default_tier(def, sizeof(def));
