@@ -39,6 +39,13 @@
  *  - hm_free, hm_shutdown, fork: the fence is unregistered, unmapped, or
  *    inherited (shared: still SIGBUS in the child) like any part of the
  *    region.
+ * Through the library API a raw madvise(DONTNEED) is seen by its REMOVE
+ * event, which the handler reads after madvise has returned: an access at
+ * once may still meet the fence.  Under `hetmem run` the madvise interposer
+ * gives the fence back before madvise (preload.c).  One race is left: a
+ * program that mremaps a page away while one of its threads is blocked
+ * faulting on it, and maps something else there, before the worker maps the
+ * fence, would have that mapping replaced by the fence.
  */
 #include "internal.h"
 #include "uffd_compat.h"
@@ -113,8 +120,10 @@ static int fence(uintptr_t a, size_t len, int prot)
 	int fd = memfd_create("hetmem-lost", MFD_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	atomic_store(&own_end, a + len);
-	atomic_store(&own_start, a);
+	if (hm_g.feat.event_unmap) { /* (without UNMAP events there is none to skip) */
+		atomic_store(&own_end, a + len);
+		atomic_store(&own_start, a);
+	}
 	/* offset = the address: adjacent fences of one file merge; all of it
 	 * lies beyond the file's size 0 */
 	void *p = hm_sys_mmap((void *)a, len, prot, MAP_SHARED | MAP_FIXED, fd, (off_t)a);
