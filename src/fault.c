@@ -172,6 +172,8 @@ static void poison(struct hm_region *r, size_t i, size_t n)
 	}
 	if (hm_g.feat.poison)
 		hm_prim_uffd_poison(hm_g.uffd, r->base + (i << HM_PAGE_SHIFT), n << HM_PAGE_SHIFT);
+	else if (!on_handler && !hm_g.sigfault) /* (the handler's faults: serve_fault) */
+		hm_poison_fence_locked(r, i, i + n);
 }
 
 /* Pages [i, i+n) of @r live on tier @tid from @slot on: copy them into

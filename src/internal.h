@@ -483,6 +483,9 @@ HM_HIDDEN void hm_reclaim_stop(void);
  * ---------------------------------------------------------------------- */
 /* poison.c: lost pages without UFFDIO_POISON (a fence that raises SIGBUS) */
 HM_HIDDEN void hm_poison_fence(struct hm_region *r, size_t head, uintptr_t fault, pid_t tid);
+/* fence the POISON pages of [first, last) now; caller holds the folio lock,
+ * never the handler thread.  0 or -errno */
+HM_HIDDEN int hm_poison_fence_locked(struct hm_region *r, size_t first, size_t last);
 HM_HIDDEN bool hm_poison_own_unmap(uintptr_t start, uintptr_t end);
 HM_HIDDEN void hm_poison_discard(uintptr_t start, uintptr_t end);
 HM_HIDDEN void hm_poison_stop(void);

@@ -14,8 +14,11 @@
  * EFAULT, as for a real memory error.  Then the faulting thread is woken;
  * its retried access takes the SIGBUS.
  *
- * The fence is mapped by a worker thread of its own, started at the first
- * fence: a MAP_FIXED over a registered range sends an UNMAP event, and the
+ * A page poisoned off the handler thread (a migration home, fork, hm_shutdown
+ * bringing pages home) is fenced there and then, as UFFDIO_POISON marks it at
+ * once: after hm_shutdown unregisters the range, it must still not read as
+ * zeros.  On the handler thread (a fault) the fence is mapped by a worker
+ * thread of its own, started at the first such fence: a MAP_FIXED over a registered range sends an UNMAP event, and the
  * mapping thread waits until the handler thread has read it — the handler
  * cannot map the fence itself.  The worker takes the folio lock, fences
  * each run of pages still POISON, marks its own UNMAP event so the handler
@@ -156,24 +159,17 @@ static int unfence(uintptr_t a, size_t len, int prot)
 	return hm_prim_uffd_register(hm_g.uffd, a, len, hm_g.register_mode);
 }
 
-/* Fence the POISON pages of the folio at @addr; 0 or the first -errno. */
-static int fence_folio(uintptr_t addr)
+int hm_poison_fence_locked(struct hm_region *r, size_t first, size_t last)
 {
-	struct hm_region *r = hm_region_get_any(addr);
-	if (!r)
-		return 0; /* gone: the retried access finds whatever is there now */
-	size_t fp = region_folio_pages(r);
-	size_t head = ((addr - r->base) >> HM_PAGE_SHIFT) & ~(fp - 1);
 	int ret = 0;
-	hm_folio_lock(r, head);
-	for (size_t i = head; i < head + fp;) {
+	for (size_t i = first; i < last;) {
 		uint64_t w = atomic_load(&r->words[i]);
 		size_t j = i + 1;
 		if (pw_loc(w) != HM_LOC_POISON || (w & PW_PENDING) || fenced(w)) {
 			i = j;
 			continue;
 		}
-		while (j < head + fp) {
+		while (j < last) {
 			uint64_t wj = atomic_load(&r->words[j]);
 			if (pw_loc(wj) != HM_LOC_POISON || (wj & PW_PENDING) || fenced(wj) ||
 			    (wj & PW_PROT_MASK) != (w & PW_PROT_MASK))
@@ -199,6 +195,19 @@ static int fence_folio(uintptr_t addr)
 		}
 		i = j;
 	}
+	return ret;
+}
+
+/* Fence the POISON pages of the folio at @addr; 0 or the first -errno. */
+static int fence_folio(uintptr_t addr)
+{
+	struct hm_region *r = hm_region_get_any(addr);
+	if (!r)
+		return 0; /* gone: the retried access finds whatever is there now */
+	size_t fp = region_folio_pages(r);
+	size_t head = ((addr - r->base) >> HM_PAGE_SHIFT) & ~(fp - 1);
+	hm_folio_lock(r, head);
+	int ret = hm_poison_fence_locked(r, head, head + fp);
 	hm_folio_unlock(r, head);
 	hm_region_put(r);
 	return ret;
