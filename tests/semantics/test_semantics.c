@@ -1397,7 +1397,8 @@ static void test_poison_fault(void **state)
 /* A lost page afterwards, the same with UFFDIO_POISON and without it (the
  * fence of poison.c: semantics_nopoison): a system call on it fails with
  * EFAULT, a SIGBUS hits every thread that touches it, a discarded one reads
- * zeros again, one unmapped alone is gone, and the region frees. */
+ * zeros again, one unmapped alone is gone, one moved alone is lost at its
+ * new address, and the region frees. */
 static void touch_expect_sigbus(volatile char *a, const char *what)
 {
 	struct sigaction sa, old;
@@ -1470,10 +1471,21 @@ static void test_poison_after(void **state)
 	assert_int_equal(munmap(p + 5 * PG, PG), 0);
 	if (!wait_where(p + 5 * PG, PG, HM_WHERE_UNMAPPED, 2000))
 		fail_msg("a lost page unmapped by munmap() not reported unmapped");
+	/* moved alone (mremap), it is still lost at its new address */
+	hm_inject("tier_read", EIO, 0, 100);
+	touch_expect_sigbus(p + 6 * PG + 8, "a page the device could not give back");
+	hm_inject_clear();
+	char *dst = mmap(NULL, PG, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(dst != MAP_FAILED);
+	assert_true(mremap(p + 6 * PG, PG, PG, MREMAP_MAYMOVE | MREMAP_FIXED, dst) == dst);
+	if (!wait_where(dst, PG, HM_WHERE_POISON, 2000))
+		fail_msg("a lost page moved by mremap() not reported lost at its new address");
+	touch_expect_sigbus(dst + 3, "a lost page moved by mremap()");
+	assert_int_equal(munmap(dst, PG), 0);
 	/* the other pages keep their data */
 	assert_pat(p, 2 * PG, 320, 0);
 	assert_pat(p + 3 * PG, 2 * PG, 320, 3 * PG / 8);
-	assert_pat(p + 6 * PG, 2 * PG, 320, 6 * PG / 8);
+	assert_pat(p + 7 * PG, PG, 320, 7 * PG / 8);
 	assert_int_equal(hm_free(p, 0), 0);
 }
 
