@@ -3,7 +3,8 @@
 # `hetmem info` shows the masked features, reports them missing, and picks
 # the fallbacks (write-protect demotion without UFFDIO_MOVE; a fence for a
 # lost page without UFFDIO_POISON); without the mask it reports the kernel
-# as it is; an unknown name is refused with the list of known names.
+# as it is; an unknown name is refused (hetmem info, hetmem run) with the
+# list of known names; signal mode is refused without UFFD_FEATURE_SIGBUS.
 # Exit 77 (skipped) without userfaultfd.
 set -u
 hetmem=$1
@@ -31,4 +32,9 @@ if echo "$out" | grep -q "write-protect: *yes"; then
 fi
 out=$(HETMEM_MASK_FEATURES=poison,bogus "$hetmem" info 2>&1) && fail "an unknown feature name accepted"
 echo "$out" | grep -q "unknown feature 'bogus' (known: .*poison" || fail "the refusal does not list the known names"
+out=$(HETMEM_MASK_FEATURES=bogus "$hetmem" run --dram 32M -- /bin/true 2>&1) && fail "hetmem run accepted an unknown feature name"
+echo "$out" | grep -q "unknown feature 'bogus'" || fail "hetmem run does not say which name is unknown"
+# a mode that needs a masked feature is refused, as on a kernel without it
+out=$(HETMEM_FAULTS=signal HETMEM_MASK_FEATURES=sigbus "$hetmem" info 2>&1)
+echo "$out" | grep -q "^hm_init: *failed: .*needs UFFD_FEATURE_SIGBUS" || fail "signal mode not refused without UFFD_FEATURE_SIGBUS"
 echo "ok"
