@@ -950,9 +950,9 @@ HM_API int hm_shutdown(void)
 	}
 	free(rs);
 	hm_devices_close_all();
-	hm_poison_stop(); /* its fences wait for the handler */
 	/* unregister while the handler still runs: nothing may wait on it */
 	hm_regions_shutdown();
+	hm_poison_stop(); /* its fences' events are read by the handler */
 	hm_track_stop();
 	hm_staging_fini();
 	hm_sigfault_stop();
@@ -960,7 +960,7 @@ HM_API int hm_shutdown(void)
 	if (write(hm_g.stop_efd, &one, sizeof(one)) != sizeof(one))
 		fprintf(stderr, "hetmem: shutdown: cannot signal the handler: %s\n", strerror(errno));
 	pthread_join(hm_g.handler, NULL);
-	hm_poison_stop(); /* a fence asked for since (the ranges are unregistered) */
+	hm_poison_stop(); /* one asked for since: no region left, nothing to map */
 	hm_tiers_close_all();
 	idle_poll_stop();
 	close(hm_g.stop_efd);
