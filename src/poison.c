@@ -21,7 +21,7 @@
  * thread of its own, started at the first such fence: a MAP_FIXED over a registered range sends an UNMAP event, and the
  * mapping thread waits until the handler thread has read it — the handler
  * cannot map the fence itself.  The worker takes the folio lock, fences
- * each run of pages still POISON, marks its own UNMAP event so the handler
+ * each run of pages still POISON, notes its own UNMAP event so the handler
  * ignores it (hm_poison_own_unmap), registers the fence (missing mode: the
  * fence faults never reach the handler, since shmem raises SIGBUS beyond
  * end of file first) so that the program's munmap, mremap and madvise of it
@@ -85,16 +85,50 @@ static bool fenced(uint64_t w)
 	return pw_loc(w) == HM_LOC_POISON && pw_slot(w) == FENCED;
 }
 
-/* The range of the fence being mapped: its UNMAP event is our own. */
-static _Atomic uintptr_t own_start, own_end;
+/* The ranges of fences being mapped (by the worker, and by threads that
+ * poison a page off the handler): their UNMAP events are our own.  An entry
+ * goes when the handler sees its event. */
+#define OWN_MAX 16
+static pthread_mutex_t own_lock = PTHREAD_MUTEX_INITIALIZER;
+static uintptr_t own[OWN_MAX][2];
+static _Atomic unsigned own_n;
 
 bool hm_poison_own_unmap(uintptr_t start, uintptr_t end)
 {
-	uintptr_t s = atomic_load(&own_start);
-	if (!s || s != start || atomic_load(&own_end) != end)
+	if (!atomic_load(&own_n))
 		return false;
-	atomic_store(&own_start, 0);
-	return true;
+	bool mine = false;
+	pthread_mutex_lock(&own_lock);
+	for (unsigned k = 0; k < OWN_MAX && !mine; k++) {
+		if (own[k][0] == start && own[k][1] == end) {
+			own[k][0] = own[k][1] = 0;
+			atomic_fetch_sub(&own_n, 1);
+			mine = true;
+		}
+	}
+	pthread_mutex_unlock(&own_lock);
+	return mine;
+}
+
+static void own_add(uintptr_t start, uintptr_t end)
+{
+	for (int tries = 0;; tries++) {
+		pthread_mutex_lock(&own_lock);
+		for (unsigned k = 0; k < OWN_MAX; k++) {
+			/* a free entry, or after ~100 ms of waiting any: an entry
+			 * whose event never came (its range was not registered) */
+			if (!own[k][0] || tries >= 1000) {
+				if (!own[k][0])
+					atomic_fetch_add(&own_n, 1);
+				own[k][0] = start;
+				own[k][1] = end;
+				pthread_mutex_unlock(&own_lock);
+				return;
+			}
+		}
+		pthread_mutex_unlock(&own_lock);
+		usleep(100);
+	}
 }
 
 /* The thread could not be given a fenced page: a SIGBUS it can see (no
@@ -123,17 +157,16 @@ static int fence(uintptr_t a, size_t len, int prot)
 	int fd = memfd_create("hetmem-lost", MFD_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	if (hm_g.feat.event_unmap) { /* (without UNMAP events there is none to skip) */
-		atomic_store(&own_end, a + len);
-		atomic_store(&own_start, a);
-	}
+	if (hm_g.feat.event_unmap) /* (without UNMAP events there is none to skip) */
+		own_add(a, a + len);
 	/* offset = the address: adjacent fences of one file merge; all of it
 	 * lies beyond the file's size 0 */
 	void *p = hm_sys_mmap((void *)a, len, prot, MAP_SHARED | MAP_FIXED, fd, (off_t)a);
 	int e = errno;
 	close(fd);
 	if (p == MAP_FAILED) {
-		atomic_store(&own_start, 0);
+		if (hm_g.feat.event_unmap)
+			hm_poison_own_unmap(a, a + len); /* no event: the entry goes */
 		return -e;
 	}
 	/* registered, so that the program's munmap/mremap/madvise of it are
