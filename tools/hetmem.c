@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "hetmem.h"
@@ -135,9 +136,13 @@ static int info(void)
 	hm_probe_features(&f);
 	printf("demotion:             %s\n", f.demote == HM_DEMOTE_MOVE ? "UFFDIO_MOVE into staging"
 					     : "write-protect, copy, MADV_DONTNEED");
+	const char *faults = getenv("HETMEM_FAULTS");
+	bool sig = faults && !strcmp(faults, "signal"); /* (hm_init accepted it) */
 	printf("poisoned pages:       %s\n", f.poison ? "UFFDIO_POISON (SIGBUS at the address, BUS_MCEERR_AR)"
-						      : "an empty file mapped over the page (SIGBUS at the address, "
-							"BUS_ADRERR; no UFFDIO_POISON)");
+					     : sig   ? "SIGBUS at the address from hetmem's SIGBUS handler "
+						       "(BUS_MCEERR_AR; no UFFDIO_POISON)"
+						     : "an empty file mapped over the page (SIGBUS at the address, "
+						       "BUS_ADRERR; no UFFDIO_POISON)");
 	printf("fork:                 pages on devices are brought home before fork()\n");
 	char def[128];
 	hm_env_default_tier(def, sizeof(def));

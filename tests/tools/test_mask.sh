@@ -34,6 +34,12 @@ out=$(HETMEM_MASK_FEATURES=poison,bogus "$hetmem" info 2>&1) && fail "an unknown
 echo "$out" | grep -q "unknown feature 'bogus' (known: .*poison" || fail "the refusal does not list the known names"
 out=$(HETMEM_MASK_FEATURES=bogus "$hetmem" run --dram 32M -- /bin/true 2>&1) && fail "hetmem run accepted an unknown feature name"
 echo "$out" | grep -q "unknown feature 'bogus'" || fail "hetmem run does not say which name is unknown"
+# signal mode without UFFDIO_POISON: the faulting thread's own SIGBUS handler reports it
+out=$(HETMEM_FAULTS=signal HETMEM_MASK_FEATURES=poison "$hetmem" info 2>&1)
+if ! echo "$out" | grep -q "^hm_init: *failed"; then
+	echo "$out" | grep -q "^poisoned pages: *SIGBUS at the address from hetmem's SIGBUS handler" ||
+		fail "signal mode's report of a lost page is not its own"
+fi
 # a mode that needs a masked feature is refused, as on a kernel without it
 out=$(HETMEM_FAULTS=signal HETMEM_MASK_FEATURES=sigbus "$hetmem" info 2>&1)
 echo "$out" | grep -q "^hm_init: *failed: .*needs UFFD_FEATURE_SIGBUS" || fail "signal mode not refused without UFFD_FEATURE_SIGBUS"
