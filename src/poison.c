@@ -222,7 +222,11 @@ int hm_poison_fence_locked(struct hm_region *r, size_t first, size_t last)
 			if (atomic_load(&r->words[k]) & PW_PENDING) {
 				for (size_t m = i; m < j; m++)
 					pw_set(&r->words[m], HM_LOC_POISON, 0, 0);
-				unfence(a, len, page_prot(w));
+				int u = unfence(a, len, page_prot(w));
+				if (u)
+					fprintf(stderr, "hetmem: a discarded lost page at %#lx stays fenced (%s): "
+							"it raises SIGBUS instead of reading zeros\n",
+						(unsigned long)a, strerror(-u));
 				break;
 			}
 		}
