@@ -156,6 +156,8 @@ struct hm_features {
 				    what "auto" would choose */
 	const char *track_write; /* write tracking: "wp-async", "soft-dirty"
 				    or "none" */
+	const char *masked;      /* features HETMEM_MASK_FEATURES hides (a
+				    testing aid): "poison,move", or "" */
 };
 
 /*

@@ -16,7 +16,8 @@
  *
  * A tier that cannot give a page back poisons it: UFFDIO_POISON where the
  * kernel has it (an access then gets SIGBUS at that address, like a memory
- * error), else a SIGBUS with si_addr queued to the faulting thread.
+ * error), else the page is fenced by an empty file mapped over it, which
+ * raises the same SIGBUS (poison.c), before the faulting thread is woken.
  */
 #include "internal.h"
 #include "uffd_compat.h"
@@ -171,6 +172,8 @@ static void poison(struct hm_region *r, size_t i, size_t n)
 	}
 	if (hm_g.feat.poison)
 		hm_prim_uffd_poison(hm_g.uffd, r->base + (i << HM_PAGE_SHIFT), n << HM_PAGE_SHIFT);
+	else if (!on_handler && !hm_g.sigfault) /* (the handler's faults: serve_fault) */
+		hm_poison_fence_locked(r, i, i + n);
 }
 
 /* Pages [i, i+n) of @r live on tier @tid from @slot on: copy them into
@@ -301,19 +304,6 @@ int hm_folio_fetch(struct hm_region *r, size_t head, bool wake)
 /* ---------------------------------------------------------------------- */
 /* The handler thread                                                       */
 /* ---------------------------------------------------------------------- */
-
-static void sigbus_thread(pid_t tid, uintptr_t addr)
-{
-	siginfo_t si;
-	memset(&si, 0, sizeof(si));
-	si.si_signo = SIGBUS;
-	si.si_code = BUS_MCEERR_AR;
-	si.si_addr = (void *)addr;
-	if (tid > 0)
-		syscall(SYS_rt_tgsigqueueinfo, getpid(), tid, SIGBUS, &si);
-	else
-		syscall(SYS_rt_sigqueueinfo, getpid(), SIGBUS, &si);
-}
 
 static void fault_readahead(struct hm_region *r, size_t head)
 {
@@ -452,11 +442,13 @@ static void serve_fault(const struct uffd_msg *m)
 	struct timespec c0 = {0, 0};
 	unsigned loc = fault_begin(r, i, head, &hint, &c0); /* counted before the fetch wakes the thread */
 	zero_for_write = m->arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WRITE;
-	int rc = hm_folio_fetch(r, head, true);
+	/* without UFFDIO_POISON, a lost page is fenced before the thread is
+	 * woken (poison.c): woken now, it would only fault again */
+	int rc = hm_folio_fetch(r, head, hm_g.feat.poison);
 	zero_for_write = false;
 	if (rc == -EIO && !hm_g.feat.poison)
-		sigbus_thread(tid, (uintptr_t)m->arg.pagefault.address);
-	else if (rc)
+		hm_poison_fence(r, head, (uintptr_t)m->arg.pagefault.address, tid);
+	else if (rc || !hm_g.feat.poison)
 		hm_prim_uffd_wake(hm_g.uffd, r->base + (head << HM_PAGE_SHIFT), fp << HM_PAGE_SHIFT);
 	hm_folio_unlock(r, head);
 	fault_end(r, head, loc, hint, rc, &c0);
@@ -705,9 +697,13 @@ drain:
 					hm_region_event_remap(m->arg.remap.from, m->arg.remap.to, m->arg.remap.len);
 					break;
 				case UFFD_EVENT_REMOVE:
+					if (!hm_g.feat.poison) /* lost pages read zeros again */
+						hm_poison_discard(m->arg.remove.start, m->arg.remove.end);
 					hm_region_event_remove(m->arg.remove.start, m->arg.remove.end, false, seq);
 					break;
 				case UFFD_EVENT_UNMAP:
+					if (hm_poison_own_unmap(m->arg.remove.start, m->arg.remove.end))
+						break; /* a lost page's fence mapped (poison.c) */
 					hm_region_event_remove(m->arg.remove.start, m->arg.remove.end, true, seq);
 					break;
 				default:
@@ -769,6 +765,9 @@ HM_API int hm_probe_features(struct hm_features *f)
 			f->soft_dirty = (ent >> 55) & 1;
 		close(pm);
 	}
+	rc = hm_features_mask(f); /* HETMEM_MASK_FEATURES (featmask.c) */
+	if (rc)
+		return rc;
 	f->demote = hm_g.initialised ? hm_g.demote : HM_DEMOTE_AUTO;
 	hm_track_describe(f, hm_g.initialised ? hm_g.demote : HM_DEMOTE_AUTO);
 	return 0;
@@ -971,6 +970,7 @@ HM_API int hm_shutdown(void)
 	hm_devices_close_all();
 	/* unregister while the handler still runs: nothing may wait on it */
 	hm_regions_shutdown();
+	hm_poison_stop(); /* its fences' events are read by the handler */
 	hm_track_stop();
 	hm_staging_fini();
 	hm_sigfault_stop();
@@ -978,6 +978,7 @@ HM_API int hm_shutdown(void)
 	if (write(hm_g.stop_efd, &one, sizeof(one)) != sizeof(one))
 		fprintf(stderr, "hetmem: shutdown: cannot signal the handler: %s\n", strerror(errno));
 	pthread_join(hm_g.handler, NULL);
+	hm_poison_stop(); /* one asked for since: no region left, nothing to map */
 	hm_tiers_close_all();
 	idle_poll_stop();
 	close(hm_g.stop_efd);

@@ -516,6 +516,16 @@ HM_HIDDEN void hm_reclaim_stop(void);
  * the budget it recycles a victim's page for it (victims queued by the
  * reclaimer), so no other thread is woken and no other CPU flushed.
  * ---------------------------------------------------------------------- */
+/* poison.c: lost pages without UFFDIO_POISON (a fence that raises SIGBUS) */
+HM_HIDDEN void hm_poison_fence(struct hm_region *r, size_t head, uintptr_t fault, pid_t tid);
+/* fence the POISON pages of [first, last) now; caller holds the folio lock,
+ * never the handler thread.  0 or -errno */
+HM_HIDDEN int hm_poison_fence_locked(struct hm_region *r, size_t first, size_t last);
+HM_HIDDEN bool hm_poison_own_unmap(uintptr_t start, uintptr_t end);
+HM_HIDDEN void hm_poison_discard(uintptr_t start, uintptr_t end);
+HM_HIDDEN void hm_poison_stop(void);
+/* featmask.c: HETMEM_MASK_FEATURES applied to a probe's answer */
+HM_HIDDEN int hm_features_mask(struct hm_features *f);
 HM_HIDDEN int hm_sigfault_start(void);
 HM_HIDDEN void hm_sigfault_stop(void);
 /* The reclaimer's coldest resident folios, coldest first: the next victims a
@@ -649,6 +659,10 @@ HM_HIDDEN int hm_thread_start(pthread_t *t, const char *name, void *(*fn)(void *
  * hm_thread_sleep_ms sleeps @ms, or less when one asks. */
 HM_HIDDEN void hm_thread_sync(void);
 HM_HIDDEN void hm_thread_sleep_ms(unsigned ms);
+/* Whether a request waits for this hetmem thread's hm_thread_sync (a
+ * thread that waits on a condition variable of its own checks it under the
+ * lock its wake function takes, so that no wake-up is lost). */
+HM_HIDDEN bool hm_thread_pending(void);
 /* Unblock SIGBUS in the calling hetmem thread (signal mode's reclaimer: its
  * own faults in registered memory are served by the SIGBUS handler). */
 HM_HIDDEN void hm_thread_take_sigbus(void);

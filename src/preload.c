@@ -427,6 +427,13 @@ EXPORT int madvise(void *addr, size_t len, int advice)
 			advice = MADV_DONTNEED;
 		hm_tls_internal = false;
 	}
+	/* without UFFDIO_POISON a lost page is a fence (poison.c): discarded,
+	 * it must read zeros as soon as madvise returns */
+	if ((advice == MADV_DONTNEED || advice == MADV_REMOVE) && on() && !hm_g.feat.poison) {
+		hm_tls_internal = true;
+		hm_poison_discard((uintptr_t)addr, (uintptr_t)addr + page_up(len));
+		hm_tls_internal = false;
+	}
 	return hm_sys_madvise(addr, len, advice);
 }
 

@@ -321,7 +321,8 @@ static void on_sigbus(int sig, siginfo_t *si, void *uc)
 			return;
 		}
 		/* -EIO: poisoned; with UFFDIO_POISON the retried access gets the
-		 * kernel's BUS_MCEERR_AR, else report it like the handler does */
+		 * kernel's BUS_MCEERR_AR, else this thread is the faulting one:
+		 * pass the signal on as a memory error's (no fence needed) */
 		if (rc == -EIO) {
 			si->si_code = BUS_MCEERR_AR;
 			if (hm_g.feat.poison) {

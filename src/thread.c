@@ -199,6 +199,11 @@ void hm_thread_sync(void)
 	atomic_store(&s->done, g);
 }
 
+bool hm_thread_pending(void)
+{
+	return self && atomic_load(&self->done) != atomic_load(&req_gen);
+}
+
 void hm_thread_sleep_ms(unsigned ms)
 {
 	struct timespec ts;

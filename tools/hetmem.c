@@ -5,8 +5,10 @@
  * `hetmem heatmap` draws a record (heatmap.c).
  */
 #include <linux/userfaultfd.h> /* UFFD_FEATURE_SIGBUS */
+#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "hetmem.h"
@@ -53,7 +55,11 @@ static void help(FILE *f)
 		"  HETMEM_STATS=FILE|-          counters at exit (hetmem run --stats)\n"
 		"  HETMEM_RECORD=PATH           record residency and hotness to PATH (for hetmem heatmap;\n"
 		"                               %%p in PATH: the pid, a record per process)\n"
-		"  HETMEM_RECORD_MS=N           ... every N ms (default 200)\n");
+		"  HETMEM_RECORD_MS=N           ... every N ms (default 200)\n"
+		"  HETMEM_MASK_FEATURES=LIST    testing aid: run as if the kernel lacked these features\n"
+		"                               (move, wp, wp_unpopulated, wp_async, poison, thread_id,\n"
+		"                               event_remap, event_remove, event_unmap, sigbus, pagemap_scan,\n"
+		"                               soft_dirty), so that the fallbacks run\n");
 }
 
 static const char *yesno(bool b)
@@ -101,12 +107,18 @@ static int info(void)
 {
 	struct hm_features f;
 	int rc = hm_probe_features(&f);
+	if (rc == -EINVAL) { /* HETMEM_MASK_FEATURES names an unknown feature */
+		fprintf(stderr, "hetmem: %s\n", hm_last_error());
+		return 2;
+	}
 	printf("hetmem %d.%d\n", HM_VERSION_MAJOR, HM_VERSION_MINOR);
 	if (rc) {
 		printf("userfaultfd:          unavailable (%s)\n", hm_last_error());
 		return 1;
 	}
 	printf("userfaultfd:          yes (features 0x%llx)\n", (unsigned long long)f.uffd_features);
+	if (f.masked && *f.masked)
+		printf("  masked:             %s (HETMEM_MASK_FEATURES: shown and used as missing)\n", f.masked);
 	printf("  UFFDIO_MOVE:        %s\n", yesno(f.move));
 	printf("  write-protect:      %s (unpopulated %s, async %s)\n", yesno(f.wp), yesno(f.wp_unpopulated), yesno(f.wp_async));
 	printf("  UFFDIO_POISON:      %s\n", yesno(f.poison));
@@ -126,8 +138,13 @@ static int info(void)
 	hm_probe_features(&f);
 	printf("demotion:             %s\n", f.demote == HM_DEMOTE_MOVE ? "UFFDIO_MOVE into staging"
 					     : "write-protect, copy, MADV_DONTNEED");
-	printf("poisoned pages:       %s\n", f.poison ? "UFFDIO_POISON (SIGBUS at the address)"
-						      : "SIGBUS queued to the faulting thread");
+	const char *faults = getenv("HETMEM_FAULTS");
+	bool sig = faults && !strcmp(faults, "signal"); /* (hm_init accepted it) */
+	printf("poisoned pages:       %s\n", f.poison ? "UFFDIO_POISON (SIGBUS at the address, BUS_MCEERR_AR)"
+					     : sig   ? "SIGBUS at the address from hetmem's SIGBUS handler "
+						       "(BUS_MCEERR_AR; no UFFDIO_POISON)"
+						     : "an empty file mapped over the page (SIGBUS at the address, "
+						       "BUS_ADRERR; no UFFDIO_POISON)");
 	printf("fork:                 pages on devices are brought home before fork()\n");
 	char def[128];
 	hm_env_default_tier(def, sizeof(def));

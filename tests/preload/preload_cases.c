@@ -269,6 +269,17 @@ static int case_signals(void)
 		FAIL("got signal %d at %p, expected SIGBUS in %p", fault_sig, fault_addr, (void *)victim);
 	/* every other page is intact */
 	check((uint64_t *)p, 40 * MiB, 31, "pages before the poisoned one");
+	/* 3. discarded, the lost page reads zeros at once, like any page */
+	if (madvise(victim, 4096, MADV_DONTNEED))
+		FAIL("madvise(MADV_DONTNEED) of the lost page: %s", strerror(errno));
+	fault_sig = 0;
+	if (!sigsetjmp(jb, 1)) {
+		for (size_t k = 0; k < 4096; k++)
+			if (((volatile char *)victim)[k])
+				FAIL("a discarded lost page reads %d at +%zu, want zeros", victim[k], k);
+	} else {
+		FAIL("signal %d at %p reading a discarded lost page", fault_sig, fault_addr);
+	}
 	munmap(p, len);
 	return 0;
 }

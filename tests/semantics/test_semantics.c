@@ -1394,6 +1394,101 @@ static void test_poison_fault(void **state)
 	assert_int_equal(hm_free(p, 0), 0);
 }
 
+/* A lost page afterwards, the same with UFFDIO_POISON and without it (the
+ * fence of poison.c: semantics_nopoison): a system call on it fails with
+ * EFAULT, a SIGBUS hits every thread that touches it, a discarded one reads
+ * zeros again, one unmapped alone is gone, one moved alone is lost at its
+ * new address, and the region frees. */
+static void touch_expect_sigbus(volatile char *a, const char *what)
+{
+	struct sigaction sa, old;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = parent_bus_handler;
+	sa.sa_flags = SA_SIGINFO;
+	sigemptyset(&sa.sa_mask);
+	assert_int_equal(sigaction(SIGBUS, &sa, &old), 0);
+	bus_addr = 0;
+	volatile char v = 0;
+	int got = sigsetjmp(bus_jmp, 1);
+	if (!got)
+		v = *a;
+	sigaction(SIGBUS, &old, NULL);
+	if (!got)
+		fail_msg("%s: read %d instead of SIGBUS", what, v);
+	if (bus_addr >> 12 != (uintptr_t)a >> 12)
+		fail_msg("%s: SIGBUS si_addr %p, not in the page of %p", what, (void *)bus_addr, (void *)a);
+}
+
+static void *touch_thread(void *arg)
+{
+	touch_expect_sigbus(arg, "another thread touching the lost page");
+	return NULL;
+}
+
+static void test_poison_after(void **state)
+{
+	struct ctx *c = *state;
+	const size_t len = 8 * PG;
+	char *p = alloc_mirrored(c, len, HM_FOLIO_4K);
+	fill_pat(p, len, 320, 0);
+	dev_migrate_all(c, p, len);
+	assert_int_equal(hm_inject("tier_read", EIO, 0, 100), 0);
+	touch_expect_sigbus(p + 2 * PG + 8, "a page the device could not give back");
+	touch_expect_sigbus(p + 5 * PG + 8, "a page the device could not give back");
+	hm_inject_clear();
+	assert_int_equal(where_count(p + 2 * PG, PG, HM_WHERE_POISON), 1);
+	assert_int_equal(where_count(p + 5 * PG, PG, HM_WHERE_POISON), 1);
+	/* again, and from another thread */
+	touch_expect_sigbus(p + 2 * PG + 9, "a second touch of a lost page");
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, touch_thread, p + 5 * PG + 1), 0);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	/* a system call reading it fails, and does not hang */
+	int pfd[2];
+	assert_int_equal(pipe(pfd), 0);
+	errno = 0;
+	ssize_t n = write(pfd[1], p + 2 * PG, 64);
+	int e = errno;
+	close(pfd[0]);
+	close(pfd[1]);
+	if (n != -1 || e != EFAULT)
+		fail_msg("write(2) from a lost page: %zd (%s), want EFAULT", n, strerror(e));
+	/* discarded, it reads zeros and takes new data.  (Through the library
+	 * API a raw madvise is seen by its REMOVE event: wait for it; under
+	 * hetmem run the madvise interposer does it before madvise returns,
+	 * tested by preload_signals*) */
+	assert_int_equal(madvise(p + 2 * PG, PG, MADV_DONTNEED), 0);
+	if (!wait_where(p + 2 * PG, PG, HM_WHERE_NONE, 2000))
+		fail_msg("a discarded lost page not reported absent");
+	for (size_t k = 0; k < PG; k += 512)
+		if (((volatile char *)p)[2 * PG + k])
+			fail_msg("a discarded lost page reads %d at +%zu, want zeros",
+				 ((volatile char *)p)[2 * PG + k], k);
+	p[2 * PG + 1] = 7;
+	assert_int_equal(((volatile char *)p)[2 * PG + 1], 7);
+	assert_int_equal(where_count(p + 2 * PG, PG, 0), 1);
+	/* unmapped alone, it is gone */
+	assert_int_equal(munmap(p + 5 * PG, PG), 0);
+	if (!wait_where(p + 5 * PG, PG, HM_WHERE_UNMAPPED, 2000))
+		fail_msg("a lost page unmapped by munmap() not reported unmapped");
+	/* moved alone (mremap), it is still lost at its new address */
+	hm_inject("tier_read", EIO, 0, 100);
+	touch_expect_sigbus(p + 6 * PG + 8, "a page the device could not give back");
+	hm_inject_clear();
+	char *dst = mmap(NULL, PG, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(dst != MAP_FAILED);
+	assert_true(mremap(p + 6 * PG, PG, PG, MREMAP_MAYMOVE | MREMAP_FIXED, dst) == dst);
+	if (!wait_where(dst, PG, HM_WHERE_POISON, 2000))
+		fail_msg("a lost page moved by mremap() not reported lost at its new address");
+	touch_expect_sigbus(dst + 3, "a lost page moved by mremap()");
+	assert_int_equal(munmap(dst, PG), 0);
+	/* the other pages keep their data */
+	assert_pat(p, 2 * PG, 320, 0);
+	assert_pat(p + 3 * PG, 2 * PG, 320, 3 * PG / 8);
+	assert_pat(p + 7 * PG, PG, 320, 7 * PG / 8);
+	assert_int_equal(hm_free(p, 0), 0);
+}
+
 /* ---------------------------------------------------------------------- */
 /* MADV_DONTNEED on a demoted page reads zeros                              */
 /* ---------------------------------------------------------------------- */
@@ -1647,6 +1742,7 @@ int main(int argc, char **argv)
 		T(test_unmap_race),
 		T(test_poison_fork_child),
 		T(test_poison_fault),
+		T(test_poison_after),
 		T(test_dontneed_demoted),
 		T(test_syscalls_demoted),
 		T(test_swapped_out_demote),

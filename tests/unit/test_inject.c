@@ -343,6 +343,38 @@ static void test_tier_read_eio_poisons(void **state)
 	assert_int_equal(hm_free(p, 0), 0);
 }
 
+/* A page that cannot be brought home by hm_shutdown is poisoned and stays
+ * so once its range is ordinary memory again: SIGBUS, never zeros (with
+ * UFFDIO_POISON its marker; without, the fence of poison.c, mapped at once
+ * when a page is poisoned off the handler thread) */
+static void test_poison_outlives_shutdown(void **state)
+{
+	enum { N = 4 };
+	const unsigned seed = 135;
+	char *p = region(N, HM_FOLIO_4K, seed);
+	assert_int_equal(hm_migrate(p + PG, PG, tier, NULL), 1);
+	assert_int_equal(hm_inject("tier_read", EIO, 0, 1000), 0);
+	assert_int_equal(hm_shutdown(), -EIO);
+	hm_inject_clear();
+	bool skip[N] = {0};
+	skip[1] = true;
+	assert_int_equal(check_pattern_skip(p, N, seed, skip), -1);
+	struct sigaction sa, old;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = self_bus_handler;
+	sa.sa_flags = SA_SIGINFO;
+	sigaction(SIGBUS, &sa, &old);
+	bus_addr = 0;
+	volatile int v = -1;
+	if (sigsetjmp(bus_jmp, 1) == 0)
+		v = p[PG + 5];
+	sigaction(SIGBUS, &old, NULL);
+	if (v != -1)
+		fail_msg("a page lost at hm_shutdown reads %d after it, not SIGBUS", v);
+	assert_true(bus_addr >= (uintptr_t)(p + PG) && bus_addr < (uintptr_t)(p + 2 * PG));
+	munmap(p, N * PG);
+}
+
 static void test_tier_alloc(void **state)
 {
 	enum { N = 16 };
@@ -779,6 +811,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tier_write, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tier_read_eagain, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tier_read_eio_poisons, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_poison_outlives_shutdown, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tier_alloc, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_uffd_move, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_uffd_move_misreport, setup, teardown),
