@@ -36,7 +36,9 @@
  *    page is a SIGBUS at its address).
  *
  * Live counters are published in /dev/shm/hetmem.PID (pubstats.h) for
- * `hetmem stat PID`; HETMEM_STATS prints them at exit.
+ * `hetmem stat PID`; HETMEM_STATS prints them at exit.  Under `hetmem run`
+ * (HETMEM_RUN set) the record gets a final update at exit and stays for
+ * hetmem run, which writes the report of the whole process tree.
  */
 #include "internal.h"
 #include "pubstats.h"
@@ -45,6 +47,7 @@
 #include <fcntl.h>
 #include <mimalloc.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -511,7 +514,7 @@ static void pub_fill(struct hm_pub *p)
 	p->peak_managed = atomic_load(&peak_managed);
 }
 
-static void pub_update(void)
+static void pub_update(bool final)
 {
 	static struct hm_pub tmp;
 	pub_fill(&tmp);
@@ -531,6 +534,7 @@ static void pub_update(void)
 	pub->peak_anon = tmp.peak_anon;
 	pub->peak_managed = tmp.peak_managed;
 	pub->updated_ms = tmp.updated_ms;
+	pub->ended = final;
 	atomic_thread_fence(memory_order_release);
 	atomic_store(&pub->seq, s + 2);
 }
@@ -541,7 +545,7 @@ static void *pub_main(void *arg)
 	pthread_setname_np(pthread_self(), "hm-publish"); /* top -H, ps -L */
 	struct timespec ts = {0, HM_PUB_PERIOD_MS * 1000000L};
 	while (!atomic_load(&pub_stop)) {
-		pub_update();
+		pub_update(false);
 		nanosleep(&ts, NULL);
 	}
 	return NULL;
@@ -572,6 +576,15 @@ static void pub_start(void)
 	pub->total_size = sizeof(struct hm_pub);
 	pub->pid = (int32_t)getpid();
 	pub->started_ms = now_ms();
+	const char *run = getenv("HETMEM_RUN"); /* "PID:NONCE", set by hetmem run */
+	if (run && *run) {
+		char *end;
+		long rp = strtol(run, &end, 10);
+		if (*end == ':' && rp > 0) {
+			pub->run_pid = (int32_t)rp;
+			pub->run_id = strtoull(end + 1, NULL, 10);
+		}
+	}
 	int cfd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
 	if (cfd >= 0) {
 		ssize_t n = read(cfd, pub->program, sizeof(pub->program) - 1);
@@ -580,7 +593,7 @@ static void pub_start(void)
 			if (!pub->program[i])
 				pub->program[i] = ' ';
 	}
-	pub_update();
+	pub_update(false);
 	if (pthread_create(&pub_thread, NULL, pub_main, NULL)) {
 		hm_sys_munmap(pub, sizeof(*pub));
 		pub = NULL;
@@ -595,12 +608,7 @@ static void stats_report(void)
 	const char *dest = getenv("HETMEM_STATS");
 	if (!dest || !*dest)
 		return;
-	/* under `hetmem run` only the program it started reports, unless the
-	 * file name has %p (the pid) so that every process gets its own */
-	const char *only = getenv("HETMEM_STATS_PID");
-	const char *pp = strstr(dest, "%p");
-	if (only && *only && !pp && atoi(only) != (int)getpid())
-		return;
+	const char *pp = strstr(dest, "%p"); /* every process its own file */
 	char name[4096];
 	if (pp)
 		snprintf(name, sizeof(name), "%.*s%d%s", (int)(pp - dest), dest, (int)getpid(), pp + 2);
@@ -685,6 +693,19 @@ __attribute__((destructor)) static void preload_fini(void)
 	if (!atomic_load(&active) || getpid() != owner)
 		return;
 	hm_tls_internal = true;
+	if (pub && pub->run_pid) {
+		/* under hetmem run: the final counters stay in the record, which
+		 * hetmem run reports and removes (it may be another user's file
+		 * by now if the program changed its uid); the program writes no
+		 * report itself.  Removed here only when hetmem run is gone. */
+		atomic_store(&pub_stop, true);
+		pthread_join(pub_thread, NULL);
+		pub_update(true);
+		if (kill(pub->run_pid, 0) && errno == ESRCH)
+			unlink(pub_path);
+		hm_tls_internal = false;
+		return;
+	}
 	stats_report();
 	if (pub) {
 		atomic_store(&pub_stop, true);

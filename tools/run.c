@@ -6,9 +6,19 @@
  * hetmem with them (hm_env_setup: the tiers open, the budget is accepted,
  * the policy exists) and shuts it down again — and checks that the program
  * can be preloaded at all (found, executable, dynamically linked, not
- * set-user-ID).  Only then does it set LD_PRELOAD and HETMEM_* and exec the
- * program, so the program's pid is hetmem run's and a bad option never
- * starts it.
+ * set-user-ID), and that this user gets a full userfaultfd (else it refuses,
+ * exit 127: hetmem could not serve the program correctly).  Only then does
+ * it fork and exec the program with LD_PRELOAD and HETMEM_*, so a bad option
+ * never starts it.
+ *
+ * Like perf stat, hetmem run stays as the program's parent (run_program):
+ * it passes on the signals sent to it (SIGINT and SIGQUIT from the terminal
+ * reach the program directly and are ignored here), follows the records
+ * every preloaded process of the tree publishes in /dev/shm (report.c), and
+ * when the program ends — by exit, _exit, or a signal, even SIGKILL — it
+ * writes the --stats report of the whole tree from those records, removes
+ * them, and ends as the program did (its exit status, or the same signal).
+ * The program's pid is not hetmem run's: `hetmem stat` takes the program's.
  */
 #include <elf.h>
 #include <errno.h>
@@ -21,12 +31,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "hetmem.h"
 #include "../src/pubstats.h"
+#include "report.h"
 
 int hm_parse_size(const char *s, uint64_t *out);
 int hm_env_setup(void);
@@ -49,7 +62,9 @@ static void run_usage(FILE *f)
 		"                     the emulated device sized to RAM, lazily populated)\n"
 		"  --policy NAME      recency (default), frequency or fifo\n"
 		"  --folio SIZE       folio size of managed mappings: 4K (default), 64K or 2M\n"
-		"  --stats[=FILE]     print the counters when the program exits (default: stderr)\n"
+		"  --stats[=FILE]     print the counters when the program ends, however it ends: one\n"
+		"                     block per process of its tree, then the totals (default: stderr;\n"
+		"                     %%p in FILE: a file per process, named with its pid)\n"
 		"  -h, --help         this text\n"
 		"\n"
 		"The same settings for programs started another way:\n"
@@ -178,6 +193,8 @@ static int check_preloadable(const char *path)
 	return 0;
 }
 
+static int run_program(const char *prog, char **args, const char *preload);
+
 int hm_run_main(int argc, char **argv)
 {
 	int i = 1;
@@ -252,27 +269,119 @@ int hm_run_main(int argc, char **argv)
 		return 127;
 	if (find_preload(lib, sizeof(lib)))
 		return 2;
+	/* without a full userfaultfd hetmem cannot serve the program: refuse
+	 * rather than start it unmanaged */
+	char why[512];
+	if (hm_uffd_check(why, sizeof(why))) {
+		fprintf(stderr, "hetmem run: %s\n", why);
+		return 127;
+	}
 	/* every setting is checked here, before the program starts */
 	if (hm_env_setup()) {
 		fprintf(stderr, "hetmem run: %s\n", hm_last_error());
 		return 2;
 	}
 	hm_shutdown();
-	/* the program keeps this pid: only it writes HETMEM_STATS, not the
-	 * programs it starts (unless the name has %p) */
-	char pid[32];
-	snprintf(pid, sizeof(pid), "%d", (int)getpid());
-	setenv("HETMEM_STATS_PID", pid, 1);
 	const char *old = getenv("LD_PRELOAD");
 	char pre[2 * PATH_MAX + 2];
 	if (old && *old)
 		snprintf(pre, sizeof(pre), "%s:%s", lib, old);
 	else
 		snprintf(pre, sizeof(pre), "%s", lib);
-	setenv("LD_PRELOAD", pre, 1);
-	execv(prog, argv + i);
-	fprintf(stderr, "hetmem run: cannot execute %s: %s\n", prog, strerror(errno));
-	return 127;
+	return run_program(prog, argv + i, pre);
+}
+
+/* Signals hetmem run passes on to the program while it waits.  SIGINT and
+ * SIGQUIT are not among them: the terminal sends those to the program's
+ * whole process group already; hetmem run takes them and carries on. */
+static const int forwarded[] = {SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGALRM};
+
+/* Fork, exec @prog with LD_PRELOAD=@preload in the child, wait for it while
+ * following the records its process tree publishes (report.c), then report
+ * them (with --stats), remove them, and end as the program did: its exit
+ * status, or death by the same signal. */
+static int run_program(const char *prog, char **args, const char *preload)
+{
+	/* the report is written here, not by the programs: a program that
+	 * changed its uid may not be able to write it */
+	char *dest = NULL;
+	const char *d = getenv("HETMEM_STATS");
+	if (d && *d)
+		dest = strdup(d);
+	unsetenv("HETMEM_STATS");
+	unsetenv("HETMEM_STATS_PID");
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	uint64_t run_id = ((uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec) ^ ((uint64_t)getpid() << 40);
+	if (!run_id)
+		run_id = 1;
+	char runv[64];
+	snprintf(runv, sizeof(runv), "%d:%llu", (int)getpid(), (unsigned long long)run_id);
+	setenv("HETMEM_RUN", runv, 1);
+	hm_pub_clean_stale();
+	struct hm_runrep *rep = hm_runrep_new((int)getpid(), run_id);
+	if (!rep) {
+		fprintf(stderr, "hetmem run: out of memory\n");
+		return 127;
+	}
+
+	sigset_t set, saved;
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGQUIT);
+	for (size_t k = 0; k < sizeof(forwarded) / sizeof(forwarded[0]); k++)
+		sigaddset(&set, forwarded[k]);
+	sigprocmask(SIG_BLOCK, &set, &saved);
+	fflush(NULL);
+	pid_t child = fork();
+	if (child < 0) {
+		fprintf(stderr, "hetmem run: cannot fork: %s\n", strerror(errno));
+		return 127;
+	}
+	if (child == 0) {
+		sigprocmask(SIG_SETMASK, &saved, NULL);
+		setenv("LD_PRELOAD", preload, 1);
+		execv(prog, args);
+		fprintf(stderr, "hetmem run: cannot execute %s: %s\n", prog, strerror(errno));
+		_exit(127);
+	}
+	int status = 0;
+	for (;;) {
+		pid_t w = waitpid(child, &status, WNOHANG);
+		if (w == child)
+			break;
+		if (w < 0 && errno != EINTR) {
+			fprintf(stderr, "hetmem run: waitpid: %s\n", strerror(errno));
+			status = 127 << 8;
+			break;
+		}
+		struct timespec tick = {0, 100 * 1000000L};
+		siginfo_t si;
+		int sig = sigtimedwait(&set, &si, &tick);
+		if (sig > 0 && sig != SIGCHLD && sig != SIGINT && sig != SIGQUIT)
+			kill(child, sig);
+		hm_runrep_tick(rep);
+	}
+	clock_gettime(CLOCK_REALTIME, &ts);
+	uint64_t end_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	hm_runrep_finish(rep, child, status, end_ms, dest);
+	free(dest);
+	if (WIFSIGNALED(status)) {
+		/* die of the same signal, as the shell would have seen the
+		 * program die; no core of hetmem run itself */
+		int sig = WTERMSIG(status);
+		struct rlimit no = {0, 0};
+		setrlimit(RLIMIT_CORE, &no);
+		signal(sig, SIG_DFL);
+		sigset_t one;
+		sigemptyset(&one);
+		sigaddset(&one, sig);
+		sigprocmask(SIG_UNBLOCK, &one, NULL);
+		raise(sig);
+		return 128 + sig;
+	}
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 127;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -403,6 +512,7 @@ int hm_stat_main(int argc, char **argv)
 		fprintf(stderr, "hetmem stat: -w must be at least 0.05 s\n");
 		return 2;
 	}
+	hm_pub_clean_stale();
 	char path[64];
 	snprintf(path, sizeof(path), HM_PUB_DIR "/" HM_PUB_PREFIX "%d", pid);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
