@@ -38,7 +38,9 @@
  * Live counters are published in /dev/shm/hetmem.PID (pubstats.h) for
  * `hetmem stat PID`; HETMEM_STATS prints them at exit.  Under `hetmem run`
  * (HETMEM_RUN set) the record gets a final update at exit and stays for
- * hetmem run, which writes the report of the whole process tree.
+ * hetmem run, which writes the report of the whole process tree.  Without a
+ * full userfaultfd (a user that vm.unprivileged_userfaultfd=0 keeps out) a
+ * process runs unmanaged, and the constructor says so in one line.
  */
 #include "internal.h"
 #include "pubstats.h"
@@ -663,6 +665,21 @@ __attribute__((constructor(101))) static void preload_init(void)
 		_exit(127);
 	}
 	hm_tls_internal = true;
+	/* without a full userfaultfd (a user whom vm.unprivileged_userfaultfd=0
+	 * and /dev/userfaultfd's permissions keep out, such as a program that
+	 * changed its uid before exec), hetmem cannot serve this process
+	 * correctly: it runs unmanaged, and says so once */
+	char why[512];
+	if (hm_uffd_check(why, sizeof(why))) {
+		char prog[256] = "?";
+		ssize_t n = readlink("/proc/self/exe", prog, sizeof(prog) - 1);
+		prog[n > 0 ? n : 1] = 0;
+		fprintf(stderr, "hetmem: %s (pid %d, uid %d) runs unmanaged: %s\n", prog, (int)getpid(),
+			(int)getuid(), why);
+		atomic_store(&started, true);
+		hm_tls_internal = false;
+		return;
+	}
 	int rc = hm_env_maps(&folio, &min_map);
 	if (!rc)
 		rc = hm_env_setup();
