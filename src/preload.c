@@ -591,8 +591,10 @@ static void pub_start(void)
 	if (cfd >= 0) {
 		ssize_t n = read(cfd, pub->program, sizeof(pub->program) - 1);
 		close(cfd);
+		/* one line: the arguments' NULs and control characters (a
+		 * python3 -c script's newlines) become spaces */
 		for (ssize_t i = 0; i + 1 < n; i++)
-			if (!pub->program[i])
+			if ((unsigned char)pub->program[i] < ' ')
 				pub->program[i] = ' ';
 	}
 	pub_update(false);
