@@ -313,11 +313,14 @@ static void print_block(FILE *f, const struct hm_pub *c, const char *head, const
  * process, the pid in its name), opened on first use.  NULL after a message. */
 static FILE *dest_open(const char *dest, int pid, FILE **shared)
 {
+	static bool failed; /* the one file could not be opened: said once */
 	if (!strcmp(dest, "-"))
 		return stderr;
 	const char *pp = strstr(dest, "%p");
 	if (!pp && *shared)
 		return *shared;
+	if (!pp && failed)
+		return NULL;
 	char name[4096];
 	if (pp)
 		snprintf(name, sizeof(name), "%.*s%d%s", (int)(pp - dest), dest, pid, pp + 2);
@@ -326,6 +329,7 @@ static FILE *dest_open(const char *dest, int pid, FILE **shared)
 	FILE *f = fopen(name, "we");
 	if (!f) {
 		fprintf(stderr, "hetmem run: cannot write the stats to %s: %s\n", name, strerror(errno));
+		failed = !pp;
 		return NULL;
 	}
 	if (!pp)
