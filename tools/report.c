@@ -20,7 +20,8 @@
  * Records are read with pread, never mapped: a process that execs truncates
  * and rewrites its record, and a mapping of a truncated file would fault.
  * hm_pub_clean_stale removes the records of processes that are gone (their
- * pid no longer exists), whoever left them.
+ * pid no longer exists), whoever left them; hm_pub_run_program finds the
+ * program a running hetmem run started, for `hetmem stat RUNPID`.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -147,6 +148,44 @@ void hm_pub_clean_stale(void)
 		unlinkat(dirfd(d), e->d_name, 0); /* another user's: fails quietly */
 	}
 	closedir(d);
+}
+
+/* The parent pid of @pid, or 0. */
+static int ppid_of(int pid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	char *p = strrchr(buf, ')');
+	int ppid = 0;
+	char st;
+	if (!p || sscanf(p + 1, " %c %d", &st, &ppid) != 2)
+		return 0;
+	return ppid;
+}
+
+int hm_pub_run_program(int run_pid)
+{
+	DIR *d = opendir(HM_PUB_DIR);
+	if (!d)
+		return 0;
+	int found = 0;
+	struct dirent *e;
+	while ((e = readdir(d)) && !found) {
+		int pid = name_pid(e->d_name);
+		struct hm_pub rec;
+		if (pid && !rec_open_read(pid, &rec) && rec.run_pid == run_pid && ppid_of(pid) == run_pid)
+			found = pid;
+	}
+	closedir(d);
+	return found;
 }
 
 struct hm_runrep *hm_runrep_new(int run_pid, uint64_t run_id)

@@ -10,6 +10,9 @@ struct hm_runrep;
 
 /* Remove /dev/shm/hetmem.PID records whose process is gone. */
 void hm_pub_clean_stale(void);
+/* The pid of the program that the running `hetmem run` @run_pid started
+ * (its child, under hetmem), or 0. */
+int hm_pub_run_program(int run_pid);
 /* Follow the records of the run (@run_pid, @run_id: HETMEM_RUN); NULL if out of memory. */
 struct hm_runrep *hm_runrep_new(int run_pid, uint64_t run_id);
 /* Look for new records of the run and note which processes are gone. */

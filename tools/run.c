@@ -473,9 +473,10 @@ static void stat_line(const struct hm_pub *a, const struct hm_pub *b, double dt,
 static void stat_usage(FILE *f)
 {
 	fprintf(f, "usage: hetmem stat [-w SECONDS] [-n COUNT] PID\n"
-		   "  Show a program under hetmem: residency per tier, faults, migrations, the\n"
-		   "  policy's decisions.  -w: watch, a line of rates every SECONDS (default 1)\n"
-		   "  until the program exits or COUNT lines are printed.\n");
+		   "  Show a program under hetmem (PID: its own, or that of the hetmem run that\n"
+		   "  started it): residency per tier, faults, migrations, the policy's decisions.\n"
+		   "  -w: watch, a line of rates every SECONDS (default 1) until the program\n"
+		   "  exits or COUNT lines are printed.\n");
 }
 
 int hm_stat_main(int argc, char **argv)
@@ -516,6 +517,15 @@ int hm_stat_main(int argc, char **argv)
 	char path[64];
 	snprintf(path, sizeof(path), HM_PUB_DIR "/" HM_PUB_PREFIX "%d", pid);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT) {
+		/* the pid of a hetmem run: the program it started */
+		int prog = hm_pub_run_program(pid);
+		if (prog > 0) {
+			pid = prog;
+			snprintf(path, sizeof(path), HM_PUB_DIR "/" HM_PUB_PREFIX "%d", pid);
+			fd = open(path, O_RDONLY | O_CLOEXEC);
+		}
+	}
 	if (fd < 0) {
 		if (kill(pid, 0) && errno == ESRCH)
 			fprintf(stderr, "hetmem stat: no process %d\n", pid);

@@ -33,6 +33,13 @@ else
 	bad "stat output"
 fi
 
+"$hetmem" stat $runpid >"$tmp/o" 2>&1
+if grep -q "^pid $pid: .*preload_cases hold" "$tmp/o"; then
+	ok "stat of hetmem run's pid shows the program it started"
+else
+	bad "stat of hetmem run's pid"
+fi
+
 "$hetmem" stat -w 0.2 -n 2 $pid >"$tmp/o" 2>&1
 if [ "$(grep -Ec '^ +[0-9.]+ +[0-9]+' "$tmp/o")" -eq 2 ] && grep -q "faults/s" "$tmp/o"; then
 	ok "watch mode prints a header and two rate lines"
