@@ -10,7 +10,8 @@
  * zombie), so that a process that ended without a final update — killed by
  * a signal, or left by _exit — is reported with its last periodic update and
  * how long before its end that was.  When the program ends, a last look
- * collects what is left, the report is written (one block per process,
+ * collects what is left (the record of a process seen gone is removed as
+ * soon as it is copied), the report is written (one block per process,
  * naming the program and its pid, then the totals when there are several),
  * and the records of ended processes are removed: hetmem run may read and
  * remove them even after a process changed its uid (it started the tree, as
@@ -42,8 +43,6 @@
 
 void hm_fmt_bytes(char *buf, size_t n, uint64_t b);
 
-#define MAX_PROCS 1024
-
 _Static_assert(sizeof(struct hm_stats) % sizeof(uint64_t) == 0, "stats_add sums hm_stats as uint64_t");
 
 struct proc {
@@ -57,8 +56,8 @@ struct proc {
 struct hm_runrep {
 	int run_pid;
 	uint64_t run_id;
-	int n;
-	struct proc procs[MAX_PROCS];
+	int n, cap;
+	struct proc *procs;
 };
 
 static uint64_t now_ms(void)
@@ -117,6 +116,13 @@ static int rec_read(int fd, struct hm_pub *out)
 		usleep(100);
 	}
 	return -1;
+}
+
+static void unlink_rec(int pid)
+{
+	char path[64];
+	snprintf(path, sizeof(path), HM_PUB_DIR "/" HM_PUB_PREFIX "%d", pid);
+	unlink(path);
 }
 
 static int rec_open_read(int pid, struct hm_pub *out)
@@ -220,28 +226,42 @@ void hm_runrep_tick(struct hm_runrep *r)
 			p->rec = rec; /* after an exec, the new program's */
 			p->have = true;
 		}
-		if (gone)
+		if (gone) {
+			/* its last record is copied: the file can go now, so
+			 * that a long run of short processes leaves no trail */
 			p->end_ms = now;
+			unlink_rec(p->pid);
+		}
 	}
 	/* new records of this run */
 	DIR *d = opendir(HM_PUB_DIR);
 	if (!d)
 		return;
 	struct dirent *e;
-	while ((e = readdir(d)) && r->n < MAX_PROCS) {
+	while ((e = readdir(d))) {
 		int pid = name_pid(e->d_name);
 		if (!pid || find(r, pid))
 			continue;
 		struct hm_pub rec;
 		if (rec_open_read(pid, &rec) || rec.run_id != r->run_id || rec.run_pid != r->run_pid)
 			continue;
+		if (r->n == r->cap) {
+			int cap = r->cap ? 2 * r->cap : 16;
+			struct proc *np = realloc(r->procs, (size_t)cap * sizeof(*np));
+			if (!np)
+				break; /* out of memory: this one is not reported */
+			r->procs = np;
+			r->cap = cap;
+		}
 		struct proc *p = &r->procs[r->n++];
 		memset(p, 0, sizeof(*p));
 		p->pid = pid;
 		p->rec = rec;
 		p->have = true;
-		if (pid_gone(pid))
+		if (pid_gone(pid)) {
 			p->end_ms = now;
+			unlink_rec(pid);
+		}
 	}
 	closedir(d);
 }
@@ -446,12 +466,9 @@ void hm_runrep_finish(struct hm_runrep *r, int child, int status, uint64_t child
 		fflush(stderr);
 	/* the records of ended processes go; those still running keep
 	 * theirs (the preload library removes it at exit, hetmem run gone) */
-	for (int i = 0; i < r->n; i++) {
-		if (!r->procs[i].end_ms)
-			continue;
-		char path[64];
-		snprintf(path, sizeof(path), HM_PUB_DIR "/" HM_PUB_PREFIX "%d", r->procs[i].pid);
-		unlink(path);
-	}
+	for (int i = 0; i < r->n; i++)
+		if (r->procs[i].end_ms)
+			unlink_rec(r->procs[i].pid);
+	free(r->procs);
 	free(r);
 }
