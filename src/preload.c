@@ -557,6 +557,13 @@ static void pub_start(void)
 {
 	snprintf(pub_path, sizeof(pub_path), HM_PUB_DIR "/" HM_PUB_PREFIX "%d", (int)getpid());
 	int fd = open(pub_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0 && (errno == EACCES || errno == EPERM)) {
+		/* this pid's record is another user's: the program before an
+		 * exec had another uid (setpriv, su); this one gets its own */
+		snprintf(pub_path, sizeof(pub_path), HM_PUB_DIR "/" HM_PUB_PREFIX "%d.%d", (int)getpid(),
+			 (int)getuid());
+		fd = open(pub_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	}
 	if (fd < 0)
 		return; /* no /dev/shm: no live stats (hetmem stat says so) */
 	if (ftruncate(fd, sizeof(struct hm_pub))) {

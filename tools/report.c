@@ -46,6 +46,7 @@ void hm_fmt_bytes(char *buf, size_t n, uint64_t b);
 _Static_assert(sizeof(struct hm_stats) % sizeof(uint64_t) == 0, "stats_add sums hm_stats as uint64_t");
 
 struct proc {
+	char name[64]; /* hetmem.PID, or hetmem.PID.UID (see pub_start) */
 	int pid;
 	uint64_t started_ms;
 	uint64_t end_ms; /* when it was first seen gone; 0: not yet */
@@ -87,7 +88,9 @@ static bool pid_gone(int pid)
 	return p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X');
 }
 
-/* The pid in a name "hetmem.PID", or 0. */
+/* The pid in a record's name, "hetmem.PID" or "hetmem.PID.UID" (the name a
+ * process takes when "hetmem.PID" is another user's: it changed its uid and
+ * exec'd), or 0. */
 static int name_pid(const char *name)
 {
 	size_t l = strlen(HM_PUB_PREFIX);
@@ -95,6 +98,12 @@ static int name_pid(const char *name)
 		return 0;
 	char *end;
 	long v = strtol(name + l, &end, 10);
+	if (*end == '.' && end[1]) {
+		char *e2;
+		strtol(end + 1, &e2, 10);
+		if (!*e2)
+			end = e2;
+	}
 	return *end || v <= 0 || v > INT32_MAX ? 0 : (int)v;
 }
 
@@ -118,17 +127,17 @@ static int rec_read(int fd, struct hm_pub *out)
 	return -1;
 }
 
-static void unlink_rec(int pid)
+static void unlink_rec(const char *name)
 {
-	char path[64];
-	snprintf(path, sizeof(path), HM_PUB_DIR "/" HM_PUB_PREFIX "%d", pid);
+	char path[128];
+	snprintf(path, sizeof(path), HM_PUB_DIR "/%s", name);
 	unlink(path);
 }
 
-static int rec_open_read(int pid, struct hm_pub *out)
+static int rec_open_read(const char *name, struct hm_pub *out)
 {
-	char path[64];
-	snprintf(path, sizeof(path), HM_PUB_DIR "/" HM_PUB_PREFIX "%d", pid);
+	char path[128];
+	snprintf(path, sizeof(path), HM_PUB_DIR "/%s", name);
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return -1;
@@ -149,7 +158,7 @@ void hm_pub_clean_stale(void)
 			continue;
 		/* a record a running hetmem run has yet to report stays */
 		struct hm_pub rec;
-		if (!rec_open_read(pid, &rec) && rec.run_pid > 0 && !(kill(rec.run_pid, 0) && errno == ESRCH))
+		if (!rec_open_read(e->d_name, &rec) && rec.run_pid > 0 && !(kill(rec.run_pid, 0) && errno == ESRCH))
 			continue;
 		unlinkat(dirfd(d), e->d_name, 0); /* another user's: fails quietly */
 	}
@@ -177,6 +186,28 @@ static int ppid_of(int pid)
 	return ppid;
 }
 
+int hm_pub_name(int pid, char *name, size_t len)
+{
+	DIR *d = opendir(HM_PUB_DIR);
+	if (!d)
+		return -1;
+	uint64_t best = 0;
+	int found = -1;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		struct hm_pub rec;
+		if (name_pid(e->d_name) != pid || rec_open_read(e->d_name, &rec))
+			continue;
+		if (found < 0 || rec.started_ms >= best) {
+			best = rec.started_ms;
+			snprintf(name, len, "%s", e->d_name);
+			found = 0;
+		}
+	}
+	closedir(d);
+	return found;
+}
+
 int hm_pub_run_program(int run_pid)
 {
 	DIR *d = opendir(HM_PUB_DIR);
@@ -187,7 +218,7 @@ int hm_pub_run_program(int run_pid)
 	while ((e = readdir(d)) && !found) {
 		int pid = name_pid(e->d_name);
 		struct hm_pub rec;
-		if (pid && !rec_open_read(pid, &rec) && rec.run_pid == run_pid && ppid_of(pid) == run_pid)
+		if (pid && !rec_open_read(e->d_name, &rec) && rec.run_pid == run_pid && ppid_of(pid) == run_pid)
 			found = pid;
 	}
 	closedir(d);
@@ -204,10 +235,10 @@ struct hm_runrep *hm_runrep_new(int run_pid, uint64_t run_id)
 	return r;
 }
 
-static struct proc *find(struct hm_runrep *r, int pid)
+static struct proc *find(struct hm_runrep *r, const char *name)
 {
 	for (int i = 0; i < r->n; i++)
-		if (r->procs[i].pid == pid)
+		if (!strcmp(r->procs[i].name, name))
 			return &r->procs[i];
 	return NULL;
 }
@@ -222,7 +253,7 @@ void hm_runrep_tick(struct hm_runrep *r)
 			continue;
 		struct hm_pub rec;
 		bool gone = pid_gone(p->pid);
-		if (!rec_open_read(p->pid, &rec) && rec.run_id == r->run_id) {
+		if (!rec_open_read(p->name, &rec) && rec.run_id == r->run_id) {
 			p->rec = rec; /* after an exec, the new program's */
 			p->have = true;
 		}
@@ -230,7 +261,7 @@ void hm_runrep_tick(struct hm_runrep *r)
 			/* its last record is copied: the file can go now, so
 			 * that a long run of short processes leaves no trail */
 			p->end_ms = now;
-			unlink_rec(p->pid);
+			unlink_rec(p->name);
 		}
 	}
 	/* new records of this run */
@@ -240,10 +271,10 @@ void hm_runrep_tick(struct hm_runrep *r)
 	struct dirent *e;
 	while ((e = readdir(d))) {
 		int pid = name_pid(e->d_name);
-		if (!pid || find(r, pid))
+		if (!pid || strlen(e->d_name) >= sizeof(r->procs[0].name) || find(r, e->d_name))
 			continue;
 		struct hm_pub rec;
-		if (rec_open_read(pid, &rec) || rec.run_id != r->run_id || rec.run_pid != r->run_pid)
+		if (rec_open_read(e->d_name, &rec) || rec.run_id != r->run_id || rec.run_pid != r->run_pid)
 			continue;
 		if (r->n == r->cap) {
 			int cap = r->cap ? 2 * r->cap : 16;
@@ -255,12 +286,13 @@ void hm_runrep_tick(struct hm_runrep *r)
 		}
 		struct proc *p = &r->procs[r->n++];
 		memset(p, 0, sizeof(*p));
+		snprintf(p->name, sizeof(p->name), "%s", e->d_name);
 		p->pid = pid;
 		p->rec = rec;
 		p->have = true;
 		if (pid_gone(pid)) {
 			p->end_ms = now;
-			unlink_rec(pid);
+			unlink_rec(p->name);
 		}
 	}
 	closedir(d);
@@ -275,11 +307,17 @@ static void signame(char *buf, size_t len, int sig)
 		snprintf(buf, len, "signal %d", sig);
 }
 
-/* How @p ended, in words. */
-static void how_ended(char *buf, size_t len, const struct proc *p, int child, int status, uint64_t child_end)
+/* How @p ended, in words; @next: the record its pid made after an exec
+ * under a new name (a uid change), or NULL. */
+static void how_ended(char *buf, size_t len, const struct proc *p, const struct proc *next, int child, int status,
+		      uint64_t child_end)
 {
 	char s[32];
 	const struct hm_pub *c = &p->rec;
+	if (next) {
+		snprintf(buf, len, "exec'd the next program of pid %d (counters of its last update before)", p->pid);
+		return;
+	}
 	uint64_t end = p->pid == child ? child_end : p->end_ms;
 	uint64_t ago = end > c->updated_ms ? end - c->updated_ms : 0;
 	if (!p->end_ms && p->pid != child) {
@@ -409,9 +447,9 @@ void hm_runrep_finish(struct hm_runrep *r, int child, int status, uint64_t child
 	/* the last look: the program has ended; the records of processes
 	 * gone by now are final */
 	hm_runrep_tick(r);
-	struct proc *cp = find(r, child);
-	if (cp && !cp->end_ms)
-		cp->end_ms = child_end_ms;
+	for (int i = 0; i < r->n; i++)
+		if (r->procs[i].pid == child && !r->procs[i].end_ms)
+			r->procs[i].end_ms = child_end_ms;
 	/* in the order the processes started */
 	qsort(r->procs, (size_t)r->n, sizeof(r->procs[0]), by_start);
 	FILE *shared = NULL;
@@ -427,7 +465,14 @@ void hm_runrep_finish(struct hm_runrep *r, int child, int status, uint64_t child
 		char head[512], ended[256];
 		snprintf(head, sizeof(head), "hetmem: pid %d, policy %s, budget %llu bytes: %s", p->pid, p->rec.policy,
 			 (unsigned long long)p->rec.budget, p->rec.program);
-		how_ended(ended, sizeof(ended), p, child, status, child_end_ms);
+		const struct proc *next = NULL;
+		for (int j = 0; j < r->n; j++)
+			if (j != i && r->procs[j].pid == p->pid &&
+			    (r->procs[j].rec.started_ms > p->rec.started_ms ||
+			     (r->procs[j].rec.started_ms == p->rec.started_ms &&
+			      strlen(r->procs[j].name) > strlen(p->name)))) /* hetmem.PID.UID came later */
+				next = &r->procs[j];
+		how_ended(ended, sizeof(ended), p, next, child, status, child_end_ms);
 		FILE *f = dest_open(dest, p->pid, &shared);
 		if (!f)
 			continue;
@@ -468,7 +513,7 @@ void hm_runrep_finish(struct hm_runrep *r, int child, int status, uint64_t child
 	 * theirs (the preload library removes it at exit, hetmem run gone) */
 	for (int i = 0; i < r->n; i++)
 		if (r->procs[i].end_ms)
-			unlink_rec(r->procs[i].pid);
+			unlink_rec(r->procs[i].name);
 	free(r->procs);
 	free(r);
 }

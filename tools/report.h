@@ -10,6 +10,9 @@ struct hm_runrep;
 
 /* Remove /dev/shm/hetmem.PID records whose process is gone. */
 void hm_pub_clean_stale(void);
+/* The name in /dev/shm of @pid's newest record (hetmem.PID, or hetmem.PID.UID
+ * after a uid change and exec); 0, or -1 if it has none. */
+int hm_pub_name(int pid, char *name, size_t len);
 /* The pid of the program that the running `hetmem run` @run_pid started
  * (its child, under hetmem), or 0. */
 int hm_pub_run_program(int run_pid);

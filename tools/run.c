@@ -514,18 +514,14 @@ int hm_stat_main(int argc, char **argv)
 		return 2;
 	}
 	hm_pub_clean_stale();
-	char path[64];
+	char path[160], name[128];
 	snprintf(path, sizeof(path), HM_PUB_DIR "/" HM_PUB_PREFIX "%d", pid);
+	int prog = 0;
+	if (hm_pub_name(pid, name, sizeof(name)) && (prog = hm_pub_run_program(pid)) > 0)
+		pid = prog; /* the pid of a hetmem run: the program it started */
+	if (!hm_pub_name(pid, name, sizeof(name)))
+		snprintf(path, sizeof(path), HM_PUB_DIR "/%s", name);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 && errno == ENOENT) {
-		/* the pid of a hetmem run: the program it started */
-		int prog = hm_pub_run_program(pid);
-		if (prog > 0) {
-			pid = prog;
-			snprintf(path, sizeof(path), HM_PUB_DIR "/" HM_PUB_PREFIX "%d", pid);
-			fd = open(path, O_RDONLY | O_CLOEXEC);
-		}
-	}
 	if (fd < 0) {
 		if (kill(pid, 0) && errno == ESRCH)
 			fprintf(stderr, "hetmem stat: no process %d\n", pid);

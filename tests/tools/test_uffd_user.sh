@@ -9,7 +9,8 @@
 #   - a program started by root's hetmem run that changes its uid and execs
 #     runs unmanaged, says so in one line, and hetmem run still reports;
 #   - with /dev/userfaultfd opened to it, or vm.unprivileged_userfaultfd=1,
-#     the same python3 runs managed (pages to the device and back) and right.
+#     the same python3 runs managed (pages to the device and back) and right,
+#     also after a uid change and exec under root's hetmem run (reported).
 # Needs root (it sets the sysctl and /dev/userfaultfd's mode for its
 # duration and restores both); skipped (77) otherwise.
 set -u
@@ -122,6 +123,27 @@ for how in dev sysctl; do
 		cat "$tmp/w/st-$how" 2>/dev/null | head -8
 	fi
 done
+
+# still with vm.unprivileged_userfaultfd=1: root's hetmem run, the program
+# becomes nobody and execs python3, managed now; its record cannot reuse the
+# name of the one root's program made (hetmem.PID is root's): the report has
+# both programs, the second managed, and no record is left
+"$H" run --dram 32M --stats="$tmp/stats2" -- /usr/bin/python3 -c "import os, sys
+os.setgroups([]); os.setgid(65534); os.setuid(65534)
+os.execv('/usr/bin/python3', ['python3', '-c', sys.argv[1]])" "$prog" >"$tmp/out" 2>&1
+rc=$?
+pids=$(sed -n 's/^hetmem: pid \([0-9]*\),.*/\1/p' "$tmp/stats2" | sort -u)
+if [ $rc -eq 0 ] && two_equal "$tmp/out" && ! grep -q "^hetmem" "$tmp/out" &&
+	grep -q "exec'd the next program of pid" "$tmp/stats2" &&
+	grep -A1 "^hetmem: pid [0-9]*, .*: python3 -c" "$tmp/stats2" | grep -q "^  exited with status 0" &&
+	grep -Eq "^  demoted [1-9][0-9]* pages" "$tmp/stats2" &&
+	! ls /dev/shm/hetmem.$pids /dev/shm/hetmem.$pids.* >/dev/null 2>&1; then
+	ok "a program that becomes nobody and execs, managed: reported after the one before it, no record left"
+else
+	bad "uid change then exec, managed (exit $rc)"
+	cat "$tmp/stats2" 2>/dev/null | grep "^hetmem\|^  [a-z]"
+	ls -l /dev/shm
+fi
 
 echo "$((n - fails)) passed, $fails failed"
 [ $fails -eq 0 ]
