@@ -26,11 +26,11 @@
 #include <limits.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -389,19 +389,17 @@ static int run_program(const char *prog, char **args, const char *preload)
 /* ---------------------------------------------------------------------- */
 
 
-/* A consistent copy of the published record; 0, or -1 after a message. */
-static int pub_read(const struct hm_pub *m, struct hm_pub *out, int pid)
+/* A consistent copy of the published record in @fd, read with pread (not
+ * mapped: a program that execs truncates its record before it rewrites it,
+ * and a mapping of it would fault); 0, or -1 after a message. */
+static int pub_read(int fd, struct hm_pub *out, int pid)
 {
 	for (int tries = 0; tries < 1000; tries++) {
-		uint64_t s1 = atomic_load(&m->seq);
-		if (s1 & 1) {
-			usleep(100);
-			continue;
-		}
-		memcpy(out, (const void *)m, sizeof(*out));
-		atomic_thread_fence(memory_order_acquire);
-		if (atomic_load(&m->seq) == s1)
+		uint64_t s2;
+		if (pread(fd, out, sizeof(*out), 0) == (ssize_t)sizeof(*out) && !(out->seq & 1) &&
+		    pread(fd, &s2, sizeof(s2), offsetof(struct hm_pub, seq)) == (ssize_t)sizeof(s2) && s2 == out->seq)
 			return 0;
+		usleep(100);
 	}
 	fprintf(stderr, "hetmem stat: %d: the record keeps changing under the reader\n", pid);
 	return -1;
@@ -535,23 +533,20 @@ int hm_stat_main(int argc, char **argv)
 		fprintf(stderr, "hetmem stat: %s is not a hetmem record of this version\n", path);
 		return 1;
 	}
-	const struct hm_pub *m = mmap(NULL, sizeof(*m), PROT_READ, MAP_SHARED, fd, 0);
-	close(fd);
-	if (m == MAP_FAILED) {
-		fprintf(stderr, "hetmem stat: cannot map %s: %s\n", path, strerror(errno));
-		return 1;
-	}
-	if (m->magic != HM_PUB_MAGIC || m->version != HM_PUB_VERSION || m->stats_size != sizeof(struct hm_stats) ||
-	    m->tier_size != sizeof(struct hm_pub_tier) || m->total_size != sizeof(struct hm_pub)) {
+	static struct hm_pub a, b;
+	if (pread(fd, &a, sizeof(a), 0) != (ssize_t)sizeof(a) || a.magic != HM_PUB_MAGIC ||
+	    a.version != HM_PUB_VERSION || a.stats_size != sizeof(struct hm_stats) ||
+	    a.tier_size != sizeof(struct hm_pub_tier) || a.total_size != sizeof(struct hm_pub)) {
+		close(fd);
 		fprintf(stderr, "hetmem stat: %s was written by another version of hetmem\n", path);
 		return 1;
 	}
 	if (kill(pid, 0) && errno == ESRCH) {
+		close(fd);
 		fprintf(stderr, "hetmem stat: process %d has exited (stale %s)\n", pid, path);
 		return 1;
 	}
-	static struct hm_pub a, b;
-	if (pub_read(m, &a, pid))
+	if (pub_read(fd, &a, pid))
 		return 1;
 	if (every == 0) {
 		stat_print(&a);
@@ -565,7 +560,7 @@ int hm_stat_main(int argc, char **argv)
 			printf("process %d has exited\n", pid);
 			return 0;
 		}
-		if (pub_read(m, &b, pid))
+		if (pub_read(fd, &b, pid))
 			return 1;
 		double dt = (double)(b.updated_ms - a.updated_ms) / 1000.0;
 		stat_line(&a, &b, dt > 0 ? dt : every, header);
