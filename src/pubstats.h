@@ -9,9 +9,12 @@
  * keeps its last periodic update.  A process of a `hetmem run` carries the
  * run's identity (HETMEM_RUN: its pid and a nonce) in ->run_pid and
  * ->run_id and leaves its record for hetmem run, which reports every record
- * of its run when the program ends and removes them (report.c).  A reader maps it read-only and copies it under the
- * sequence count: odd while the writer is in the middle of an update; a
- * copy taken with the same even count before and after is consistent.
+ * of its run when the program ends and removes them (report.c).  A process
+ * whose hetmem.PID is another user's (it changed its uid, then exec'd) uses
+ * hetmem.PID.UID.  A reader copies it with pread (not a mapping: an exec
+ * truncates the file before rewriting it) under the sequence count: odd
+ * while the writer is in the middle of an update; a copy taken with the same
+ * even count before and after is consistent.
  *
  * The layout is versioned by HM_PUB_MAGIC, HM_PUB_VERSION and the sizes of
  * the records in the header: a reader built from another tree refuses a
