@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -334,12 +335,19 @@ static int run_program(const char *prog, char **args, const char *preload)
 		sigaddset(&set, forwarded[k]);
 	sigprocmask(SIG_BLOCK, &set, &saved);
 	fflush(NULL);
+	pid_t parent = getpid();
 	pid_t child = fork();
 	if (child < 0) {
 		fprintf(stderr, "hetmem run: cannot fork: %s\n", strerror(errno));
 		return 127;
 	}
 	if (child == 0) {
+		/* hetmem run killed outright (SIGKILL: nothing to pass on)
+		 * takes the program with it, as when they were one process,
+		 * rather than leave it running with no one to report it */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(127);
 		sigprocmask(SIG_SETMASK, &saved, NULL);
 		setenv("LD_PRELOAD", preload, 1);
 		execv(prog, args);

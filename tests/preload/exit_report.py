@@ -174,6 +174,29 @@ if re.search(r"^hetmem: pid \d+,.*: /bin/bash -c", text, re.M) and \
 else:
     bad("bash -c 'python3 ...; true': bash's block or totals", text)
 
+# hetmem run killed outright takes the program with it (as when they were
+# one process), rather than leaving it running unreported
+p = start([PY, "-c", prog("time.sleep(30)")])
+pid = ready(p)
+p.kill()
+p.wait(timeout=60)
+p.stdout.close()
+gone = False
+for _ in range(100):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            gone = f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except OSError:
+        gone = True
+    if gone:
+        break
+    time.sleep(0.05)
+if gone:
+    ok("SIGKILL to hetmem run: the program is killed too")
+else:
+    os.kill(pid, signal.SIGKILL)
+    bad("SIGKILL to hetmem run: the program %d kept running" % pid)
+
 # a stale record of a dead pid goes
 q = subprocess.Popen(["/bin/true"])
 q.wait()
