@@ -349,6 +349,11 @@ static int run_program(const char *prog, char **args, const char *preload)
 		if (getppid() != parent)
 			_exit(127);
 		sigprocmask(SIG_SETMASK, &saved, NULL);
+		/* the program's pid, for what only the program does, not the
+		 * processes it starts (HETMEM_RECORD without %p) */
+		char pidv[32];
+		snprintf(pidv, sizeof(pidv), "%d", (int)getpid());
+		setenv("HETMEM_STATS_PID", pidv, 1);
 		setenv("LD_PRELOAD", preload, 1);
 		execv(prog, args);
 		fprintf(stderr, "hetmem run: cannot execute %s: %s\n", prog, strerror(errno));
