@@ -196,6 +196,21 @@ static int check_preloadable(const char *path)
 
 static int run_program(const char *prog, char **args, const char *preload);
 
+/* The check above opened HETMEM_RECORD like any hetmem process; with %p in
+ * it that is a file of hetmem run's own pid, which is not the program's:
+ * remove it (without %p the program rewrites the same file). */
+static void drop_check_record(void)
+{
+	const char *path = getenv("HETMEM_RECORD");
+	const char *pp = path ? strstr(path, "%p") : NULL;
+	if (!pp)
+		return;
+	char name[PATH_MAX];
+	if (snprintf(name, sizeof(name), "%.*s%d%s", (int)(pp - path), path, (int)getpid(), pp + 2) <
+	    (int)sizeof(name))
+		unlink(name);
+}
+
 int hm_run_main(int argc, char **argv)
 {
 	int i = 1;
@@ -283,6 +298,7 @@ int hm_run_main(int argc, char **argv)
 		return 2;
 	}
 	hm_shutdown();
+	drop_check_record();
 	const char *old = getenv("LD_PRELOAD");
 	char pre[2 * PATH_MAX + 2];
 	if (old && *old)
