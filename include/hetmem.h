@@ -167,6 +167,14 @@ struct hm_features {
  */
 HM_API int hm_probe_features(struct hm_features *out);
 
+/*
+ * hm_uffd_check - whether this process gets a full userfaultfd (one that
+ * serves faults taken inside system calls), which hetmem needs to manage
+ * memory.  Returns 0 and says through which door in @why, or -errno with
+ * @why saying why not and what an administrator can do about it.
+ */
+HM_API int hm_uffd_check(char *why, size_t len);
+
 /* ---------------------------------------------------------------------- */
 /* Tiers                                                                   */
 /* ---------------------------------------------------------------------- */

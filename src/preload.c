@@ -36,7 +36,11 @@
  *    page is a SIGBUS at its address).
  *
  * Live counters are published in /dev/shm/hetmem.PID (pubstats.h) for
- * `hetmem stat PID`; HETMEM_STATS prints them at exit.
+ * `hetmem stat PID`; HETMEM_STATS prints them at exit.  Under `hetmem run`
+ * (HETMEM_RUN set) the record gets a final update at exit and stays for
+ * hetmem run, which writes the report of the whole process tree.  Without a
+ * full userfaultfd (a user that vm.unprivileged_userfaultfd=0 keeps out) a
+ * process runs unmanaged, and the constructor says so in one line.
  */
 #include "internal.h"
 #include "pubstats.h"
@@ -45,6 +49,7 @@
 #include <fcntl.h>
 #include <mimalloc.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -62,6 +67,10 @@ static struct hm_pub *pub;
 static char pub_path[64];
 static pthread_t pub_thread;
 static _Atomic bool pub_stop;
+/* the publisher sleeps on this, so that the exit wakes it at once instead
+ * of waiting out its period (up to 250 ms added to every exit) */
+static pthread_mutex_t pub_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t pub_wake;
 static _Atomic uint64_t maps_managed, maps_unmanaged, bytes_unmanaged, maps_fallback;
 
 /* glibc's allocator, for hetmem's own allocations (resolved in the ctor) */
@@ -518,7 +527,7 @@ static void pub_fill(struct hm_pub *p)
 	p->peak_managed = atomic_load(&peak_managed);
 }
 
-static void pub_update(void)
+static void pub_update(bool final)
 {
 	static struct hm_pub tmp;
 	pub_fill(&tmp);
@@ -538,24 +547,64 @@ static void pub_update(void)
 	pub->peak_anon = tmp.peak_anon;
 	pub->peak_managed = tmp.peak_managed;
 	pub->updated_ms = tmp.updated_ms;
+	pub->ended = final;
 	atomic_thread_fence(memory_order_release);
 	atomic_store(&pub->seq, s + 2);
+}
+
+/* hm_thread_start's wake for the publisher (a credentials request) */
+static void pub_kick(void)
+{
+	pthread_mutex_lock(&pub_lock);
+	pthread_cond_signal(&pub_wake);
+	pthread_mutex_unlock(&pub_lock);
 }
 
 static void *pub_main(void *arg)
 {
 	hm_tls_internal = true;
 	while (!atomic_load(&pub_stop)) {
-		pub_update();
-		hm_thread_sleep_ms(HM_PUB_PERIOD_MS);
+		pub_update(false);
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_nsec += HM_PUB_PERIOD_MS * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		/* woken early by the exit (pub_stop) or by a credentials
+		 * request (thread.c: pub_kick, under pub_lock) */
+		pthread_mutex_lock(&pub_lock);
+		while (!atomic_load(&pub_stop) && !hm_thread_pending() &&
+		       pthread_cond_timedwait(&pub_wake, &pub_lock, &ts) != ETIMEDOUT)
+			;
+		pthread_mutex_unlock(&pub_lock);
+		hm_thread_sync();
 	}
 	return NULL;
+}
+
+/* Stop the publisher thread and wait for it. */
+static void pub_stop_thread(void)
+{
+	pthread_mutex_lock(&pub_lock);
+	atomic_store(&pub_stop, true);
+	pthread_cond_signal(&pub_wake);
+	pthread_mutex_unlock(&pub_lock);
+	pthread_join(pub_thread, NULL);
 }
 
 static void pub_start(void)
 {
 	snprintf(pub_path, sizeof(pub_path), HM_PUB_DIR "/" HM_PUB_PREFIX "%d", (int)getpid());
 	int fd = open(pub_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0 && (errno == EACCES || errno == EPERM)) {
+		/* this pid's record is another user's: the program before an
+		 * exec had another uid (setpriv, su); this one gets its own */
+		snprintf(pub_path, sizeof(pub_path), HM_PUB_DIR "/" HM_PUB_PREFIX "%d.%d", (int)getpid(),
+			 (int)getuid());
+		fd = open(pub_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	}
 	if (fd < 0)
 		return; /* no /dev/shm: no live stats (hetmem stat says so) */
 	if (ftruncate(fd, sizeof(struct hm_pub))) {
@@ -577,16 +626,32 @@ static void pub_start(void)
 	pub->total_size = sizeof(struct hm_pub);
 	pub->pid = (int32_t)getpid();
 	pub->started_ms = now_ms();
+	const char *run = getenv("HETMEM_RUN"); /* "PID:NONCE", set by hetmem run */
+	if (run && *run) {
+		char *end;
+		long rp = strtol(run, &end, 10);
+		if (*end == ':' && rp > 0) {
+			pub->run_pid = (int32_t)rp;
+			pub->run_id = strtoull(end + 1, NULL, 10);
+		}
+	}
 	int cfd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
 	if (cfd >= 0) {
 		ssize_t n = read(cfd, pub->program, sizeof(pub->program) - 1);
 		close(cfd);
+		/* one line: the arguments' NULs and control characters (a
+		 * python3 -c script's newlines) become spaces */
 		for (ssize_t i = 0; i + 1 < n; i++)
-			if (!pub->program[i])
+			if ((unsigned char)pub->program[i] < ' ')
 				pub->program[i] = ' ';
 	}
-	pub_update();
-	if (hm_thread_start(&pub_thread, "hm-publish", pub_main, NULL, NULL)) {
+	pub_update(false);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&pub_wake, &ca);
+	pthread_condattr_destroy(&ca);
+	if (hm_thread_start(&pub_thread, "hm-publish", pub_main, NULL, pub_kick)) {
 		hm_sys_munmap(pub, sizeof(*pub));
 		pub = NULL;
 		unlink(pub_path);
@@ -600,12 +665,7 @@ static void stats_report(void)
 	const char *dest = getenv("HETMEM_STATS");
 	if (!dest || !*dest)
 		return;
-	/* under `hetmem run` only the program it started reports, unless the
-	 * file name has %p (the pid) so that every process gets its own */
-	const char *only = getenv("HETMEM_STATS_PID");
-	const char *pp = strstr(dest, "%p");
-	if (only && *only && !pp && atoi(only) != (int)getpid())
-		return;
+	const char *pp = strstr(dest, "%p"); /* every process its own file */
 	char name[4096];
 	if (pp)
 		snprintf(name, sizeof(name), "%.*s%d%s", (int)(pp - dest), dest, (int)getpid(), pp + 2);
@@ -660,6 +720,21 @@ __attribute__((constructor(101))) static void preload_init(void)
 		_exit(127);
 	}
 	hm_tls_internal = true;
+	/* without a full userfaultfd (a user whom vm.unprivileged_userfaultfd=0
+	 * and /dev/userfaultfd's permissions keep out, such as a program that
+	 * changed its uid before exec), hetmem cannot serve this process
+	 * correctly: it runs unmanaged, and says so once */
+	char why[512];
+	if (hm_uffd_check(why, sizeof(why))) {
+		char prog[256] = "?";
+		ssize_t n = readlink("/proc/self/exe", prog, sizeof(prog) - 1);
+		prog[n > 0 ? n : 1] = 0;
+		fprintf(stderr, "hetmem: %s (pid %d, uid %d) runs unmanaged: %s\n", prog, (int)getpid(),
+			(int)getuid(), why);
+		atomic_store(&started, true);
+		hm_tls_internal = false;
+		return;
+	}
 	int rc = hm_env_maps(&folio, &min_map);
 	if (!rc)
 		rc = hm_env_setup();
@@ -690,10 +765,21 @@ __attribute__((destructor)) static void preload_fini(void)
 	if (!atomic_load(&active) || getpid() != owner)
 		return;
 	hm_tls_internal = true;
+	if (pub && pub->run_pid) {
+		/* under hetmem run: the final counters stay in the record, which
+		 * hetmem run reports and removes (it may be another user's file
+		 * by now if the program changed its uid); the program writes no
+		 * report itself.  Removed here only when hetmem run is gone. */
+		pub_stop_thread();
+		pub_update(true);
+		if (kill(pub->run_pid, 0) && errno == ESRCH)
+			unlink(pub_path);
+		hm_tls_internal = false;
+		return;
+	}
 	stats_report();
 	if (pub) {
-		atomic_store(&pub_stop, true);
-		pthread_join(pub_thread, NULL);
+		pub_stop_thread();
 		unlink(pub_path);
 	}
 	/* hetmem keeps running: the program's other destructors may still use

@@ -10,6 +10,7 @@
 #include "uffd_compat.h"
 
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -187,31 +188,78 @@ int hm_prim_pwrite(int fd, const void *buf, size_t len, uint64_t off)
 	return 0;
 }
 
-int hm_prim_uffd_open(void)
+/* The userfaultfd(2) system call, then /dev/userfaultfd (Linux >= 6.1, where
+ * the system call is restricted by vm.unprivileged_userfaultfd=0 and the
+ * device's permissions let the user in).  Never UFFD_USER_MODE_ONLY: such a
+ * userfaultfd does not serve faults taken inside the kernel (a system call
+ * such as write(2) from managed memory, or process_vm_readv used by
+ * devices), which then fail with EFAULT on a page that lives on a tier, so
+ * memory registered with it is not served correctly.  @via (may be NULL)
+ * says which of the two gave the descriptor. */
+static int uffd_open_via(const char **via)
 {
-	/* Without UFFD_USER_MODE_ONLY first: a user-mode-only userfaultfd does
-	 * not serve faults taken inside the kernel (a system call such as
-	 * write(2) from managed memory, or process_vm_readv used by devices),
-	 * which then fail with EFAULT on a page that lives on a tier.  The
-	 * restricted form is the fallback where only it is permitted. */
 	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
-	if (fd >= 0)
+	if (fd >= 0) {
+		if (via)
+			*via = "the userfaultfd(2) system call";
 		return fd;
-	fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
-	if (fd >= 0)
-		return fd;
+	}
 	int err = errno;
-	/* /dev/userfaultfd works where the syscall is restricted (Linux >= 6.1) */
 	int dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
 	if (dev >= 0) {
 		fd = ioctl(dev, USERFAULTFD_IOC_NEW, O_CLOEXEC | O_NONBLOCK);
 		int e2 = errno;
 		close(dev);
-		if (fd >= 0)
+		if (fd >= 0) {
+			if (via)
+				*via = "/dev/userfaultfd";
 			return fd;
+		}
 		err = e2;
 	}
 	return -err;
+}
+
+int hm_prim_uffd_open(void)
+{
+	return uffd_open_via(NULL);
+}
+
+HM_API int hm_uffd_check(char *why, size_t len)
+{
+	const char *via = NULL;
+	int fd = uffd_open_via(&via);
+	if (fd >= 0) {
+		close(fd);
+		snprintf(why, len, "full (kernel-mode faults served), through %s", via);
+		return 0;
+	}
+	char sysctl[16] = "?";
+	int sfd = open("/proc/sys/vm/unprivileged_userfaultfd", O_RDONLY | O_CLOEXEC);
+	if (sfd >= 0) {
+		ssize_t n = read(sfd, sysctl, sizeof(sysctl) - 1);
+		close(sfd);
+		sysctl[n > 0 ? n : 0] = 0;
+		sysctl[strcspn(sysctl, "\n")] = 0;
+	}
+	if (fd == -EPERM || fd == -EACCES) {
+		bool user_only = false;
+		int u = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
+		if (u >= 0) {
+			user_only = true;
+			close(u);
+		}
+		snprintf(why, len,
+			 "vm.unprivileged_userfaultfd=%s and no access to /dev/userfaultfd: hetmem cannot manage "
+			 "processes of this user%s; ask root to `chmod`/`setfacl` /dev/userfaultfd for it or to set "
+			 "the sysctl vm.unprivileged_userfaultfd=1",
+			 sysctl, user_only ? " (only a user-mode-only userfaultfd is permitted, whose faults inside "
+					     "system calls are not served: they would fail with EFAULT)" : "");
+	} else {
+		snprintf(why, len, "userfaultfd is not available: %s (a kernel without CONFIG_USERFAULTFD?)",
+			 strerror(-fd));
+	}
+	return fd;
 }
 
 int hm_prim_uffd_api(int uffd, uint64_t want, uint64_t *got, uint64_t *ioctls)

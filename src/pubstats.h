@@ -4,9 +4,17 @@
  *
  * The preload library (preload.c) maps /dev/shm/hetmem.PID (shared, 0600 of
  * the process's user) and rewrites it every HM_PUB_PERIOD_MS from its
- * publisher thread.  A reader maps it read-only and copies it under the
- * sequence count: odd while the writer is in the middle of an update; a
- * copy taken with the same even count before and after is consistent.
+ * publisher thread, and a final time at exit (->ended set) when the process
+ * leaves through exit(); a process killed by a signal or leaving by _exit
+ * keeps its last periodic update.  A process of a `hetmem run` carries the
+ * run's identity (HETMEM_RUN: its pid and a nonce) in ->run_pid and
+ * ->run_id and leaves its record for hetmem run, which reports every record
+ * of its run when the program ends and removes them (report.c).  A process
+ * whose hetmem.PID is another user's (it changed its uid, then exec'd) uses
+ * hetmem.PID.UID.  A reader copies it with pread (not a mapping: an exec
+ * truncates the file before rewriting it) under the sequence count: odd
+ * while the writer is in the middle of an update; a copy taken with the same
+ * even count before and after is consistent.
  *
  * The layout is versioned by HM_PUB_MAGIC, HM_PUB_VERSION and the sizes of
  * the records in the header: a reader built from another tree refuses a
@@ -21,7 +29,7 @@
 #include "hetmem.h"
 
 #define HM_PUB_MAGIC 0x54534d4d54454855ull /* "UHETMMST" */
-#define HM_PUB_VERSION 1
+#define HM_PUB_VERSION 2
 #define HM_PUB_DIR "/dev/shm"
 #define HM_PUB_PREFIX "hetmem."
 #define HM_PUB_PERIOD_MS 250
@@ -50,6 +58,9 @@ struct hm_pub {
 	uint64_t budget;          /* bytes; 0 = none */
 	uint64_t started_ms;      /* CLOCK_REALTIME, ms, at start */
 	uint64_t updated_ms;      /* CLOCK_REALTIME, ms, of this update */
+	uint64_t run_id;          /* the nonce of the hetmem run it belongs to; 0: none */
+	int32_t run_pid;          /* that hetmem run's pid; 0: none */
+	uint32_t ended;           /* 1: this is the final update, made at exit */
 	/* the preload library's own counters */
 	uint64_t maps_managed;    /* anonymous mappings made managed */
 	uint64_t maps_unmanaged;  /* anonymous private mappings left to the kernel */

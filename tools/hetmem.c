@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "hetmem.h"
 
@@ -106,12 +107,20 @@ static void cpuidle_info(void)
 static int info(void)
 {
 	struct hm_features f;
+	char why[512];
 	int rc = hm_probe_features(&f);
 	if (rc == -EINVAL) { /* HETMEM_MASK_FEATURES names an unknown feature */
 		fprintf(stderr, "hetmem: %s\n", hm_last_error());
 		return 2;
 	}
 	printf("hetmem %d.%d\n", HM_VERSION_MAJOR, HM_VERSION_MINOR);
+	/* which userfaultfd this user gets decides whether hetmem can manage
+	 * its processes at all (hetmem run refuses with the same words) */
+	if (hm_uffd_check(why, sizeof(why))) {
+		printf("userfaultfd:          unavailable to uid %d: %s\n", (int)getuid(), why);
+		return 1;
+	}
+	printf("userfaultfd access:   %s\n", why);
 	if (rc) {
 		printf("userfaultfd:          unavailable (%s)\n", hm_last_error());
 		return 1;

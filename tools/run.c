@@ -7,12 +7,22 @@
  * the policy exists) and shuts it down again — and checks that the program
  * can be preloaded at all (found, executable, dynamically linked, not
  * set-user-ID; for a #! script, the same of its interpreter, and of the
- * program `#!/usr/bin/env PROG` runs).  Only then does it set LD_PRELOAD and
- * HETMEM_* and exec the program, so the program's pid is hetmem run's and a
- * bad option never starts it.  Messages name an option as it was typed
- * (hm_opt_from: "--dram 64G", not HETMEM_DRAM).  Without --dram (and
- * HETMEM_DRAM) the budget is half of the machine's RAM, and hetmem run says
- * so.
+ * program `#!/usr/bin/env PROG` runs), and that this user gets a full
+ * userfaultfd (else it refuses, exit 127: hetmem could not serve the program
+ * correctly).  Only then does it fork and exec the program with LD_PRELOAD
+ * and HETMEM_*, so a bad option never starts it.  Messages name an option as
+ * it was typed (hm_opt_from: "--dram 64G", not HETMEM_DRAM).  Without --dram
+ * (and HETMEM_DRAM) the budget is half of the machine's RAM, and hetmem run
+ * says so.
+ *
+ * Like perf stat, hetmem run stays as the program's parent (run_program):
+ * it passes on the signals sent to it (SIGINT and SIGQUIT from the terminal
+ * reach the program directly and are ignored here), follows the records
+ * every preloaded process of the tree publishes in /dev/shm (report.c), and
+ * when the program ends — by exit, _exit, or a signal, even SIGKILL — it
+ * writes the --stats report of the whole tree from those records, removes
+ * them, and ends as the program did (its exit status, or the same signal).
+ * The program's pid is not hetmem run's: `hetmem stat` takes the program's.
  */
 #include <elf.h>
 #include <errno.h>
@@ -20,17 +30,21 @@
 #include <limits.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "hetmem.h"
 #include "../src/pubstats.h"
+#include "report.h"
 
 int hm_parse_size(const char *s, uint64_t *out);
 int hm_env_setup(void);
@@ -55,7 +69,9 @@ static void run_usage(FILE *f)
 		"                     the emulated device sized to RAM, lazily populated)\n"
 		"  --policy NAME      recency (default), frequency or fifo\n"
 		"  --folio SIZE       folio size of managed mappings: 4K (default), 64K or 2M\n"
-		"  --stats[=FILE]     print the counters when the program exits (default: stderr)\n"
+		"  --stats[=FILE]     print the counters when the program ends, however it ends: one\n"
+		"                     block per process of its tree, then the totals (default: stderr;\n"
+		"                     %%p in FILE: a file per process, named with its pid)\n"
 		"  -h, --help         this text\n"
 		"\n"
 		"The same settings for programs started another way:\n"
@@ -300,6 +316,23 @@ static void stats_hint(char **argv, int i, int argc)
 		}
 }
 
+static int run_program(const char *prog, char **args, const char *preload);
+
+/* The check above opened HETMEM_RECORD like any hetmem process; with %p in
+ * it that is a file of hetmem run's own pid, which is not the program's:
+ * remove it (without %p the program rewrites the same file). */
+static void drop_check_record(void)
+{
+	const char *path = getenv("HETMEM_RECORD");
+	const char *pp = path ? strstr(path, "%p") : NULL;
+	if (!pp)
+		return;
+	char name[PATH_MAX];
+	if (snprintf(name, sizeof(name), "%.*s%d%s", (int)(pp - path), path, (int)getpid(), pp + 2) <
+	    (int)sizeof(name))
+		unlink(name);
+}
+
 int hm_run_main(int argc, char **argv)
 {
 	int i = 1;
@@ -385,6 +418,13 @@ int hm_run_main(int argc, char **argv)
 		return 127;
 	if (find_preload(lib, sizeof(lib)))
 		return 2;
+	/* without a full userfaultfd hetmem cannot serve the program: refuse
+	 * rather than start it unmanaged */
+	char why[512];
+	if (hm_uffd_check(why, sizeof(why))) {
+		fprintf(stderr, "hetmem run: %s\n", why);
+		return 127;
+	}
 	default_budget(say, sizeof(say));
 	/* every setting is checked here, before the program starts */
 	if (hm_env_setup()) {
@@ -393,21 +433,119 @@ int hm_run_main(int argc, char **argv)
 	}
 	hm_shutdown();
 	fputs(say, stderr);
-	/* the program keeps this pid: only it writes HETMEM_STATS, not the
-	 * programs it starts (unless the name has %p) */
-	char pid[32];
-	snprintf(pid, sizeof(pid), "%d", (int)getpid());
-	setenv("HETMEM_STATS_PID", pid, 1);
+	drop_check_record();
 	const char *old = getenv("LD_PRELOAD");
 	char pre[2 * PATH_MAX + 2];
 	if (old && *old)
 		snprintf(pre, sizeof(pre), "%s:%s", lib, old);
 	else
 		snprintf(pre, sizeof(pre), "%s", lib);
-	setenv("LD_PRELOAD", pre, 1);
-	execv(prog, argv + i);
-	fprintf(stderr, "hetmem run: cannot execute %s: %s\n", prog, strerror(errno));
-	return 127;
+	return run_program(prog, argv + i, pre);
+}
+
+/* Signals hetmem run passes on to the program while it waits.  SIGINT and
+ * SIGQUIT are not among them: the terminal sends those to the program's
+ * whole process group already; hetmem run takes them and carries on. */
+static const int forwarded[] = {SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGALRM};
+
+/* Fork, exec @prog with LD_PRELOAD=@preload in the child, wait for it while
+ * following the records its process tree publishes (report.c), then report
+ * them (with --stats), remove them, and end as the program did: its exit
+ * status, or death by the same signal. */
+static int run_program(const char *prog, char **args, const char *preload)
+{
+	/* the report is written here, not by the programs: a program that
+	 * changed its uid may not be able to write it */
+	char *dest = NULL;
+	const char *d = getenv("HETMEM_STATS");
+	if (d && *d)
+		dest = strdup(d);
+	unsetenv("HETMEM_STATS");
+	unsetenv("HETMEM_STATS_PID");
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	uint64_t run_id = ((uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec) ^ ((uint64_t)getpid() << 40);
+	if (!run_id)
+		run_id = 1;
+	char runv[64];
+	snprintf(runv, sizeof(runv), "%d:%llu", (int)getpid(), (unsigned long long)run_id);
+	setenv("HETMEM_RUN", runv, 1);
+	hm_pub_clean_stale();
+	struct hm_runrep *rep = hm_runrep_new((int)getpid(), run_id);
+	if (!rep) {
+		fprintf(stderr, "hetmem run: out of memory\n");
+		return 127;
+	}
+
+	sigset_t set, saved;
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGQUIT);
+	for (size_t k = 0; k < sizeof(forwarded) / sizeof(forwarded[0]); k++)
+		sigaddset(&set, forwarded[k]);
+	sigprocmask(SIG_BLOCK, &set, &saved);
+	fflush(NULL);
+	pid_t parent = getpid();
+	pid_t child = fork();
+	if (child < 0) {
+		fprintf(stderr, "hetmem run: cannot fork: %s\n", strerror(errno));
+		return 127;
+	}
+	if (child == 0) {
+		/* hetmem run killed outright (SIGKILL: nothing to pass on)
+		 * takes the program with it, as when they were one process,
+		 * rather than leave it running with no one to report it */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(127);
+		sigprocmask(SIG_SETMASK, &saved, NULL);
+		/* the program's pid, for what only the program does, not the
+		 * processes it starts (HETMEM_RECORD without %p) */
+		char pidv[32];
+		snprintf(pidv, sizeof(pidv), "%d", (int)getpid());
+		setenv("HETMEM_STATS_PID", pidv, 1);
+		setenv("LD_PRELOAD", preload, 1);
+		execv(prog, args);
+		fprintf(stderr, "hetmem run: cannot execute %s: %s\n", prog, strerror(errno));
+		_exit(127);
+	}
+	int status = 0;
+	for (;;) {
+		pid_t w = waitpid(child, &status, WNOHANG);
+		if (w == child)
+			break;
+		if (w < 0 && errno != EINTR) {
+			fprintf(stderr, "hetmem run: waitpid: %s\n", strerror(errno));
+			status = 127 << 8;
+			break;
+		}
+		struct timespec tick = {0, 100 * 1000000L};
+		siginfo_t si;
+		int sig = sigtimedwait(&set, &si, &tick);
+		if (sig > 0 && sig != SIGCHLD && sig != SIGINT && sig != SIGQUIT)
+			kill(child, sig);
+		hm_runrep_tick(rep);
+	}
+	clock_gettime(CLOCK_REALTIME, &ts);
+	uint64_t end_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	hm_runrep_finish(rep, child, status, end_ms, dest);
+	free(dest);
+	if (WIFSIGNALED(status)) {
+		/* die of the same signal, as the shell would have seen the
+		 * program die; no core of hetmem run itself */
+		int sig = WTERMSIG(status);
+		struct rlimit no = {0, 0};
+		setrlimit(RLIMIT_CORE, &no);
+		signal(sig, SIG_DFL);
+		sigset_t one;
+		sigemptyset(&one);
+		sigaddset(&one, sig);
+		sigprocmask(SIG_UNBLOCK, &one, NULL);
+		raise(sig);
+		return 128 + sig;
+	}
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 127;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -415,19 +553,17 @@ int hm_run_main(int argc, char **argv)
 /* ---------------------------------------------------------------------- */
 
 
-/* A consistent copy of the published record; 0, or -1 after a message. */
-static int pub_read(const struct hm_pub *m, struct hm_pub *out, int pid)
+/* A consistent copy of the published record in @fd, read with pread (not
+ * mapped: a program that execs truncates its record before it rewrites it,
+ * and a mapping of it would fault); 0, or -1 after a message. */
+static int pub_read(int fd, struct hm_pub *out, int pid)
 {
 	for (int tries = 0; tries < 1000; tries++) {
-		uint64_t s1 = atomic_load(&m->seq);
-		if (s1 & 1) {
-			usleep(100);
-			continue;
-		}
-		memcpy(out, (const void *)m, sizeof(*out));
-		atomic_thread_fence(memory_order_acquire);
-		if (atomic_load(&m->seq) == s1)
+		uint64_t s2;
+		if (pread(fd, out, sizeof(*out), 0) == (ssize_t)sizeof(*out) && !(out->seq & 1) &&
+		    pread(fd, &s2, sizeof(s2), offsetof(struct hm_pub, seq)) == (ssize_t)sizeof(s2) && s2 == out->seq)
 			return 0;
+		usleep(100);
 	}
 	fprintf(stderr, "hetmem stat: %d: the record keeps changing under the reader\n", pid);
 	return -1;
@@ -499,9 +635,10 @@ static void stat_line(const struct hm_pub *a, const struct hm_pub *b, double dt,
 static void stat_usage(FILE *f)
 {
 	fprintf(f, "usage: hetmem stat [-w SECONDS] [-n COUNT] PID\n"
-		   "  Show a program under hetmem: residency per tier, faults, migrations, the\n"
-		   "  policy's decisions.  -w: watch, a line of rates every SECONDS (default 1)\n"
-		   "  until the program exits or COUNT lines are printed.\n");
+		   "  Show a program under hetmem (PID: its own, or that of the hetmem run that\n"
+		   "  started it): residency per tier, faults, migrations, the policy's decisions.\n"
+		   "  -w: watch, a line of rates every SECONDS (default 1) until the program\n"
+		   "  exits or COUNT lines are printed.\n");
 }
 
 int hm_stat_main(int argc, char **argv)
@@ -538,8 +675,14 @@ int hm_stat_main(int argc, char **argv)
 		fprintf(stderr, "hetmem stat: -w must be at least 0.05 s\n");
 		return 2;
 	}
-	char path[64];
+	hm_pub_clean_stale();
+	char path[160], name[128];
 	snprintf(path, sizeof(path), HM_PUB_DIR "/" HM_PUB_PREFIX "%d", pid);
+	int prog = 0;
+	if (hm_pub_name(pid, name, sizeof(name)) && (prog = hm_pub_run_program(pid)) > 0)
+		pid = prog; /* the pid of a hetmem run: the program it started */
+	if (!hm_pub_name(pid, name, sizeof(name)))
+		snprintf(path, sizeof(path), HM_PUB_DIR "/%s", name);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		if (kill(pid, 0) && errno == ESRCH)
@@ -554,23 +697,20 @@ int hm_stat_main(int argc, char **argv)
 		fprintf(stderr, "hetmem stat: %s is not a hetmem record of this version\n", path);
 		return 1;
 	}
-	const struct hm_pub *m = mmap(NULL, sizeof(*m), PROT_READ, MAP_SHARED, fd, 0);
-	close(fd);
-	if (m == MAP_FAILED) {
-		fprintf(stderr, "hetmem stat: cannot map %s: %s\n", path, strerror(errno));
-		return 1;
-	}
-	if (m->magic != HM_PUB_MAGIC || m->version != HM_PUB_VERSION || m->stats_size != sizeof(struct hm_stats) ||
-	    m->tier_size != sizeof(struct hm_pub_tier) || m->total_size != sizeof(struct hm_pub)) {
+	static struct hm_pub a, b;
+	if (pread(fd, &a, sizeof(a), 0) != (ssize_t)sizeof(a) || a.magic != HM_PUB_MAGIC ||
+	    a.version != HM_PUB_VERSION || a.stats_size != sizeof(struct hm_stats) ||
+	    a.tier_size != sizeof(struct hm_pub_tier) || a.total_size != sizeof(struct hm_pub)) {
+		close(fd);
 		fprintf(stderr, "hetmem stat: %s was written by another version of hetmem\n", path);
 		return 1;
 	}
 	if (kill(pid, 0) && errno == ESRCH) {
+		close(fd);
 		fprintf(stderr, "hetmem stat: process %d has exited (stale %s)\n", pid, path);
 		return 1;
 	}
-	static struct hm_pub a, b;
-	if (pub_read(m, &a, pid))
+	if (pub_read(fd, &a, pid))
 		return 1;
 	if (every == 0) {
 		stat_print(&a);
@@ -584,7 +724,7 @@ int hm_stat_main(int argc, char **argv)
 			printf("process %d has exited\n", pid);
 			return 0;
 		}
-		if (pub_read(m, &b, pid))
+		if (pub_read(fd, &b, pid))
 			return 1;
 		double dt = (double)(b.updated_ms - a.updated_ms) / 1000.0;
 		stat_line(&a, &b, dt > 0 ? dt : every, header);

@@ -12,14 +12,16 @@ fails=0 n=0
 ok() { n=$((n + 1)); echo "ok   $1"; }
 bad() { n=$((n + 1)); fails=$((fails + 1)); echo "FAIL $1"; [ -f "$tmp/o" ] && cat "$tmp/o"; }
 
+# hetmem run forks the program: stat is given the program's pid (it prints it)
 "$hetmem" run --dram 32M --tier emu:1G,lazy -- "$cases" hold >"$tmp/prog" 2>&1 &
-pid=$!
+runpid=$!
 for _ in $(seq 300); do
 	grep -q '^ready' "$tmp/prog" && break
 	sleep 0.1
 done
-if ! grep -q "^ready $pid" "$tmp/prog"; then
-	echo "FAIL the program did not get ready (or has another pid):"; cat "$tmp/prog"
+pid=$(sed -n 's/^ready \([0-9]*\)$/\1/p' "$tmp/prog")
+if [ -z "$pid" ]; then
+	echo "FAIL the program did not get ready:"; cat "$tmp/prog"
 	exit 1
 fi
 
@@ -29,6 +31,13 @@ if grep -q "^pid $pid: .*preload_cases hold" "$tmp/o" && grep -q "policy recency
 	ok "stat shows the program, its budget, pages on the device and faults"
 else
 	bad "stat output"
+fi
+
+"$hetmem" stat $runpid >"$tmp/o" 2>&1
+if grep -q "^pid $pid: .*preload_cases hold" "$tmp/o"; then
+	ok "stat of hetmem run's pid shows the program it started"
+else
+	bad "stat of hetmem run's pid"
 fi
 
 "$hetmem" stat -w 0.2 -n 2 $pid >"$tmp/o" 2>&1
@@ -47,7 +56,7 @@ else
 fi
 
 kill -9 $pid
-wait $pid 2>/dev/null
+wait $runpid 2>/dev/null
 if "$hetmem" stat $pid >"$tmp/o" 2>&1; then
 	bad "stat of an exited process exits 0"
 elif grep -Eq "has exited|no process" "$tmp/o"; then
@@ -55,7 +64,12 @@ elif grep -Eq "has exited|no process" "$tmp/o"; then
 else
 	bad "stat of an exited process: message"
 fi
-rm -f /dev/shm/hetmem.$pid # killed with -9: its record stays (stat says so)
+if [ -e /dev/shm/hetmem.$pid ]; then
+	bad "the record of the killed program is left behind"
+	rm -f /dev/shm/hetmem.$pid
+else
+	ok "hetmem run removed the killed program's record"
+fi
 pid=
 
 if "$hetmem" stat notapid >"$tmp/o" 2>&1; then

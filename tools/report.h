@@ -1,0 +1,28 @@
+/*
+ * report.h — hetmem run's report of its process tree (report.c).
+ */
+#ifndef HM_REPORT_H
+#define HM_REPORT_H
+
+#include <stdint.h>
+
+struct hm_runrep;
+
+/* Remove /dev/shm/hetmem.PID records whose process is gone. */
+void hm_pub_clean_stale(void);
+/* The name in /dev/shm of @pid's newest record (hetmem.PID, or hetmem.PID.UID
+ * after a uid change and exec); 0, or -1 if it has none. */
+int hm_pub_name(int pid, char *name, size_t len);
+/* The pid of the program that the running `hetmem run` @run_pid started
+ * (its child, under hetmem), or 0. */
+int hm_pub_run_program(int run_pid);
+/* Follow the records of the run (@run_pid, @run_id: HETMEM_RUN); NULL if out of memory. */
+struct hm_runrep *hm_runrep_new(int run_pid, uint64_t run_id);
+/* Look for new records of the run and note which processes are gone. */
+void hm_runrep_tick(struct hm_runrep *r);
+/* The program (@child, its wait @status, ended at @child_end_ms) has ended:
+ * write the report to @dest ("-": stderr, a file name, "%p" in it: a file per
+ * process; NULL: none), remove the records of ended processes, free @r. */
+void hm_runrep_finish(struct hm_runrep *r, int child, int status, uint64_t child_end_ms, const char *dest);
+
+#endif
