@@ -150,6 +150,8 @@ static inline size_t region_folio_pages(const struct hm_region *r)
 struct hm_tier;
 
 /* The backend ops table: one per kind of device-private memory. */
+#define HM_SLOT_ORDERS 10 /* runs of 2^0 .. 2^9 slots (4 KiB .. 2 MiB) */
+
 struct hm_tier_ops {
 	const char *kind;
 	bool coherent; /* CPU can map it in place (none yet) */
@@ -163,6 +165,9 @@ struct hm_tier_ops {
 	/* optional: a CPU pointer to byte @off (a private window of the store,
 	 * never the managed range), or NULL */
 	void *(*map)(struct hm_tier *t, uint64_t off, size_t len);
+	/* optional: give back the storage of the free bytes [off, off+len)
+	 * (their content is dropped).  0 or -errno; -EOPNOTSUPP stops calls */
+	int (*release)(struct hm_tier *t, uint64_t off, size_t len);
 };
 
 struct hm_tier {
@@ -174,8 +179,10 @@ struct hm_tier {
 	/* slot allocator: a bitmap, 1 = in use, guarded by lock */
 	pthread_mutex_t lock;
 	uint64_t *bitmap;
-	uint64_t cursor[10];   /* next-fit cursor per order (0..9) */
+	uint64_t hint[HM_SLOT_ORDERS]; /* per order: no aligned run below is free */
 	_Atomic uint64_t used_slots;
+	_Atomic uint64_t released;     /* bytes given back to the store (ops->release) */
+	_Atomic bool no_release;       /* the store refused a release */
 	_Atomic uint64_t pages_in, pages_out, errors;
 	struct hm_device *device; /* owner, if a device's memory */
 	/* backend state */

@@ -6,9 +6,22 @@
  * backends (src/tiers/) behind struct hm_tier_ops.  A tier's memory is cut
  * into 4 KiB slots; a folio of 2^k pages takes a run of 2^k slots aligned to
  * 2^k (or, as a fallback on a fragmented tier, single slots).  The allocator
- * is a bitmap with a next-fit cursor per order, under a per-tier mutex: slot
- * allocation is the only lock the fault path may take, and only on the tier
- * it frees slots on.
+ * is a bitmap under a per-tier mutex: slot allocation is the only lock the
+ * fault path may take, and only on the tier it frees slots on.
+ *
+ * It hands out the lowest free run, so a tier's footprint stays near what is
+ * stored on it rather than creeping over its whole capacity: each order keeps
+ * a hint below which no aligned run of that order is free (an allocation
+ * scans up from it; a free that leaves a run of the order entirely free
+ * lowers it), so a scan only passes runs that were in use.
+ *
+ * A backend whose store costs memory or space (the emu memfd, a file) gives
+ * a freed slot's storage back through ops->release.  One call per free page
+ * would be a system call on every fault-back, so it is batched by 64 KiB
+ * group: when a free leaves whole groups free, those groups are released in
+ * one call.  They are marked in use (not counted in used_slots) while the
+ * call runs outside the lock, so no allocation can hand them out and have
+ * its data punched away.
  */
 #include "internal.h"
 
@@ -152,11 +165,29 @@ static void run_set(uint64_t *bm, uint64_t s, size_t n, bool used)
 	}
 }
 
+/* After slots [s, s+n) became free: lower each order's hint to the lowest
+ * aligned run of that order, overlapping them, that is now entirely free.
+ * Caller holds the lock. */
+static void hints_freed(struct hm_tier *t, uint64_t s, uint64_t n)
+{
+	for (unsigned o = 0; o < HM_SLOT_ORDERS; o++) {
+		uint64_t len = 1ull << o;
+		for (uint64_t r = s & ~(len - 1); r < s + n && r < t->hint[o]; r += len) {
+			if (r + len <= t->nslots && run_free(t->bitmap, r, o)) {
+				t->hint[o] = r;
+				break;
+			}
+		}
+	}
+}
+
 int hm_slot_alloc(struct hm_tier *t, unsigned order, uint64_t *slot)
 {
 	int ie = hm_prim_inject(HM_SITE_TIER_ALLOC);
 	if (ie)
 		return ie;
+	if (order >= HM_SLOT_ORDERS)
+		return -EINVAL;
 	uint64_t n = 1ull << order;
 	if (n > t->nslots)
 		return -ENOSPC;
@@ -165,21 +196,15 @@ int hm_slot_alloc(struct hm_tier *t, unsigned order, uint64_t *slot)
 		pthread_mutex_unlock(&t->lock);
 		return -ENOSPC;
 	}
+	/* the lowest free aligned run at or above the hint (none is below it) */
 	uint64_t limit = t->nslots & ~(n - 1);
-	uint64_t start = t->cursor[order] & ~(n - 1);
-	if (start >= limit)
-		start = 0;
-	uint64_t s = start;
-	/* scan [start, limit) then [0, start); a full-word skip may jump over
-	 * start, so end on having wrapped, not on meeting start exactly */
-	bool wrapped = false;
-	for (;;) {
+	for (uint64_t s = t->hint[order]; s < limit;) {
 		/* skip full words quickly for small orders */
 		if (order < 6 && t->bitmap[s >> 6] == ~0ull) {
 			s = (s | 63) + 1;
 		} else if (run_free(t->bitmap, s, order)) {
 			run_set(t->bitmap, s, n, true);
-			t->cursor[order] = s + n;
+			t->hint[order] = s + n;
 			atomic_fetch_add(&t->used_slots, n);
 			pthread_mutex_unlock(&t->lock);
 			*slot = s;
@@ -187,18 +212,15 @@ int hm_slot_alloc(struct hm_tier *t, unsigned order, uint64_t *slot)
 		} else {
 			s += n;
 		}
-		if (s >= limit) {
-			if (wrapped)
-				break;
-			s = 0;
-			wrapped = true;
-		}
-		if (wrapped && s >= start)
-			break;
 	}
+	/* none free above the hint either: the next scan starts at the end,
+	 * until a free lowers it */
+	t->hint[order] = limit;
 	pthread_mutex_unlock(&t->lock);
 	return -ENOSPC;
 }
+
+#define RELEASE_ORDER 4 /* slots are given back to the store in 64 KiB groups */
 
 void hm_slot_free(struct hm_tier *t, uint64_t slot, size_t n)
 {
@@ -209,6 +231,36 @@ void hm_slot_free(struct hm_tier *t, uint64_t slot, size_t n)
 #endif
 	run_set(t->bitmap, slot, n, false);
 	atomic_fetch_sub(&t->used_slots, n);
+	/* the groups this free left entirely free: those wholly inside it,
+	 * and the partly covered ones at either end if the rest of them is
+	 * free too — one contiguous range */
+	uint64_t g = 1ull << RELEASE_ORDER;
+	uint64_t a = slot & ~(g - 1), b = (slot + n + g - 1) & ~(g - 1);
+	if (t->ops->release && !atomic_load_explicit(&t->no_release, memory_order_relaxed)) {
+		if (b > t->nslots || !run_free(t->bitmap, b - g, RELEASE_ORDER))
+			b -= g;
+		if (a < b && !run_free(t->bitmap, a, RELEASE_ORDER))
+			a += g;
+	} else {
+		b = a;
+	}
+	if (a >= b) {
+		hints_freed(t, slot, n);
+		pthread_mutex_unlock(&t->lock);
+		return;
+	}
+	/* hold the groups back from allocation while their storage goes */
+	run_set(t->bitmap, a, b - a, true);
+	hints_freed(t, slot, n);
+	pthread_mutex_unlock(&t->lock);
+	int rc = t->ops->release(t, a << HM_PAGE_SHIFT, (b - a) << HM_PAGE_SHIFT);
+	if (rc == -EOPNOTSUPP || rc == -ENOSYS)
+		atomic_store(&t->no_release, true); /* the store cannot give space back: stop trying */
+	else if (!rc)
+		atomic_fetch_add_explicit(&t->released, (b - a) << HM_PAGE_SHIFT, memory_order_relaxed);
+	pthread_mutex_lock(&t->lock);
+	run_set(t->bitmap, a, b - a, false);
+	hints_freed(t, a, b - a);
 	pthread_mutex_unlock(&t->lock);
 }
 

@@ -223,7 +223,7 @@ static void test_tiny_tier(void **state)
 
 /*
  * Failed scans must terminate.  The scan for an order below 6 starts at the
- * order's cursor and skips full 64-slot words; if the cursor lies inside a
+ * order's hint and skips full 64-slot words; if the hint lies inside a
  * full word and the rest of the tier has free slots but no aligned run, the
  * scan must still come back to its start and answer -ENOSPC.
  * Run in a child with an alarm so a hang is a failure, not a stuck test.
@@ -232,7 +232,7 @@ static void fragmented_scan_child(unsigned order)
 {
 	struct hm_tier *t = make_tier("emu:512K"); /* 128 slots, two words */
 	uint64_t n = 1ull << order, s, first;
-	/* one run of this order at slot 0: cursor[order] = n */
+	/* one run of this order at slot 0: the order's hint is now n */
 	if (hm_slot_alloc(t, order, &first) || first != 0)
 		_exit(10);
 	/* fill the rest of the tier with single slots */
