@@ -372,6 +372,7 @@ HM_HIDDEN struct hm_region *hm_region_get_any(uintptr_t addr);
 HM_HIDDEN int hm_env_setup(void);
 HM_HIDDEN int hm_env_maps(size_t *folio, size_t *min_map);
 HM_HIDDEN void hm_env_default_tier(char *buf, size_t len);
+HM_HIDDEN void hm_env_note_emulated(void);
 HM_HIDDEN int hm_map_registered(size_t size, size_t align, const char *what, uintptr_t *base);
 HM_HIDDEN struct hm_region *hm_region_overlap(uintptr_t addr, uintptr_t end);
 HM_HIDDEN void *hm_region_alloc(size_t size, size_t folio_size, void *hint, size_t align, const char *fn);

@@ -30,6 +30,7 @@
 
 int hm_parse_size(const char *s, uint64_t *out);
 int hm_env_setup(void);
+void hm_env_note_emulated(void);
 void hm_fmt_bytes(char *buf, size_t n, uint64_t b);
 
 #define PRELOAD_NAME "libhetmem-preload.so"
@@ -46,7 +47,7 @@ static void run_usage(FILE *f)
 		"  --dram SIZE        RAM budget for managed memory (e.g. 512M, 2G); default: none\n"
 		"  --tier SPEC        a device tier (repeatable): emu:SIZE[,lazy], file:PATH[,size=SIZE];\n"
 		"                     default: the best the machine has (a DAX/pmem device, else\n"
-		"                     the emulated device sized to RAM, lazily populated)\n"
+		"                     the emulated device: RAM, sized to the memory available)\n"
 		"  --policy NAME      recency (default), frequency or fifo\n"
 		"  --folio SIZE       folio size of managed mappings: 4K (default), 64K or 2M\n"
 		"  --stats[=FILE]     print the counters when the program exits (default: stderr)\n"
@@ -257,6 +258,7 @@ int hm_run_main(int argc, char **argv)
 		fprintf(stderr, "hetmem run: %s\n", hm_last_error());
 		return 2;
 	}
+	hm_env_note_emulated();
 	hm_shutdown();
 	/* the program keeps this pid: only it writes HETMEM_STATS, not the
 	 * programs it starts (unless the name has %p) */
