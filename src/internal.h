@@ -183,6 +183,9 @@ struct hm_tier {
 	_Atomic uint64_t used_slots;
 	_Atomic uint64_t released;     /* bytes given back to the store (ops->release) */
 	_Atomic bool no_release;       /* the store refused a release */
+	uint64_t *pending;             /* per 64 KiB group: free, storage not yet
+					* released (NULL: no ops->release); lock */
+	uint64_t npending, pending_lo; /* set bits; no bit below group pending_lo */
 	_Atomic uint64_t pages_in, pages_out, errors;
 	struct hm_device *device; /* owner, if a device's memory */
 	/* backend state */
@@ -349,6 +352,9 @@ HM_HIDDEN void hm_tiers_close_all(void);
  * -ENOSPC. */
 HM_HIDDEN int hm_slot_alloc(struct hm_tier *t, unsigned order, uint64_t *slot);
 HM_HIDDEN void hm_slot_free(struct hm_tier *t, uint64_t slot, size_t n);
+/* give back the storage of freed slots (batched; see tier.c) */
+HM_HIDDEN void hm_tier_release(struct hm_tier *t);
+HM_HIDDEN void hm_tiers_release(void);
 /* Data movers with retry of transient errors and error counting. */
 HM_HIDDEN int hm_tier_read(struct hm_tier *t, uint64_t slot, void *buf, size_t npages);
 HM_HIDDEN int hm_tier_write(struct hm_tier *t, uint64_t slot, const void *buf, size_t npages);
