@@ -504,5 +504,6 @@ HM_API int hm_tier_info(int id, struct hm_tier_info *o)
 	o->pages_in = atomic_load(&t->pages_in);
 	o->pages_out = atomic_load(&t->pages_out);
 	o->errors = atomic_load(&t->errors);
+	o->released = atomic_load(&t->released);
 	return 0;
 }

@@ -56,7 +56,7 @@ int main(int argc, char **argv)
 		perror("mmap");
 		return 1;
 	}
-	uint64_t peak_rss = 0, peak_used = 0, peak_cap = 0;
+	uint64_t peak_rss = 0, peak_used = 0, peak_cap = 0, released = 0;
 	for (int pass = 0; pass < passes; pass++) {
 		for (size_t off = 0; off < BUF; off += 4096) {
 			uint64_t *w = (uint64_t *)(p + off);
@@ -73,13 +73,14 @@ int main(int argc, char **argv)
 			struct hm_tier_info ti;
 			if (info(id, &ti) == 0) {
 				used += ti.used;
+				released = ti.released;
 				if (ti.capacity > peak_cap)
 					peak_cap = ti.capacity;
 			}
 		}
-		printf("pass %d: VmRSS %llu MiB (RssShmem %llu MiB), device used %llu MiB\n", pass,
+		printf("pass %d: VmRSS %llu MiB (RssShmem %llu MiB), device used %llu MiB, released %llu MiB\n", pass,
 		       (unsigned long long)(rss / MiB), (unsigned long long)(status_kib("RssShmem") / 1024),
-		       (unsigned long long)(used / MiB));
+		       (unsigned long long)(used / MiB), (unsigned long long)(released / MiB));
 		if (rss > peak_rss)
 			peak_rss = rss;
 		if (used > peak_used)
