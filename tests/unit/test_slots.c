@@ -348,11 +348,44 @@ static void test_release(void **state)
 	drop_tier(t);
 }
 
+/* A file tier punches freed groups out of its file too. */
+static void test_release_file(void **state)
+{
+	char path[] = "/tmp/hetmem-slots-XXXXXX", spec[64];
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	close(fd);
+	snprintf(spec, sizeof(spec), "file:%s,size=1M", path);
+	struct hm_tier *t = make_tier(spec);
+	uint64_t s;
+	assert_int_equal(hm_slot_alloc(t, 6, &s), 0);
+	char *buf = malloc(64 << 12);
+	memset(buf, 0x33, 64 << 12);
+	assert_int_equal(hm_tier_write(t, s, buf, 64), 0);
+	uint64_t written = store_blocks(t);
+	assert_true(written >= (64 << 12) / 512);
+	hm_slot_free(t, s, 64);
+	hm_tier_release(t);
+	if (atomic_load(&t->no_release)) {
+		/* this file system cannot punch holes: nothing to check */
+		drop_tier(t);
+		unlink(path);
+		free(buf);
+		skip();
+	}
+	assert_int_equal(atomic_load(&t->released), 64 << 12);
+	assert_true(store_blocks(t) + (64 << 12) / 512 <= written);
+	drop_tier(t);
+	unlink(path);
+	free(buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_orders_and_alignment),
 		cmocka_unit_test(test_release),
+		cmocka_unit_test(test_release_file),
 		cmocka_unit_test(test_exhaustion_and_reuse),
 		cmocka_unit_test(test_fragmentation),
 		cmocka_unit_test(test_odd_size_tier),
