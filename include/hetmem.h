@@ -210,6 +210,8 @@ struct hm_tier_info {
 	uint64_t pages_in;    /* 4 KiB pages written to this tier */
 	uint64_t pages_out;   /* 4 KiB pages read back from this tier */
 	uint64_t errors;      /* read/write errors returned by the backend */
+	uint64_t released;    /* bytes of freed slots whose storage was given
+			       * back to the system (emu memfd, file: punched) */
 };
 
 /* hm_tier_info - describe tier @id.  Returns 0, -ENOENT (no such tier) or

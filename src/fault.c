@@ -214,9 +214,12 @@ static int copy_in(struct hm_region *r, size_t i, size_t n, int tid, uint64_t sl
 	 * copy, and a later fetch would keep the RAM page: a lost write. */
 	size_t done = placed >> HM_PAGE_SHIFT;
 	if (done) {
-		hm_slot_free(t, slot, done);
+		/* the words say RAM before the slots go: a free may give the
+		 * storage back (a system call), and the mapped pages are the
+		 * program's already */
 		for (size_t k = i; k < i + done; k++)
 			pw_set(&r->words[k], HM_LOC_HOST, 0, 0);
+		hm_slot_free(t, slot, done);
 		HM_COUNT(pages_promoted, done);
 		HM_COUNT(resident_pages, done);
 	}

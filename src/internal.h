@@ -165,6 +165,8 @@ static inline size_t region_folio_pages(const struct hm_region *r)
 struct hm_tier;
 
 /* The backend ops table: one per kind of device-private memory. */
+#define HM_SLOT_ORDERS 10 /* runs of 2^0 .. 2^9 slots (4 KiB .. 2 MiB) */
+
 struct hm_tier_ops {
 	const char *kind;
 	bool coherent; /* CPU can map it in place (none yet) */
@@ -178,6 +180,9 @@ struct hm_tier_ops {
 	/* optional: a CPU pointer to byte @off (a private window of the store,
 	 * never the managed range), or NULL */
 	void *(*map)(struct hm_tier *t, uint64_t off, size_t len);
+	/* optional: give back the storage of the free bytes [off, off+len)
+	 * (their content is dropped).  0 or -errno; -EOPNOTSUPP stops calls */
+	int (*release)(struct hm_tier *t, uint64_t off, size_t len);
 };
 
 struct hm_tier {
@@ -189,8 +194,13 @@ struct hm_tier {
 	/* slot allocator: a bitmap, 1 = in use, guarded by lock */
 	pthread_mutex_t lock;
 	uint64_t *bitmap;
-	uint64_t cursor[10];   /* next-fit cursor per order (0..9) */
+	uint64_t hint[HM_SLOT_ORDERS]; /* per order: no aligned run below is free */
 	_Atomic uint64_t used_slots;
+	_Atomic uint64_t released;     /* bytes given back to the store (ops->release) */
+	_Atomic bool no_release;       /* the store refused a release */
+	uint64_t *pending;             /* per 64 KiB group: free, storage not yet
+					* released (NULL: no ops->release); lock */
+	uint64_t npending, pending_lo; /* set bits; no bit below group pending_lo */
 	_Atomic uint64_t pages_in, pages_out, errors;
 	struct hm_device *device; /* owner, if a device's memory */
 	/* backend state */
@@ -371,6 +381,9 @@ HM_HIDDEN void hm_tiers_close_all(void);
  * -ENOSPC. */
 HM_HIDDEN int hm_slot_alloc(struct hm_tier *t, unsigned order, uint64_t *slot);
 HM_HIDDEN void hm_slot_free(struct hm_tier *t, uint64_t slot, size_t n);
+/* give back the storage of freed slots (batched; see tier.c) */
+HM_HIDDEN void hm_tier_release(struct hm_tier *t);
+HM_HIDDEN void hm_tiers_release(void);
 /* Data movers with retry of transient errors and error counting. */
 HM_HIDDEN int hm_tier_read(struct hm_tier *t, uint64_t slot, void *buf, size_t npages);
 HM_HIDDEN int hm_tier_write(struct hm_tier *t, uint64_t slot, const void *buf, size_t npages);
@@ -394,6 +407,7 @@ HM_HIDDEN struct hm_region *hm_region_get_any(uintptr_t addr);
 HM_HIDDEN int hm_env_setup(void);
 HM_HIDDEN int hm_env_maps(size_t *folio, size_t *min_map);
 HM_HIDDEN void hm_env_default_tier(char *buf, size_t len);
+HM_HIDDEN void hm_env_note_emulated(void);
 HM_HIDDEN int hm_map_registered(size_t size, size_t align, const char *what, uintptr_t *base);
 HM_HIDDEN struct hm_region *hm_region_overlap(uintptr_t addr, uintptr_t end);
 HM_HIDDEN void *hm_region_alloc(size_t size, size_t folio_size, void *hint, size_t align, const char *fn);

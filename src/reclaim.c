@@ -386,6 +386,7 @@ static void *reclaim_main(void *arg)
 		if (nblocks)
 			window_demoted += promote_blocks(blocks, nblocks, heap, heads);
 		hm_record_tick(now); /* record.c: a sample if one is due */
+		hm_tiers_release(); /* tier.c: freed slots' storage goes back */
 		if (now - window_start >= 1000) {
 			uint64_t rf = atomic_load(&hm_cnt.refaults);
 			bool thrash = window_demoted > 0 && (rf - last_refaults) * 2 >= window_demoted;

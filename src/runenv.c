@@ -30,10 +30,27 @@
 #include <sys/sysinfo.h>
 #include <unistd.h>
 
+/* "Key:   N kB" of /proc/meminfo in bytes, or 0. */
+static uint64_t meminfo(const char *key)
+{
+	FILE *f = fopen("/proc/meminfo", "re");
+	char line[256];
+	uint64_t v = 0;
+	size_t kl = strlen(key);
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, kl) && line[kl] == ':')
+			v = strtoull(line + kl + 1, NULL, 10) << 10;
+	if (f)
+		fclose(f);
+	return v;
+}
+
 /* The best device tier this machine has, as a spec, in @buf.  A DAX or
  * persistent-memory device first (the file backend maps it); otherwise the
- * emulated device, sized to the machine's RAM and populated lazily, so it
- * costs only what is demoted to it. */
+ * emulated device.  That one is RAM, so it is sized to what it can hold
+ * without taking the machine: the memory available now less the RAM budget
+ * (HETMEM_DRAM) the program keeps besides, at least 64 MiB.  It takes
+ * memory only for what is demoted to it and gives freed slots back. */
 void hm_env_default_tier(char *buf, size_t len)
 {
 	static const char *const pats[] = {"/dev/dax*", "/dev/pmem*"};
@@ -54,7 +71,29 @@ void hm_env_default_tier(char *buf, size_t len)
 	uint64_t ram = 1ull << 30;
 	if (sysinfo(&si) == 0)
 		ram = (uint64_t)si.totalram * si.mem_unit;
-	snprintf(buf, len, "emu:%lluM,lazy", (unsigned long long)(ram >> 20));
+	uint64_t avail = meminfo("MemAvailable"), budget = 0;
+	if (avail == 0 || avail > ram)
+		avail = ram;
+	const char *e = getenv("HETMEM_DRAM");
+	if (e && *e && hm_parse_size(e, &budget))
+		budget = 0; /* hm_env_setup reports the bad value */
+	uint64_t size = avail > budget ? avail - budget : 0;
+	if (size < (64ull << 20))
+		size = 64ull << 20;
+	snprintf(buf, len, "emu:%lluM", (unsigned long long)(size >> 20));
+}
+
+/* One line on stderr for each emulated tier: what is demoted there is still
+ * in RAM, so it saves no memory (`hetmem run` says so at start). */
+void hm_env_note_emulated(void)
+{
+	int n = hm_tier_count();
+	for (int id = 1; id < n; id++) {
+		struct hm_tier_info ti;
+		if (!hm_tier_info(id, &ti) && !strcmp(ti.kind, "emu"))
+			fprintf(stderr, "hetmem: tier %s is emulated in RAM: pages demoted there still use RAM; "
+					"name a device with --tier (file:PATH, a DAX device) to save memory\n", ti.name);
+	}
 }
 
 /* Parse HETMEM_FOLIO and HETMEM_MIN_MAP.  0 or -EINVAL (hm_error). */

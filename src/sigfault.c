@@ -284,11 +284,11 @@ int hm_sigfault_recycle(struct hm_region *r, size_t head)
 		my_stage_dirty = true;
 		return 1; /* the ordinary fetch copies it */
 	}
+	pw_set(&r->words[head], HM_LOC_HOST, 0, 0);
 	if (!first) {
 		hm_slot_free(from, pw_slot(w), 1);
 		HM_COUNT(pages_promoted, 1);
 	}
-	pw_set(&r->words[head], HM_LOC_HOST, 0, 0);
 	HM_COUNT(resident_pages, 1);
 	HM_COUNT(sig_recycled, 1);
 	return 0;

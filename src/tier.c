@@ -6,9 +6,25 @@
  * backends (src/tiers/) behind struct hm_tier_ops.  A tier's memory is cut
  * into 4 KiB slots; a folio of 2^k pages takes a run of 2^k slots aligned to
  * 2^k (or, as a fallback on a fragmented tier, single slots).  The allocator
- * is a bitmap with a next-fit cursor per order, under a per-tier mutex: slot
- * allocation is the only lock the fault path may take, and only on the tier
- * it frees slots on.
+ * is a bitmap under a per-tier mutex: slot allocation is the only lock the
+ * fault path may take, and only on the tier it frees slots on.
+ *
+ * It hands out the lowest free run, so a tier's footprint stays near what is
+ * stored on it rather than creeping over its whole capacity: each order keeps
+ * a hint below which no aligned run of that order is free (an allocation
+ * scans up from it; a free that leaves a run of the order entirely free
+ * lowers it), so a scan only passes runs that were in use.
+ *
+ * A backend whose store costs memory or space (the emu memfd, a file) gives
+ * a freed slot's storage back through ops->release.  A call per free would
+ * put a system call (and a TLB flush of the window) on every fault-back, so
+ * it is batched: a free that leaves a whole 64 KiB group free marks it
+ * pending (no system call), an allocation in a pending group unmarks it,
+ * and hm_tier_release() gives back the pending groups, contiguous ones in
+ * one call.  The reclaimer runs it on its tick; a free that finds 16 MiB
+ * pending runs it too, so a process without a reclaimer is bounded as well.
+ * While a pass releases them the groups are marked in use (not counted in
+ * used_slots), so no allocation can hand them out and have its data dropped.
  */
 #include "internal.h"
 
@@ -16,6 +32,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#define RELEASE_ORDER 4 /* slots are given back to the store in 64 KiB groups */
 
 static const struct hm_tier_ops *const backends[] = {&hm_tier_emu_ops, &hm_tier_file_ops};
 
@@ -59,6 +77,15 @@ int hm_tier_create(const char *spec, struct hm_device *dev)
 		rc = hm_error(ENOMEM, "tier '%s': no memory for the slot bitmap", spec);
 		goto err_close;
 	}
+	if (ops->release) {
+		uint64_t ngroups = t->nslots >> RELEASE_ORDER;
+		t->pending = calloc((ngroups + 63) / 64 + 1, sizeof(uint64_t));
+		if (!t->pending) {
+			rc = hm_error(ENOMEM, "tier '%s': no memory for the release bitmap", spec);
+			goto err_bitmap;
+		}
+		t->pending_lo = ngroups;
+	}
 	/* mark the bits past the end as used so whole-word scans never hand
 	 * them out */
 	for (uint64_t s = t->nslots; s < ((t->nslots + 63) & ~63ull); s++)
@@ -84,6 +111,7 @@ int hm_tier_create(const char *spec, struct hm_device *dev)
 	return id;
 
 err_bitmap:
+	free(t->pending);
 	free(t->bitmap);
 err_close:
 	ops->close(t);
@@ -113,6 +141,7 @@ int hm_tier_destroy(int id, bool force)
 	pthread_mutex_lock(&t->lock);
 	pthread_mutex_unlock(&t->lock);
 	t->ops->close(t);
+	free(t->pending);
 	free(t->bitmap);
 	pthread_mutex_destroy(&t->lock);
 	free(t);
@@ -152,11 +181,50 @@ static void run_set(uint64_t *bm, uint64_t s, size_t n, bool used)
 	}
 }
 
+/* After slots [s, s+n) became free: lower each order's hint to the lowest
+ * aligned run of that order, overlapping them, that is now entirely free.
+ * Caller holds the lock. */
+static void hints_freed(struct hm_tier *t, uint64_t s, uint64_t n)
+{
+	for (unsigned o = 0; o < HM_SLOT_ORDERS; o++) {
+		uint64_t len = 1ull << o;
+		for (uint64_t r = s & ~(len - 1); r < s + n && r < t->hint[o]; r += len) {
+			if (r + len <= t->nslots && run_free(t->bitmap, r, o)) {
+				t->hint[o] = r;
+				break;
+			}
+		}
+	}
+}
+
+/* Groups left entirely free wait in t->pending until a release pass gives
+ * their storage back: the reclaimer's tick runs one, and so does a free
+ * that finds this much waiting (a process with no reclaimer). */
+#define RELEASE_INLINE_BYTES (16u << 20)
+#define RELEASE_RANGES 64 /* contiguous ranges one pass collects */
+
+static bool pending_test(const uint64_t *pm, uint64_t g)
+{
+	return pm[g >> 6] & (1ull << (g & 63));
+}
+
+/* Groups [g0, g1) are in use again: they need no release. Under the lock. */
+static void pending_clear(struct hm_tier *t, uint64_t g0, uint64_t g1)
+{
+	for (uint64_t g = g0; g < g1 && t->npending; g++)
+		if (pending_test(t->pending, g)) {
+			t->pending[g >> 6] &= ~(1ull << (g & 63));
+			t->npending--;
+		}
+}
+
 int hm_slot_alloc(struct hm_tier *t, unsigned order, uint64_t *slot)
 {
 	int ie = hm_prim_inject(HM_SITE_TIER_ALLOC);
 	if (ie)
 		return ie;
+	if (order >= HM_SLOT_ORDERS)
+		return -EINVAL;
 	uint64_t n = 1ull << order;
 	if (n > t->nslots)
 		return -ENOSPC;
@@ -165,39 +233,112 @@ int hm_slot_alloc(struct hm_tier *t, unsigned order, uint64_t *slot)
 		pthread_mutex_unlock(&t->lock);
 		return -ENOSPC;
 	}
+	/* the lowest free aligned run at or above the hint (none is below it) */
 	uint64_t limit = t->nslots & ~(n - 1);
-	uint64_t start = t->cursor[order] & ~(n - 1);
-	if (start >= limit)
-		start = 0;
-	uint64_t s = start;
-	/* scan [start, limit) then [0, start); a full-word skip may jump over
-	 * start, so end on having wrapped, not on meeting start exactly */
-	bool wrapped = false;
-	for (;;) {
+	for (uint64_t s = t->hint[order]; s < limit;) {
 		/* skip full words quickly for small orders */
 		if (order < 6 && t->bitmap[s >> 6] == ~0ull) {
 			s = (s | 63) + 1;
 		} else if (run_free(t->bitmap, s, order)) {
 			run_set(t->bitmap, s, n, true);
-			t->cursor[order] = s + n;
+			t->hint[order] = s + n;
 			atomic_fetch_add(&t->used_slots, n);
+			if (t->pending)
+				pending_clear(t, s >> RELEASE_ORDER, ((s + n - 1) >> RELEASE_ORDER) + 1);
 			pthread_mutex_unlock(&t->lock);
 			*slot = s;
 			return 0;
 		} else {
 			s += n;
 		}
-		if (s >= limit) {
-			if (wrapped)
-				break;
-			s = 0;
-			wrapped = true;
-		}
-		if (wrapped && s >= start)
-			break;
 	}
+	/* none free above the hint either: the next scan starts at the end,
+	 * until a free lowers it */
+	t->hint[order] = limit;
 	pthread_mutex_unlock(&t->lock);
 	return -ENOSPC;
+}
+
+/* Give back the storage of the groups waiting in t->pending.  They are
+ * marked in use (not counted in used_slots) while ops->release runs outside
+ * the lock, so no allocation hands them out and has its data dropped. */
+void hm_tier_release(struct hm_tier *t)
+{
+	uint64_t g = 1ull << RELEASE_ORDER;
+	for (;;) {
+		uint64_t ra[RELEASE_RANGES], rb[RELEASE_RANGES]; /* slot ranges [ra, rb) */
+		size_t nr = 0;
+		pthread_mutex_lock(&t->lock);
+		uint64_t ngroups = t->nslots >> RELEASE_ORDER;
+		for (uint64_t w = t->pending_lo >> 6; t->npending && w <= (ngroups - 1) >> 6; w++) {
+			if (!t->pending[w])
+				continue;
+			uint64_t bits = t->pending[w];
+			t->pending[w] = 0;
+			while (bits) {
+				uint64_t gi = (w << 6) + (uint64_t)__builtin_ctzll(bits);
+				bits &= bits - 1;
+				t->npending--;
+				uint64_t s = gi << RELEASE_ORDER;
+				if (!run_free(t->bitmap, s, RELEASE_ORDER))
+					continue; /* cannot be: alloc clears the bit */
+				run_set(t->bitmap, s, g, true);
+				if (nr && rb[nr - 1] == s) {
+					rb[nr - 1] = s + g;
+				} else {
+					ra[nr] = s;
+					rb[nr] = s + g;
+					nr++;
+				}
+				if (nr == RELEASE_RANGES && bits) {
+					/* full: put the rest of this word back */
+					t->pending[w] |= bits;
+					t->npending += (uint64_t)__builtin_popcountll(bits);
+					bits = 0;
+				}
+			}
+			t->pending_lo = w << 6;
+			if (nr == RELEASE_RANGES)
+				break;
+		}
+		if (!t->npending)
+			t->pending_lo = ngroups;
+		pthread_mutex_unlock(&t->lock);
+		if (!nr)
+			return;
+		uint64_t done = 0;
+		for (size_t k = 0; k < nr; k++) {
+			int rc = atomic_load_explicit(&t->no_release, memory_order_relaxed)
+					 ? -EOPNOTSUPP
+					 : t->ops->release(t, ra[k] << HM_PAGE_SHIFT, (rb[k] - ra[k]) << HM_PAGE_SHIFT);
+			if (rc == -EOPNOTSUPP || rc == -ENOSYS)
+				atomic_store(&t->no_release, true); /* the store cannot give space back */
+			else if (!rc)
+				done += (rb[k] - ra[k]) << HM_PAGE_SHIFT;
+		}
+		atomic_fetch_add_explicit(&t->released, done, memory_order_relaxed);
+		pthread_mutex_lock(&t->lock);
+		for (size_t k = 0; k < nr; k++) {
+			run_set(t->bitmap, ra[k], rb[k] - ra[k], false);
+			hints_freed(t, ra[k], rb[k] - ra[k]);
+		}
+		pthread_mutex_unlock(&t->lock);
+		if (nr < RELEASE_RANGES)
+			return;
+	}
+}
+
+/* A release pass on every tier (the reclaimer's tick).  tiers_lock keeps a
+ * tier from being destroyed under the pass. */
+void hm_tiers_release(void)
+{
+	pthread_mutex_lock(&hm_g.tiers_lock);
+	for (int i = 1; i < HM_MAX_TIERS; i++) {
+		struct hm_tier *t = hm_tier_get(i);
+		if (t && t->pending)
+			hm_tier_release(t);
+	}
+	pthread_mutex_unlock(&hm_g.tiers_lock);
 }
 
 void hm_slot_free(struct hm_tier *t, uint64_t slot, size_t n)
@@ -209,7 +350,32 @@ void hm_slot_free(struct hm_tier *t, uint64_t slot, size_t n)
 #endif
 	run_set(t->bitmap, slot, n, false);
 	atomic_fetch_sub(&t->used_slots, n);
+	hints_freed(t, slot, n);
+	/* the groups this free left entirely free: those wholly inside it,
+	 * and the partly covered ones at either end if the rest of them is
+	 * free too; they wait for a release pass */
+	bool now = false;
+	if (t->pending && !atomic_load_explicit(&t->no_release, memory_order_relaxed)) {
+		uint64_t g = 1ull << RELEASE_ORDER;
+		uint64_t a = slot & ~(g - 1), b = (slot + n + g - 1) & ~(g - 1);
+		if (b > (t->nslots & ~(g - 1)) || !run_free(t->bitmap, b - g, RELEASE_ORDER))
+			b -= g;
+		if (a < b && !run_free(t->bitmap, a, RELEASE_ORDER))
+			a += g;
+		for (uint64_t s = a; s < b; s += g) {
+			uint64_t gi = s >> RELEASE_ORDER;
+			if (!pending_test(t->pending, gi)) {
+				t->pending[gi >> 6] |= 1ull << (gi & 63);
+				t->npending++;
+			}
+		}
+		if (a < b && (a >> RELEASE_ORDER) < t->pending_lo)
+			t->pending_lo = a >> RELEASE_ORDER;
+		now = (t->npending << (RELEASE_ORDER + HM_PAGE_SHIFT)) >= RELEASE_INLINE_BYTES;
+	}
 	pthread_mutex_unlock(&t->lock);
+	if (now)
+		hm_tier_release(t);
 }
 
 /* --- data movers -------------------------------------------------------- */
@@ -338,5 +504,6 @@ HM_API int hm_tier_info(int id, struct hm_tier_info *o)
 	o->pages_in = atomic_load(&t->pages_in);
 	o->pages_out = atomic_load(&t->pages_out);
 	o->errors = atomic_load(&t->errors);
+	o->released = atomic_load(&t->released);
 	return 0;
 }

@@ -48,6 +48,7 @@
 
 int hm_parse_size(const char *s, uint64_t *out);
 int hm_env_setup(void);
+void hm_env_note_emulated(void);
 void hm_fmt_bytes(char *buf, size_t n, uint64_t b);
 void hm_opt_from(const char *var, const char *opt);
 
@@ -66,7 +67,7 @@ static void run_usage(FILE *f)
 		"                     default: half of this machine's RAM\n"
 		"  --tier SPEC        a device tier (repeatable): emu:SIZE[,lazy], file:PATH[,size=SIZE];\n"
 		"                     default: the best the machine has (a DAX/pmem device, else\n"
-		"                     the emulated device sized to RAM, lazily populated)\n"
+		"                     the emulated device: RAM, sized to the memory available)\n"
 		"  --policy NAME      recency (default), frequency or fifo\n"
 		"  --folio SIZE       folio size of managed mappings: 4K (default), 64K or 2M\n"
 		"  --stats[=FILE]     print the counters when the program ends, however it ends: one\n"
@@ -431,6 +432,7 @@ int hm_run_main(int argc, char **argv)
 		fprintf(stderr, "hetmem run: %s\n", hm_last_error());
 		return 2;
 	}
+	hm_env_note_emulated();
 	hm_shutdown();
 	fputs(say, stderr);
 	drop_check_record();

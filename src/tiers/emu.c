@@ -6,9 +6,18 @@
  * pages in GPU VRAM are.  For copies the library maps the memfd once into a
  * private window of its own (like a driver's kernel mapping of VRAM), so a
  * fault-back is a single UFFDIO_COPY from the window.
+ *
+ * The pool is RAM: a page demoted here still uses a page of memory (in
+ * RssShmem), so the memfd takes memory only as pages are demoted to it and
+ * gives back the memory of freed slots (ops->release punches them out of the
+ * memfd, which also drops them from the window).  Its footprint is what is
+ * stored, never its SIZE: SIZE only bounds it.  ",lazy" is accepted and
+ * means the same (the pool used to be filled up front without it).
  */
 #include "../internal.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -19,13 +28,11 @@ static int emu_open(struct hm_tier *t, const char *args)
 {
 	uint64_t size;
 	char num[64];
-	bool lazy = false;
 	const char *comma = strchr(args, ',');
 	size_t nlen = comma ? (size_t)(comma - args) : strlen(args);
 	if (comma) {
 		if (strcmp(comma + 1, "lazy"))
 			return hm_error(EINVAL, "tier 'emu:%s': unknown option '%s' (expected emu:SIZE[,lazy])", args, comma + 1);
-		lazy = true;
 	}
 	if (nlen >= sizeof(num))
 		return hm_error(EINVAL, "tier 'emu:%s': size is too long", args);
@@ -54,12 +61,11 @@ static int emu_open(struct hm_tier *t, const char *args)
 		goto err_close;
 	}
 	int err = 0;
-	/* The device's memory is reserved now, as a real device's is: the
-	 * window is populated, so copies to and from it never take a minor
-	 * fault per page.  ",lazy" leaves it unpopulated: memory is taken as
-	 * pages are demoted (what `hetmem run` uses, so start-up stays fast
-	 * and an unused capacity costs nothing). */
-	void *w = hm_prim_mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | (lazy ? MAP_NORESERVE : MAP_POPULATE), fd, 0, &err);
+	/* Not populated: filling SIZE up front would take that much RAM for
+	 * nothing (and again in every process that opens the tier), and
+	 * released slots would be emptied again anyway.  A demotion's copy
+	 * takes the page, a fault-back's free gives it back. */
+	void *w = hm_prim_mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0, &err);
 	if (w == MAP_FAILED) {
 		rc = hm_error(err, "tier 'emu:%s': cannot map the device window", args);
 		goto err_close;
@@ -96,6 +102,15 @@ static int emu_write(struct hm_tier *t, uint64_t off, const void *buf, size_t le
 	return hm_prim_pwrite(t->fd, buf, len, off);
 }
 
+/* Punch the freed range out of the memfd: its pages go back to the
+ * system and leave the window (a later copy there takes a fresh page). */
+static int emu_release(struct hm_tier *t, uint64_t off, size_t len)
+{
+	if (fallocate(t->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len))
+		return -errno;
+	return 0;
+}
+
 const struct hm_tier_ops hm_tier_emu_ops = {
 	.kind = "emu",
 	.coherent = false,
@@ -104,4 +119,5 @@ const struct hm_tier_ops hm_tier_emu_ops = {
 	.read = emu_read,
 	.write = emu_write,
 	.map = emu_map,
+	.release = emu_release,
 };

@@ -6,9 +6,14 @@
  * could cut data someone else keeps there); without size= an existing file's
  * own size is used.  A block device gives its own size.  Data moves with
  * pread/pwrite, so a failing disk shows up as -EIO on the page concerned.
+ * A regular file gives back the blocks of freed slots (ops->release punches
+ * them out), so its use on disk — or in RAM, for a file on tmpfs — is what
+ * is stored; the reservation made at open is given up for punched space.
+ * Block devices are left alone.
  */
 #include "../internal.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <stdio.h>
@@ -125,6 +130,17 @@ static int file_write(struct hm_tier *t, uint64_t off, const void *buf, size_t l
 	return hm_prim_pwrite(t->fd, buf, len, off);
 }
 
+/* Punch the freed range out of a regular file; a file system that cannot
+ * answers -EOPNOTSUPP and is not asked again. */
+static int file_release(struct hm_tier *t, uint64_t off, size_t len)
+{
+	if (t->is_blockdev)
+		return -EOPNOTSUPP;
+	if (fallocate(t->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len))
+		return -errno;
+	return 0;
+}
+
 const struct hm_tier_ops hm_tier_file_ops = {
 	.kind = "file",
 	.coherent = false,
@@ -133,4 +149,5 @@ const struct hm_tier_ops hm_tier_file_ops = {
 	.read = file_read,
 	.write = file_write,
 	.map = NULL,
+	.release = file_release,
 };

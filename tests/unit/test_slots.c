@@ -4,13 +4,15 @@
  * freed slots are reused, fragmentation makes large orders fail while
  * order 0 still works, used counts stay exact, the bits past the end of a
  * tier whose size is not a multiple of 64 slots are never handed out, and
- * a scan over a fragmented tier terminates.
+ * a scan over a fragmented tier terminates, and freed slots give their
+ * memory back to the store.
  *
  * Tiers are real emu tiers made with hm_tier_create() (no hm_init needed).
  */
 #include "unit.h"
 
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 static struct hm_tier *make_tier(const char *spec)
@@ -223,7 +225,7 @@ static void test_tiny_tier(void **state)
 
 /*
  * Failed scans must terminate.  The scan for an order below 6 starts at the
- * order's cursor and skips full 64-slot words; if the cursor lies inside a
+ * order's hint and skips full 64-slot words; if the hint lies inside a
  * full word and the rest of the tier has free slots but no aligned run, the
  * scan must still come back to its start and answer -ENOSPC.
  * Run in a child with an alarm so a hang is a failure, not a stuck test.
@@ -232,7 +234,7 @@ static void fragmented_scan_child(unsigned order)
 {
 	struct hm_tier *t = make_tier("emu:512K"); /* 128 slots, two words */
 	uint64_t n = 1ull << order, s, first;
-	/* one run of this order at slot 0: cursor[order] = n */
+	/* one run of this order at slot 0: the order's hint is now n */
 	if (hm_slot_alloc(t, order, &first) || first != 0)
 		_exit(10);
 	/* fill the rest of the tier with single slots */
@@ -289,10 +291,101 @@ static void test_alloc_injection(void **state)
 	drop_tier(t);
 }
 
+static uint64_t store_blocks(struct hm_tier *t)
+{
+	struct stat st;
+	assert_int_equal(fstat(t->fd, &st), 0);
+	return (uint64_t)st.st_blocks;
+}
+
+/* Freed slots give their memory back to the memfd: whole 64 KiB groups,
+ * batched until a release pass; a group that is partly in use, or taken
+ * again before the pass, keeps its data. */
+static void test_release(void **state)
+{
+	struct hm_tier *t = make_tier("emu:4M");
+	char *win = t->window;
+	uint64_t s, a, b, r;
+	assert_int_equal(store_blocks(t), 0); /* nothing is filled up front */
+	assert_int_equal(hm_slot_alloc(t, 6, &s), 0);
+	memset(win + (s << 12), 0x5a, 64 << 12);
+	assert_true(store_blocks(t) >= (64 << 12) / 512);
+	hm_slot_free(t, s, 64);
+	assert_int_equal(bits_set(t), 0);
+	hm_tier_release(t);
+	assert_int_equal(store_blocks(t), 0);
+	assert_int_equal(atomic_load(&t->released), 64 << 12);
+	assert_int_equal(bits_set(t), 0);
+
+	/* a group with a slot still in use keeps it */
+	assert_int_equal(hm_slot_alloc(t, 0, &a), 0);
+	assert_int_equal(hm_slot_alloc(t, 0, &b), 0);
+	assert_int_equal(a >> 4, b >> 4);
+	memset(win + (a << 12), 1, 4096);
+	memset(win + (b << 12), 2, 4096);
+	hm_slot_free(t, a, 1);
+	hm_tier_release(t);
+	assert_int_equal(win[b << 12], 2);
+	assert_int_equal(atomic_load(&t->released), 64 << 12);
+	hm_slot_free(t, b, 1);
+	hm_tier_release(t);
+	assert_int_equal(store_blocks(t), 0);
+
+	/* a pending group taken again before the pass keeps the new data */
+	assert_int_equal(hm_slot_alloc(t, 4, &a), 0);
+	memset(win + (a << 12), 3, 16 << 12);
+	hm_slot_free(t, a, 16);
+	assert_int_equal(hm_slot_alloc(t, 4, &r), 0);
+	assert_int_equal(r, a); /* the lowest free run is reused */
+	memset(win + (r << 12), 4, 16 << 12);
+	hm_tier_release(t);
+	for (size_t k = 0; k < 16 << 12; k += 4096)
+		assert_int_equal(win[(r << 12) + k], 4);
+	hm_slot_free(t, r, 16);
+	hm_tier_release(t);
+	assert_int_equal(store_blocks(t), 0);
+	assert_int_equal(atomic_load(&t->used_slots), 0);
+	drop_tier(t);
+}
+
+/* A file tier punches freed groups out of its file too. */
+static void test_release_file(void **state)
+{
+	char path[] = "/tmp/hetmem-slots-XXXXXX", spec[64];
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	close(fd);
+	snprintf(spec, sizeof(spec), "file:%s,size=1M", path);
+	struct hm_tier *t = make_tier(spec);
+	uint64_t s;
+	assert_int_equal(hm_slot_alloc(t, 6, &s), 0);
+	char *buf = malloc(64 << 12);
+	memset(buf, 0x33, 64 << 12);
+	assert_int_equal(hm_tier_write(t, s, buf, 64), 0);
+	uint64_t written = store_blocks(t);
+	assert_true(written >= (64 << 12) / 512);
+	hm_slot_free(t, s, 64);
+	hm_tier_release(t);
+	if (atomic_load(&t->no_release)) {
+		/* this file system cannot punch holes: nothing to check */
+		drop_tier(t);
+		unlink(path);
+		free(buf);
+		skip();
+	}
+	assert_int_equal(atomic_load(&t->released), 64 << 12);
+	assert_true(store_blocks(t) + (64 << 12) / 512 <= written);
+	drop_tier(t);
+	unlink(path);
+	free(buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_orders_and_alignment),
+		cmocka_unit_test(test_release),
+		cmocka_unit_test(test_release_file),
 		cmocka_unit_test(test_exhaustion_and_reuse),
 		cmocka_unit_test(test_fragmentation),
 		cmocka_unit_test(test_odd_size_tier),
