@@ -130,7 +130,13 @@ uint64_t hm_locked_bytes(void)
 {
 	size_t n;
 	uint64_t pages = 0;
+	/* asked from a program's thread too (hm_stats_get): the snapshot's
+	 * malloc under the region table's lock must not be mimalloc's, whose
+	 * mmap would take that lock (preload.c) */
+	bool internal = hm_tls_internal;
+	hm_tls_internal = true;
 	struct hm_region **rs = hm_regions_snapshot(&n);
+	hm_tls_internal = internal;
 	for (size_t i = 0; i < n; i++) {
 		pthread_mutex_lock(&lck_lock);
 		for (size_t k = 0; k < rs[i]->nlck; k++)
@@ -138,7 +144,9 @@ uint64_t hm_locked_bytes(void)
 		pthread_mutex_unlock(&lck_lock);
 		hm_region_put(rs[i]);
 	}
+	hm_tls_internal = true;
 	free(rs);
+	hm_tls_internal = internal;
 	return pages << HM_PAGE_SHIFT;
 }
 
