@@ -525,6 +525,7 @@ HM_HIDDEN void hm_reclaim_changed(void);
  * of its time the faulting threads spend blocked (reclaim.c). */
 #define HM_WAIT_TIDS 8
 extern HM_HIDDEN _Atomic pid_t hm_wait_tids[HM_WAIT_TIDS];
+HM_HIDDEN void hm_wait_tick(void);
 static inline void hm_wait_note(pid_t tid)
 {
 	if (atomic_load_explicit(&hm_wait_tids[tid % HM_WAIT_TIDS], memory_order_relaxed) != tid)

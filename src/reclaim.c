@@ -399,7 +399,7 @@ static void full_say(void)
 	if (!pass_candidates) {
 		hm_fmt_bytes(lk, sizeof(lk), hm_locked_bytes());
 		fprintf(stderr,
-			"hetmem: nothing in RAM can be demoted (%s locked by mlock, the rest advised HOT): over the RAM "
+			"hetmem: nothing in RAM can be demoted (%s locked by mlock, the rest advised HOT or in use): over the RAM "
 			"budget (%s) by %s, the program keeps running\n",
 			lk, bud, over);
 	} else if (t && t->nslots - atomic_load(&t->used_slots) < HM_MAX_FOLIO_PAGES) {
@@ -510,6 +510,11 @@ static uint64_t threads_blocked(uint32_t ms)
 	return best;
 }
 
+static pthread_mutex_t ww_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint32_t ww_start;
+static bool ww_started;
+static uint64_t ww_wait, ww_fetch;
+
 static void wait_window(uint32_t ms, uint64_t *last_wait_ns, uint64_t *last_fetch)
 {
 	uint64_t w = atomic_load(&hm_cnt.fault_wait_ns), f = atomic_load(&hm_cnt.faults_fetch);
@@ -532,6 +537,25 @@ static void wait_window(uint32_t ms, uint64_t *last_wait_ns, uint64_t *last_fetc
 	*last_fetch = f;
 }
 
+/* Close the fault-wait window if a second has passed: from the reclaimer's
+ * loop, and from hm_stats_get (a long reclaim pass must not hide a second). */
+void hm_wait_tick(void)
+{
+	if (!hm_g.budget || pthread_mutex_trylock(&ww_lock))
+		return;
+	uint32_t now = hm_clock_ms();
+	if (!ww_started) {
+		ww_started = true;
+		ww_start = now;
+		ww_wait = atomic_load(&hm_cnt.fault_wait_ns);
+		ww_fetch = atomic_load(&hm_cnt.faults_fetch);
+	} else if (now - ww_start >= 1000) {
+		wait_window(now - ww_start, &ww_wait, &ww_fetch);
+		ww_start = now;
+	}
+	pthread_mutex_unlock(&ww_lock);
+}
+
 static void *reclaim_main(void *arg)
 {
 	hm_tls_internal = true;
@@ -542,7 +566,6 @@ static void *reclaim_main(void *arg)
 	size_t *heads = malloc(MAX_VICTIMS * sizeof(*heads));
 	uint64_t last_refaults = atomic_load(&hm_cnt.refaults);
 	uint64_t window_demoted = 0;
-	uint64_t last_wait_ns = atomic_load(&hm_cnt.fault_wait_ns), last_fetch = atomic_load(&hm_cnt.faults_fetch);
 	uint32_t window_start = hm_clock_ms(), last_scan = 0;
 	unsigned sleep_ms = TICK_MS;
 	pthread_mutex_lock(&rc_lock);
@@ -588,12 +611,12 @@ static void *reclaim_main(void *arg)
 		if (nblocks && !atomic_load(&rc_full))
 			window_demoted += promote_blocks(blocks, nblocks, heap, heads);
 		hm_record_tick(now); /* record.c: a sample if one is due */
+		hm_wait_tick();
 		if (now - window_start >= 1000) {
 			uint64_t rf = atomic_load(&hm_cnt.refaults);
 			bool thrash = window_demoted > 0 && (rf - last_refaults) * 2 >= window_demoted;
 			if (thrash)
 				HM_COUNT(thrash_backoffs, 1);
-			wait_window(now - window_start, &last_wait_ns, &last_fetch);
 			sleep_ms = thrash ? BACKOFF_MS : TICK_MS;
 			last_refaults = rf;
 			window_demoted = 0;

@@ -18,6 +18,7 @@ HM_API int hm_stats_get(struct hm_stats *o)
 	if (!o)
 		return hm_error(EINVAL, "hm_stats_get: NULL output");
 	memset(o, 0, sizeof(*o));
+	hm_wait_tick(); /* the fault-wait window, if a second has passed */
 	o->faults = LD(faults);
 	o->faults_zero = LD(faults_zero);
 	o->faults_fetch = LD(faults_fetch);
