@@ -5,9 +5,10 @@
 #   hetmem heatmap: gnuplot-nox
 #   the real-program tests (tests/programs) and bench/redis.sh: redis-server
 #   redis-tools (redis-cli, redis-benchmark) sqlite3 memcached python3
+#   tests/preload/mlock.sh: memtester (mlocks its buffer)
 set -e
 PKGS="build-essential cmake pkg-config libcmocka-dev libmimalloc-dev gnuplot-nox
-redis-server redis-tools sqlite3 memcached python3"
+redis-server redis-tools sqlite3 memcached python3 memtester"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
