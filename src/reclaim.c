@@ -52,6 +52,7 @@
 #define DEFAULT_HIGH 95
 #define FULL_BACKOFF_MS 50
 #define FULL_BACKOFF_MAX_MS 1000
+#define FULL_FAILING_MS 500
 
 static pthread_mutex_t rc_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t rc_cv = PTHREAD_COND_INITIALIZER;
@@ -370,6 +371,7 @@ static _Atomic pid_t rc_tid;
 static uint32_t full_acc, full_tried, full_backoff;
 static uint64_t full_slots; /* the budget tier's used slots at the last try */
 static unsigned full_zero;  /* consecutive passes over the watermark that demoted nothing */
+static uint32_t full_zero_since;
 static bool full_said;
 
 static uint64_t tier_used(void)
@@ -387,7 +389,8 @@ static void full_account(uint32_t now)
 	full_acc = now;
 }
 
-/* Say once why residency goes over the budget. */
+/* Say once why residency goes over the budget (after a pass that demoted
+ * nothing: pass_candidates is that pass's). */
 static void full_say(void)
 {
 	char over[32], bud[32], lk[32];
@@ -433,7 +436,14 @@ static void full_after_pass(uint64_t m, uint32_t now)
 		full_zero = 0;
 		full_backoff = FULL_BACKOFF_MS;
 	} else if (!in) {
-		if (++full_zero < 3) /* a pass may find every victim busy */
+		/* a full tier or no victim at all: at once; failing demotions
+		 * with room on the tier may be victims busy for a moment, so
+		 * only when they persist (the hold covers that moment) */
+		struct hm_tier *t = hm_tier_get(hm_g.budget_tier);
+		bool sure = !pass_candidates || !t || t->nslots - atomic_load(&t->used_slots) < HM_MAX_FOLIO_PAGES;
+		if (!full_zero++)
+			full_zero_since = now;
+		if (!sure && (full_zero < 3 || now - full_zero_since < FULL_FAILING_MS))
 			return;
 		HM_COUNT(over_budget, 1);
 		full_acc = now;
