@@ -268,6 +268,7 @@ struct hm_counters {
 	_Atomic uint64_t sig_faults, sig_recycled, sig_retries;
 	_Atomic uint64_t over_budget, over_budget_ms, over_budget_peak;
 	_Atomic uint64_t fault_wait_ns, fault_wait_pct, thrash_now, thrash_ms, budget_ms;
+	_Atomic uint64_t locked_pages; /* in lock.c's ranges (a partial munmap keeps its part until the region goes) */
 };
 extern struct hm_counters hm_cnt;
 #define HM_COUNT(field, n) atomic_fetch_add_explicit(&hm_cnt.field, (n), memory_order_relaxed)

@@ -34,6 +34,14 @@ _Atomic bool hm_lock_future;
 
 /* [lo, hi) of @r's pages locked (@lock) or unlocked; caller holds lck_lock.
  * 0 or -ENOMEM / -ENOSPC (nothing changed). */
+static uint64_t pages_of(const struct hm_adv_range *v, size_t n)
+{
+	uint64_t p = 0;
+	for (size_t k = 0; k < n; k++)
+		p += v[k].last - v[k].first;
+	return p;
+}
+
 static int mark(struct hm_region *r, size_t lo, size_t hi, bool lock)
 {
 	struct hm_adv_range *nv = NULL;
@@ -41,6 +49,8 @@ static int mark(struct hm_region *r, size_t lo, size_t hi, bool lock)
 	int rc = hm_adv_build(r->lck, r->nlck, lo, hi, lock ? LOCKED : HM_ADVISE_NORMAL, &nv, &nn);
 	if (rc)
 		return rc;
+	/* the locked-pages counter (cheap for hm_stats_get) follows the arrays */
+	atomic_fetch_add(&hm_cnt.locked_pages, pages_of(nv, nn) - pages_of(r->lck, r->nlck));
 	free(r->lck);
 	r->lck = nv;
 	r->nlck = nn;
@@ -128,31 +138,13 @@ bool hm_lock_any(struct hm_adv_cursor *c, size_t head, size_t fp)
 
 uint64_t hm_locked_bytes(void)
 {
-	size_t n;
-	uint64_t pages = 0;
-	/* asked from a program's thread too (hm_stats_get): the snapshot's
-	 * malloc under the region table's lock must not be mimalloc's, whose
-	 * mmap would take that lock (preload.c) */
-	bool internal = hm_tls_internal;
-	hm_tls_internal = true;
-	struct hm_region **rs = hm_regions_snapshot(&n);
-	hm_tls_internal = internal;
-	for (size_t i = 0; i < n; i++) {
-		pthread_mutex_lock(&lck_lock);
-		for (size_t k = 0; k < rs[i]->nlck; k++)
-			pages += rs[i]->lck[k].last - rs[i]->lck[k].first;
-		pthread_mutex_unlock(&lck_lock);
-		hm_region_put(rs[i]);
-	}
-	hm_tls_internal = true;
-	free(rs);
-	hm_tls_internal = internal;
-	return pages << HM_PAGE_SHIFT;
+	return atomic_load_explicit(&hm_cnt.locked_pages, memory_order_relaxed) << HM_PAGE_SHIFT;
 }
 
 void hm_lock_free(struct hm_region *r)
 {
 	pthread_mutex_lock(&lck_lock);
+	atomic_fetch_sub(&hm_cnt.locked_pages, pages_of(r->lck, r->nlck));
 	free(r->lck);
 	r->lck = NULL;
 	r->nlck = 0;

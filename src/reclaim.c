@@ -521,8 +521,8 @@ static uint64_t threads_blocked(uint32_t ms)
 }
 
 static pthread_mutex_t ww_lock = PTHREAD_MUTEX_INITIALIZER;
-static uint32_t ww_start;
-static bool ww_started;
+static _Atomic uint32_t ww_start;
+static _Atomic bool ww_start_set;
 static uint64_t ww_wait, ww_fetch;
 
 static void wait_window(uint32_t ms, uint64_t *last_wait_ns, uint64_t *last_fetch)
@@ -551,12 +551,15 @@ static void wait_window(uint32_t ms, uint64_t *last_wait_ns, uint64_t *last_fetc
  * loop, and from hm_stats_get (a long reclaim pass must not hide a second). */
 void hm_wait_tick(void)
 {
-	if (!hm_g.budget || pthread_mutex_trylock(&ww_lock))
-		return;
 	uint32_t now = hm_clock_ms();
-	if (!ww_started) {
-		ww_started = true;
+	/* hm_stats_get may be called in a tight loop: most calls stop here */
+	bool set = atomic_load(&ww_start_set);
+	if (!hm_g.budget || (set && now - atomic_load_explicit(&ww_start, memory_order_relaxed) < 1000) ||
+	    pthread_mutex_trylock(&ww_lock))
+		return;
+	if (!atomic_load(&ww_start_set)) {
 		ww_start = now;
+		atomic_store(&ww_start_set, true);
 		ww_wait = atomic_load(&hm_cnt.fault_wait_ns);
 		ww_fetch = atomic_load(&hm_cnt.faults_fetch);
 	} else if (now - ww_start >= 1000) {

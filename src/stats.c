@@ -64,7 +64,7 @@ HM_API int hm_stats_get(struct hm_stats *o)
 	o->sig_faults = LD(sig_faults);
 	o->sig_recycled = LD(sig_recycled);
 	o->sig_retries = LD(sig_retries);
-	o->locked_bytes = atomic_load(&hm_g.initialised) ? hm_locked_bytes() : 0;
+	o->locked_bytes = hm_locked_bytes();
 	o->over_budget = LD(over_budget);
 	o->over_budget_ms = LD(over_budget_ms);
 	o->over_budget_peak = LD(over_budget_peak);
