@@ -364,6 +364,15 @@ struct hm_stats {
 	uint64_t sig_faults;          /* faults served in the faulting thread (HETMEM_FAULTS=signal) */
 	uint64_t sig_recycled;        /* ... that took a victim's page (a demotion in the fault) */
 	uint64_t sig_retries;         /* ... that found the folio busy and faulted again */
+	uint64_t locked_bytes;        /* managed bytes locked in RAM now (mlock, mlockall) */
+	uint64_t over_budget;         /* times residency went over the budget: nothing could be demoted */
+	uint64_t over_budget_ms;      /* ... time spent over it */
+	uint64_t over_budget_peak;    /* ... the most bytes it was over by */
+	uint64_t fault_wait_us;       /* time the fault handler spent serving faults, held ones' wait included */
+	uint64_t fault_wait_pct;      /* ... its share of the last second (percent, at most 100) */
+	uint64_t thrash_seconds;      /* seconds spent waiting on faults from the tiers (thrashing) */
+	uint64_t budget_seconds;      /* seconds the reclaimer has been keeping a budget */
+	uint64_t thrashing;           /* 1: the last second was one of them */
 };
 
 /* hm_stats_get - a snapshot of the process-wide counters.  Returns 0 or

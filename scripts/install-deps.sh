@@ -6,9 +6,10 @@
 #   the real-program tests (tests/programs) and bench/redis.sh: redis-server
 #   redis-tools (redis-cli, redis-benchmark) sqlite3 memcached python3
 #   tests/preload/pool.sh: time (/usr/bin/time -v)
+#   tests/preload/mlock.sh: memtester (mlocks its buffer)
 set -e
 PKGS="build-essential cmake pkg-config libcmocka-dev libmimalloc-dev gnuplot-nox
-redis-server redis-tools sqlite3 memcached python3 time"
+redis-server redis-tools sqlite3 memcached python3 time memtester"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -23,9 +23,9 @@
 static pthread_mutex_t adv_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* The array @old with [a, b) set to @advice (NORMAL: removed), merged with
- * equal neighbours.  Returns the new array (NULL when it is empty) in *out
+ * equal neighbours (also lock.c's locked ranges).  Returns the new array (NULL when it is empty) in *out
  * and its length, or -ENOMEM / -ENOSPC. */
-static int adv_build(const struct hm_adv_range *old, size_t n, size_t a, size_t b, int advice,
+int hm_adv_build(const struct hm_adv_range *old, size_t n, size_t a, size_t b, int advice,
 		     struct hm_adv_range **out, size_t *nout)
 {
 	struct hm_adv_range *v = malloc((n + 2) * sizeof(*v));
@@ -103,7 +103,7 @@ HM_API int hm_advise(void *addr, size_t len, int advice)
 		struct hm_region *r = rs[j];
 		uintptr_t lo = a > r->base ? a : r->base;
 		uintptr_t hi = end < r->base + r->size ? end : r->base + r->size;
-		rc = adv_build(r->adv, r->nadv, (lo - r->base) >> HM_PAGE_SHIFT, (hi - r->base) >> HM_PAGE_SHIFT,
+		rc = hm_adv_build(r->adv, r->nadv, (lo - r->base) >> HM_PAGE_SHIFT, (hi - r->base) >> HM_PAGE_SHIFT,
 			       advice, &nv[j], &nn[j]);
 		if (rc == -ENOSPC)
 			hm_error(ENOSPC, "hm_advise: the allocation at %#lx would hold more than %d advice ranges",
@@ -169,4 +169,5 @@ void hm_adv_free(struct hm_region *r)
 	r->adv = NULL;
 	r->nadv = 0;
 	pthread_mutex_unlock(&adv_lock);
+	hm_lock_free(r); /* and its locked ranges (lock.c) */
 }

@@ -603,12 +603,25 @@ static bool hold_fault(const struct uffd_msg *m)
 	return true;
 }
 
+/* serve_fault, its time counted as fault wait (the thrashing report) */
+static void serve_timed(const struct uffd_msg *m)
+{
+	struct timespec a, b;
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	serve_fault(m);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	HM_COUNT(fault_wait_ns, (uint64_t)((b.tv_sec - a.tv_sec) * 1000000000L + (b.tv_nsec - a.tv_nsec)));
+	if (hm_g.feat.thread_id)
+		hm_wait_note((pid_t)m->arg.pagefault.feat.ptid);
+}
+
 static void serve_held(void)
 {
 	unsigned n = nheld;
 	nheld = 0;
+	HM_COUNT(fault_wait_ns, (uint64_t)n * (hm_clock_ms() - held_since) * 1000000u);
 	for (unsigned k = 0; k < n; k++)
-		serve_fault(&held[k]);
+		serve_timed(&held[k]);
 }
 
 /* Serve the held faults if their wait is over. */
@@ -694,7 +707,7 @@ drain:
 				switch (m->event) {
 				case UFFD_EVENT_PAGEFAULT:
 					if (!hold_fault(m))
-						serve_fault(m);
+						serve_timed(m);
 					break;
 				case UFFD_EVENT_REMAP:
 					hm_region_event_remap(m->arg.remap.from, m->arg.remap.to, m->arg.remap.len);

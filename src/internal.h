@@ -152,6 +152,8 @@ struct hm_region {
 				       * promotion window (policy.c: block promotion) */
 	struct hm_adv_range *adv;     /* placement advice, sorted (advise.c) */
 	size_t nadv;
+	struct hm_adv_range *lck;     /* locked pages (mlock), sorted (lock.c) */
+	size_t nlck;
 };
 
 static inline size_t region_folio_pages(const struct hm_region *r)
@@ -289,6 +291,9 @@ struct hm_counters {
 	_Atomic uint64_t track_write_scans, track_written, track_samples, track_hint_faults, track_cpu_ns;
 	_Atomic uint64_t block_promotions, block_promoted_pages;
 	_Atomic uint64_t sig_faults, sig_recycled, sig_retries;
+	_Atomic uint64_t over_budget, over_budget_ms, over_budget_peak;
+	_Atomic uint64_t fault_wait_ns, fault_wait_pct, thrash_now, thrash_ms, budget_ms;
+	_Atomic uint64_t locked_pages; /* in lock.c's ranges (a partial munmap keeps its part until the region goes) */
 };
 extern struct hm_counters hm_cnt;
 #define HM_COUNT(field, n) atomic_fetch_add_explicit(&hm_cnt.field, (n), memory_order_relaxed)
@@ -311,6 +316,9 @@ HM_HIDDEN int hm_error(int err, const char *fmt, ...) __attribute__((format(prin
 HM_HIDDEN int hm_env_uint(const char *name, unsigned lo, unsigned hi, const char *unit, unsigned *out);
 HM_HIDDEN void hm_error_clear(void);
 HM_HIDDEN void hm_fmt_bytes(char *buf, size_t n, uint64_t b);
+/* stats.c: the thrashing sentence when @s says the program mostly waits
+ * on faults (also for `hetmem stat`), or NULL. */
+HM_HIDDEN const char *hm_thrash_sentence(const struct hm_stats *s);
 HM_HIDDEN void hm_error_restore(const char *msg);
 /* hm_error without the errno's text: for a message that says in words what
  * is wrong with a value the user gave. */
@@ -570,6 +578,19 @@ HM_HIDDEN int hm_sigfault_recycle(struct hm_region *r, size_t head);
 HM_HIDDEN bool hm_reclaim_must_hold(void);
 HM_HIDDEN uint64_t hm_reclaim_progress(void);
 HM_HIDDEN pid_t hm_reclaim_tid(void);
+/* Something that may let the reclaimer demote again happened (memory
+ * unlocked): wake it even when it has found nothing to demote. */
+HM_HIDDEN void hm_reclaim_changed(void);
+/* A fault of thread @tid was served: the thrashing report watches how much
+ * of its time the faulting threads spend blocked (reclaim.c). */
+#define HM_WAIT_TIDS 8
+extern HM_HIDDEN _Atomic pid_t hm_wait_tids[HM_WAIT_TIDS];
+HM_HIDDEN void hm_wait_tick(void);
+static inline void hm_wait_note(pid_t tid)
+{
+	if (atomic_load_explicit(&hm_wait_tids[tid % HM_WAIT_TIDS], memory_order_relaxed) != tid)
+		atomic_store_explicit(&hm_wait_tids[tid % HM_WAIT_TIDS], tid, memory_order_relaxed);
+}
 
 /* ------------------------------------------------------------------------
  * advise.c: per-region placement advice (hm_advise), read by the reclaimer
@@ -595,6 +616,37 @@ static inline int hm_adv_next(struct hm_adv_cursor *c, size_t page)
 HM_HIDDEN void hm_adv_end(struct hm_adv_cursor *c);
 /* Drop a dying region's advice. */
 HM_HIDDEN void hm_adv_free(struct hm_region *r);
+/* @old with pages [a, b) set to @advice (NORMAL: removed): the new array
+ * (NULL when empty) in *out; 0 or -ENOMEM / -ENOSPC. */
+HM_HIDDEN int hm_adv_build(const struct hm_adv_range *old, size_t n, size_t a, size_t b, int advice,
+			   struct hm_adv_range **out, size_t *nout);
+
+/* ------------------------------------------------------------------------
+ * lock.c: locked memory (mlock) in managed regions: never demoted, counted
+ * in the budget.
+ * ---------------------------------------------------------------------- */
+/* Mark the managed pages of [a, a+len) locked or unlocked: 0 or -errno. */
+HM_HIDDEN int hm_lock_range(uintptr_t a, size_t len, bool lock);
+/* Every region's pages locked or unlocked (mlockall, munlockall). */
+HM_HIDDEN void hm_lock_all(bool lock);
+/* A region just mapped: locked if mlockall(MCL_FUTURE) is in force. */
+HM_HIDDEN void hm_lock_new_region(uintptr_t a, size_t len);
+/* Bring the managed pages of [a, a+len) on a tier back to RAM. */
+HM_HIDDEN void hm_lock_home(uintptr_t a, size_t len);
+/* The reclaimer's cursor over @r's locked ranges (release: hm_adv_end);
+ * hm_lock_any: whether a page of folio [head, head+fp) is locked, asked in
+ * increasing order of @head. */
+HM_HIDDEN void hm_lock_begin(struct hm_region *r, struct hm_adv_cursor *c);
+HM_HIDDEN bool hm_lock_any(struct hm_adv_cursor *c, size_t head, size_t fp);
+HM_HIDDEN uint64_t hm_locked_bytes(void);
+HM_HIDDEN void hm_lock_free(struct hm_region *r);
+/* Whether @a lies in one of hetmem's own mappings (staging, the tracker's
+ * hold area, a tier's window), which a program's mlockall must not lock. */
+HM_HIDDEN bool hm_lock_internal(uintptr_t a);
+/* Populates by a program's mlock in flight: no fault is held meanwhile. */
+extern HM_HIDDEN _Atomic int hm_lock_populating;
+/* mlockall(MCL_FUTURE) in force: regions mapped from now on are locked. */
+extern HM_HIDDEN _Atomic bool hm_lock_future;
 
 /* ------------------------------------------------------------------------
  * record.c: samples of residency and hotness for `hetmem heatmap`.

@@ -17,6 +17,7 @@
  *    managed part first.
  *  - mprotect: the kernel's, plus the page words' protection bits (so a
  *    device never writes a read-only page).
+ *  - mlock, mlock2, munlock, mlockall, munlockall: preload_lock.c.
  *  - madvise: MADV_FREE on managed memory becomes MADV_DONTNEED (the kernel
  *    would drop lazily-freed pages behind hetmem's back); DONTNEED itself and
  *    mremap reach hetmem as userfaultfd events (space.c), as for any program.
@@ -280,6 +281,12 @@ static inline bool on(void)
 	return atomic_load_explicit(&active, memory_order_acquire) && !hm_tls_internal;
 }
 
+/* for preload_lock.c's interposers */
+HM_HIDDEN bool hm_preload_on(void)
+{
+	return on();
+}
+
 static size_t page_up(size_t n)
 {
 	return (n + HM_PAGE_SIZE - 1) & ~(size_t)(HM_PAGE_SIZE - 1);
@@ -353,9 +360,10 @@ EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off
 		size_t sz = page_up(len);
 		size_t f = (sz & (folio - 1)) ? HM_FOLIO_4K : folio;
 		p = hm_region_alloc(sz, f, addr, sz >= HM_FOLIO_2M ? HM_FOLIO_2M : f, "mmap");
-		if (p)
+		if (p) {
 			atomic_fetch_add(&maps_managed, 1);
-		else {
+			hm_lock_new_region((uintptr_t)p, sz); /* mlockall(MCL_FUTURE) */
+		} else {
 			p = MAP_FAILED;
 			atomic_fetch_add(&maps_fallback, 1);
 		}

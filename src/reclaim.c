@@ -17,12 +17,28 @@
  *
  * Each pass also runs the tracker (track.c): write tracking and hint-fault
  * sampling of resident folios, whose events reach the policy like faults.
+ *
+ * Nothing to demote: locked folios (mlock, lock.c) and HOT ones are never
+ * victims, and a full tier or failing demotions free nothing.  When a pass
+ * over the high watermark demotes nothing, the reclaimer says so once on
+ * stderr, counts the time and the excess as over_budget, and lets residency
+ * exceed the budget: no fault is held (hm_reclaim_must_hold) and faults no
+ * longer kick it.  It tries again only when something may have changed (a
+ * slot freed on its tier, the budget set, memory unlocked: hm_reclaim_changed)
+ * or after a back-off that doubles up to FULL_BACKOFF_MAX_MS, so a full tier
+ * costs no CPU.
+ *
+ * Fault wait: once a second it also publishes the share of the last second
+ * the fault handler spent serving faults (fault_wait_pct); a second with
+ * much of it spent so and many fetches from the tiers counts as thrashing
+ * (thrash_seconds, wait_window), which the stats report in plain words.
  */
 #include "internal.h"
 #include "policy.h"
 
 #include <sys/syscall.h>
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,11 +50,16 @@
 #define MAX_VICTIMS 65536 /* folios a pass can demote: 256 MiB of 4 KiB folios */
 #define DEFAULT_LOW 90
 #define DEFAULT_HIGH 95
+#define FULL_BACKOFF_MS 50
+#define FULL_BACKOFF_MAX_MS 1000
+#define FULL_FAILING_MS 500
 
 static pthread_mutex_t rc_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t rc_cv = PTHREAD_COND_INITIALIZER;
 static pthread_t rc_thread;
 static bool rc_running, rc_stop, rc_kicked;
+/* nothing could be demoted: residency is let over the budget (see above) */
+static _Atomic bool rc_full, rc_changed;
 
 /*
  * The K coldest of N candidates, in O(N): candidates go into a buffer of 2K;
@@ -127,6 +148,8 @@ static uint64_t resident(void)
 
 /* One pass: scan, rank, and with @need demote until resident <= @target.
  * Returns pages demoted. */
+static size_t pass_candidates; /* victims the last pass found */
+
 static uint64_t reclaim_pass(struct hm_victim *heap, size_t *heads, bool need, uint64_t target)
 {
 	static uint32_t last_full;
@@ -156,8 +179,9 @@ static uint64_t reclaim_pass(struct hm_victim *heap, size_t *heads, bool need, u
 		if (atomic_load(&r->dying))
 			continue;
 		hm_policy_heat_decay(r, heat_steps);
-		struct hm_adv_cursor adv;
+		struct hm_adv_cursor adv, lck;
 		hm_adv_begin(r, &adv);
+		hm_lock_begin(r, &lck);
 		for (size_t head = 0, f = 0; head < r->npages; head += fp, f++) {
 			uint64_t w = atomic_load(&r->words[head]);
 			unsigned loc = pw_loc(w);
@@ -167,6 +191,9 @@ static uint64_t reclaim_pass(struct hm_victim *heap, size_t *heads, bool need, u
 			hist[b]++;
 			histb[b] += fsz;
 			if (!need || loc != HM_LOC_HOST || (w & (PW_MOVING | PW_NOREAD)))
+				continue;
+			/* locked memory (mlock) cannot leave RAM */
+			if (hm_lock_any(&lck, head, fp))
 				continue;
 			/* hm_advise: HOT is never a victim, COLD goes first */
 			int a = hm_adv_next(&adv, head);
@@ -183,7 +210,9 @@ static uint64_t reclaim_pass(struct hm_victim *heap, size_t *heads, bool need, u
 			hm_victims_add(&vs, (struct hm_victim){score, r, head});
 		}
 		hm_adv_end(&adv);
+		hm_adv_end(&lck);
 	}
+	pass_candidates = vs.n;
 	if (full) {
 		memcpy(hm_g.pctx.folio_hist, hist, sizeof(hist));
 		memcpy(hm_g.pctx.hist_bytes, histb, sizeof(histb));
@@ -338,6 +367,208 @@ static uint64_t promote_blocks(const uintptr_t *blocks, size_t n, struct hm_vict
 
 static _Atomic pid_t rc_tid;
 
+/* The "nothing can be demoted" state (the reclaimer's own, but rc_full). */
+static uint32_t full_acc, full_tried, full_backoff;
+static uint64_t full_slots; /* the budget tier's used slots at the last try */
+static unsigned full_zero;  /* consecutive passes over the watermark that demoted nothing */
+static uint32_t full_zero_since;
+static bool full_said;
+
+static uint64_t tier_used(void)
+{
+	struct hm_tier *t = hm_tier_get(hm_g.budget_tier);
+	return t ? atomic_load(&t->used_slots) : 0;
+}
+
+static void full_account(uint32_t now)
+{
+	uint64_t have = resident(), b = hm_g.budget;
+	if (b && have > b && have - b > atomic_load(&hm_cnt.over_budget_peak))
+		atomic_store(&hm_cnt.over_budget_peak, have - b);
+	HM_COUNT(over_budget_ms, now - full_acc);
+	full_acc = now;
+}
+
+/* Say once why residency goes over the budget (after a pass that demoted
+ * nothing: pass_candidates is that pass's). */
+static void full_say(void)
+{
+	char over[32], bud[32], lk[32];
+	uint64_t have = resident(), b = hm_g.budget;
+	hm_fmt_bytes(over, sizeof(over), have > b ? have - b : 0);
+	hm_fmt_bytes(bud, sizeof(bud), b);
+	struct hm_tier *t = hm_tier_get(hm_g.budget_tier);
+	const char *name = t ? t->name : "?";
+	if (!pass_candidates) {
+		hm_fmt_bytes(lk, sizeof(lk), hm_locked_bytes());
+		fprintf(stderr,
+			"hetmem: nothing in RAM can be demoted (%s locked by mlock, the rest advised HOT or in use): over the RAM "
+			"budget (%s) by %s, the program keeps running\n",
+			lk, bud, over);
+	} else if (t && t->nslots - atomic_load(&t->used_slots) < HM_MAX_FOLIO_PAGES) {
+		fprintf(stderr, "hetmem: tier %d (%s) is full: over the RAM budget (%s) by %s, the program keeps running\n",
+			hm_g.budget_tier, name, bud, over);
+	} else {
+		fprintf(stderr,
+			"hetmem: demotion to tier %d (%s) is failing: over the RAM budget (%s) by %s, the program keeps "
+			"running\n",
+			hm_g.budget_tier, name, bud, over);
+	}
+}
+
+/* After a pass over the high watermark that demoted @m pages.  The state
+ * ends only when residency is back under the watermark: a pass that frees a
+ * few slots' worth while residency is far over the budget must not bring
+ * back the hold (each held fault would wait for a reclaim that cannot
+ * catch up). */
+static void full_after_pass(uint64_t m, uint32_t now)
+{
+	bool in = atomic_load(&rc_full);
+	if (resident() <= hm_g.budget_high) {
+		full_zero = 0;
+		if (in) {
+			full_account(now);
+			atomic_store(&rc_full, false);
+		}
+		return;
+	}
+	if (m) {
+		full_zero = 0;
+		full_backoff = FULL_BACKOFF_MS;
+	} else if (!in) {
+		/* a full tier or no victim at all: at once; failing demotions
+		 * with room on the tier may be victims busy for a moment, so
+		 * only when they persist (the hold covers that moment) */
+		struct hm_tier *t = hm_tier_get(hm_g.budget_tier);
+		bool sure = !pass_candidates || !t || t->nslots - atomic_load(&t->used_slots) < HM_MAX_FOLIO_PAGES;
+		if (!full_zero++)
+			full_zero_since = now;
+		if (!sure && (full_zero < 3 || now - full_zero_since < FULL_FAILING_MS))
+			return;
+		HM_COUNT(over_budget, 1);
+		full_acc = now;
+		full_backoff = FULL_BACKOFF_MS;
+		atomic_store(&rc_full, true); /* held faults go now */
+		if (!full_said) {
+			full_said = true;
+			full_say();
+		}
+	} else if (full_backoff < FULL_BACKOFF_MAX_MS) {
+		full_backoff *= 2;
+	}
+	full_tried = now;
+	full_slots = tier_used();
+}
+
+/* In the state: whether to try a demoting pass now. */
+static bool full_retry(uint32_t now)
+{
+	full_account(now);
+	return atomic_exchange(&rc_changed, false) || tier_used() < full_slots || now - full_tried >= full_backoff;
+}
+
+/*
+ * Fault wait over the window that ends now (@ms long).  The handler's time
+ * serving faults is a lower bound of the program's wait (which adds the
+ * wake-ups and the kernel's part); the faulting threads' own share of the
+ * window spent blocked (neither running nor waiting for a CPU:
+ * /proc/self/task/TID/schedstat) is the better measure when there are
+ * many faults, so the report takes the larger.  A window with half of it so
+ * spent and fetches from the tiers at THRASH_FETCHES a second or more is
+ * thrashing.
+ */
+#define THRASH_PCT 50
+#define THRASH_FETCHES 1000
+_Atomic pid_t hm_wait_tids[HM_WAIT_TIDS];
+static struct {
+	pid_t tid;
+	uint64_t run, queued;
+} wait_seen[HM_WAIT_TIDS];
+
+/* The largest share (percent) of @ms a recently faulting thread spent
+ * blocked since the last window. */
+static uint64_t threads_blocked(uint32_t ms)
+{
+	uint64_t best = 0;
+	for (int k = 0; k < HM_WAIT_TIDS; k++) {
+		pid_t tid = atomic_load_explicit(&hm_wait_tids[k], memory_order_relaxed);
+		if (!tid)
+			continue;
+		char path[64], buf[128];
+		snprintf(path, sizeof(path), "/proc/self/task/%d/schedstat", (int)tid);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+		if (fd >= 0)
+			close(fd);
+		unsigned long long run, queued;
+		if (n <= 0) {
+			atomic_store_explicit(&hm_wait_tids[k], 0, memory_order_relaxed); /* gone */
+			continue;
+		}
+		buf[n] = 0;
+		if (sscanf(buf, "%llu %llu", &run, &queued) != 2)
+			continue;
+		if (wait_seen[k].tid == tid && ms) {
+			uint64_t busy = (run - wait_seen[k].run + queued - wait_seen[k].queued) / 1000000;
+			uint64_t pct = busy >= ms ? 0 : (ms - busy) * 100 / ms;
+			best = pct > best ? pct : best;
+		}
+		wait_seen[k].tid = tid;
+		wait_seen[k].run = run;
+		wait_seen[k].queued = queued;
+	}
+	return best;
+}
+
+static pthread_mutex_t ww_lock = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic uint32_t ww_start;
+static _Atomic bool ww_start_set;
+static uint64_t ww_wait, ww_fetch;
+
+static void wait_window(uint32_t ms, uint64_t *last_wait_ns, uint64_t *last_fetch)
+{
+	uint64_t w = atomic_load(&hm_cnt.fault_wait_ns), f = atomic_load(&hm_cnt.faults_fetch);
+	uint64_t pct = ms ? (w - *last_wait_ns) / 10000 / ms : 0;
+	uint64_t fetches = f - *last_fetch;
+	uint64_t blocked = threads_blocked(ms);
+	/* a thread blocked with few faults waits on something else */
+	if (fetches * 1000 >= (uint64_t)THRASH_FETCHES * ms && blocked > pct)
+		pct = blocked;
+	pct = pct > 100 ? 100 : pct;
+	bool thrash = hm_g.budget && pct >= THRASH_PCT && fetches * 1000 >= (uint64_t)THRASH_FETCHES * ms;
+	atomic_store(&hm_cnt.fault_wait_pct, pct);
+	atomic_store(&hm_cnt.thrash_now, thrash);
+	if (hm_g.budget) {
+		HM_COUNT(budget_ms, ms);
+		if (thrash)
+			HM_COUNT(thrash_ms, ms);
+	}
+	*last_wait_ns = w;
+	*last_fetch = f;
+}
+
+/* Close the fault-wait window if a second has passed: from the reclaimer's
+ * loop, and from hm_stats_get (a long reclaim pass must not hide a second). */
+void hm_wait_tick(void)
+{
+	uint32_t now = hm_clock_ms();
+	/* hm_stats_get may be called in a tight loop: most calls stop here */
+	bool set = atomic_load(&ww_start_set);
+	if (!hm_g.budget || (set && now - atomic_load_explicit(&ww_start, memory_order_relaxed) < 1000) ||
+	    pthread_mutex_trylock(&ww_lock))
+		return;
+	if (!atomic_load(&ww_start_set)) {
+		ww_start = now;
+		atomic_store(&ww_start_set, true);
+		ww_wait = atomic_load(&hm_cnt.fault_wait_ns);
+		ww_fetch = atomic_load(&hm_cnt.faults_fetch);
+	} else if (now - ww_start >= 1000) {
+		wait_window(now - ww_start, &ww_wait, &ww_fetch);
+		ww_start = now;
+	}
+	pthread_mutex_unlock(&ww_lock);
+}
+
 static void *reclaim_main(void *arg)
 {
 	hm_tls_internal = true;
@@ -377,16 +608,26 @@ static void *reclaim_main(void *arg)
 		 * residency nears the budget */
 		if (hm_g.sigfault && hm_g.budget && resident() > hm_g.budget_low / 2 && hm_sigfault_want_victims(now))
 			over = true;
+		/* nothing could be demoted: try again only on a change */
+		bool stuck = atomic_load(&rc_full);
+		if (stuck && over && !full_retry(now))
+			over = false;
+		else if (stuck && !over)
+			full_after_pass(0, now);
 		/* scan for the histogram and aging at least every 500 ms (a scan
 		 * visits every folio: its cost grows with managed memory) */
 		if (over || now - last_scan >= hm_track_scan_ms()) {
-			window_demoted += reclaim_pass(heap, heads, over, hm_g.budget_low);
+			uint64_t m = reclaim_pass(heap, heads, over, hm_g.budget_low);
+			window_demoted += m;
 			last_scan = now;
+			if (over && hm_g.budget)
+				full_after_pass(m, now);
 		}
-		if (nblocks)
+		if (nblocks && !atomic_load(&rc_full))
 			window_demoted += promote_blocks(blocks, nblocks, heap, heads);
 		hm_record_tick(now); /* record.c: a sample if one is due */
 		hm_tiers_release(); /* tier.c: freed slots' storage goes back */
+		hm_wait_tick();
 		if (now - window_start >= 1000) {
 			uint64_t rf = atomic_load(&hm_cnt.refaults);
 			bool thrash = window_demoted > 0 && (rf - last_refaults) * 2 >= window_demoted;
@@ -407,6 +648,8 @@ static void *reclaim_main(void *arg)
 
 void hm_reclaim_kick(void)
 {
+	if (atomic_load_explicit(&rc_full, memory_order_relaxed))
+		return; /* nothing to demote: faults do not wake it */
 	pthread_mutex_lock(&rc_lock);
 	rc_kicked = true;
 	pthread_cond_signal(&rc_cv);
@@ -420,8 +663,21 @@ bool hm_reclaim_must_hold(void)
 	uint64_t budget = hm_g.budget;
 	if (!budget || resident() + HM_FOLIO_2M <= budget + HM_RECLAIM_BATCH)
 		return false;
+	/* never wait on a reclaim that can free nothing, nor in a populate
+	 * of locked memory */
+	if (atomic_load(&rc_full) || atomic_load(&hm_lock_populating))
+		return false;
 	hm_reclaim_kick();
 	return true;
+}
+
+void hm_reclaim_changed(void)
+{
+	atomic_store(&rc_changed, true);
+	pthread_mutex_lock(&rc_lock);
+	rc_kicked = true;
+	pthread_cond_signal(&rc_cv);
+	pthread_mutex_unlock(&rc_lock);
 }
 
 /* Pages the reclaimer has demoted so far (its progress, for the hold). */
@@ -497,6 +753,7 @@ HM_API int hm_budget_set(uint64_t bytes, unsigned low_pct, unsigned high_pct, in
 	hm_g.budget_high = bytes / 100 * high_pct;
 	hm_g.budget_tier = tier;
 	hm_g.budget = bytes;
+	atomic_store(&rc_changed, true);
 	int rc = 0;
 	if (!rc_running) {
 		int e = hm_thread_start(&rc_thread, "hm-reclaim", reclaim_main, NULL, hm_reclaim_kick);

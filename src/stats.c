@@ -18,6 +18,7 @@ HM_API int hm_stats_get(struct hm_stats *o)
 	if (!o)
 		return hm_error(EINVAL, "hm_stats_get: NULL output");
 	memset(o, 0, sizeof(*o));
+	hm_wait_tick(); /* the fault-wait window, if a second has passed */
 	o->faults = LD(faults);
 	o->faults_zero = LD(faults_zero);
 	o->faults_fetch = LD(faults_fetch);
@@ -63,6 +64,15 @@ HM_API int hm_stats_get(struct hm_stats *o)
 	o->sig_faults = LD(sig_faults);
 	o->sig_recycled = LD(sig_recycled);
 	o->sig_retries = LD(sig_retries);
+	o->locked_bytes = hm_locked_bytes();
+	o->over_budget = LD(over_budget);
+	o->over_budget_ms = LD(over_budget_ms);
+	o->over_budget_peak = LD(over_budget_peak);
+	o->fault_wait_us = LD(fault_wait_ns) / 1000;
+	o->fault_wait_pct = LD(fault_wait_pct);
+	o->thrash_seconds = LD(thrash_ms) / 1000;
+	o->budget_seconds = LD(budget_ms) / 1000;
+	o->thrashing = LD(thrash_now);
 	return 0;
 }
 
@@ -77,6 +87,16 @@ void hm_fmt_bytes(char *buf, size_t n, uint64_t b)
 		i++;
 	}
 	snprintf(buf, n, i ? "%.1f %s" : "%.0f %s", v, u[i]);
+}
+
+const char *hm_thrash_sentence(const struct hm_stats *s)
+{
+	/* the last second, or most of the run */
+	bool most = s->thrash_seconds >= 2 && s->thrash_seconds * 2 >= s->budget_seconds;
+	bool now = s->thrashing && s->thrash_seconds >= 2;
+	return now || most ? "thrashing: most of the time is spent waiting on faults; the working set is larger "
+			     "than the budget"
+			   : NULL;
 }
 
 HM_API int hm_stats_print(int fd)
@@ -116,6 +136,20 @@ HM_API int hm_stats_print(int fd)
 		  (unsigned long long)s.refaults, (unsigned long long)s.thrash_backoffs,
 		  (unsigned long long)s.policy_events, (unsigned long long)s.block_promotions,
 		  (unsigned long long)s.block_promoted_pages);
+	}
+	if (bg.bytes && (s.locked_bytes || s.over_budget)) {
+		hm_fmt_bytes(a, sizeof(a), s.locked_bytes);
+		hm_fmt_bytes(b, sizeof(b), s.over_budget_peak);
+		P("  locked in RAM (mlock) %s; over the budget (nothing could be demoted) %llu times, %llu ms, "
+		  "by %s at most\n",
+		  a, (unsigned long long)s.over_budget, (unsigned long long)s.over_budget_ms, b);
+	}
+	if (bg.bytes) {
+		const char *t = hm_thrash_sentence(&s);
+		P("  fault wait %llu ms in all, %llu%% of the last second; thrashing %llu of %llu s%s%s\n",
+		  (unsigned long long)(s.fault_wait_us / 1000), (unsigned long long)s.fault_wait_pct,
+		  (unsigned long long)s.thrash_seconds, (unsigned long long)s.budget_seconds, t ? "\n  " : "",
+		  t ? t : "");
 	}
 	if (s.sig_faults)
 		P("  faults in the faulting thread (signal mode) %llu: recycled a victim's page %llu, busy and "

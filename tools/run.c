@@ -51,6 +51,7 @@ int hm_env_setup(void);
 void hm_env_note_emulated(void);
 void hm_fmt_bytes(char *buf, size_t n, uint64_t b);
 void hm_opt_from(const char *var, const char *opt);
+const char *hm_thrash_sentence(const struct hm_stats *s);
 
 #define PRELOAD_NAME "libhetmem-preload.so"
 
@@ -613,24 +614,36 @@ static void stat_print(const struct hm_pub *p)
 	       (unsigned long long)s->policy_events, (unsigned long long)s->reclaim_scans,
 	       (unsigned long long)s->reclaim_pages, (unsigned long long)s->refaults,
 	       (unsigned long long)s->thrash_backoffs);
+	hm_fmt_bytes(b1, sizeof(b1), (uint64_t)s->locked_bytes);
+	hm_fmt_bytes(b2, sizeof(b2), (uint64_t)s->over_budget_peak);
+	printf("locked in RAM (mlock) %s; over the budget (nothing could be demoted) %llu times, %.1f s, "
+	       "by %s at most\n",
+	       b1, (unsigned long long)s->over_budget, (double)s->over_budget_ms / 1000.0, b2);
+	printf("fault wait: %llu%% of the last second; thrashing %llu of %llu s\n",
+	       (unsigned long long)s->fault_wait_pct, (unsigned long long)s->thrash_seconds,
+	       (unsigned long long)s->budget_seconds);
+	const char *t = hm_thrash_sentence(s);
+	if (t)
+		printf("%s\n", t);
 }
 
 static void stat_line(const struct hm_pub *a, const struct hm_pub *b, double dt, bool header)
 {
 	if (header)
-		printf("%8s %10s %10s %10s %10s %10s %10s %8s\n", "time", "faults/s", "fetch/s", "prom MB/s",
-		       "dem MB/s", "RAM MiB", "dev MiB", "refault");
+		printf("%8s %10s %10s %10s %10s %10s %10s %8s %6s\n", "time", "faults/s", "fetch/s", "prom MB/s",
+		       "dem MB/s", "RAM MiB", "dev MiB", "refault", "wait%");
 	uint64_t dev = 0;
 	for (uint32_t t = 1; t < b->ntiers; t++)
 		dev += b->tiers[t].used;
-	printf("%8.1f %10.0f %10.0f %10.1f %10.1f %10.1f %10.1f %8llu\n",
+	printf("%8.1f %10.0f %10.0f %10.1f %10.1f %10.1f %10.1f %8llu %5llu%s\n",
 	       (double)(b->updated_ms - b->started_ms) / 1000.0,
 	       (double)(b->stats.faults - a->stats.faults) / dt,
 	       (double)(b->stats.faults_fetch - a->stats.faults_fetch) / dt,
 	       (double)(b->stats.bytes_promoted - a->stats.bytes_promoted) / dt / 1e6,
 	       (double)(b->stats.bytes_demoted - a->stats.bytes_demoted) / dt / 1e6,
 	       (double)b->stats.resident_bytes / 1048576.0, (double)dev / 1048576.0,
-	       (unsigned long long)(b->stats.refaults - a->stats.refaults));
+	       (unsigned long long)(b->stats.refaults - a->stats.refaults),
+	       (unsigned long long)b->stats.fault_wait_pct, b->stats.thrashing ? " thrashing" : "");
 	fflush(stdout);
 }
 
