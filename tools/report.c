@@ -354,6 +354,8 @@ static void stats_add(struct hm_stats *a, const struct hm_stats *b)
 
 /* One block: the lines hetmem's own exit report (HETMEM_STATS) has, from
  * the record. */
+const char *hm_thrash_sentence(const struct hm_stats *s);
+
 static void print_block(FILE *f, const struct hm_pub *c, const char *head, const char *ended)
 {
 	const struct hm_stats *s = &c->stats;
@@ -393,6 +395,20 @@ static void print_block(FILE *f, const struct hm_pub *c, const char *head, const
 		(unsigned long long)s->reclaim_scans, (unsigned long long)s->reclaim_pages,
 		(unsigned long long)s->refaults, (unsigned long long)s->thrash_backoffs,
 		(unsigned long long)s->throttled_faults, (unsigned long long)s->policy_events);
+	if (c->budget && (s->locked_bytes || s->over_budget)) {
+		hm_fmt_bytes(a, sizeof(a), s->locked_bytes);
+		hm_fmt_bytes(b, sizeof(b), s->over_budget_peak);
+		fprintf(f, "  locked in RAM (mlock) %s; over the budget (nothing could be demoted) %llu times, %llu ms, "
+			   "by %s at most\n",
+			a, (unsigned long long)s->over_budget, (unsigned long long)s->over_budget_ms, b);
+	}
+	if (c->budget) {
+		const char *t = hm_thrash_sentence(s);
+		fprintf(f, "  fault wait %llu ms in all, %llu%% of the last second; thrashing %llu of %llu s%s%s\n",
+			(unsigned long long)(s->fault_wait_us / 1000), (unsigned long long)s->fault_wait_pct,
+			(unsigned long long)s->thrash_seconds, (unsigned long long)s->budget_seconds, t ? "\n  " : "",
+			t ? t : "");
+	}
 	if (c->ntiers) {
 		fprintf(f, "  %-4s %-24s %12s %12s %12s %12s %8s\n", "id", "tier", "capacity", "used", "pages-in",
 			"pages-out", "errors");

@@ -160,7 +160,7 @@ ram_b=$(( $(getconf _PHYS_PAGES) * $(getconf PAGESIZE) ))
 half=$(( ram_b / 2 / 1048576 * 1048576 ))
 "$hetmem" run --stats="$tmp/stats" -- /usr/bin/env touch "$marker" 2>"$tmp/err"
 rc=$?
-said=$(head -n1 "$tmp/err")
+said=$(grep -m1 "no --dram given" "$tmp/err")
 if [ $rc -eq 0 ] && [ -e "$marker" ] && grep -q "budget $half bytes" "$tmp/stats" &&
 	[[ $said =~ ^"$R no --dram given: the RAM budget is "[0-9.]+" "[KMGT]iB", half of this machine's "[0-9.]+" "[KMGT]iB" (--dram SIZE sets it)"$ ]]; then
 	echo "ok   without --dram: $said"
