@@ -456,12 +456,12 @@ static uint64_t now_ms(void)
 
 static uint64_t rss_anon(void)
 {
-	int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+	int fd = hm_fd_open("/proc/self/status", O_RDONLY, 0, NULL); /* never a number of the program's */
 	if (fd < 0)
 		return 0;
 	char buf[4096];
 	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
+	hm_fd_close(fd);
 	if (n <= 0)
 		return 0;
 	buf[n] = 0;
@@ -550,16 +550,16 @@ static void *pub_main(void *arg)
 static void pub_start(void)
 {
 	snprintf(pub_path, sizeof(pub_path), HM_PUB_DIR "/" HM_PUB_PREFIX "%d", (int)getpid());
-	int fd = open(pub_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	int fd = hm_fd_open(pub_path, O_RDWR | O_CREAT | O_TRUNC, 0600, NULL);
 	if (fd < 0)
 		return; /* no /dev/shm: no live stats (hetmem stat says so) */
 	if (ftruncate(fd, sizeof(struct hm_pub))) {
-		close(fd);
+		hm_fd_close(fd);
 		unlink(pub_path);
 		return;
 	}
 	void *m = hm_sys_mmap(NULL, sizeof(struct hm_pub), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	close(fd);
+	hm_fd_close(fd);
 	if (m == MAP_FAILED) {
 		unlink(pub_path);
 		return;
@@ -572,10 +572,10 @@ static void pub_start(void)
 	pub->total_size = sizeof(struct hm_pub);
 	pub->pid = (int32_t)getpid();
 	pub->started_ms = now_ms();
-	int cfd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+	int cfd = hm_fd_open("/proc/self/cmdline", O_RDONLY, 0, NULL);
 	if (cfd >= 0) {
 		ssize_t n = read(cfd, pub->program, sizeof(pub->program) - 1);
-		close(cfd);
+		hm_fd_close(cfd);
 		for (ssize_t i = 0; i + 1 < n; i++)
 			if (!pub->program[i])
 				pub->program[i] = ' ';
@@ -607,7 +607,7 @@ static void stats_report(void)
 	else
 		snprintf(name, sizeof(name), "%s", dest);
 	dest = name;
-	int fd = strcmp(dest, "-") ? open(dest, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : 2;
+	int fd = strcmp(dest, "-") ? hm_fd_open(dest, O_WRONLY | O_CREAT | O_TRUNC, 0644, NULL) : 2;
 	if (fd < 0) {
 		fprintf(stderr, "hetmem: cannot write the stats to %s: %s\n", dest, strerror(errno));
 		return;
@@ -625,7 +625,7 @@ static void stats_report(void)
 		p.peak_anon ? 100.0 * (double)p.peak_managed / (double)p.peak_anon : 0.0);
 	hm_stats_print(fd);
 	if (fd != 2)
-		close(fd);
+		hm_fd_close(fd);
 }
 
 /* ---------------------------------------------------------------------- */

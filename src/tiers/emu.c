@@ -44,9 +44,14 @@ static int emu_open(struct hm_tier *t, const char *args)
 			return hm_error(E2BIG, "tier 'emu:%s': %llu bytes is more than this machine's RAM + swap (%llu)",
 					args, (unsigned long long)size, (unsigned long long)limit);
 	}
+	hm_fd_begin(); /* out of the program's way (fdguard.c) */
 	int fd = memfd_create("hetmem-emu", MFD_CLOEXEC);
+	if (fd >= 0)
+		fd = hm_fd_hide(fd, &t->fd);
+	int e = errno;
+	hm_fd_end();
 	if (fd < 0)
-		return hm_error(errno, "tier 'emu:%s': memfd_create failed", args);
+		return hm_error(e, "tier 'emu:%s': memfd_create failed", args);
 	if (ftruncate(fd, (off_t)size)) {
 		rc = hm_error(errno, "tier 'emu:%s': cannot size the memfd", args);
 		goto err_close;
@@ -62,12 +67,12 @@ static int emu_open(struct hm_tier *t, const char *args)
 		rc = hm_error(err, "tier 'emu:%s': cannot map the device window", args);
 		goto err_close;
 	}
-	t->fd = fd;
 	t->window = w;
 	t->capacity = size;
 	return 0;
 err_close:
-	close(fd);
+	hm_fd_close(fd);
+	t->fd = -1;
 	return rc;
 }
 
@@ -76,7 +81,7 @@ static void emu_close(struct hm_tier *t)
 	if (t->window)
 		hm_sys_munmap(t->window, t->capacity);
 	if (t->fd >= 0)
-		close(t->fd);
+		hm_fd_close(t->fd);
 }
 
 static void *emu_map(struct hm_tier *t, uint64_t off, size_t len)
