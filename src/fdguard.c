@@ -80,6 +80,7 @@ static _Atomic unsigned users[2];
 static _Atomic unsigned cur_idx;
 
 static _Atomic bool lost_once;
+static _Atomic pid_t owner; /* the process whose descriptors these are */
 
 static int floor_fd(void)
 {
@@ -133,6 +134,14 @@ bool hm_fd_is_ours(int fd)
 	return false;
 }
 
+bool hm_fd_foreign(void)
+{
+	/* a forked or vfork()ed child: hetmem is off there and its table is
+	 * the child's own; a vfork child shares hetmem's memory, which it must
+	 * not change (the parent's numbers would name nothing) */
+	return getpid() != atomic_load(&owner);
+}
+
 /* A free high number for a copy of @fd, close-on-exec: at or above the
  * floor, else lower; -errno if there is none. */
 static int dup_high(int fd)
@@ -183,6 +192,7 @@ int hm_fd_hide(int fd, int *home)
 		/* no free high number: keep the low one, registered */
 		fcntl(fd, F_SETFD, FD_CLOEXEC);
 	}
+	atomic_store(&owner, getpid());
 	do_register(fd, home);
 	if (home)
 		__atomic_store_n(home, fd, __ATOMIC_RELEASE);
@@ -287,11 +297,9 @@ void (*hm_fd_moved_hook)(void);
 
 int hm_fd_evict(int fd)
 {
-	if (!hm_fd_is_ours(fd))
+	if (!hm_fd_is_ours(fd) || hm_fd_foreign())
 		return 0;
-	bool child = hm_g.in_child;
-	if (!child)
-		hm_fd_begin();
+	hm_fd_begin();
 	int rc = 0;
 	for (int i = 0; i < FD_MAX; i++) {
 		if (atomic_load(&ents[i].fd) != fd)
@@ -320,8 +328,7 @@ int hm_fd_evict(int fd)
 			hm_fd_moved_hook(); /* the handler polls the new number */
 		fd_quiesce();
 	}
-	if (!child)
-		hm_fd_end();
+	hm_fd_end();
 	/* the old number still names hetmem's file: the caller's dup2/dup3
 	 * replaces it (and so closes hetmem's copy there) */
 	return rc;
@@ -334,14 +341,12 @@ bool hm_fd_creating(void)
 
 void hm_fd_lock_for_close(void)
 {
-	if (!hm_g.in_child)
-		pthread_mutex_lock(&fd_lock);
+	pthread_mutex_lock(&fd_lock);
 }
 
 void hm_fd_unlock_for_close(void)
 {
-	if (!hm_g.in_child)
-		pthread_mutex_unlock(&fd_lock);
+	pthread_mutex_unlock(&fd_lock);
 }
 
 /* Hetmem's numbers in [first, last], sorted, into @out (at most @max). */

@@ -341,6 +341,7 @@ HM_HIDDEN int hm_fd_open(const char *path, int flags, mode_t mode, int *home);
 HM_HIDDEN int hm_fd_close(int fd);
 HM_HIDDEN void hm_fd_forget(int fd);
 HM_HIDDEN bool hm_fd_is_ours(int fd);
+HM_HIDDEN bool hm_fd_foreign(void);
 HM_HIDDEN int hm_fd_cur(int fd);
 HM_HIDDEN unsigned hm_fd_enter(void);
 HM_HIDDEN void hm_fd_exit(unsigned idx);

@@ -13,7 +13,8 @@
  *    call gives it N.  dup2/dup3 from one of hetmem's numbers: EBADF.
  *
  * These go straight to the kernel (raw system calls), so they work from the
- * first constructor on and in a forked child.  While hetmem creates a
+ * first constructor on.  In a forked or vfork()ed child (hetmem is off
+ * there, and the fd table is the child's own) they are the kernel's alone.  While hetmem creates a
  * descriptor (it is briefly at a low number) a close waits for it to move.
  * A raw system call of the program bypasses all this: fdguard.c says what
  * is guaranteed then.
@@ -35,11 +36,11 @@
 
 EXPORT int close(int fd)
 {
-	bool wait = hm_fd_creating();
+	bool wait = hm_fd_creating() && !hm_fd_foreign();
 	if (wait)
 		hm_fd_lock_for_close();
 	int rc;
-	if (hm_fd_is_ours(fd)) {
+	if (hm_fd_is_ours(fd) && !hm_fd_foreign()) {
 		errno = EBADF;
 		rc = -1;
 	} else
@@ -79,7 +80,7 @@ static int close_around(unsigned first, unsigned last, unsigned flags)
 
 EXPORT int close_range(unsigned first, unsigned last, int flags)
 {
-	if (first > last || (flags & CLOSE_RANGE_CLOEXEC))
+	if (first > last || (flags & CLOSE_RANGE_CLOEXEC) || hm_fd_foreign())
 		return (int)syscall(SYS_close_range, first, last, flags);
 	hm_fd_lock_for_close();
 	int rc = close_around(first, last, (unsigned)flags);
@@ -94,9 +95,14 @@ EXPORT void closefrom(int first)
 	if (first < 0)
 		first = 0;
 	int e = errno;
-	hm_fd_lock_for_close();
-	int rc = close_around((unsigned)first, ~0U, 0);
-	hm_fd_unlock_for_close();
+	int rc;
+	if (hm_fd_foreign())
+		rc = (int)syscall(SYS_close_range, (unsigned)first, ~0U, 0);
+	else {
+		hm_fd_lock_for_close();
+		rc = close_around((unsigned)first, ~0U, 0);
+		hm_fd_unlock_for_close();
+	}
 	if (rc && errno == ENOSYS) {
 		/* no close_range in this kernel: one by one */
 		long max = sysconf(_SC_OPEN_MAX);
@@ -108,6 +114,8 @@ EXPORT void closefrom(int first)
 
 static int dup_onto(int old, int new, int flags, bool is_dup3)
 {
+	if ((hm_fd_is_ours(old) || hm_fd_is_ours(new)) && hm_fd_foreign())
+		goto kernel; /* a child's own table (preload_fd.c's header) */
 	if (hm_fd_is_ours(old)) {
 		errno = EBADF;
 		return -1;
@@ -126,6 +134,7 @@ static int dup_onto(int old, int new, int flags, bool is_dup3)
 			return -1;
 		}
 	}
+kernel:
 	if (!is_dup3 && old == new)
 		return fcntl(old, F_GETFD) < 0 ? -1 : new;
 	return (int)syscall(SYS_dup3, old, new, flags);
