@@ -8,7 +8,8 @@
  *   range     close_range(3, ~0U, 0), then closefrom(3)
  *   dup2      dup2() of /dev/null onto every number 3..1023, then dup3()
  *             onto them again, then closefrom(3)
- *   raw       syscall(SYS_close_range, 3, ~0U, 0), bypassing libc: the
+ *   raw       syscall(SYS_close_range, 3, ~0U, 0), bypassing libc, right
+ *             after faulting pages back (the handler is busy then): the
  *             data must read back right, or hetmem must stop the process
  *             with its message (the test script checks which); a wrong
  *             byte is a failure
@@ -118,8 +119,14 @@ static void do_dup2(void)
 	closefrom(3);
 }
 
-static void do_raw(void)
+static void do_raw(const uint64_t *p)
 {
+	/* fault pages back from the device just before: the handler is busy
+	 * (spinning between faults, no poll holding the userfaultfd) when the
+	 * descriptor goes */
+	volatile uint64_t sink = 0;
+	for (size_t i = 0; i < (8 * MiB) / 8; i += 512)
+		sink += p[i];
 	if (syscall(SYS_close_range, 3, ~0U, 0))
 		FAIL("close_range: %s", strerror(errno));
 	fprintf(stderr, "raw close_range done\n");
@@ -146,7 +153,7 @@ int main(int argc, char **argv)
 	else if (!strcmp(argv[1], "dup2"))
 		do_dup2();
 	else if (!strcmp(argv[1], "raw"))
-		do_raw();
+		do_raw(p);
 	else {
 		fprintf(stderr, "unknown case %s\n", argv[1]);
 		return 2;
