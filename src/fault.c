@@ -31,6 +31,7 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -636,6 +637,8 @@ static void release_held(void)
  * handler_kick's: one of hetmem's descriptors moved (fdguard.c), poll the
  * new numbers. */
 static _Atomic bool handler_stop;
+static dev_t efd_dev;
+static ino_t efd_ino;
 
 static void handler_kick(void)
 {
@@ -657,7 +660,8 @@ static bool handler_check_fds(int uffd, int efd, short urev, short erev)
 		return false; /* moved while polling: poll the new numbers */
 	if ((urev & POLLNVAL) || !hm_fd_is_uffd(uffd))
 		hm_fd_lost(uffd, "userfaultfd");
-	if (erev & POLLNVAL)
+	struct stat st;
+	if ((erev & POLLNVAL) || ((erev & POLLIN) && (fstat(efd, &st) || st.st_dev != efd_dev || st.st_ino != efd_ino)))
 		hm_fd_lost(efd, "eventfd");
 	return true;
 }
@@ -926,10 +930,13 @@ HM_API int hm_init(const struct hm_config *cfg)
 	int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	hm_g.stop_efd = efd < 0 ? -1 : hm_fd_hide(efd, &hm_g.stop_efd);
 	hm_fd_end();
-	if (hm_g.stop_efd < 0) {
+	struct stat est;
+	if (hm_g.stop_efd < 0 || fstat(hm_g.stop_efd, &est)) {
 		rc = hm_error(errno, "hm_init: eventfd failed");
 		goto err_close;
 	}
+	efd_dev = est.st_dev;
+	efd_ino = est.st_ino;
 	atomic_store(&handler_stop, false);
 	hm_fd_moved_hook = handler_kick;
 	atomic_store(&hm_g.handler_cpu, -1);

@@ -13,6 +13,8 @@
  *             data must read back right, or hetmem must stop the process
  *             with its message (the test script checks which); a wrong
  *             byte is a failure
+ *   rawdup    the same with syscall(SYS_dup3) of /dev/null onto every
+ *             number 3..1023
  *
  * Each case fills 96 MiB (three times the budget), waits until part of it
  * is on the device, does its fd work, checks all of it, then writes and
@@ -132,10 +134,24 @@ static void do_raw(const uint64_t *p)
 	fprintf(stderr, "raw close_range done\n");
 }
 
+static void do_rawdup(const uint64_t *p)
+{
+	volatile uint64_t sink = 0;
+	for (size_t i = 0; i < (8 * MiB) / 8; i += 512)
+		sink += p[i];
+	int null = open("/dev/null", O_RDONLY);
+	if (null < 0)
+		FAIL("open /dev/null: %s", strerror(errno));
+	for (int fd = 3; fd < 1024; fd++)
+		if (fd != null && syscall(SYS_dup3, null, fd, 0) != fd)
+			FAIL("dup3(%d, %d): %s", null, fd, strerror(errno));
+	fprintf(stderr, "raw dup3 done\n");
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
-		fprintf(stderr, "usage: fd_cases close|range|dup2|raw\n");
+		fprintf(stderr, "usage: fd_cases close|range|dup2|raw|rawdup\n");
 		return 2;
 	}
 	stats_get = (int (*)(struct hm_stats *))dlsym(RTLD_DEFAULT, "hm_stats_get");
@@ -154,6 +170,8 @@ int main(int argc, char **argv)
 		do_dup2();
 	else if (!strcmp(argv[1], "raw"))
 		do_raw(p);
+	else if (!strcmp(argv[1], "rawdup"))
+		do_rawdup(p);
 	else {
 		fprintf(stderr, "unknown case %s\n", argv[1]);
 		return 2;
