@@ -920,12 +920,10 @@ HM_API int hm_init(const struct hm_config *cfg)
 	hm_g.feat = f;
 	hm_g.register_mode = UFFDIO_REGISTER_MODE_MISSING | (f.wp ? UFFDIO_REGISTER_MODE_WP : 0);
 	/* a second reference to the userfaultfd that the program cannot close
-	 * (fdguard.c): the kernel keeps the registration while it lives */
-	rc = hm_fd_keep_uffd(fd);
-	if (rc) {
-		hm_error(-rc, "hm_init: cannot keep a second reference to the userfaultfd");
-		goto err_close;
-	}
+	 * (fdguard.c): the kernel keeps the registration while it lives.
+	 * Where a sandbox refuses unshare(CLONE_FILES) hetmem runs without it:
+	 * only a raw close of the program's loses then (see fdguard.c) */
+	hm_fd_keep_uffd(fd);
 	hm_fd_begin();
 	int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	hm_g.stop_efd = efd < 0 ? -1 : hm_fd_hide(efd, &hm_g.stop_efd);

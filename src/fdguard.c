@@ -29,15 +29,27 @@
  *    before the program's dup2 replaces the old number.
  *  - A raw system call (syscall(SYS_close_range), a static or Go program's
  *    own) bypasses the interposers.  The userfaultfd cannot be released by
- *    it: a thread with a file table of its own (unshare(CLONE_FILES)) holds
- *    a second reference that no system call of the program can reach, and
- *    the kernel drops the registration only at the last one.  Faults then
- *    wait in the kernel; the first of hetmem's uses of a lost descriptor
- *    (EBADF, ENOTTY on a userfaultfd ioctl, POLLNVAL, or the number naming
- *    another file than the userfaultfd: its inode) stops the process with a
- *    message (hm_fd_lost), before a fault is served from anything else.
- *    What is not guaranteed: a raw dup2 of the program's file onto a tier's
- *    file descriptor is not detected (its reads are not checked file by file).
+ *    it: a thread with a file table of its own (hm-keep, unshare(CLONE_FILES))
+ *    holds a second reference that no system call of the program can reach,
+ *    and the kernel drops the registration only at the last one.  Faults
+ *    then wait in the kernel; the first of hetmem's uses of a lost
+ *    descriptor (POLLNVAL; EBADF, EINVAL or a torn message on the handler's
+ *    read; EBADF or ENOTTY on a userfaultfd ioctl; the handler's numbers
+ *    naming another file than its userfaultfd and eventfd, by device and
+ *    inode, checked each time poll wakes it; EBADF on a tier's file) stops
+ *    the process with a message (hm_fd_lost, exit status 70), so no fault is
+ *    served from anything else and none is left to read zeros.
+ *    Not guaranteed: a raw dup2 of the program's file onto a file tier's
+ *    descriptor is not detected (tier reads are not checked file by file);
+ *    where a sandbox refuses unshare(CLONE_FILES) there is no second
+ *    reference, and a raw close then races the handler's detection with the
+ *    kernel dropping the registration; a raw dup2 onto the userfaultfd while
+ *    the handler is busy (between two polls) is caught at its next poll or
+ *    at the first read that is not whole messages, not before that read.
+ *    The record's stream (record.c) writes through glibc, outside the
+ *    enter/exit sections.  A dup2 onto one of hetmem's numbers when no other
+ *    number is free fails with EMFILE: hetmem's descriptors count against
+ *    the program's RLIMIT_NOFILE, as they always did.
  */
 #include "internal.h"
 
@@ -280,16 +292,16 @@ void hm_fd_exit(unsigned idx)
 }
 
 /* Wait until every call on hetmem's descriptors that began before now has
- * ended (at most ~1 s: a thread stopped by a debugger must not hang the
- * program's dup2). */
+ * ended (at most about a second: a thread stopped by a debugger must not
+ * hang the program's dup2). */
 static void fd_quiesce(void)
 {
 	unsigned old = atomic_fetch_add(&cur_idx, 1) & 1;
-	for (int i = 0; i < 100000 && atomic_load(&users[old]); i++) {
+	for (int i = 0; i < 10100 && atomic_load(&users[old]); i++) {
 		if (i < 100)
 			sched_yield();
 		else
-			usleep(10);
+			usleep(100);
 	}
 }
 
@@ -310,6 +322,7 @@ int hm_fd_evict(int fd)
 			break;
 		}
 		int *home = ents[i].home;
+		fwd_drop(n); /* n is hetmem's now, whatever it was before */
 		/* forward the old number first: a call that read it is sent on */
 		unsigned k = atomic_fetch_add(&fwd_next, 1) % FWD_MAX;
 		atomic_store(&fwd[k].to, n);
@@ -419,9 +432,15 @@ static void *keeper_main(void *arg)
 	syscall(SYS_futex, &keeper_ready, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 	if (!ok)
 		return NULL;
-	if (fd > 0)
-		syscall(SYS_close_range, 0, (unsigned)fd - 1, 0);
-	syscall(SYS_close_range, (unsigned)fd + 1, ~0U, 0);
+	/* the program's files must not stay open here (a pipe's reader
+	 * would never see its end) */
+	if ((fd > 0 && syscall(SYS_close_range, 0, (unsigned)fd - 1, 0)) ||
+	    syscall(SYS_close_range, (unsigned)fd + 1, ~0U, 0)) {
+		long max = sysconf(_SC_OPEN_MAX); /* no close_range (Linux < 5.9) */
+		for (long i = 0; i < max; i++)
+			if (i != fd)
+				syscall(SYS_close, (int)i);
+	}
 	while (!atomic_load(&keeper_stop))
 		syscall(SYS_futex, &keeper_stop, FUTEX_WAIT_PRIVATE, 0, NULL, NULL, 0);
 	return NULL; /* its file table, and the reference, go with the thread */

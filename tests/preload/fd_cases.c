@@ -16,9 +16,9 @@
  *   rawdup    the same with syscall(SYS_dup3) of /dev/null onto every
  *             number 3..1023
  *
- * Each case fills 96 MiB (three times the budget), waits until part of it
+ * Each case fills 64 MiB (twice the budget), waits until part of it
  * is on the device, does its fd work, checks all of it, then writes and
- * checks another 96 MiB (demotion and fault-back still work).  Exit 0 =
+ * checks another 64 MiB (demotion and fault-back still work).  Exit 0 =
  * pass; "FAIL" on stderr and exit 1 on a wrong byte.
  */
 #include <dlfcn.h>
@@ -34,7 +34,7 @@
 #include "hetmem.h"
 
 #define MiB (1024 * 1024ul)
-#define LEN (96 * MiB)
+#define LEN (64 * MiB)
 
 #define FAIL(...)                                                   \
 	do {                                                        \

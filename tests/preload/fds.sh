@@ -11,7 +11,7 @@ set -u
 hetmem=$1 prog=$2 case=$3
 out=$(mktemp) err=$(mktemp)
 trap 'rm -f "$out" "$err"' EXIT
-timeout 60 "$hetmem" run --dram 32M --tier emu:1G,lazy -- "$prog" "$case" >"$out" 2>"$err"
+timeout 150 "$hetmem" run --dram 32M --tier emu:1G,lazy -- "$prog" "$case" >"$out" 2>"$err"
 rc=$?
 cat "$out"
 cat "$err" >&2

@@ -2,9 +2,9 @@
 # fds_bash.sh HETMEM — a bash script under `hetmem run --dram 32M` that
 # redirects and closes file descriptors the way scripts do (exec 3>file,
 # exec {fd}>file, exec N>&- for every N up to 1023, a redirection of stderr
-# around each) while its 60 MB of variables are mostly on the device, then
+# around each) while its 44 MB of variables are mostly on the device, then
 # checks them; and a python3 child that does os.closerange and os.dup2 over
-# every number while its 48 MiB of bytes are mostly on the device, and checks
+# every number while its 40 MiB of bytes are mostly on the device, and checks
 # them.
 # (HETMEM_DEMOTE comes from the test's environment.)
 set -u
@@ -17,7 +17,7 @@ cat >"$dir/script.sh" <<'EOS'
 set -u
 d=$1
 printf -v s '%*d' 40000000 7
-printf -v t '%*d' 20000000 8
+printf -v t '%*d' 4000000 8
 sum() { { printf '%s' "$s"; printf '%s' "$t"; } | md5sum; }
 want=$(sum)
 exec 3>"$d/three"
@@ -33,13 +33,13 @@ for fd in $(seq 7 200); do
 	[ "$fd" = "$hi" ] || eval "exec $fd>\"\$d/f\"" 2>/dev/null
 done
 echo more >&3
-[ ${#s} = 40000000 ] && [ ${#t} = 20000000 ] && [ "$(sum)" = "$want" ] ||
+[ ${#s} = 40000000 ] && [ ${#t} = 4000000 ] && [ "$(sum)" = "$want" ] ||
 	{ echo "FAIL: bash's variables read back wrong"; exit 1; }
 [ "$(cat "$d/three")" = "three
 more" ] || { echo "FAIL: fd 3 did not write to its file"; exit 1; }
 python3 - <<'EOP' || exit 1
 import os, sys
-n = 24 << 20
+n = 20 << 20
 pat = (bytes(range(251)) * (n // 251 + 1))[:n]
 b = bytearray(pat)
 os.closerange(3, 1 << 16)
@@ -55,7 +55,7 @@ print("python3: ok")
 EOP
 echo "bash: ok"
 EOS
-out=$(timeout 60 "$hetmem" run --dram 32M --tier emu:1G,lazy -- bash "$dir/script.sh" "$dir" 2>&1)
+out=$(timeout 150 "$hetmem" run --dram 32M --tier emu:1G,lazy -- bash "$dir/script.sh" "$dir" 2>&1)
 rc=$?
 echo "$out"
 case "$out" in *FAIL*) exit 1 ;; esac
