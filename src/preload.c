@@ -30,6 +30,8 @@
  *    hetmem is off and these interposers pass everything to the kernel.
  *  - exec: the new program starts afresh; LD_PRELOAD and HETMEM_* are
  *    inherited, so it runs under hetmem too, with its own budget.
+ *  - file descriptors: close, close_range, closefrom, dup2 and dup3 keep off
+ *    hetmem's own descriptors (preload_fd.c, fdguard.c).
  *  - signals: hetmem installs no signal handler (but in signal mode,
  *    HETMEM_FAULTS=signal: see sigfault.c); the program's own SIGSEGV and
  *    SIGBUS handlers see the signals they would see without it (a poisoned
