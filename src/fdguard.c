@@ -213,9 +213,11 @@ int hm_fd_hide(int fd, int *home)
 
 void hm_fd_set_home(int fd, int *home)
 {
+	hm_fd_begin(); /* a move reads the home under the same lock */
 	for (int i = 0; i < FD_MAX; i++)
 		if (atomic_load(&ents[i].fd) == fd)
 			ents[i].home = home;
+	hm_fd_end();
 }
 
 int hm_fd_open(const char *path, int flags, mode_t mode, int *home)
