@@ -15,12 +15,17 @@
  *             byte is a failure
  *   rawdup    the same with syscall(SYS_dup3) of /dev/null onto every
  *             number 3..1023
+ *   layout    hetmem's descriptors (its userfaultfd, eventfd and the
+ *             emulated device's memfd, found in /proc/self/fd) are
+ *             close-on-exec and at 900 or above, out of the numbers a
+ *             program gets from open() or uses in a shell script
  *
  * Each case fills 64 MiB (twice the budget), waits until part of it
  * is on the device, does its fd work, checks all of it, then writes and
  * checks another 64 MiB (demotion and fault-back still work).  Exit 0 =
  * pass; "FAIL" on stderr and exit 1 on a wrong byte.
  */
+#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -148,10 +153,46 @@ static void do_rawdup(const uint64_t *p)
 	fprintf(stderr, "raw dup3 done\n");
 }
 
+static void do_layout(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	if (!d)
+		FAIL("opendir /proc/self/fd: %s", strerror(errno));
+	int seen = 0;
+	for (struct dirent *de; (de = readdir(d));) {
+		int fd = atoi(de->d_name);
+		char path[320], target[256], info[512];
+		snprintf(path, sizeof(path), "/proc/self/fd/%s", de->d_name);
+		ssize_t n = readlink(path, target, sizeof(target) - 1);
+		if (n <= 0)
+			continue;
+		target[n] = 0;
+		if (!strstr(target, "[userfaultfd]") && !strstr(target, "[eventfd]") && !strstr(target, "hetmem-emu"))
+			continue;
+		seen++;
+		if (fd < 900)
+			FAIL("hetmem's %s is fd %d, in the program's way", target, fd);
+		snprintf(path, sizeof(path), "/proc/self/fdinfo/%s", de->d_name);
+		int f = open(path, O_RDONLY);
+		n = f < 0 ? -1 : read(f, info, sizeof(info) - 1);
+		if (f >= 0)
+			close(f);
+		if (n <= 0)
+			FAIL("cannot read %s", path);
+		info[n] = 0;
+		char *fl = strstr(info, "flags:");
+		if (!fl || !(strtoul(fl + 6, NULL, 8) & O_CLOEXEC))
+			FAIL("hetmem's %s (fd %d) is not close-on-exec", target, fd);
+	}
+	closedir(d);
+	if (seen < 3)
+		FAIL("found %d of hetmem's descriptors (userfaultfd, eventfd, memfd), expected 3", seen);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
-		fprintf(stderr, "usage: fd_cases close|range|dup2|raw|rawdup\n");
+		fprintf(stderr, "usage: fd_cases close|range|dup2|raw|rawdup|layout\n");
 		return 2;
 	}
 	stats_get = (int (*)(struct hm_stats *))dlsym(RTLD_DEFAULT, "hm_stats_get");
@@ -172,6 +213,8 @@ int main(int argc, char **argv)
 		do_raw(p);
 	else if (!strcmp(argv[1], "rawdup"))
 		do_rawdup(p);
+	else if (!strcmp(argv[1], "layout"))
+		do_layout();
 	else {
 		fprintf(stderr, "unknown case %s\n", argv[1]);
 		return 2;

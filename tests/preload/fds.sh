@@ -7,6 +7,7 @@
 # interposer sees): either the data reads back right, or hetmem stops the
 # process with its message; a wrong byte ("FAIL"), a crash or a hang is a
 # failure.  rawdup (raw dup3 of /dev/null onto every number): the same.
+# layout: hetmem's descriptors are high and close-on-exec.
 set -u
 hetmem=$1 prog=$2 case=$3
 out=$(mktemp) err=$(mktemp)
@@ -16,7 +17,7 @@ rc=$?
 cat "$out"
 cat "$err" >&2
 if grep -q '^FAIL' "$err"; then
-	echo "fds.sh: $case: the program read wrong data (exit $rc)" >&2
+	echo "fds.sh: $case: the program failed its check: wrong data, or hetmem's descriptors in its way (exit $rc)" >&2
 	exit 1
 fi
 if [ $rc -eq 0 ] && grep -q "^$case: ok" "$out"; then
