@@ -4,8 +4,8 @@
 # exec {fd}>file, exec N>&- for every N up to 1023, a redirection of stderr
 # around each) while its 44 MB of variables are mostly on the device, then
 # checks them; and a python3 child that does os.closerange and os.dup2 over
-# every number while its 40 MiB of bytes are mostly on the device, and checks
-# them.
+# every number while its 40 MiB of bytes are mostly on the device, starts
+# children with subprocess (vfork, closing every fd above 2), and checks them.
 # (HETMEM_DEMOTE comes from the test's environment.)
 set -u
 hetmem=$1
@@ -48,6 +48,11 @@ for fd in range(3, 1024):
     if fd != null:
         os.dup2(null, fd)
 os.closerange(3, 1024)
+# children by vfork (Python's subprocess), which close every fd above 2 in
+# their own table before exec
+import subprocess
+for _ in range(3):
+    subprocess.check_call(["true"], close_fds=True)
 if b != pat:
     print("FAIL: python3's bytearray read back wrong")
     sys.exit(1)
