@@ -32,6 +32,7 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -640,23 +641,37 @@ static void release_held(void)
 	serve_held();
 }
 
-/* stop_efd also wakes the handler for thread.c (hm_thread_sync): such a
- * wake-up adds HANDLER_WAKE, hm_shutdown's stop adds 1. */
-#define HANDLER_WAKE (1ull << 32)
+/* hm_shutdown asks the handler to stop; an eventfd wake-up without it is
+ * handler_kick's: one of hetmem's descriptors moved (fdguard.c), poll the new
+ * numbers; or a credentials request (thread.c), taken at the loop's top. */
+static _Atomic bool handler_stop;
+static dev_t efd_dev;
+static ino_t efd_ino;
 
-static void handler_wake(void)
+static void handler_kick(void)
 {
-	uint64_t v = HANDLER_WAKE;
-	if (write(hm_g.stop_efd, &v, sizeof(v)) != sizeof(v))
-		return; /* the handler still looks at each wait point */
+	uint64_t one = 1;
+	int fd = __atomic_load_n(&hm_g.stop_efd, __ATOMIC_ACQUIRE);
+	if (write(fd, &one, sizeof(one)) != sizeof(one)) {
+		/* the eventfd is full: a wake-up is pending anyway */
+	}
 }
 
-static bool stop_asked(void)
+/* The handler's descriptors are gone or name another file (the program
+ * closed or replaced them with a raw system call): faults can no longer be
+ * served, and a fault is never served from anything but the userfaultfd.
+ * Checked when poll wakes the handler, and on a failed or odd read. */
+static bool handler_check_fds(int uffd, int efd, short urev, short erev)
 {
-	uint64_t v = 0;
-	if (read(hm_g.stop_efd, &v, sizeof(v)) != sizeof(v))
-		return true;
-	return (v & (HANDLER_WAKE - 1)) != 0;
+	if (uffd != __atomic_load_n(&hm_g.uffd, __ATOMIC_ACQUIRE) ||
+	    efd != __atomic_load_n(&hm_g.stop_efd, __ATOMIC_ACQUIRE))
+		return false; /* moved while polling: poll the new numbers */
+	if ((urev & POLLNVAL) || !hm_fd_is_uffd(uffd))
+		hm_fd_lost(uffd, "userfaultfd");
+	struct stat st;
+	if ((erev & POLLNVAL) || ((erev & POLLIN) && (fstat(efd, &st) || st.st_dev != efd_dev || st.st_ino != efd_ino)))
+		hm_fd_lost(efd, "eventfd");
+	return true;
 }
 
 static void *handler_main(void *arg)
@@ -672,6 +687,10 @@ static void *handler_main(void *arg)
 		release_held();
 		if (busy && spin_for_message())
 			goto drain;
+		/* the numbers are read afresh: a dup2 of the program's onto one
+		 * of them moves hetmem's descriptor (fdguard.c) */
+		pfd[0].fd = __atomic_load_n(&hm_g.uffd, __ATOMIC_ACQUIRE);
+		pfd[1].fd = __atomic_load_n(&hm_g.stop_efd, __ATOMIC_ACQUIRE);
 		int p = poll(pfd, 2, nheld ? 1 : -1);
 		if (p < 0) {
 			if (errno == EINTR)
@@ -679,9 +698,20 @@ static void *handler_main(void *arg)
 			fprintf(stderr, "hetmem: handler: poll failed: %s\n", strerror(errno));
 			break;
 		}
+		if (p > 0 && !handler_check_fds(pfd[0].fd, pfd[1].fd, pfd[0].revents, pfd[1].revents))
+			continue;
 		if (pfd[1].revents) {
-			if (!stop_asked())
-				continue; /* handler_wake's: hm_thread_sync at the top */
+			if (!atomic_load(&handler_stop)) {
+				uint64_t v;
+				unsigned fs = hm_fd_enter();
+				if (read(hm_fd_cur(__atomic_load_n(&hm_g.stop_efd, __ATOMIC_ACQUIRE)), &v, sizeof(v)) < 0) {
+					/* EAGAIN: another kick drained it */
+				}
+				hm_fd_exit(fs);
+				if (!(pfd[0].revents & POLLIN))
+					continue;
+				goto drain;
+			}
 			serve_held(); /* no thread is left blocked on a held fault */
 			break;
 		}
@@ -692,14 +722,22 @@ static void *handler_main(void *arg)
 drain:
 		busy = true;
 		for (;;) {
-			ssize_t n = read(hm_g.uffd, msgs, sizeof(msgs));
+			unsigned fs = hm_fd_enter();
+			int ufd = hm_fd_cur(__atomic_load_n(&hm_g.uffd, __ATOMIC_ACQUIRE));
+			ssize_t n = read(ufd, msgs, sizeof(msgs));
+			int e = errno;
+			hm_fd_exit(fs);
 			if (n < 0) {
-				if (errno == EINTR)
+				if (e == EINTR)
 					continue;
-				if (errno != EAGAIN)
-					fprintf(stderr, "hetmem: handler: read failed: %s\n", strerror(errno));
+				if (e == EBADF || e == EINVAL)
+					hm_fd_lost(ufd, "userfaultfd");
+				if (e != EAGAIN)
+					fprintf(stderr, "hetmem: handler: read failed: %s\n", strerror(e));
 				break;
 			}
+			if (n == 0 || n % (ssize_t)sizeof(msgs[0]))
+				hm_fd_lost(ufd, "userfaultfd"); /* not a userfaultfd's messages */
 			uint64_t seq = atomic_fetch_add(&hm_g.event_seq, 1) + 1;
 			atomic_store_explicit(&hm_g.handler_cpu, sched_getcpu(), memory_order_relaxed);
 			for (size_t k = 0; k < (size_t)n / sizeof(msgs[0]); k++) {
@@ -747,12 +785,14 @@ HM_API int hm_probe_features(struct hm_features *f)
 	if (!f)
 		return hm_error(EINVAL, "hm_probe_features: NULL output");
 	memset(f, 0, sizeof(*f));
-	int fd = hm_prim_uffd_open();
+	hm_fd_begin();
+	int fd = hm_fd_hide(hm_prim_uffd_open(), NULL);
+	hm_fd_end();
 	if (fd < 0)
 		return hm_error(-fd, "userfaultfd is not available");
 	uint64_t feats = 0;
 	int rc = hm_prim_uffd_api(fd, 0, &feats, NULL);
-	close(fd);
+	hm_fd_close(fd);
 	if (rc)
 		return hm_error(-rc, "UFFDIO_API failed");
 	f->uffd = true;
@@ -766,7 +806,7 @@ HM_API int hm_probe_features(struct hm_features *f)
 	f->event_remap = feats & UFFD_FEATURE_EVENT_REMAP;
 	f->event_remove = feats & UFFD_FEATURE_EVENT_REMOVE;
 	f->event_unmap = feats & UFFD_FEATURE_EVENT_UNMAP;
-	int pm = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	int pm = hm_fd_open("/proc/self/pagemap", O_RDONLY, 0, NULL);
 	if (pm >= 0) {
 		struct pm_scan_arg_compat a = {0}; /* size 0: EINVAL if known */
 		f->pagemap_scan = ioctl(pm, PAGEMAP_SCAN_COMPAT, &a) < 0 && errno != ENOTTY;
@@ -779,7 +819,7 @@ HM_API int hm_probe_features(struct hm_features *f)
 		uint64_t ent = 0;
 		if (pread(pm, &ent, sizeof(ent), (off_t)(((uintptr_t)pp >> HM_PAGE_SHIFT) * 8)) == sizeof(ent))
 			f->soft_dirty = (ent >> 55) & 1;
-		close(pm);
+		hm_fd_close(pm);
 	}
 	rc = hm_features_mask(f); /* HETMEM_MASK_FEATURES (featmask.c) */
 	if (rc)
@@ -805,24 +845,24 @@ static int idle_poll_start(void)
 	hm_g.qos_fd = -1;
 	if (!hm_g.idle_poll)
 		return 0;
-	int fd = open("/dev/cpu_dma_latency", O_WRONLY | O_CLOEXEC);
+	int fd = hm_fd_open("/dev/cpu_dma_latency", O_WRONLY, 0, &hm_g.qos_fd);
 	if (fd < 0)
 		return hm_error(errno, "HETMEM_IDLE_POLL=1: cannot open /dev/cpu_dma_latency (needs root): %s",
 				strerror(errno));
 	int32_t us = 0;
 	if (write(fd, &us, sizeof(us)) != (ssize_t)sizeof(us)) {
 		int e = errno ? errno : EIO;
-		close(fd);
+		hm_fd_close(fd);
+		hm_g.qos_fd = -1;
 		return hm_error(e, "HETMEM_IDLE_POLL=1: cannot set a CPU latency request: %s", strerror(e));
 	}
-	hm_g.qos_fd = fd;
 	return 0;
 }
 
 static void idle_poll_stop(void)
 {
 	if (hm_g.qos_fd >= 0)
-		close(hm_g.qos_fd); /* the request ends with the last close */
+		hm_fd_close(hm_g.qos_fd); /* the request ends with the last close */
 	hm_g.qos_fd = -1;
 }
 
@@ -878,7 +918,9 @@ HM_API int hm_init(const struct hm_config *cfg)
 					   UFFD_FEATURE_PAGEFAULT_FLAG_WP | UFFD_FEATURE_POISON |
 					   UFFD_FEATURE_MOVE | track_want)) |
 			(hm_g.sigfault ? UFFD_FEATURE_SIGBUS : 0);
-	int fd = hm_prim_uffd_open();
+	hm_fd_begin();
+	int fd = hm_fd_hide(hm_prim_uffd_open(), &hm_g.uffd);
+	hm_fd_end();
 	if (fd < 0)
 		return hm_error(-fd, "hm_init: cannot open a userfaultfd");
 	uint64_t got = 0;
@@ -887,14 +929,26 @@ HM_API int hm_init(const struct hm_config *cfg)
 		hm_error(-rc, "hm_init: UFFDIO_API refused features 0x%llx", (unsigned long long)want);
 		goto err_close;
 	}
-	hm_g.uffd = fd;
 	hm_g.feat = f;
 	hm_g.register_mode = UFFDIO_REGISTER_MODE_MISSING | (f.wp ? UFFDIO_REGISTER_MODE_WP : 0);
-	hm_g.stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (hm_g.stop_efd < 0) {
+	/* a second reference to the userfaultfd that the program cannot close
+	 * (fdguard.c): the kernel keeps the registration while it lives.
+	 * Where a sandbox refuses unshare(CLONE_FILES) hetmem runs without it:
+	 * only a raw close of the program's loses then (see fdguard.c) */
+	hm_fd_keep_uffd(fd);
+	hm_fd_begin();
+	int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	hm_g.stop_efd = efd < 0 ? -1 : hm_fd_hide(efd, &hm_g.stop_efd);
+	hm_fd_end();
+	struct stat est;
+	if (hm_g.stop_efd < 0 || fstat(hm_g.stop_efd, &est)) {
 		rc = hm_error(errno, "hm_init: eventfd failed");
 		goto err_close;
 	}
+	efd_dev = est.st_dev;
+	efd_ino = est.st_ino;
+	atomic_store(&handler_stop, false);
+	hm_fd_moved_hook = handler_kick;
 	atomic_store(&hm_g.handler_cpu, -1);
 	rc = idle_poll_start();
 	if (rc)
@@ -908,7 +962,7 @@ HM_API int hm_init(const struct hm_config *cfg)
 	rc = hm_sigfault_start();
 	if (rc)
 		goto err_track;
-	int e = hm_thread_start(&hm_g.handler, "hm-fault", handler_main, NULL, handler_wake);
+	int e = hm_thread_start(&hm_g.handler, "hm-fault", handler_main, NULL, handler_kick);
 	if (e) {
 		rc = hm_error(e, "hm_init: cannot start the handler thread");
 		goto err_sig;
@@ -928,10 +982,12 @@ err_staging:
 err_qos:
 	idle_poll_stop();
 err_efd:
-	close(hm_g.stop_efd);
+	hm_fd_moved_hook = NULL;
+	hm_fd_close(hm_g.stop_efd);
 	hm_g.stop_efd = -1;
 err_close:
-	close(fd);
+	hm_fd_release_uffd();
+	hm_fd_close(hm_g.uffd);
 	hm_g.uffd = -1;
 	return rc;
 }
@@ -991,14 +1047,17 @@ HM_API int hm_shutdown(void)
 	hm_staging_fini();
 	hm_sigfault_stop();
 	uint64_t one = 1;
+	atomic_store(&handler_stop, true);
 	if (write(hm_g.stop_efd, &one, sizeof(one)) != sizeof(one))
 		fprintf(stderr, "hetmem: shutdown: cannot signal the handler: %s\n", strerror(errno));
 	pthread_join(hm_g.handler, NULL);
 	hm_poison_stop(); /* one asked for since: no region left, nothing to map */
 	hm_tiers_close_all();
 	idle_poll_stop();
-	close(hm_g.stop_efd);
-	close(hm_g.uffd);
+	hm_fd_moved_hook = NULL;
+	hm_fd_close(hm_g.stop_efd);
+	hm_fd_release_uffd();
+	hm_fd_close(hm_g.uffd);
 	hm_g.stop_efd = hm_g.uffd = -1;
 	atomic_store(&hm_g.initialised, false);
 	if (atomic_load(&hm_cnt.poisoned) != poisoned_before)

@@ -378,6 +378,31 @@ HM_HIDDEN int hm_prim_uffd_poison(int uffd, uintptr_t start, size_t len);
 HM_HIDDEN int hm_prim_pages_present(void *addr, size_t len, unsigned char *vec);
 HM_HIDDEN int hm_prim_vm_rw(void *local, const void *remote, size_t len, bool write);
 
+/* fdguard.c: hetmem's descriptors, high, close-on-exec, out of the
+ * program's way; the preload library's close/dup2 interposers ask here */
+HM_HIDDEN void hm_fd_begin(void);
+HM_HIDDEN void hm_fd_end(void);
+HM_HIDDEN int hm_fd_hide(int fd, int *home);
+HM_HIDDEN void hm_fd_set_home(int fd, int *home);
+HM_HIDDEN int hm_fd_open(const char *path, int flags, mode_t mode, int *home);
+HM_HIDDEN int hm_fd_close(int fd);
+HM_HIDDEN void hm_fd_forget(int fd);
+HM_HIDDEN bool hm_fd_is_ours(int fd);
+HM_HIDDEN bool hm_fd_foreign(void);
+HM_HIDDEN int hm_fd_cur(int fd);
+HM_HIDDEN unsigned hm_fd_enter(void);
+HM_HIDDEN void hm_fd_exit(unsigned idx);
+HM_HIDDEN int hm_fd_evict(int fd);
+HM_HIDDEN bool hm_fd_creating(void);
+HM_HIDDEN void hm_fd_lock_for_close(void);
+HM_HIDDEN void hm_fd_unlock_for_close(void);
+HM_HIDDEN int hm_fd_list(unsigned first, unsigned last, int *out, int max);
+HM_HIDDEN void hm_fd_lost(int fd, const char *what) __attribute__((noreturn));
+HM_HIDDEN bool hm_fd_is_uffd(int fd);
+HM_HIDDEN int hm_fd_keep_uffd(int fd);
+HM_HIDDEN void hm_fd_release_uffd(void);
+extern HM_HIDDEN void (*hm_fd_moved_hook)(void);
+
 /* ------------------------------------------------------------------------
  * tier.c
  * ---------------------------------------------------------------------- */

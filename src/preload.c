@@ -31,6 +31,8 @@
  *    hetmem is off and these interposers pass everything to the kernel.
  *  - exec: the new program starts afresh; LD_PRELOAD and HETMEM_* are
  *    inherited, so it runs under hetmem too, with its own budget.
+ *  - file descriptors: close, close_range, closefrom, dup2 and dup3 keep off
+ *    hetmem's own descriptors (preload_fd.c, fdguard.c).
  *  - signals: hetmem installs no signal handler (but in signal mode,
  *    HETMEM_FAULTS=signal: see sigfault.c); the program's own SIGSEGV and
  *    SIGBUS handlers see the signals they would see without it (a poisoned
@@ -480,12 +482,12 @@ static uint64_t now_ms(void)
 
 static uint64_t rss_anon(void)
 {
-	int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+	int fd = hm_fd_open("/proc/self/status", O_RDONLY, 0, NULL); /* never a number of the program's */
 	if (fd < 0)
 		return 0;
 	char buf[4096];
 	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
+	hm_fd_close(fd);
 	if (n <= 0)
 		return 0;
 	buf[n] = 0;
@@ -605,23 +607,23 @@ static void pub_stop_thread(void)
 static void pub_start(void)
 {
 	snprintf(pub_path, sizeof(pub_path), HM_PUB_DIR "/" HM_PUB_PREFIX "%d", (int)getpid());
-	int fd = open(pub_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	int fd = hm_fd_open(pub_path, O_RDWR | O_CREAT | O_TRUNC, 0600, NULL);
 	if (fd < 0 && (errno == EACCES || errno == EPERM)) {
 		/* this pid's record is another user's: the program before an
 		 * exec had another uid (setpriv, su); this one gets its own */
 		snprintf(pub_path, sizeof(pub_path), HM_PUB_DIR "/" HM_PUB_PREFIX "%d.%d", (int)getpid(),
 			 (int)getuid());
-		fd = open(pub_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		fd = hm_fd_open(pub_path, O_RDWR | O_CREAT | O_TRUNC, 0600, NULL);
 	}
 	if (fd < 0)
 		return; /* no /dev/shm: no live stats (hetmem stat says so) */
 	if (ftruncate(fd, sizeof(struct hm_pub))) {
-		close(fd);
+		hm_fd_close(fd);
 		unlink(pub_path);
 		return;
 	}
 	void *m = hm_sys_mmap(NULL, sizeof(struct hm_pub), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	close(fd);
+	hm_fd_close(fd);
 	if (m == MAP_FAILED) {
 		unlink(pub_path);
 		return;
@@ -643,10 +645,10 @@ static void pub_start(void)
 			pub->run_id = strtoull(end + 1, NULL, 10);
 		}
 	}
-	int cfd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+	int cfd = hm_fd_open("/proc/self/cmdline", O_RDONLY, 0, NULL);
 	if (cfd >= 0) {
 		ssize_t n = read(cfd, pub->program, sizeof(pub->program) - 1);
-		close(cfd);
+		hm_fd_close(cfd);
 		/* one line: the arguments' NULs and control characters (a
 		 * python3 -c script's newlines) become spaces */
 		for (ssize_t i = 0; i + 1 < n; i++)
@@ -680,7 +682,7 @@ static void stats_report(void)
 	else
 		snprintf(name, sizeof(name), "%s", dest);
 	dest = name;
-	int fd = strcmp(dest, "-") ? open(dest, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : 2;
+	int fd = strcmp(dest, "-") ? hm_fd_open(dest, O_WRONLY | O_CREAT | O_TRUNC, 0644, NULL) : 2;
 	if (fd < 0) {
 		fprintf(stderr, "hetmem: cannot write the stats to %s: %s\n", dest, strerror(errno));
 		return;
@@ -698,7 +700,7 @@ static void stats_report(void)
 		p.peak_anon ? 100.0 * (double)p.peak_managed / (double)p.peak_anon : 0.0);
 	hm_stats_print(fd);
 	if (fd != 2)
-		close(fd);
+		hm_fd_close(fd);
 }
 
 /* ---------------------------------------------------------------------- */

@@ -159,10 +159,14 @@ int hm_prim_pread(int fd, void *buf, size_t len, uint64_t off)
 	INJECT(HM_SITE_TIER_READ);
 	size_t done = 0;
 	while (done < len) {
-		ssize_t n = pread(fd, (char *)buf + done, len - done, (off_t)(off + done));
+		unsigned s = hm_fd_enter();
+		ssize_t n = pread(hm_fd_cur(fd), (char *)buf + done, len - done, (off_t)(off + done));
+		hm_fd_exit(s);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
+			if (errno == EBADF && hm_fd_is_ours(fd))
+				hm_fd_lost(fd, "tier's file");
 			return -errno;
 		}
 		if (n == 0)
@@ -177,10 +181,14 @@ int hm_prim_pwrite(int fd, const void *buf, size_t len, uint64_t off)
 	INJECT(HM_SITE_TIER_WRITE);
 	size_t done = 0;
 	while (done < len) {
-		ssize_t n = pwrite(fd, (const char *)buf + done, len - done, (off_t)(off + done));
+		unsigned s = hm_fd_enter();
+		ssize_t n = pwrite(hm_fd_cur(fd), (const char *)buf + done, len - done, (off_t)(off + done));
+		hm_fd_exit(s);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
+			if (errno == EBADF && hm_fd_is_ours(fd))
+				hm_fd_lost(fd, "tier's file");
 			return -errno;
 		}
 		done += (size_t)n;
@@ -262,11 +270,28 @@ HM_API int hm_uffd_check(char *why, size_t len)
 	return fd;
 }
 
+/* An ioctl on the userfaultfd, 0 or -errno.  Inside hm_fd_enter/exit with
+ * the number passed through hm_fd_cur: a dup2 of the program's onto it
+ * (which moves hetmem's descriptor first, fdguard.c) cannot make this call
+ * land on the program's file.  EBADF or ENOTTY on hetmem's own userfaultfd
+ * means the program closed or replaced it with a raw system call: stop. */
+static int uffd_ioctl(int uffd, unsigned long req, void *arg)
+{
+	unsigned s = hm_fd_enter();
+	int fd = hm_fd_cur(uffd);
+	int rc = ioctl(fd, req, arg) ? -errno : 0;
+	hm_fd_exit(s);
+	if (hm_unlikely(rc == -EBADF || rc == -ENOTTY) && hm_fd_is_ours(fd))
+		hm_fd_lost(fd, "userfaultfd");
+	return rc;
+}
+
 int hm_prim_uffd_api(int uffd, uint64_t want, uint64_t *got, uint64_t *ioctls)
 {
 	struct uffdio_api api = {.api = UFFD_API, .features = want};
-	if (ioctl(uffd, UFFDIO_API, &api))
-		return -errno;
+	int rc = uffd_ioctl(uffd, UFFDIO_API, &api);
+	if (rc)
+		return rc;
 	if (got)
 		*got = api.features;
 	if (ioctls)
@@ -277,13 +302,13 @@ int hm_prim_uffd_api(int uffd, uint64_t want, uint64_t *got, uint64_t *ioctls)
 int hm_prim_uffd_register(int uffd, uintptr_t start, size_t len, uint64_t mode)
 {
 	struct uffdio_register reg = {.range = {.start = start, .len = len}, .mode = mode};
-	return ioctl(uffd, UFFDIO_REGISTER, &reg) ? -errno : 0;
+	return uffd_ioctl(uffd, UFFDIO_REGISTER, &reg);
 }
 
 int hm_prim_uffd_unregister(int uffd, uintptr_t start, size_t len)
 {
 	struct uffdio_range r = {.start = start, .len = len};
-	return ioctl(uffd, UFFDIO_UNREGISTER, &r) ? -errno : 0;
+	return uffd_ioctl(uffd, UFFDIO_UNREGISTER, &r);
 }
 
 int hm_prim_uffd_copy(int uffd, uintptr_t dst, const void *src, size_t len, bool wake, size_t *done)
@@ -292,7 +317,7 @@ int hm_prim_uffd_copy(int uffd, uintptr_t dst, const void *src, size_t len, bool
 	INJECT(HM_SITE_UFFD_COPY);
 	struct uffdio_copy c = {.dst = dst, .src = (uintptr_t)src, .len = len,
 				.mode = wake ? 0 : UFFDIO_COPY_MODE_DONTWAKE};
-	int rc = ioctl(uffd, UFFDIO_COPY, &c) ? -errno : 0;
+	int rc = uffd_ioctl(uffd, UFFDIO_COPY, &c);
 	if (c.copy > 0)
 		*done = (size_t)c.copy;
 	return rc;
@@ -303,7 +328,7 @@ int hm_prim_uffd_zero(int uffd, uintptr_t dst, size_t len, bool wake, size_t *do
 	*done = 0;
 	struct uffdio_zeropage z = {.range = {.start = dst, .len = len},
 				    .mode = wake ? 0 : UFFDIO_ZEROPAGE_MODE_DONTWAKE};
-	int rc = ioctl(uffd, UFFDIO_ZEROPAGE, &z) ? -errno : 0;
+	int rc = uffd_ioctl(uffd, UFFDIO_ZEROPAGE, &z);
 	if (z.zeropage > 0)
 		*done = (size_t)z.zeropage;
 	return rc;
@@ -314,7 +339,7 @@ int hm_prim_uffd_move_mode(int uffd, uintptr_t dst, uintptr_t src, size_t len, u
 	*done = 0;
 	INJECT(HM_SITE_UFFD_MOVE);
 	struct uffdio_move m = {.dst = dst, .src = src, .len = len, .mode = mode};
-	int rc = ioctl(uffd, UFFDIO_MOVE, &m) ? -errno : 0;
+	int rc = uffd_ioctl(uffd, UFFDIO_MOVE, &m);
 	if (m.move > 0)
 		*done = (size_t)m.move;
 	/* "uffd_move_misreport": the pages moved, the call says they did not
@@ -339,19 +364,19 @@ int hm_prim_uffd_wp(int uffd, uintptr_t start, size_t len, bool protect)
 	INJECT(HM_SITE_UFFD_WP);
 	struct uffdio_writeprotect wp = {.range = {.start = start, .len = len},
 					 .mode = protect ? UFFDIO_WRITEPROTECT_MODE_WP : 0};
-	return ioctl(uffd, UFFDIO_WRITEPROTECT, &wp) ? -errno : 0;
+	return uffd_ioctl(uffd, UFFDIO_WRITEPROTECT, &wp);
 }
 
 int hm_prim_uffd_wake(int uffd, uintptr_t start, size_t len)
 {
 	struct uffdio_range r = {.start = start, .len = len};
-	return ioctl(uffd, UFFDIO_WAKE, &r) ? -errno : 0;
+	return uffd_ioctl(uffd, UFFDIO_WAKE, &r);
 }
 
 int hm_prim_uffd_poison(int uffd, uintptr_t start, size_t len)
 {
 	struct uffdio_poison p = {.range = {.start = start, .len = len}, .mode = 0};
-	return ioctl(uffd, UFFDIO_POISON, &p) ? -errno : 0;
+	return uffd_ioctl(uffd, UFFDIO_POISON, &p);
 }
 
 /* Which pages of [addr, addr+len) hold data: vec[k] = 1 if page k is in
@@ -365,23 +390,31 @@ int hm_prim_pages_present(void *addr, size_t len, unsigned char *vec)
 	static _Atomic int pm_fd = -1;
 	int fd = atomic_load(&pm_fd);
 	if (fd < 0) {
-		int nfd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-		if (nfd < 0)
-			return -errno;
+		hm_fd_begin();
+		int nfd = hm_fd_open("/proc/self/pagemap", O_RDONLY, 0, NULL);
+		if (nfd < 0) {
+			int e = errno;
+			hm_fd_end();
+			return -e;
+		}
 		int expect = -1;
-		if (atomic_compare_exchange_strong(&pm_fd, &expect, nfd))
+		if (atomic_compare_exchange_strong(&pm_fd, &expect, nfd)) {
 			fd = nfd;
-		else {
-			close(nfd);
+			hm_fd_set_home(nfd, (int *)&pm_fd);
+		} else {
+			hm_fd_close(nfd);
 			fd = expect;
 		}
+		hm_fd_end();
 	}
 	size_t n = len >> HM_PAGE_SHIFT;
 	uint64_t ents[HM_MAX_FOLIO_PAGES];
 	for (size_t done = 0; done < n;) {
 		size_t chunk = n - done < HM_MAX_FOLIO_PAGES ? n - done : HM_MAX_FOLIO_PAGES;
 		uint64_t off = (((uintptr_t)addr >> HM_PAGE_SHIFT) + done) * sizeof(uint64_t);
-		ssize_t r = pread(fd, ents, chunk * sizeof(uint64_t), (off_t)off);
+		unsigned s = hm_fd_enter();
+		ssize_t r = pread(hm_fd_cur(atomic_load(&pm_fd)), ents, chunk * sizeof(uint64_t), (off_t)off);
+		hm_fd_exit(s);
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;

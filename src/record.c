@@ -61,6 +61,17 @@ static uint64_t mono_us(void)
 	return (uint64_t)ts.tv_sec * 1000000ull + (uint64_t)ts.tv_nsec / 1000;
 }
 
+/* fclose of the record: glibc closes the descriptor itself, so it leaves
+ * hetmem's set first */
+static int rec_close(FILE *f)
+{
+	hm_fd_begin();
+	hm_fd_forget(fileno(f));
+	int rc = fclose(f);
+	hm_fd_end();
+	return rc;
+}
+
 /* open @path as the record; the caller holds rec_lock */
 static int rec_open(const char *path, unsigned interval_ms, const char *who)
 {
@@ -70,17 +81,20 @@ static int rec_open(const char *path, unsigned interval_ms, const char *who)
 		interval_ms = DEFAULT_MS;
 	if (interval_ms < 10 || interval_ms > 60000)
 		return hm_error(EINVAL, "%s: interval %u ms out of range (10..60000)", who, interval_ms);
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	/* out of the program's way (fdguard.c); a move of it rewrites the
+	 * stream's descriptor (glibc's FILE::_fileno), under rec_lock */
+	int fd = hm_fd_open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644, NULL);
 	if (fd < 0)
 		return hm_error(errno, "%s: cannot open '%s'", who, path);
 	FILE *f = fdopen(fd, "w");
 	if (!f) {
 		int e = errno;
-		close(fd);
+		hm_fd_close(fd);
 		return hm_error(e, "%s: fdopen", who);
 	}
+	hm_fd_set_home(fd, &f->_fileno);
 	if (rec_f)
-		fclose(rec_f);
+		rec_close(rec_f);
 	rec_f = f;
 	rec_ms = rec_eff_ms = interval_ms;
 	rec_last = 0;
@@ -143,7 +157,7 @@ HM_API int hm_record_stop(void)
 	pthread_mutex_lock(&rec_lock);
 	if (rec_f) {
 		bool bad = ferror(rec_f) || rec_failed;
-		if (fclose(rec_f) != 0 || bad)
+		if (rec_close(rec_f) != 0 || bad)
 			rc = hm_error(EIO, "hm_record_stop: the record could not be written completely");
 		rec_f = NULL;
 	}

@@ -413,8 +413,8 @@ bool hm_track_wp_async(void)
 int hm_track_start(void)
 {
 	if (T.wr_avail == WR_SOFTDIRTY) {
-		T.pm_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-		T.cr_fd = open("/proc/self/clear_refs", O_WRONLY | O_CLOEXEC);
+		T.pm_fd = hm_fd_open("/proc/self/pagemap", O_RDONLY, 0, &T.pm_fd);
+		T.cr_fd = hm_fd_open("/proc/self/clear_refs", O_WRONLY, 0, &T.cr_fd);
 		if (T.pm_fd < 0 || T.cr_fd < 0) {
 			/* no soft-dirty after all: no write tracking */
 			T.avail &= ~HM_TRACK_WRITE;
@@ -476,9 +476,9 @@ void hm_track_stop(void)
 	}
 	pthread_mutex_unlock(&T.lock);
 	if (T.pm_fd >= 0)
-		close(T.pm_fd);
+		hm_fd_close(T.pm_fd);
 	if (T.cr_fd >= 0)
-		close(T.cr_fd);
+		hm_fd_close(T.cr_fd);
 	T.pm_fd = T.cr_fd = -1;
 	atomic_store(&T.on, 0);
 	/* T.avail and T.wr_avail stay until the next hm_init: the handler,
@@ -992,7 +992,9 @@ static uint64_t scan_wpasync(struct hm_region *r)
 			.category_mask = HM_PAGE_IS_WRITTEN | HM_PAGE_IS_PRESENT,
 			.return_mask = HM_PAGE_IS_WRITTEN,
 		};
-		int n = ioctl(T.pm_fd, HM_PAGEMAP_SCAN, &a);
+		unsigned fs = hm_fd_enter(); /* fdguard.c: never the program's file */
+		int n = ioctl(hm_fd_cur(T.pm_fd), HM_PAGEMAP_SCAN, &a);
+		hm_fd_exit(fs);
 		if (n < 0)
 			return pages; /* e.g. the range was unmapped meanwhile */
 		for (int k = 0; k < n; k++) {
@@ -1013,7 +1015,9 @@ static void scan_softdirty(struct hm_region *r)
 	uintptr_t base = r->base;
 	for (size_t i = 0; i < r->npages;) {
 		size_t chunk = r->npages - i < 1024 ? r->npages - i : 1024;
-		ssize_t got = pread(T.pm_fd, ents, chunk * 8, (off_t)(((base >> HM_PAGE_SHIFT) + i) * 8));
+		unsigned fs = hm_fd_enter(); /* fdguard.c: never the program's file */
+		ssize_t got = pread(hm_fd_cur(T.pm_fd), ents, chunk * 8, (off_t)(((base >> HM_PAGE_SHIFT) + i) * 8));
+		hm_fd_exit(fs);
 		if (got <= 0)
 			return;
 		size_t m = (size_t)got / 8;
@@ -1030,7 +1034,7 @@ static void write_scan(struct hm_region **rs, size_t n)
 {
 	enum wr_mech wr = T.wr_avail;
 	if (wr == WR_WPASYNC && T.pm_fd < 0)
-		T.pm_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+		T.pm_fd = hm_fd_open("/proc/self/pagemap", O_RDONLY, 0, &T.pm_fd);
 	if (T.pm_fd < 0)
 		return;
 	uint64_t reprotected = 0;
@@ -1045,8 +1049,13 @@ static void write_scan(struct hm_region **rs, size_t n)
 	/* the program pays a minor fault for each page re-protected (and, with
 	 * soft-dirty, for every page of the process it writes: not counted) */
 	T.credit_ns -= (int64_t)(reprotected * WP_FAULT_NS);
-	if (wr == WR_SOFTDIRTY && pwrite(T.cr_fd, "4", 1, 0) != 1)
-		return;
+	if (wr == WR_SOFTDIRTY) {
+		unsigned fs = hm_fd_enter(); /* fdguard.c: never the program's file */
+		ssize_t w = pwrite(hm_fd_cur(T.cr_fd), "4", 1, 0);
+		hm_fd_exit(fs);
+		if (w != 1)
+			return;
+	}
 	HM_COUNT(track_write_scans, 1);
 }
 

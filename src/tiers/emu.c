@@ -53,9 +53,14 @@ static int emu_open(struct hm_tier *t, const char *args)
 			return hm_error(E2BIG, "tier 'emu:%s': %s is more than this machine's RAM + swap (%s)", args, num,
 					lim);
 	}
+	hm_fd_begin(); /* out of the program's way (fdguard.c) */
 	int fd = memfd_create("hetmem-emu", MFD_CLOEXEC);
+	if (fd >= 0)
+		fd = hm_fd_hide(fd, &t->fd);
+	int e = errno;
+	hm_fd_end();
 	if (fd < 0)
-		return hm_error(errno, "tier 'emu:%s': memfd_create failed", args);
+		return hm_error(e, "tier 'emu:%s': memfd_create failed", args);
 	if (ftruncate(fd, (off_t)size)) {
 		rc = hm_error(errno, "tier 'emu:%s': cannot size the memfd", args);
 		goto err_close;
@@ -70,12 +75,12 @@ static int emu_open(struct hm_tier *t, const char *args)
 		rc = hm_error(err, "tier 'emu:%s': cannot map the device window", args);
 		goto err_close;
 	}
-	t->fd = fd;
 	t->window = w;
 	t->capacity = size;
 	return 0;
 err_close:
-	close(fd);
+	hm_fd_close(fd);
+	t->fd = -1;
 	return rc;
 }
 
@@ -84,7 +89,7 @@ static void emu_close(struct hm_tier *t)
 	if (t->window)
 		hm_sys_munmap(t->window, t->capacity);
 	if (t->fd >= 0)
-		close(t->fd);
+		hm_fd_close(t->fd);
 }
 
 static void *emu_map(struct hm_tier *t, uint64_t off, size_t len)

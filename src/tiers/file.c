@@ -50,7 +50,7 @@ static int file_open(struct hm_tier *t, const char *args)
 	}
 	/* created only when a size says how big: a missing file without
 	 * size= is -ENOENT, and no empty file is left behind */
-	int fd = open(path, O_RDWR | O_CLOEXEC | (have_size ? O_CREAT : 0), 0600);
+	int fd = hm_fd_open(path, O_RDWR | (have_size ? O_CREAT : 0), 0600, &t->fd); /* out of the program's way */
 	if (fd < 0)
 		return hm_error(errno, "tier 'file:%s': cannot open '%s'", args, path);
 	struct stat st;
@@ -106,18 +106,18 @@ static int file_open(struct hm_tier *t, const char *args)
 		rc = hm_error(EINVAL, "tier 'file:%s': size is zero", args);
 		goto err_close;
 	}
-	t->fd = fd;
 	t->capacity = size;
 	return 0;
 err_close:
-	close(fd);
+	hm_fd_close(fd);
+	t->fd = -1;
 	return rc;
 }
 
 static void file_close(struct hm_tier *t)
 {
 	if (t->fd >= 0)
-		close(t->fd);
+		hm_fd_close(t->fd);
 }
 
 static int file_read(struct hm_tier *t, uint64_t off, void *buf, size_t len)
