@@ -27,44 +27,22 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define MiB (1024 * 1024ul)
+#include "cases_common.h"
+
 #define LEN (64 * MiB)
-#define FAIL(...)                                                   \
-	do {                                                        \
-		fprintf(stderr, "FAIL %s:%d: ", __func__, __LINE__); \
-		fprintf(stderr, __VA_ARGS__);                        \
-		fprintf(stderr, "\n");                               \
-		exit(1);                                             \
-	} while (0)
 
 extern char **environ;
 pid_t _Fork(void);
 
-static long (*migrate)(void *, size_t, int, int *);
-static int (*where)(const void *, size_t, int *);
-
-static uint64_t pat(uint64_t i, uint64_t seed)
-{
-	uint64_t x = (i + 1) * 0x9E3779B97F4A7C15ull ^ seed;
-	return x ^ (x >> 29);
-}
-
-static void fill(uint64_t *p, size_t bytes, uint64_t seed)
-{
-	for (size_t i = 0; i < bytes / 8; i++)
-		p[i] = pat(i, seed);
-}
-
 /* 0 when [p, p+bytes) holds the pattern, else 1 (with a message) */
 static int verify(const uint64_t *p, size_t bytes, uint64_t seed, const char *what)
 {
-	for (size_t i = 0; i < bytes / 8; i++)
-		if (p[i] != pat(i, seed)) {
-			fprintf(stderr, "FAIL %s: word %zu is %#llx, expected %#llx\n", what, i,
-				(unsigned long long)p[i], (unsigned long long)pat(i, seed));
-			return 1;
-		}
-	return 0;
+	size_t i = first_wrong(p, 0, bytes, seed);
+	if (i == SIZE_MAX)
+		return 0;
+	fprintf(stderr, "FAIL %s: word %zu is %#llx, expected %#llx\n", what, i, (unsigned long long)p[i],
+		(unsigned long long)pat(i, seed));
+	return 1;
 }
 
 /* A buffer of LEN bytes with the pattern, every page of it on tier 1. */
@@ -180,10 +158,7 @@ static int case_odirect(void)
 
 int main(int argc, char **argv)
 {
-	migrate = (long (*)(void *, size_t, int, int *))dlsym(RTLD_DEFAULT, "hm_migrate");
-	where = (int (*)(const void *, size_t, int *))dlsym(RTLD_DEFAULT, "hm_where");
-	if (!migrate || !where)
-		FAIL("not running under hetmem (no hm_migrate): run me with hetmem run");
+	need_hetmem();
 	if (argc != 2)
 		FAIL("usage: audit_cases spawn|vfork|clone|_Fork|odirect");
 	static const struct {

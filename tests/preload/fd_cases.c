@@ -36,34 +36,12 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "hetmem.h"
+#include "cases_common.h"
 
-#define MiB (1024 * 1024ul)
 #define LEN (64 * MiB)
 
-#define FAIL(...)                                                   \
-	do {                                                        \
-		fprintf(stderr, "FAIL %s:%d: ", __func__, __LINE__); \
-		fprintf(stderr, __VA_ARGS__);                        \
-		fprintf(stderr, "\n");                               \
-		exit(1);                                             \
-	} while (0)
-
-static int (*stats_get)(struct hm_stats *);
-
-static uint64_t pat(uint64_t i, uint64_t seed)
-{
-	uint64_t x = (i + 1) * 0x9E3779B97F4A7C15ull ^ seed;
-	return x ^ (x >> 29);
-}
-
-static void fill(uint64_t *p, size_t bytes, uint64_t seed)
-{
-	for (size_t i = 0; i < bytes / 8; i++)
-		p[i] = pat(i, seed);
-}
-
-static void check(const uint64_t *p, size_t bytes, uint64_t seed, const char *what)
+/* like check(), with the count of wrong words */
+static void check_all(const uint64_t *p, size_t bytes, uint64_t seed, const char *what)
 {
 	size_t bad = 0, first = 0;
 	for (size_t i = 0; i < bytes / 8; i++)
@@ -74,7 +52,8 @@ static void check(const uint64_t *p, size_t bytes, uint64_t seed, const char *wh
 		     first * 8, (unsigned long long)p[first], (unsigned long long)pat(first, seed));
 }
 
-static uint64_t on_device(void)
+/* hetmem's count of pages demoted so far */
+static uint64_t pages_demoted(void)
 {
 	struct hm_stats s;
 	if (stats_get(&s))
@@ -82,10 +61,10 @@ static uint64_t on_device(void)
 	return s.pages_demoted;
 }
 
-static void wait_demoted(void)
+static void wait_any_demoted(void)
 {
 	for (int i = 0; i < 500; i++) {
-		if (on_device() > 0)
+		if (pages_demoted() > 0)
 			return;
 		usleep(10000);
 	}
@@ -195,14 +174,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: fd_cases close|range|dup2|raw|rawdup|layout\n");
 		return 2;
 	}
-	stats_get = (int (*)(struct hm_stats *))dlsym(RTLD_DEFAULT, "hm_stats_get");
-	if (!stats_get)
-		FAIL("not running under hetmem (no hm_stats_get): run me with hetmem run");
+	need_hetmem();
 	uint64_t *p = malloc(LEN);
 	if (!p)
 		FAIL("malloc");
 	fill(p, LEN, 11);
-	wait_demoted();
+	wait_any_demoted();
 	if (!strcmp(argv[1], "close"))
 		do_close();
 	else if (!strcmp(argv[1], "range"))
@@ -219,15 +196,15 @@ int main(int argc, char **argv)
 		fprintf(stderr, "unknown case %s\n", argv[1]);
 		return 2;
 	}
-	check(p, LEN, 11, "data demoted before the fd calls");
+	check_all(p, LEN, 11, "data demoted before the fd calls");
 	uint64_t *q = malloc(LEN);
 	if (!q)
 		FAIL("malloc");
-	uint64_t before = on_device();
+	uint64_t before = pages_demoted();
 	fill(q, LEN, 12);
-	check(q, LEN, 12, "data written after the fd calls");
-	check(p, LEN, 11, "data demoted before the fd calls, again");
-	if (on_device() == before)
+	check_all(q, LEN, 12, "data written after the fd calls");
+	check_all(p, LEN, 11, "data demoted before the fd calls, again");
+	if (pages_demoted() == before)
 		FAIL("nothing was demoted after the fd calls");
 	printf("%s: ok\n", argv[1]);
 	return 0;

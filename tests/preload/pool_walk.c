@@ -22,9 +22,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "hetmem.h"
+#include "cases_common.h"
 
-#define MiB (1024 * 1024ul)
 #define BUF (64 * MiB)
 
 static uint64_t status_kib(const char *key)
@@ -44,13 +43,7 @@ static uint64_t status_kib(const char *key)
 int main(int argc, char **argv)
 {
 	int passes = argc > 1 ? atoi(argv[1]) : 8;
-	int (*info)(int, struct hm_tier_info *) =
-		(int (*)(int, struct hm_tier_info *))dlsym(RTLD_DEFAULT, "hm_tier_info");
-	int (*count)(void) = (int (*)(void))dlsym(RTLD_DEFAULT, "hm_tier_count");
-	if (!info || !count) {
-		fprintf(stderr, "FAIL: not running under hetmem (no hm_tier_info): run me with hetmem run\n");
-		return 1;
-	}
+	need_hetmem();
 	unsigned char *p = mmap(NULL, BUF, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED) {
 		perror("mmap");
@@ -69,9 +62,9 @@ int main(int argc, char **argv)
 			*w = (uint64_t)pass << 40 | off;
 		}
 		uint64_t rss = status_kib("VmRSS") << 10, used = 0;
-		for (int id = 1; id < count(); id++) {
+		for (int id = 1; id < tier_count(); id++) {
 			struct hm_tier_info ti;
-			if (info(id, &ti) == 0) {
+			if (tier_info(id, &ti) == 0) {
 				used += ti.used;
 				released = ti.released;
 				if (ti.capacity > peak_cap)

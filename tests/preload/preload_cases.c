@@ -34,31 +34,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "hetmem.h"
-
-#define MiB (1024 * 1024ul)
-#define FAIL(...)                                                        \
-	do {                                                             \
-		fprintf(stderr, "FAIL %s:%d: ", __func__, __LINE__);      \
-		fprintf(stderr, __VA_ARGS__);                             \
-		fprintf(stderr, "\n");                                    \
-		exit(1);                                                  \
-	} while (0)
-
-static int (*stats_get)(struct hm_stats *);
-static int (*where)(const void *, size_t, int *);
-static int (*inject)(const char *, int, unsigned, unsigned);
-static long (*migrate)(void *, size_t, int, int *);
-
-static void need_hetmem(void)
-{
-	stats_get = (int (*)(struct hm_stats *))dlsym(RTLD_DEFAULT, "hm_stats_get");
-	where = (int (*)(const void *, size_t, int *))dlsym(RTLD_DEFAULT, "hm_where");
-	inject = (int (*)(const char *, int, unsigned, unsigned))dlsym(RTLD_DEFAULT, "hm_inject");
-	migrate = (long (*)(void *, size_t, int, int *))dlsym(RTLD_DEFAULT, "hm_migrate");
-	if (!stats_get || !where || !inject || !migrate)
-		FAIL("not running under hetmem (no hm_stats_get): run me with hetmem run");
-}
+#include "cases_common.h"
 
 static struct hm_stats stats(void)
 {
@@ -66,59 +42,6 @@ static struct hm_stats stats(void)
 	if (stats_get(&s))
 		FAIL("hm_stats_get failed");
 	return s;
-}
-
-static uint64_t pat(uint64_t i, uint64_t seed)
-{
-	uint64_t x = (i + 1) * 0x9E3779B97F4A7C15ull ^ seed;
-	return x ^ (x >> 29);
-}
-
-/* check bytes [off, off+bytes) of a buffer filled with fill(p, .., seed) */
-static void check_part(const uint64_t *p, size_t off, size_t bytes, uint64_t seed, const char *what)
-{
-	for (size_t i = off / 8; i < (off + bytes) / 8; i++)
-		if (p[i] != pat(i, seed))
-			FAIL("%s: word %zu is %#llx, expected %#llx", what, i, (unsigned long long)p[i],
-			     (unsigned long long)pat(i, seed));
-}
-
-static void check(const uint64_t *p, size_t bytes, uint64_t seed, const char *what)
-{
-	check_part(p, 0, bytes, seed, what);
-}
-
-static void fill(uint64_t *p, size_t bytes, uint64_t seed)
-{
-	for (size_t i = 0; i < bytes / 8; i++)
-		p[i] = pat(i, seed);
-}
-
-
-
-/* pages of [p, p+len) that are on a device now */
-static size_t on_device(const void *p, size_t len)
-{
-	uintptr_t a = ((uintptr_t)p + 4095) & ~4095ul, e = ((uintptr_t)p + len) & ~4095ul;
-	size_t n = (e - a) / 4096, k = 0;
-	int *w = calloc(n, sizeof(int));
-	if (!w || where((void *)a, e - a, w))
-		FAIL("hm_where(%p, %zu) failed: the buffer is not managed", (void *)a, (size_t)(e - a));
-	for (size_t i = 0; i < n; i++)
-		k += w[i] > 0;
-	free(w);
-	return k;
-}
-
-/* Wait (up to 5 s) for the reclaimer to put some of @p on the device. */
-static void wait_demoted(const void *p, size_t len, const char *what)
-{
-	for (int i = 0; i < 500; i++) {
-		if (on_device(p, len) > 0)
-			return;
-		usleep(10000);
-	}
-	FAIL("%s: no page of %zu bytes went to the device under the budget", what, len);
 }
 
 static sigjmp_buf jb;
@@ -402,6 +325,14 @@ static int case_hold(void)
 	return 0;
 }
 
+static int main_argc;
+static char **main_argv;
+
+static int case_exec_main(void)
+{
+	return case_exec(main_argc, main_argv);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -410,26 +341,11 @@ int main(int argc, char **argv)
 	}
 	setvbuf(stdout, NULL, _IONBF, 0);
 	need_hetmem();
-	int rc;
-	if (!strcmp(argv[1], "threads"))
-		rc = case_threads();
-	else if (!strcmp(argv[1], "fork"))
-		rc = case_fork();
-	else if (!strcmp(argv[1], "exec"))
-		rc = case_exec(argc, argv);
-	else if (!strcmp(argv[1], "signals"))
-		rc = case_signals();
-	else if (!strcmp(argv[1], "syscalls"))
-		rc = case_syscalls();
-	else if (!strcmp(argv[1], "remap"))
-		rc = case_remap();
-	else if (!strcmp(argv[1], "hold"))
-		rc = case_hold();
-	else {
-		fprintf(stderr, "unknown case %s\n", argv[1]);
-		return 2;
-	}
-	if (!rc)
-		printf("%s: ok\n", argv[1]);
-	return rc;
+	main_argc = argc;
+	main_argv = argv;
+	static const struct named_case cases[] = {
+		{"threads", case_threads},   {"fork", case_fork},   {"exec", case_exec_main}, {"signals", case_signals},
+		{"syscalls", case_syscalls}, {"remap", case_remap}, {"hold", case_hold},
+	};
+	return run_case(argv[1], cases, sizeof(cases) / sizeof(cases[0]));
 }

@@ -26,60 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "hetmem.h"
-
-#define MiB (1024 * 1024ul)
-#define FAIL(...)                                                        \
-	do {                                                             \
-		fprintf(stderr, "FAIL %s:%d: ", __func__, __LINE__);      \
-		fprintf(stderr, __VA_ARGS__);                             \
-		fprintf(stderr, "\n");                                    \
-		exit(1);                                                  \
-	} while (0)
-
-static int (*stats_get)(struct hm_stats *);
-static int (*where)(const void *, size_t, int *);
-
-static bool under_hetmem(void)
-{
-	stats_get = (int (*)(struct hm_stats *))dlsym(RTLD_DEFAULT, "hm_stats_get");
-	where = (int (*)(const void *, size_t, int *))dlsym(RTLD_DEFAULT, "hm_where");
-	return stats_get && where;
-}
-
-static uint64_t pat(uint64_t i, uint64_t seed)
-{
-	uint64_t x = (i + 1) * 0x9E3779B97F4A7C15ull ^ seed;
-	return x ^ (x >> 29);
-}
-
-static void fill(uint64_t *p, size_t bytes, uint64_t seed)
-{
-	for (size_t i = 0; i < bytes / 8; i++)
-		p[i] = pat(i, seed);
-}
-
-static void check(const uint64_t *p, size_t bytes, uint64_t seed, const char *what)
-{
-	for (size_t i = 0; i < bytes / 8; i++)
-		if (p[i] != pat(i, seed))
-			FAIL("%s: word %zu is %#llx, expected %#llx", what, i, (unsigned long long)p[i],
-			     (unsigned long long)pat(i, seed));
-}
-
-/* pages of [p, p+len) on a device now */
-static size_t on_device(const void *p, size_t len)
-{
-	uintptr_t a = ((uintptr_t)p + 4095) & ~4095ul, e = ((uintptr_t)p + len) & ~4095ul;
-	size_t n = (e - a) / 4096, k = 0;
-	int *w = calloc(n, sizeof(int));
-	if (!w || where((void *)a, e - a, w))
-		FAIL("hm_where(%p, %zu) failed: the buffer is not managed", (void *)a, (size_t)(e - a));
-	for (size_t i = 0; i < n; i++)
-		k += w[i] > 0;
-	free(w);
-	return k;
-}
+#include "cases_common.h"
 
 static double now_s(void)
 {
@@ -92,8 +39,7 @@ static double now_s(void)
  * that none of it leaves RAM, unlock it, and see part of it leave again. */
 static int case_lock(size_t mib, bool all)
 {
-	if (!under_hetmem())
-		FAIL("not running under hetmem (no hm_stats_get): run me with hetmem run");
+	need_hetmem();
 	size_t len = mib * MiB;
 	uint64_t *p = malloc(len);
 	if (!p)

@@ -36,61 +36,25 @@
 #include <unistd.h>
 #include <dirent.h>
 
-#include "hetmem.h"
+#include "cases_common.h"
 
-#define MiB (1024 * 1024ul)
 #define DATA (96 * MiB)
-#define FAIL(...)                                                        \
-	do {                                                             \
-		fprintf(stderr, "FAIL %s:%d: ", __func__, __LINE__);      \
-		fprintf(stderr, __VA_ARGS__);                             \
-		fprintf(stderr, "\n");                                    \
-		exit(1);                                                  \
-	} while (0)
-
-static int (*where)(const void *, size_t, int *);
-
-static uint64_t pat(uint64_t i, uint64_t seed)
-{
-	uint64_t x = (i + 1) * 0x9E3779B97F4A7C15ull ^ seed;
-	return x ^ (x >> 29);
-}
 
 static uint64_t *data;
 
 static void data_fill(void)
 {
-	where = (int (*)(const void *, size_t, int *))dlsym(RTLD_DEFAULT, "hm_where");
-	if (!where)
-		FAIL("not running under hetmem (no hm_where): run me with hetmem run");
+	need_hetmem();
 	data = malloc(DATA);
 	if (!data)
 		FAIL("malloc");
-	for (size_t i = 0; i < DATA / 8; i++)
-		data[i] = pat(i, 7);
-	/* wait (up to 5 s) for part of it to be on the device */
-	size_t n = DATA / 4096;
-	int *w = calloc(n, sizeof(int));
-	uintptr_t a = ((uintptr_t)data + 4095) & ~4095ul;
-	for (int t = 0; t < 500; t++) {
-		if (where((void *)a, (n - 1) * 4096, w))
-			FAIL("hm_where failed: the data is not managed");
-		for (size_t k = 0; k + 1 < n; k++)
-			if (w[k] > 0) {
-				free(w);
-				return;
-			}
-		usleep(10000);
-	}
-	FAIL("no page of the data went to the device under the budget");
+	fill(data, DATA, 7);
+	wait_demoted(data, DATA, "the data");
 }
 
 static void data_check(const char *when)
 {
-	for (size_t i = 0; i < DATA / 8; i++)
-		if (data[i] != pat(i, 7))
-			FAIL("%s: word %zu is %#llx, expected %#llx", when, i, (unsigned long long)data[i],
-			     (unsigned long long)pat(i, 7));
+	check(data, DATA, 7, when);
 }
 
 static pid_t tid(void)
@@ -329,20 +293,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: %s sigwait|handler|setuid|dropcaps\n", argv[0]);
 		return 2;
 	}
-	int rc;
-	if (!strcmp(argv[1], "sigwait"))
-		rc = case_sigwait();
-	else if (!strcmp(argv[1], "handler"))
-		rc = case_handler();
-	else if (!strcmp(argv[1], "setuid"))
-		rc = case_setuid();
-	else if (!strcmp(argv[1], "dropcaps"))
-		rc = case_dropcaps();
-	else {
-		fprintf(stderr, "unknown case %s\n", argv[1]);
-		return 2;
-	}
-	if (!rc)
-		printf("%s: ok\n", argv[1]);
-	return rc;
+	static const struct named_case cases[] = {
+		{"sigwait", case_sigwait}, {"handler", case_handler}, {"setuid", case_setuid}, {"dropcaps", case_dropcaps},
+	};
+	return run_case(argv[1], cases, sizeof(cases) / sizeof(cases[0]));
 }

@@ -10,16 +10,8 @@
 # sample with all its mappings.  Exit 77 (skipped) without gnuplot, python3 or userfaultfd.
 set -u
 hetmem=$1
-py=/usr/bin/python3
-command -v gnuplot >/dev/null 2>&1 || { echo "SKIPPED: gnuplot not installed (apt-get install gnuplot-nox)"; exit 77; }
-[ -x $py ] || { echo "SKIPPED: $py not installed (apt-get install python3)"; exit 77; }
-if "$hetmem" info 2>&1 | grep -q "^userfaultfd: *unavailable"; then
-	echo "SKIPPED: $("$hetmem" info 2>&1 | grep '^userfaultfd')"
-	exit 77
-fi
-dir=$(mktemp -d /tmp/hetmem-heatmap-prog-XXXXXX)
-trap 'rm -rf "$dir"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
+. "$(dirname "$0")/heatmap_common.sh"
+heatmap_setup prog
 
 cat >"$dir/prog.py" <<'PY'
 import mmap, os, time

@@ -10,16 +10,8 @@
 # gnuplot, python3 or userfaultfd.
 set -u
 hetmem=$1
-py=/usr/bin/python3
-command -v gnuplot >/dev/null 2>&1 || { echo "SKIPPED: gnuplot not installed (apt-get install gnuplot-nox)"; exit 77; }
-[ -x $py ] || { echo "SKIPPED: $py not installed (apt-get install python3)"; exit 77; }
-if "$hetmem" info 2>&1 | grep -q "^userfaultfd: *unavailable"; then
-	echo "SKIPPED: $("$hetmem" info 2>&1 | grep '^userfaultfd')"
-	exit 77
-fi
-dir=$(mktemp -d /tmp/hetmem-heatmap-tree-XXXXXX)
-trap 'rm -rf "$dir"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
+. "$(dirname "$0")/heatmap_common.sh"
+heatmap_setup tree
 
 # each process fills its bytearray, then waits (at most 20 s) until its own
 # record has two samples with it; a process that does not record waits 1 s

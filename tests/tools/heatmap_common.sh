@@ -1,0 +1,18 @@
+# heatmap_common.sh — sourced by the `hetmem heatmap` tests of a real program
+# (test_heatmap_program.sh, test_heatmap_tree.sh) after they set hetmem=$1:
+# `heatmap_setup NAME` exits 77 (skipped) without gnuplot, python3 or
+# userfaultfd, sets py to Debian's python3, makes the scratch directory $dir
+# (/tmp/hetmem-heatmap-NAME-*, removed on exit), and fail() says why the
+# test failed and exits 1.
+heatmap_setup() {
+	py=/usr/bin/python3
+	command -v gnuplot >/dev/null 2>&1 || { echo "SKIPPED: gnuplot not installed (apt-get install gnuplot-nox)"; exit 77; }
+	[ -x $py ] || { echo "SKIPPED: $py not installed (apt-get install python3)"; exit 77; }
+	if "$hetmem" info 2>&1 | grep -q "^userfaultfd: *unavailable"; then
+		echo "SKIPPED: $("$hetmem" info 2>&1 | grep '^userfaultfd')"
+		exit 77
+	fi
+	dir=$(mktemp -d /tmp/hetmem-heatmap-$1-XXXXXX)
+	trap 'rm -rf "$dir"' EXIT
+}
+fail() { echo "FAIL: $*"; exit 1; }
