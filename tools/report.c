@@ -467,7 +467,8 @@ void hm_runrep_finish(struct hm_runrep *r, int child, int status, uint64_t child
 		if (r->procs[i].pid == child && !r->procs[i].end_ms)
 			r->procs[i].end_ms = child_end_ms;
 	/* in the order the processes started */
-	qsort(r->procs, (size_t)r->n, sizeof(r->procs[0]), by_start);
+	if (r->n > 1)
+		qsort(r->procs, (size_t)r->n, sizeof(r->procs[0]), by_start);
 	FILE *shared = NULL;
 	struct hm_stats total;
 	memset(&total, 0, sizeof(total));
