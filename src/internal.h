@@ -203,6 +203,7 @@ struct hm_tier {
 	uint64_t *pending;             /* per 64 KiB group: free, storage not yet
 					* released (NULL: no ops->release); lock */
 	uint64_t npending, pending_lo; /* set bits; no bit below group pending_lo */
+	uint64_t release_keep;         /* pending groups a release pass leaves with their storage */
 	_Atomic uint64_t pages_in, pages_out, errors;
 	struct hm_device *device; /* owner, if a device's memory */
 	/* backend state */

@@ -34,6 +34,15 @@
 #include <unistd.h>
 
 #define RELEASE_ORDER 4 /* slots are given back to the store in 64 KiB groups */
+/* The lowest free groups, up to this much (and a quarter of the tier at
+ * most: t->release_keep), keep their storage: the
+ * allocator hands out the lowest free run first, so a demotion after a
+ * promotion refills pages the store already has instead of taking fresh
+ * ones (a fresh page costs the store an allocation and a zeroing: giving
+ * back every free group halved bench_fault's 4 KiB demotion bandwidth and
+ * quartered 2 MiB's).  The pool's storage stays within what it holds plus
+ * this much. */
+#define RELEASE_KEEP_GROUPS ((32u << 20) >> (RELEASE_ORDER + HM_PAGE_SHIFT))
 
 static const struct hm_tier_ops *const backends[] = {&hm_tier_emu_ops, &hm_tier_file_ops};
 
@@ -85,6 +94,7 @@ int hm_tier_create(const char *spec, struct hm_device *dev)
 			goto err_bitmap;
 		}
 		t->pending_lo = ngroups;
+		t->release_keep = RELEASE_KEEP_GROUPS < ngroups / 4 ? RELEASE_KEEP_GROUPS : ngroups / 4;
 	}
 	/* mark the bits past the end as used so whole-word scans never hand
 	 * them out */
@@ -270,14 +280,21 @@ void hm_tier_release(struct hm_tier *t)
 		size_t nr = 0;
 		pthread_mutex_lock(&t->lock);
 		uint64_t ngroups = t->nslots >> RELEASE_ORDER;
-		for (uint64_t w = t->pending_lo >> 6; t->npending && w <= (ngroups - 1) >> 6; w++) {
+		/* the lowest t->release_keep pending groups stay pending
+		 * (their storage kept); pending_lo stays at or below them */
+		uint64_t kept = 0;
+		for (uint64_t w = t->pending_lo >> 6; t->npending > kept && w <= (ngroups - 1) >> 6; w++) {
 			if (!t->pending[w])
 				continue;
 			uint64_t bits = t->pending[w];
-			t->pending[w] = 0;
-			while (bits) {
+			while (bits && nr < RELEASE_RANGES) {
 				uint64_t gi = (w << 6) + (uint64_t)__builtin_ctzll(bits);
 				bits &= bits - 1;
+				if (kept < t->release_keep) {
+					kept++;
+					continue;
+				}
+				t->pending[w] &= ~(1ull << (gi & 63));
 				t->npending--;
 				uint64_t s = gi << RELEASE_ORDER;
 				if (!run_free(t->bitmap, s, RELEASE_ORDER))
@@ -290,14 +307,9 @@ void hm_tier_release(struct hm_tier *t)
 					rb[nr] = s + g;
 					nr++;
 				}
-				if (nr == RELEASE_RANGES && bits) {
-					/* full: put the rest of this word back */
-					t->pending[w] |= bits;
-					t->npending += (uint64_t)__builtin_popcountll(bits);
-					bits = 0;
-				}
 			}
-			t->pending_lo = w << 6;
+			if (!kept)
+				t->pending_lo = w << 6;
 			if (nr == RELEASE_RANGES)
 				break;
 		}
@@ -371,7 +383,8 @@ void hm_slot_free(struct hm_tier *t, uint64_t slot, size_t n)
 		}
 		if (a < b && (a >> RELEASE_ORDER) < t->pending_lo)
 			t->pending_lo = a >> RELEASE_ORDER;
-		now = (t->npending << (RELEASE_ORDER + HM_PAGE_SHIFT)) >= RELEASE_INLINE_BYTES;
+		now = ((t->npending - (t->npending < t->release_keep ? t->npending : t->release_keep))
+		       << (RELEASE_ORDER + HM_PAGE_SHIFT)) >= RELEASE_INLINE_BYTES;
 	}
 	pthread_mutex_unlock(&t->lock);
 	if (now)

@@ -304,6 +304,7 @@ static uint64_t store_blocks(struct hm_tier *t)
 static void test_release(void **state)
 {
 	struct hm_tier *t = make_tier("emu:4M");
+	t->release_keep = 0; /* every free group given back (the kept ones: below) */
 	char *win = t->window;
 	uint64_t s, a, b, r;
 	assert_int_equal(store_blocks(t), 0); /* nothing is filled up front */
@@ -345,6 +346,18 @@ static void test_release(void **state)
 	hm_tier_release(t);
 	assert_int_equal(store_blocks(t), 0);
 	assert_int_equal(atomic_load(&t->used_slots), 0);
+
+	/* with a keep of 4 groups, a pass leaves the lowest 4 of 8 filled */
+	t->release_keep = 4;
+	uint64_t before = atomic_load(&t->released);
+	assert_int_equal(hm_slot_alloc(t, 7, &s), 0);
+	memset(win + (s << 12), 5, 128 << 12);
+	hm_slot_free(t, s, 128);
+	hm_tier_release(t);
+	assert_int_equal(atomic_load(&t->released) - before, 64 << 12);
+	assert_int_equal(store_blocks(t), (64 << 12) / 512);
+	for (size_t k = 0; k < 64 << 12; k += 4096)
+		assert_int_equal(win[(s << 12) + k], 5);
 	drop_tier(t);
 }
 
@@ -357,6 +370,7 @@ static void test_release_file(void **state)
 	close(fd);
 	snprintf(spec, sizeof(spec), "file:%s,size=1M", path);
 	struct hm_tier *t = make_tier(spec);
+	t->release_keep = 0;
 	uint64_t s;
 	assert_int_equal(hm_slot_alloc(t, 6, &s), 0);
 	char *buf = malloc(64 << 12);
