@@ -663,13 +663,27 @@ static void handler_kick(void)
  * Checked when poll wakes the handler, and on a failed or odd read. */
 static bool handler_check_fds(int uffd, int efd, short urev, short erev)
 {
-	if (uffd != __atomic_load_n(&hm_g.uffd, __ATOMIC_ACQUIRE) ||
-	    efd != __atomic_load_n(&hm_g.stop_efd, __ATOMIC_ACQUIRE))
+	/* inside hm_fd_enter/exit: a move (hm_fd_evict) waits for this section
+	 * before the program's dup2 replaces the old number, so a number that
+	 * is still hetmem's here names hetmem's file until the fstat is done
+	 * (looked at outside, a move between the comparison and the fstat
+	 * read as the program having replaced the descriptor) */
+	unsigned fs = hm_fd_enter();
+	bool moved = uffd != __atomic_load_n(&hm_g.uffd, __ATOMIC_ACQUIRE) ||
+		     efd != __atomic_load_n(&hm_g.stop_efd, __ATOMIC_ACQUIRE);
+	bool ulost = false, elost = false;
+	if (!moved) {
+		ulost = (urev & POLLNVAL) || !hm_fd_is_uffd(uffd);
+		struct stat st;
+		elost = (erev & POLLNVAL) ||
+			((erev & POLLIN) && (fstat(efd, &st) || st.st_dev != efd_dev || st.st_ino != efd_ino));
+	}
+	hm_fd_exit(fs);
+	if (moved)
 		return false; /* moved while polling: poll the new numbers */
-	if ((urev & POLLNVAL) || !hm_fd_is_uffd(uffd))
+	if (ulost)
 		hm_fd_lost(uffd, "userfaultfd");
-	struct stat st;
-	if ((erev & POLLNVAL) || ((erev & POLLIN) && (fstat(efd, &st) || st.st_dev != efd_dev || st.st_ino != efd_ino)))
+	if (elost)
 		hm_fd_lost(efd, "eventfd");
 	return true;
 }
