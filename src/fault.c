@@ -81,7 +81,13 @@ void *hm_bounce(void)
  * handler itself cannot wait for its own read: it gives up after
  * COPY_RETRIES and the faulting thread faults again. */
 #define COPY_RETRIES_WAIT 16
-static __thread bool on_handler;
+/* Thread-local variables read on the fault path are initial-exec: a
+ * general-dynamic one goes through __tls_get_addr, which reads the thread's
+ * DTV, and glibc allocates a new thread's DTV with calloc, which under the
+ * preload library is mimalloc's, in managed memory.  In signal mode that DTV
+ * page may be on the tier when the SIGBUS handler runs: the fault inside the
+ * handler, with SIGBUS blocked, killed the program. */
+static __thread bool on_handler __attribute__((tls_model("initial-exec")));
 
 bool hm_on_handler(void)
 {
@@ -104,7 +110,7 @@ static char zero_src[BOUNCE_SIZE] __attribute__((aligned(4096)));
  * interrupts every CPU running the program: measured in GUPS's fill, that
  * doubled the cost of a first touch.  A read keeps UFFDIO_ZEROPAGE (no page
  * is allocated until the program writes). */
-static __thread bool zero_for_write;
+static __thread bool zero_for_write __attribute__((tls_model("initial-exec")));
 
 static int fill_upto(uintptr_t dst, const char *src, size_t len, bool wake, size_t *placed)
 {
