@@ -33,7 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../src/uffd_compat.h"
+#include "../src/os/uffd_compat.h"
 #include "bench_common.h"
 
 #define WIN_NS 100000000ull

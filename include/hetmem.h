@@ -541,7 +541,7 @@ HM_API int hm_advice_at(const void *addr);
  * Samples are taken only while a budget is set (the reclaimer takes them);
  * a sample visits every folio, so the interval is stretched to keep its cost
  * under 5% of one CPU (hm_stats.record_samples, record_us).  The format is
- * described in src/record.c.  Also HETMEM_RECORD=PATH (and
+ * described in src/track/record.c.  Also HETMEM_RECORD=PATH (and
  * HETMEM_RECORD_MS=N) at hm_init (%p in PATH: the pid; under `hetmem run`
  * without %p only the program it started records).  A second call replaces
  * the record.

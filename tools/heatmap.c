@@ -1,6 +1,6 @@
 /*
  * heatmap.c — `hetmem heatmap RECORD -o OUT.{png,svg,pdf}`: draws a record
- * written by hm_record_start / HETMEM_RECORD (format 2: src/record.c) as two
+ * written by hm_record_start / HETMEM_RECORD (format 2: src/track/record.c) as two
  * pictures over time (x) and address (y): where each address range is (never
  * populated, in RAM, on each device tier, or not managed at that time), and
  * the policy's mean access count of its populated folios.

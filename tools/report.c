@@ -38,7 +38,7 @@
 #include <unistd.h>
 
 #include "hetmem.h"
-#include "../src/pubstats.h"
+#include "../src/core/pubstats.h"
 #include "report.h"
 
 void hm_fmt_bytes(char *buf, size_t n, uint64_t b);

@@ -43,7 +43,7 @@
 #include <unistd.h>
 
 #include "hetmem.h"
-#include "../src/pubstats.h"
+#include "../src/core/pubstats.h"
 #include "report.h"
 
 int hm_parse_size(const char *s, uint64_t *out);

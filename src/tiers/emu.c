@@ -14,7 +14,7 @@
  * stored, never its SIZE: SIZE only bounds it.  ",lazy" is accepted and
  * means the same (the pool used to be filled up front without it).
  */
-#include "../internal.h"
+#include "internal.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -11,7 +11,7 @@
  * is stored; the reservation made at open is given up for punched space.
  * Block devices are left alone.
  */
-#include "../internal.h"
+#include "internal.h"
 
 #include <errno.h>
 #include <fcntl.h>

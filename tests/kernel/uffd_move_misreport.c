@@ -23,10 +23,10 @@
  * move answered EEXIST (move = -EEXIST) after EAGAIN retries, the page in S
  * and R's PTE empty.  Single runs with SCAN, WRITE or WPASYNC off showed
  * none (too few runs to say they are needed).  hetmem's answer: stage_folio
- * in src/migrate.c.
+ * in src/migrate/migrate.c.
  */
 #define _GNU_SOURCE
-#include "uffd_compat.h"
+#include "os/uffd_compat.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>

@@ -1,5 +1,5 @@
 #!/bin/sh
-# test_mask.sh HETMEM — HETMEM_MASK_FEATURES (a testing aid, src/featmask.c):
+# test_mask.sh HETMEM — HETMEM_MASK_FEATURES (a testing aid, src/os/featmask.c):
 # `hetmem info` shows the masked features, reports them missing, and picks
 # the fallbacks (write-protect demotion without UFFDIO_MOVE; a fence for a
 # lost page without UFFDIO_POISON); without the mask it reports the kernel

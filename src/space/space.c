@@ -22,7 +22,7 @@
  * child, so touching one there is a SIGBUS, never a page of zeros.
  */
 #include "internal.h"
-#include "uffd_compat.h"
+#include "os/uffd_compat.h"
 
 #include <sched.h>
 #include <stdio.h>

@@ -103,7 +103,7 @@
  * by a quarter when well under.
  */
 #include "internal.h"
-#include "uffd_compat.h"
+#include "os/uffd_compat.h"
 
 #include <fcntl.h>
 #include <stdio.h>

@@ -3,7 +3,7 @@
  * user-space pager does.  Kept as the baseline the other policies are
  * measured against.  stamp = when the folio last entered RAM.
  */
-#include "../policy.h"
+#include "place/policy.h"
 
 static void fifo_event(struct hm_pstate *ps, const struct hm_policy_ctx *ctx, enum hm_event ev, uint32_t now)
 {

@@ -10,7 +10,7 @@
  * it for scores.
  */
 #include "internal.h"
-#include "policy.h"
+#include "place/policy.h"
 
 #include <string.h>
 #include <time.h>

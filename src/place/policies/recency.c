@@ -19,7 +19,7 @@
  * without an access); a resident frequent folio leaves by age among the
  * frequent when they overflow the budget.
  */
-#include "../policy.h"
+#include "place/policy.h"
 
 #define AGE_MS 250
 #define FREQ_GENS 40 /* 10 s */

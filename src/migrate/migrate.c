@@ -25,7 +25,7 @@
  * as zeros, so a copy never faults on an absent page.
  */
 #include "internal.h"
-#include "uffd_compat.h"
+#include "os/uffd_compat.h"
 
 #include <sched.h>
 #include <stdlib.h>

@@ -34,7 +34,7 @@
  * (thrash_seconds, wait_window), which the stats report in plain words.
  */
 #include "internal.h"
-#include "policy.h"
+#include "place/policy.h"
 
 #include <sys/syscall.h>
 

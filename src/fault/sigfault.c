@@ -42,7 +42,7 @@
  * once per thread).
  */
 #include "internal.h"
-#include "uffd_compat.h"
+#include "os/uffd_compat.h"
 
 #include <errno.h>
 #include <sched.h>

@@ -16,7 +16,7 @@
  * a typo must not silently test the feature it meant to mask.
  */
 #include "internal.h"
-#include "uffd_compat.h"
+#include "os/uffd_compat.h"
 
 #include <stdio.h>
 #include <stdlib.h>

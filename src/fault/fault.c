@@ -20,7 +20,7 @@
  * raises the same SIGBUS (poison.c), before the faulting thread is woken.
  */
 #include "internal.h"
-#include "uffd_compat.h"
+#include "os/uffd_compat.h"
 
 #include <fcntl.h>
 #include <poll.h>

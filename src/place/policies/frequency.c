@@ -11,7 +11,7 @@
  * by write tracking or a hint fault on a sampled folio (track.c) counts as
  * one access.
  */
-#include "../policy.h"
+#include "place/policy.h"
 
 #define DECAY_MS 1000
 #define REFAULT_BONUS 4

@@ -51,7 +51,7 @@
  * fence, would have that mapping replaced by the fence.
  */
 #include "internal.h"
-#include "uffd_compat.h"
+#include "os/uffd_compat.h"
 
 #include <pthread.h>
 #include <signal.h>

@@ -46,7 +46,7 @@
  * process runs unmanaged, and the constructor says so in one line.
  */
 #include "internal.h"
-#include "pubstats.h"
+#include "core/pubstats.h"
 
 #include <dlfcn.h>
 #include <fcntl.h>

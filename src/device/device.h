@@ -1,0 +1,16 @@
+/*
+ * device.h — mirrored devices (device.c).
+ */
+#ifndef HM_DEVICE_H
+#define HM_DEVICE_H
+
+#include "common.h"
+
+/* ------------------------------------------------------------------------
+ * device.c
+ * ---------------------------------------------------------------------- */
+HM_HIDDEN void hm_devices_close_all(void);
+HM_HIDDEN void hm_devices_forget_range(uintptr_t start, size_t len);
+
+
+#endif

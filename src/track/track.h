@@ -1,0 +1,69 @@
+/*
+ * track.h — hotness tracking (track.c) and the heatmap record (record.c).
+ */
+#ifndef HM_TRACK_H
+#define HM_TRACK_H
+
+#include "common.h"
+#include "space/space.h"
+
+/* ------------------------------------------------------------------------
+ * record.c: samples of residency and hotness for `hetmem heatmap`.
+ * ---------------------------------------------------------------------- */
+#define HM_RECORD_BUCKETS 256
+/* Open HETMEM_RECORD (at hm_init): 0, or -errno with a message. */
+HM_HIDDEN int hm_record_env(void);
+/* From the reclaimer's loop: append a sample if one is due. */
+HM_HIDDEN void hm_record_tick(uint32_t now);
+
+/* ------------------------------------------------------------------------
+ * track.c: hotness tracking of resident folios (write tracking, hint-fault
+ * sampling).  See the file's header comment.
+ * ---------------------------------------------------------------------- */
+/* Resolve the tracking settings (config + env) into the tracker; called by
+ * hm_config_resolve.  0 or -EINVAL. */
+HM_HIDDEN int hm_track_config(const struct hm_config *cfg);
+/* Choose the mechanisms from the kernel's features (before the userfaultfd
+ * is opened): the extra UFFD_FEATURE_* bits to ask for.  0 or -ENOTSUP. */
+HM_HIDDEN int hm_track_choose(struct hm_features *f, uint64_t *want);
+/* Fill f->track and f->track_write (hm_probe_features). */
+HM_HIDDEN void hm_track_describe(struct hm_features *f, enum hm_demote_mode demote);
+/* After the userfaultfd is open: map the hold area.  0 or -errno. */
+HM_HIDDEN int hm_track_start(void);
+/* Give every sample back and unmap the hold area (hm_shutdown). */
+HM_HIDDEN void hm_track_stop(void);
+/* How often the reclaimer scans when under budget (ms; 500 unless the
+ * HETMEM_TRACK_SCAN_MS test hook says otherwise). */
+HM_HIDDEN unsigned hm_track_scan_ms(void);
+/* One tracking step from the reclaimer's pass over the regions @rs. */
+HM_HIDDEN void hm_track_scan(struct hm_region **rs, size_t n);
+/* True if @a lies in the hold area (a fault there is a hole: zero-fill). */
+HM_HIDDEN bool hm_track_in_hold(uintptr_t a);
+/* True if a page of folio @head of @r is out for a sample. */
+static inline bool hm_track_folio_sampled(struct hm_region *r, size_t head)
+{
+	size_t fp = region_folio_pages(r);
+	for (size_t i = head; i < head + fp; i++)
+		if (atomic_load_explicit(&r->words[i], memory_order_relaxed) & PW_SAMPLED)
+			return true;
+	return false;
+}
+/* Put back every sample covering folio @head of @r (caller holds the folio
+ * lock).  0, or -EAGAIN (an event is pending: on the handler thread it is not
+ * waited for; the data stays in the hold area), or another -errno. */
+HM_HIDDEN int hm_track_restore(struct hm_region *r, size_t head);
+/* Pages [i, i+n) of @r are discarded or gone: drop their held copies. */
+HM_HIDDEN void hm_track_drop(struct hm_region *r, size_t i, size_t n);
+/* A partial mremap moved pages [first, first+n) of @from into @to (at 0). */
+HM_HIDDEN void hm_track_remap(struct hm_region *from, size_t first, size_t n, struct hm_region *to);
+/* Put back every sample (before fork, at shutdown). */
+HM_HIDDEN void hm_track_restore_all(void);
+/* Charge one hint fault to the tracker's budget: @ns of the handler's CPU
+ * time, plus an estimate of what it cost the faulting thread. */
+HM_HIDDEN void hm_track_charge(uint64_t ns);
+/* Whether write tracking by async write-protect is in force on this uffd
+ * (then sync write-protect cannot guard a demotion: migrate.c). */
+HM_HIDDEN bool hm_track_wp_async(void);
+
+
+#endif
