@@ -1,5 +1,5 @@
 /*
- * fault.c — userfaultfd: start-up and feature detection, the handler thread,
+ * fault.c — the userfaultfd: opening it, the handler thread,
  * and bringing a folio back to RAM (the fault-back, HMM's migrate_to_ram).
  *
  * One handler thread polls the userfaultfd and an eventfd (shutdown).  For a
@@ -163,7 +163,7 @@ static int fill(uintptr_t dst, const char *src, size_t len, bool wake)
 }
 
 /* Mark pages [i, i+n) of @r poisoned; caller holds the folio lock. */
-static void poison(struct hm_region *r, size_t i, size_t n)
+void hm_folio_poison(struct hm_region *r, size_t i, size_t n)
 {
 	for (size_t k = i; k < i + n; k++) {
 		uint64_t w = atomic_load(&r->words[k]);
@@ -191,7 +191,7 @@ static int copy_in(struct hm_region *r, size_t i, size_t n, int tid, uint64_t sl
 	size_t len = n << HM_PAGE_SHIFT;
 	struct hm_tier *t = hm_tier_get(tid);
 	if (!t) {
-		poison(r, i, n);
+		hm_folio_poison(r, i, n);
 		return -EIO;
 	}
 	int err;
@@ -210,7 +210,7 @@ static int copy_in(struct hm_region *r, size_t i, size_t n, int tid, uint64_t sl
 			return err; /* transient, retries exhausted: the data is still
 				     * there; the faulting thread is woken and faults
 				     * again.  Only a real read error poisons. */
-		poison(r, i, n);
+		hm_folio_poison(r, i, n);
 		return -EIO;
 	}
 	size_t placed;
@@ -791,166 +791,24 @@ drain:
 }
 
 /* ---------------------------------------------------------------------- */
-/* Features, init, shutdown                                                 */
+/* Opening the userfaultfd, starting and stopping the handler               */
 /* ---------------------------------------------------------------------- */
 
-struct pm_scan_arg_compat {
-	uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages;
-	uint64_t category_inverted, category_mask, category_anyof_mask, return_mask;
-};
-#define PAGEMAP_SCAN_COMPAT _IOWR('f', 16, struct pm_scan_arg_compat)
-
-HM_API int hm_probe_features(struct hm_features *f)
+int hm_fault_open(uint64_t want, const struct hm_features *f)
 {
-	if (!f)
-		return hm_error(EINVAL, "hm_probe_features: NULL output");
-	memset(f, 0, sizeof(*f));
-	hm_fd_begin();
-	int fd = hm_fd_hide(hm_prim_uffd_open(), NULL);
-	hm_fd_end();
-	if (fd < 0)
-		return hm_error(-fd, "userfaultfd is not available");
-	uint64_t feats = 0;
-	int rc = hm_prim_uffd_api(fd, 0, &feats, NULL);
-	hm_fd_close(fd);
-	if (rc)
-		return hm_error(-rc, "UFFDIO_API failed");
-	f->uffd = true;
-	f->uffd_features = feats;
-	f->move = feats & UFFD_FEATURE_MOVE;
-	f->wp = feats & UFFD_FEATURE_PAGEFAULT_FLAG_WP;
-	f->wp_unpopulated = feats & UFFD_FEATURE_WP_UNPOPULATED;
-	f->wp_async = feats & UFFD_FEATURE_WP_ASYNC;
-	f->poison = feats & UFFD_FEATURE_POISON;
-	f->thread_id = feats & UFFD_FEATURE_THREAD_ID;
-	f->event_remap = feats & UFFD_FEATURE_EVENT_REMAP;
-	f->event_remove = feats & UFFD_FEATURE_EVENT_REMOVE;
-	f->event_unmap = feats & UFFD_FEATURE_EVENT_UNMAP;
-	int pm = hm_fd_open("/proc/self/pagemap", O_RDONLY, 0, NULL);
-	if (pm >= 0) {
-		struct pm_scan_arg_compat a = {0}; /* size 0: EINVAL if known */
-		f->pagemap_scan = ioctl(pm, PAGEMAP_SCAN_COMPAT, &a) < 0 && errno != ENOTTY;
-		/* soft-dirty: a page just written has bit 55 set in pagemap
-		 * when the kernel has CONFIG_MEM_SOFT_DIRTY (no clear_refs here:
-		 * that would be process-wide) */
-		static volatile char probe_page[2 * 4096];
-		volatile char *pp = (volatile char *)(((uintptr_t)probe_page + 4095) & ~(uintptr_t)4095);
-		pp[0]++;
-		uint64_t ent = 0;
-		if (pread(pm, &ent, sizeof(ent), (off_t)(((uintptr_t)pp >> HM_PAGE_SHIFT) * 8)) == sizeof(ent))
-			f->soft_dirty = (ent >> 55) & 1;
-		hm_fd_close(pm);
-	}
-	rc = hm_features_mask(f); /* HETMEM_MASK_FEATURES (featmask.c) */
-	if (rc)
-		return rc;
-	f->demote = hm_g.initialised ? hm_g.demote : HM_DEMOTE_AUTO;
-	hm_track_describe(f, hm_g.initialised ? hm_g.demote : HM_DEMOTE_AUTO);
-	return 0;
-}
-
-/*
- * HETMEM_IDLE_POLL=1: hold a CPU latency request of 0 us (PM QoS,
- * /dev/cpu_dma_latency) while hetmem runs, so that idle CPUs poll instead of
- * entering an idle state.  A fault's thread sleeps until the handler, on
- * another CPU, wakes it; where waking a halted CPU is dear (a VM guest
- * whose halt polling is off: `hetmem info`) that wake-up is most of a
- * fault.  The cost: every idle CPU of the machine spins while the request
- * is held, so it is off by default.  Needs root (the device is 0600).  A
- * forked child shares the open file (O_CLOEXEC ends it at an exec): the
- * request lasts until the last of them closes it or exits.
- */
-static int idle_poll_start(void)
-{
-	hm_g.qos_fd = -1;
-	if (!hm_g.idle_poll)
-		return 0;
-	int fd = hm_fd_open("/dev/cpu_dma_latency", O_WRONLY, 0, &hm_g.qos_fd);
-	if (fd < 0)
-		return hm_error(errno, "HETMEM_IDLE_POLL=1: cannot open /dev/cpu_dma_latency (needs root): %s",
-				strerror(errno));
-	int32_t us = 0;
-	if (write(fd, &us, sizeof(us)) != (ssize_t)sizeof(us)) {
-		int e = errno ? errno : EIO;
-		hm_fd_close(fd);
-		hm_g.qos_fd = -1;
-		return hm_error(e, "HETMEM_IDLE_POLL=1: cannot set a CPU latency request: %s", strerror(e));
-	}
-	return 0;
-}
-
-static void idle_poll_stop(void)
-{
-	if (hm_g.qos_fd >= 0)
-		hm_fd_close(hm_g.qos_fd); /* the request ends with the last close */
-	hm_g.qos_fd = -1;
-}
-
-HM_API int hm_init(const struct hm_config *cfg)
-{
-	int rc;
-	if (hm_g.in_child)
-		return hm_error(ENOTSUP, "hm_init: hetmem cannot be started in a forked child of a hetmem process");
-	if (atomic_load(&hm_g.initialised))
-		return hm_error(EALREADY, "hm_init: hetmem is already initialised");
-	rc = hm_config_resolve(cfg);
-	if (rc)
-		return rc;
-	struct hm_features f;
-	rc = hm_probe_features(&f);
-	if (rc) {
-		if (rc == -EPERM)
-			return hm_error(EPERM, "hm_init: userfaultfd is not permitted (run as root or set vm.unprivileged_userfaultfd=1)");
-		return rc;
-	}
-	if (hm_g.demote == HM_DEMOTE_MOVE && !f.move)
-		return hm_error(ENOTSUP, "hm_init: demote mode 'move' needs UFFDIO_MOVE (Linux >= 6.8)");
-	if (hm_g.demote == HM_DEMOTE_WP && !f.wp)
-		return hm_error(ENOTSUP, "hm_init: demote mode 'wp' needs userfaultfd write-protect");
-	if (hm_g.demote == HM_DEMOTE_AUTO) {
-		if (f.move)
-			hm_g.demote = HM_DEMOTE_MOVE;
-		else if (f.wp)
-			hm_g.demote = HM_DEMOTE_WP;
-		else
-			return hm_error(ENOTSUP, "hm_init: the kernel has neither UFFDIO_MOVE nor write-protect: "
-						 "demotion could lose concurrent writes");
-	}
-	f.demote = hm_g.demote;
-	if (hm_g.sigfault) {
-		if (!(f.uffd_features & UFFD_FEATURE_SIGBUS))
-			return hm_error(ENOTSUP, "hm_init: HETMEM_FAULTS=signal needs UFFD_FEATURE_SIGBUS (Linux >= 4.14)");
-		if (hm_g.demote != HM_DEMOTE_MOVE)
-			return hm_error(ENOTSUP, "hm_init: HETMEM_FAULTS=signal needs demote mode 'move' "
-						 "(UFFDIO_MOVE, Linux >= 6.8): a write-protect fault would raise SIGBUS too");
-		/* no write-protect at all: a write-protect fault would raise
-		 * SIGBUS as well (so no write tracking by async write-protect) */
-		f.wp = f.wp_async = f.wp_unpopulated = false;
-		f.uffd_features &= ~(uint64_t)(UFFD_FEATURE_PAGEFAULT_FLAG_WP | UFFD_FEATURE_WP_ASYNC |
-					       UFFD_FEATURE_WP_UNPOPULATED);
-	}
-	uint64_t track_want = 0;
-	rc = hm_track_choose(&f, &track_want);
-	if (rc)
-		return rc;
-	uint64_t want = (f.uffd_features & (UFFD_FEATURE_EVENT_REMAP | UFFD_FEATURE_EVENT_REMOVE |
-					   UFFD_FEATURE_EVENT_UNMAP | UFFD_FEATURE_THREAD_ID |
-					   UFFD_FEATURE_PAGEFAULT_FLAG_WP | UFFD_FEATURE_POISON |
-					   UFFD_FEATURE_MOVE | track_want)) |
-			(hm_g.sigfault ? UFFD_FEATURE_SIGBUS : 0);
 	hm_fd_begin();
 	int fd = hm_fd_hide(hm_prim_uffd_open(), &hm_g.uffd);
 	hm_fd_end();
 	if (fd < 0)
 		return hm_error(-fd, "hm_init: cannot open a userfaultfd");
 	uint64_t got = 0;
-	rc = hm_prim_uffd_api(fd, want, &got, NULL);
+	int rc = hm_prim_uffd_api(fd, want, &got, NULL);
 	if (rc) {
 		hm_error(-rc, "hm_init: UFFDIO_API refused features 0x%llx", (unsigned long long)want);
 		goto err_close;
 	}
-	hm_g.feat = f;
-	hm_g.register_mode = UFFDIO_REGISTER_MODE_MISSING | (f.wp ? UFFDIO_REGISTER_MODE_WP : 0);
+	hm_g.feat = *f;
+	hm_g.register_mode = UFFDIO_REGISTER_MODE_MISSING | (f->wp ? UFFDIO_REGISTER_MODE_WP : 0);
 	/* a second reference to the userfaultfd that the program cannot close
 	 * (fdguard.c): the kernel keeps the registration while it lives.
 	 * Where a sandbox refuses unshare(CLONE_FILES) hetmem runs without it:
@@ -963,48 +821,16 @@ HM_API int hm_init(const struct hm_config *cfg)
 	struct stat est;
 	if (hm_g.stop_efd < 0 || fstat(hm_g.stop_efd, &est)) {
 		rc = hm_error(errno, "hm_init: eventfd failed");
-		goto err_close;
+		hm_fault_close();
+		return rc;
 	}
 	efd_dev = est.st_dev;
 	efd_ino = est.st_ino;
 	atomic_store(&handler_stop, false);
 	hm_fd_moved_hook = handler_kick;
 	atomic_store(&hm_g.handler_cpu, -1);
-	rc = idle_poll_start();
-	if (rc)
-		goto err_efd;
-	rc = hm_staging_init();
-	if (rc)
-		goto err_qos;
-	rc = hm_track_start();
-	if (rc)
-		goto err_staging;
-	rc = hm_sigfault_start();
-	if (rc)
-		goto err_track;
-	int e = hm_thread_start(&hm_g.handler, "hm-fault", handler_main, NULL, handler_kick);
-	if (e) {
-		rc = hm_error(e, "hm_init: cannot start the handler thread");
-		goto err_sig;
-	}
-	hm_g.ntiers = 1;
-	hm_fork_install();
-	atomic_store(&hm_g.initialised, true);
-	hm_error_clear();
 	return 0;
 
-err_sig:
-	hm_sigfault_stop();
-err_track:
-	hm_track_stop();
-err_staging:
-	hm_staging_fini();
-err_qos:
-	idle_poll_stop();
-err_efd:
-	hm_fd_moved_hook = NULL;
-	hm_fd_close(hm_g.stop_efd);
-	hm_g.stop_efd = -1;
 err_close:
 	hm_fd_release_uffd();
 	hm_fd_close(hm_g.uffd);
@@ -1012,75 +838,27 @@ err_close:
 	return rc;
 }
 
-/* Bring every page of @r home for hm_shutdown().  A transient error that
- * outlasts the retries (EAGAIN) leaves a page on its tier: try again for a
- * while, then poison what still did not come home, since once the range is
- * unregistered such a page would silently read as zeros. */
-static void shutdown_home(struct hm_region *r)
+int hm_fault_start(void)
 {
-	size_t fp = region_folio_pages(r);
-	struct timespec t0, now;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	for (;;) {
-		hm_migrate_region(r, 0, r->npages, 0, NULL, HM_MIG_WAIT);
-		bool left = false;
-		for (size_t k = 0; k < r->npages && !left; k++)
-			left = pw_loc(atomic_load(&r->words[k])) == HM_LOC_TIER;
-		if (!left)
-			return;
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		if (now.tv_sec - t0.tv_sec >= 2) /* not transient after all */
-			break;
-		usleep(1000);
-	}
-	for (size_t head = 0; head < r->npages; head += fp) {
-		hm_folio_lock(r, head);
-		for (size_t k = head; k < head + fp; k++)
-			if (pw_loc(atomic_load(&r->words[k])) == HM_LOC_TIER)
-				poison(r, k, 1);
-		hm_folio_unlock(r, head);
-	}
+	int e = hm_thread_start(&hm_g.handler, "hm-fault", handler_main, NULL, handler_kick);
+	return e ? hm_error(e, "hm_init: cannot start the handler thread") : 0;
 }
 
-HM_API int hm_shutdown(void)
+void hm_fault_stop(void)
 {
-	if (!atomic_load(&hm_g.initialised))
-		return 0;
-	uint64_t poisoned_before = atomic_load(&hm_cnt.poisoned);
-	hm_reclaim_stop();
-	/* samples back in place (the tracker runs in the reclaimer's scans,
-	 * so no new one is taken now) */
-	hm_track_restore_all();
-	/* bring every page home while the handler still serves faults */
-	size_t n;
-	struct hm_region **rs = hm_regions_snapshot(&n);
-	for (size_t i = 0; rs && i < n; i++) {
-		shutdown_home(rs[i]);
-		hm_region_put(rs[i]);
-	}
-	free(rs);
-	hm_devices_close_all();
-	/* unregister while the handler still runs: nothing may wait on it */
-	hm_regions_shutdown();
-	hm_poison_stop(); /* its fences' events are read by the handler */
-	hm_track_stop();
-	hm_staging_fini();
-	hm_sigfault_stop();
 	uint64_t one = 1;
 	atomic_store(&handler_stop, true);
 	if (write(hm_g.stop_efd, &one, sizeof(one)) != sizeof(one))
 		fprintf(stderr, "hetmem: shutdown: cannot signal the handler: %s\n", strerror(errno));
 	pthread_join(hm_g.handler, NULL);
-	hm_poison_stop(); /* one asked for since: no region left, nothing to map */
-	hm_tiers_close_all();
-	idle_poll_stop();
+}
+
+void hm_fault_close(void)
+{
 	hm_fd_moved_hook = NULL;
-	hm_fd_close(hm_g.stop_efd);
+	if (hm_g.stop_efd >= 0)
+		hm_fd_close(hm_g.stop_efd);
 	hm_fd_release_uffd();
 	hm_fd_close(hm_g.uffd);
 	hm_g.stop_efd = hm_g.uffd = -1;
-	atomic_store(&hm_g.initialised, false);
-	if (atomic_load(&hm_cnt.poisoned) != poisoned_before)
-		return hm_error(EIO, "hm_shutdown: some pages could not be read back and are poisoned");
-	return 0;
 }

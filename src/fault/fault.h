@@ -11,8 +11,17 @@
 /* ------------------------------------------------------------------------
  * fault.c
  * ---------------------------------------------------------------------- */
+/* Open the userfaultfd with features @want (the probe's answer @f is kept
+ * in hm_g.feat), its second reference and the handler's stop eventfd: 0 or
+ * -errno, nothing left open on failure.  hm_fault_close undoes it. */
+HM_HIDDEN int hm_fault_open(uint64_t want, const struct hm_features *f);
+HM_HIDDEN void hm_fault_close(void);
+/* Start and stop (signal and join) the handler thread. */
 HM_HIDDEN int hm_fault_start(void);
 HM_HIDDEN void hm_fault_stop(void);
+/* Mark pages [i, i+n) of @r poisoned (SIGBUS on access); caller holds the
+ * folio lock. */
+HM_HIDDEN void hm_folio_poison(struct hm_region *r, size_t i, size_t n);
 /* Bring locked folio @head of @r back to RAM from wherever it is (TIER or
  * NONE -> HOST).  Caller holds the folio lock.  0, or -EIO (poisoned). */
 HM_HIDDEN int hm_folio_fetch(struct hm_region *r, size_t head, bool wake);
