@@ -360,7 +360,6 @@ static bool in_staging(uintptr_t a)
  * *@c0).  Shared by the handler thread and signal mode. */
 static unsigned fault_begin(struct hm_region *r, size_t i, size_t head, bool *hint, struct timespec *c0)
 {
-	atomic_fetch_or(&r->words[i], PW_ACCESSED);
 	unsigned loc = pw_loc(atomic_load(&r->words[i]));
 	*hint = loc == HM_LOC_HOST && hm_track_folio_sampled(r, head);
 	if (*hint)

@@ -73,8 +73,9 @@ static inline void hm_reclaim_check(void)
 HM_HIDDEN void hm_reclaim_stop(void);
 
 /* Residency may pass the budget by at most this much: beyond it the fault
- * handler holds new faults back (for at most 50 ms each) while the
- * reclaimer catches up. */
+ * handler holds new faults back while the reclaimer makes progress (at most
+ * 2 s for a held fault, HOLD_CAP_MS in fault.c; released after 200 ms without
+ * progress, HOLD_STALL_MS). */
 #define HM_RECLAIM_BATCH ((uint64_t)16 << 20)
 HM_HIDDEN bool hm_reclaim_must_hold(void);
 HM_HIDDEN uint64_t hm_reclaim_progress(void);

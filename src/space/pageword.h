@@ -15,7 +15,7 @@
  *                       whoever unlocks must UFFDIO_WAKE the folio
  *   bit   5     NOREAD  hm_protect() removed read access
  *   bit   6     NOWRITE hm_protect() removed write access
- *   bit   7     ACCESSED set by faults (hotness hint for later policies)
+ *   bit   7     (free)
  *   bits  8-11  TIER    tier id when LOC == TIER (HM_MAX_TIERS = 16)
  *   bit  12     DISCARD a madvise(DONTNEED) event arrived while the folio
  *                       was locked: applied by whoever unlocks it
@@ -30,8 +30,10 @@
  *   bits 16-63  SLOT    4 KiB slot index on that tier when LOC == TIER
  *
  * Transitions (all of a folio's words change only while its head word has
- * MOVING set by the caller, taken with a CAS; the fault path takes no other
- * lock):
+ * MOVING set by the caller, taken with a CAS.  The fault path never waits
+ * for a folio lock (a fault on a locked folio is parked, WAITERS); it takes
+ * the region table's read lock to find the region, a tier's slot lock to
+ * free slots, and the tracker's mutex to put a sample back):
  *   NONE   -> HOST     first touch: the handler fills the folio with zeros
  *   HOST   -> TIER     demotion (migrate.c)
  *   TIER   -> HOST     fault-back (fault.c) or promotion (migrate.c)
@@ -53,7 +55,6 @@ enum hm_loc {
 #define PW_WAITERS (1ull << 4)
 #define PW_NOREAD (1ull << 5)
 #define PW_NOWRITE (1ull << 6)
-#define PW_ACCESSED (1ull << 7)
 #define PW_TIER_SHIFT 8
 #define PW_TIER_MASK (0xfull << PW_TIER_SHIFT)
 #define PW_DISCARD (1ull << 12)
@@ -71,7 +72,7 @@ static inline unsigned pw_loc(uint64_t w) { return (unsigned)(w & PW_LOC_MASK); 
 static inline int pw_tier(uint64_t w) { return (int)((w & PW_TIER_MASK) >> PW_TIER_SHIFT); }
 static inline uint64_t pw_slot(uint64_t w) { return w >> PW_SLOT_SHIFT; }
 /* Bits a location change keeps: they belong to other parties. */
-#define PW_KEEP (PW_MOVING | PW_WAITERS | PW_PROT_MASK | PW_ACCESSED | PW_PENDING | PW_SELFZAP | PW_SAMPLED)
+#define PW_KEEP (PW_MOVING | PW_WAITERS | PW_PROT_MASK | PW_PENDING | PW_SELFZAP | PW_SAMPLED)
 /* Set a word's location (the caller holds the folio lock); a CAS loop, since
  * event handling may set PENDING bits on tail words concurrently. */
 static inline uint64_t pw_set(hm_pw_t *p, unsigned loc, int tier, uint64_t slot)

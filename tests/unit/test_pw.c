@@ -9,7 +9,7 @@
 static void test_layout(void **state)
 {
 	/* fields do not overlap and cover what they must */
-	const uint64_t flags[] = {PW_MOVING, PW_WAITERS, PW_NOREAD, PW_NOWRITE, PW_ACCESSED,
+	const uint64_t flags[] = {PW_MOVING, PW_WAITERS, PW_NOREAD, PW_NOWRITE, PW_SAMPLED,
 				  PW_DISCARD, PW_GONE, PW_SELFZAP};
 	uint64_t all = PW_LOC_MASK | PW_TIER_MASK;
 	assert_int_equal(PW_LOC_MASK & PW_TIER_MASK, 0);
@@ -46,7 +46,7 @@ static void test_extract(void **state)
 	assert_int_equal(pw_slot(w), PW_SLOT_MAX);
 	assert_int_equal(pw_loc(w), HM_LOC_TIER);
 	/* every flag set does not disturb the fields */
-	w = HM_LOC_POISON | PW_MOVING | PW_WAITERS | PW_NOREAD | PW_NOWRITE | PW_ACCESSED | PW_PENDING | PW_SELFZAP;
+	w = HM_LOC_POISON | PW_MOVING | PW_WAITERS | PW_NOREAD | PW_NOWRITE | PW_SAMPLED | PW_PENDING | PW_SELFZAP;
 	assert_int_equal(pw_loc(w), HM_LOC_POISON);
 	assert_int_equal(pw_tier(w), 0);
 	assert_int_equal(pw_slot(w), 0);
@@ -55,7 +55,7 @@ static void test_extract(void **state)
 static void test_set_keeps_other_bits(void **state)
 {
 	hm_pw_t word;
-	const uint64_t keep = PW_MOVING | PW_WAITERS | PW_NOREAD | PW_ACCESSED | PW_DISCARD | PW_SELFZAP;
+	const uint64_t keep = PW_MOVING | PW_WAITERS | PW_NOREAD | PW_SAMPLED | PW_DISCARD | PW_SELFZAP;
 	atomic_init(&word, HM_LOC_HOST | keep);
 
 	uint64_t old = pw_set(&word, HM_LOC_TIER, 3, 999);
@@ -84,7 +84,7 @@ static void test_set_keeps_other_bits(void **state)
 	assert_int_equal(w, HM_LOC_HOST | keep);
 
 	/* each kept bit survives alone, and no other bit appears */
-	const uint64_t bits[] = {PW_MOVING, PW_WAITERS, PW_NOREAD, PW_NOWRITE, PW_ACCESSED,
+	const uint64_t bits[] = {PW_MOVING, PW_WAITERS, PW_NOREAD, PW_NOWRITE, PW_SAMPLED,
 				 PW_DISCARD, PW_GONE, PW_SELFZAP};
 	for (size_t i = 0; i < sizeof(bits) / sizeof(bits[0]); i++) {
 		atomic_store(&word, HM_LOC_TIER | (5ull << PW_TIER_SHIFT) | (77ull << PW_SLOT_SHIFT) | bits[i]);
@@ -126,10 +126,10 @@ static void test_folio_pages(void **state)
 static void test_folio_lock(void **state)
 {
 	struct hm_region *r = fake_region(16, 32); /* two 64 KiB folios */
-	atomic_store(&r->words[0], HM_LOC_HOST | PW_ACCESSED);
+	atomic_store(&r->words[0], HM_LOC_HOST | PW_NOREAD);
 	uint64_t old = 0;
 	assert_true(hm_folio_trylock(r, 0, &old));
-	assert_int_equal(old, HM_LOC_HOST | PW_ACCESSED);
+	assert_int_equal(old, HM_LOC_HOST | PW_NOREAD);
 	assert_true(atomic_load(&r->words[0]) & PW_MOVING);
 	assert_false(hm_folio_trylock(r, 0, &old)); /* held */
 	/* the other folio is independent */
@@ -139,7 +139,7 @@ static void test_folio_lock(void **state)
 	/* unlock clears MOVING and WAITERS, keeps the rest */
 	atomic_fetch_or(&r->words[0], PW_WAITERS);
 	hm_folio_unlock(r, 0);
-	assert_int_equal(atomic_load(&r->words[0]), HM_LOC_HOST | PW_ACCESSED);
+	assert_int_equal(atomic_load(&r->words[0]), HM_LOC_HOST | PW_NOREAD);
 	hm_folio_unlock(r, 16);
 	assert_int_equal(atomic_load(&r->words[16]), 0);
 
