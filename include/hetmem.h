@@ -576,25 +576,6 @@ HM_API int hm_track_set(unsigned mechanisms, unsigned cpu_pct);
  * of the others) and, if @cpu_pct is not NULL, the CPU budget. */
 HM_API unsigned hm_track_get(unsigned *cpu_pct);
 
-/* ---------------------------------------------------------------------- */
-/* Failure injection (for tests; counted in hm_stats.injected)              */
-/* ---------------------------------------------------------------------- */
-
-/*
- * hm_inject - make the syscall layer fail call site @site with -@err: after
- * @skip successful calls, the next @count calls fail (count 0 clears the
- * site).  Sites: "tier_read", "tier_write", "tier_alloc", "uffd_copy",
- * "uffd_move", "uffd_wp", "madvise", "mmap", and "uffd_move_misreport": a
- * UFFDIO_MOVE that moved pages answers -@err with none counted as moved (as
- * Linux 6.18 was seen to do under async write-protect; only calls that moved
- * something count).  @err is a positive errno.
- * Returns 0, -EINVAL (unknown site or bad errno).
- */
-HM_API int hm_inject(const char *site, int err, unsigned skip, unsigned count);
-
-/* Clear all injected failures. */
-HM_API void hm_inject_clear(void);
-
 #ifdef __cplusplus
 }
 #endif

@@ -7,6 +7,7 @@
  * without making the system call, so tests can show every failure is handled.
  */
 #include "internal.h"
+#include "hetmem_inject.h"
 #include "os/uffd_compat.h"
 
 #include <fcntl.h>

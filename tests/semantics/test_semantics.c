@@ -33,6 +33,7 @@
 #include <time.h>
 
 #include "hm_test.h"
+#include "hetmem_inject.h"
 
 #define PG ((size_t)4096)
 #define MB ((size_t)1 << 20)

@@ -42,6 +42,7 @@
  * listing the nonzero counters.
  */
 #include "stress_common.h"
+#include "hetmem_inject.h"
 
 #define PROG "torture"
 #define NREG 3

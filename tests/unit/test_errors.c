@@ -9,6 +9,7 @@
  * hm_shutdown.
  */
 #include "unit.h"
+#include "hetmem_inject.h"
 
 #include <dirent.h>
 #include <fcntl.h>

@@ -7,6 +7,7 @@
  * end.
  */
 #include "unit.h"
+#include "hetmem_inject.h"
 
 #include <sys/stat.h>
 

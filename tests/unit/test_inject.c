@@ -12,6 +12,7 @@
  * mode never reaches (uffd_move under wp) are checked to stay unreached.
  */
 #include "unit.h"
+#include "hetmem_inject.h"
 
 #include <dirent.h>
 #include <signal.h>

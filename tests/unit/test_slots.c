@@ -10,6 +10,7 @@
  * Tiers are real emu tiers made with hm_tier_create() (no hm_init needed).
  */
 #include "unit.h"
+#include "hetmem_inject.h"
 
 #include <signal.h>
 #include <sys/stat.h>

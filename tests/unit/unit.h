@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "hm_test.h"
+#include "hetmem_inject.h"
 #include "internal.h"
 
 #define PG ((size_t)4096)
