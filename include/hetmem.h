@@ -55,7 +55,13 @@ enum hm_demote_mode {
 	HM_DEMOTE_WP = 2,   /* write-protect, copy, MADV_DONTNEED, unprotect */
 };
 
+/* Settings for hm_init.  A caller zeroes it (or starts from HM_CONFIG_INIT)
+ * and sets what it wants: every 0 means the default.  @size lets the struct
+ * grow: the bytes of it the caller knows (HM_CONFIG_INIT sets it; 0 means
+ * this header's size).  A library newer than the caller reads only @size
+ * bytes; an older one refuses a larger struct whose extra fields are not 0. */
 struct hm_config {
+	uint32_t size;              /* sizeof(struct hm_config) of the caller, or 0 */
 	enum hm_demote_mode demote; /* HM_DEMOTE_AUTO unless forced */
 	unsigned readahead_max;     /* folios read ahead on sequential faults
 				       (0 = default 8, HM_READAHEAD_OFF = none) */
@@ -69,6 +75,7 @@ struct hm_config {
 	unsigned track_cpu_pct;     /* CPU budget of the tracker, percent of
 				       one CPU (0 = default 2, 1..100) */
 };
+#define HM_CONFIG_INIT { .size = sizeof(struct hm_config) }
 #define HM_READAHEAD_OFF 0xffffffffu
 #define HM_SPIN_OFF 0xffffffffu
 /* Do not bring device pages home before fork(); a forked child then gets
@@ -318,7 +325,11 @@ HM_API int hm_where(const void *addr, size_t len, int *where);
 /* Counters                                                                */
 /* ---------------------------------------------------------------------- */
 
+/* A snapshot of the counters (hm_stats_get).  @size: the bytes filled, the
+ * smaller of the caller's struct and the library's, so that the struct can
+ * grow: a field beyond @size is one the library does not have (left 0). */
 struct hm_stats {
+	uint64_t size;             /* bytes of this struct that hm_stats_get filled */
 	uint64_t faults;           /* userfaultfd faults served */
 	uint64_t faults_zero;      /* ... filled with zeros (first touch) */
 	uint64_t faults_fetch;     /* ... that brought a folio back from a tier */
@@ -375,9 +386,13 @@ struct hm_stats {
 	uint64_t thrashing;           /* 1: the last second was one of them */
 };
 
-/* hm_stats_get - a snapshot of the process-wide counters.  Returns 0 or
- * -EINVAL (@out NULL). */
+/* hm_stats_get - a snapshot of the process-wide counters into @out, a struct
+ * of @size bytes (the macro passes the caller's sizeof).  Returns 0 or -EINVAL
+ * (@out NULL, or @size too small for @out->size).  The function
+ * hm_stats_get(out) without the macro fills this header's whole struct. */
+HM_API int hm_stats_get_size(struct hm_stats *out, size_t size);
 HM_API int hm_stats_get(struct hm_stats *out);
+#define hm_stats_get(out) hm_stats_get_size((out), sizeof(*(out)))
 
 /* hm_stats_print - write the counters and the tier table to @fd as text.
  * Returns 0 or -errno of write. */

@@ -266,6 +266,19 @@ void hm_pin_own_thread(void)
 /* Apply @cfg then the environment to hm_g.  0 or -EINVAL. */
 int hm_config_resolve(const struct hm_config *cfg)
 {
+	/* the caller's struct, of the size it says, as this version's */
+	struct hm_config known = {0};
+	if (cfg) {
+		size_t n = cfg->size ? cfg->size : sizeof(known);
+		if (n < sizeof(known.size))
+			return hm_error_msg(EINVAL, "hm_init: struct hm_config of %zu bytes is too small", n);
+		for (size_t k = sizeof(known); k < n; k++)
+			if (((const unsigned char *)cfg)[k])
+				return hm_error_msg(ENOTSUP, "hm_init: struct hm_config of %zu bytes sets fields this "
+							     "libhetmem (%zu bytes) does not have", n, sizeof(known));
+		memcpy(&known, cfg, n < sizeof(known) ? n : sizeof(known));
+		cfg = &known;
+	}
 	hm_g.demote = cfg ? cfg->demote : HM_DEMOTE_AUTO;
 	hm_g.readahead_max = cfg && cfg->readahead_max ? cfg->readahead_max : 8;
 	hm_g.cfg_flags = cfg ? cfg->flags : 0;

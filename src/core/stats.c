@@ -13,11 +13,11 @@ struct hm_counters hm_cnt;
 
 #define LD(f) atomic_load_explicit(&hm_cnt.f, memory_order_relaxed)
 
-HM_API int hm_stats_get(struct hm_stats *o)
+/* The whole struct of this library's version into @o. */
+static void stats_fill(struct hm_stats *o)
 {
-	if (!o)
-		return hm_error(EINVAL, "hm_stats_get: NULL output");
 	memset(o, 0, sizeof(*o));
+	o->size = sizeof(*o);
 	hm_wait_tick(); /* the fault-wait window, if a second has passed */
 	o->faults = LD(faults);
 	o->faults_zero = LD(faults_zero);
@@ -73,7 +73,27 @@ HM_API int hm_stats_get(struct hm_stats *o)
 	o->thrash_seconds = LD(thrash_ms) / 1000;
 	o->budget_seconds = LD(budget_ms) / 1000;
 	o->thrashing = LD(thrash_now);
+}
+
+HM_API int hm_stats_get_size(struct hm_stats *o, size_t size)
+{
+	if (!o || size < sizeof(o->size))
+		return hm_error(EINVAL, "hm_stats_get: %s", o ? "output smaller than its size field" : "NULL output");
+	struct hm_stats all;
+	stats_fill(&all);
+	if (size > sizeof(all)) {
+		memset((char *)o + sizeof(all), 0, size - sizeof(all));
+		size = sizeof(all);
+	}
+	memcpy(o, &all, size);
+	o->size = size;
 	return 0;
+}
+
+#undef hm_stats_get
+HM_API int hm_stats_get(struct hm_stats *o)
+{
+	return hm_stats_get_size(o, sizeof(*o));
 }
 
 /* @b bytes as "1.5 GiB" (also used by the hetmem command) */

@@ -132,6 +132,22 @@ static void test_init_bad_config(void **state)
 	cfg.flags = 0;
 	cfg.readahead_max = 100;
 	expect_init_refused(&cfg, "readahead");
+	cfg.readahead_max = 0;
+
+	/* a caller's struct hm_config larger than this library's: refused
+	 * when a field beyond ours is set, read as ours when they are all 0 */
+	struct {
+		struct hm_config c;
+		uint64_t newer;
+	} big = {{0}, 1};
+	big.c.size = sizeof(big);
+	EXPECT_ERR_MSG(hm_init(&big.c), ENOTSUP, "does not have");
+	big.newer = 0;
+	assert_int_equal(hm_init(&big.c), 0);
+	assert_int_equal(hm_shutdown(), 0);
+	cfg.size = 2; /* smaller than the size field itself */
+	expect_init_refused(&cfg, "too small");
+	cfg.size = sizeof(cfg);
 
 	/* the environment overrides a good cfg with a bad value too */
 	cfg.readahead_max = 0;
@@ -513,6 +529,16 @@ static void test_where_bad(void **state)
 static void test_stats_bad(void **state)
 {
 	EXPECT_ERR(hm_stats_get(NULL), EINVAL);
+	/* a caller's smaller struct hm_stats gets its own bytes only */
+	struct hm_stats big;
+	memset(&big, 0x5a, sizeof(big));
+	size_t part = offsetof(struct hm_stats, faults_zero);
+	assert_int_equal(hm_stats_get_size(&big, part), 0);
+	assert_int_equal(big.size, part);
+	assert_int_equal(((unsigned char *)&big)[part], 0x5a);
+	EXPECT_ERR(hm_stats_get_size(&big, 4), EINVAL);
+	assert_int_equal(hm_stats_get(&big), 0);
+	assert_int_equal(big.size, sizeof(big));
 	EXPECT_ERR(hm_stats_print(-1), EBADF);
 	int pfd[2];
 	assert_int_equal(pipe(pfd), 0);
