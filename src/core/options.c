@@ -294,10 +294,10 @@ int hm_config_resolve(const struct hm_config *cfg)
 	const char *e = getenv("HETMEM_POLICY");
 	if (e && *e) {
 		hm_g.policy = hm_policy_find(e);
-		char what[128];
+		char what[128], names[128];
 		if (!hm_g.policy)
-			return hm_error_msg(EINVAL, "%s: expected recency, frequency or fifo",
-					    hm_opt_label("HETMEM_POLICY", e, what, sizeof(what)));
+			return hm_error_msg(EINVAL, "%s: expected %s", hm_opt_label("HETMEM_POLICY", e, what, sizeof(what)),
+					    hm_policy_names(names, sizeof(names), " or "));
 	}
 	hm_g.block_heat = true;
 	e = getenv("HETMEM_BLOCK_HEAT"); /* for comparisons: 0 ranks by the policy alone */

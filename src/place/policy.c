@@ -12,11 +12,27 @@
 #include "internal.h"
 #include "place/policy.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
+/* Every policy, the default first: the one list to extend when adding a
+ * policy (docs/ARCHITECTURE.md, "Adding a policy"); messages and lookups
+ * read their names from it. */
 const struct hm_policy_ops *const hm_policies[] = {&hm_policy_recency, &hm_policy_frequency, &hm_policy_fifo,
 						   NULL};
+
+const char *hm_policy_names(char *buf, size_t len, const char *last_sep)
+{
+	size_t n = 0;
+	buf[0] = 0;
+	for (size_t i = 0; hm_policies[i] && n < len; i++) {
+		const char *sep = !i ? "" : hm_policies[i + 1] ? ", " : last_sep;
+		int k = snprintf(buf + n, len - n, "%s%s", sep, hm_policies[i]->name);
+		n += k > 0 ? (size_t)k : 0;
+	}
+	return buf;
+}
 
 const struct hm_policy_ops *hm_policy_find(const char *name)
 {
@@ -304,9 +320,11 @@ HM_API int hm_policy_set(const char *name)
 	if (!atomic_load(&hm_g.initialised))
 		return hm_error(ENODEV, "hm_policy_set: hetmem is not initialised");
 	const struct hm_policy_ops *p = hm_policy_find(name);
-	if (!p)
-		return hm_error(EINVAL, "hm_policy_set: unknown policy '%s' (known: recency, frequency, fifo)",
-				name ? name : "(null)");
+	if (!p) {
+		char names[128];
+		return hm_error(EINVAL, "hm_policy_set: unknown policy '%s' (known: %s)", name ? name : "(null)",
+				hm_policy_names(names, sizeof(names), ", "));
+	}
 	hm_g.policy = p;
 	return 0;
 }

@@ -83,5 +83,8 @@ static inline unsigned hm_count_bucket(uint16_t c)
 const struct hm_policy_ops *hm_policy_find(const char *name);
 /* All policies, NULL-terminated. */
 extern const struct hm_policy_ops *const hm_policies[];
+/* The policies' names in @buf as a list ("recency, frequency" then
+ * @last_sep before the last), for messages. */
+const char *hm_policy_names(char *buf, size_t len, const char *last_sep);
 
 #endif
