@@ -120,6 +120,10 @@ HM_API int hm_init(const struct hm_config *cfg)
 	rc = hm_config_resolve(cfg);
 	if (rc)
 		return rc;
+	/* the subsystems that keep state per region hear of its changes */
+	hm_space_client_add(&hm_place_space);
+	hm_space_client_add(&hm_track_space);
+	hm_space_client_add(&hm_device_space);
 	struct hm_features f;
 	rc = hm_probe_features(&f);
 	if (rc) {

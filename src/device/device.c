@@ -424,3 +424,15 @@ void hm_devices_close_all(void)
 		hm_device_close(d);
 	}
 }
+
+/* The region layer's client (space.h): a mirror is of addresses, like an mmu
+ * interval notifier, so a device loses its view of a range that goes. */
+static void device_range_gone(uintptr_t start, size_t len)
+{
+	hm_devices_forget_range(start, len);
+}
+
+const struct hm_space_client hm_device_space = {
+	.name = "device",
+	.range_gone = device_range_gone,
+};

@@ -13,6 +13,8 @@
 /* ------------------------------------------------------------------------
  * policy.c, reclaim.c
  * ---------------------------------------------------------------------- */
+/* The region layer's client (space.h): placement's per-region state. */
+extern HM_HIDDEN const struct hm_space_client hm_place_space;
 HM_HIDDEN uint32_t hm_clock_ms(void);
 /* An event on folio @head of @r for the policy; a hint fault and a fetch also
  * heat the folio's block (block heat, below). */

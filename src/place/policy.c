@@ -13,6 +13,7 @@
 #include "place/policy.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -334,3 +335,45 @@ HM_API const char *hm_policy_get(void)
 	const struct hm_policy_ops *p = hm_g.policy;
 	return p ? p->name : "recency";
 }
+
+/* The region layer's client (space.h): placement's per-region state, the
+ * policy's per-folio state and the per-block heat and fetch counts, lives and
+ * dies with the region; so does its advice (advise.c, lock.c). */
+static size_t place_blocks(const struct hm_region *r)
+{
+	return (r->npages + HM_HEAT_PAGES - 1) / HM_HEAT_PAGES;
+}
+
+static int place_region_new(struct hm_region *r)
+{
+	r->pstate = calloc(r->npages >> (r->folio_shift - HM_PAGE_SHIFT), sizeof(uint64_t));
+	r->heat = calloc(place_blocks(r), sizeof(uint16_t));
+	r->bfetch = calloc(place_blocks(r), sizeof(uint32_t));
+	if (r->pstate && r->heat && r->bfetch)
+		return 0;
+	free(r->pstate);
+	free(r->heat);
+	free(r->bfetch);
+	return -ENOMEM;
+}
+
+static size_t place_region_meta(const struct hm_region *r)
+{
+	return (r->npages >> (r->folio_shift - HM_PAGE_SHIFT)) * sizeof(uint64_t) +
+	       place_blocks(r) * (sizeof(uint16_t) + sizeof(uint32_t));
+}
+
+static void place_region_free(struct hm_region *r)
+{
+	free(r->pstate);
+	free(r->heat);
+	free(r->bfetch);
+	hm_adv_free(r);
+}
+
+const struct hm_space_client hm_place_space = {
+	.name = "place",
+	.region_new = place_region_new,
+	.region_meta = place_region_meta,
+	.region_free = place_region_free,
+};

@@ -43,6 +43,45 @@ struct hm_global hm_g = {
 };
 
 /* ---------------------------------------------------------------------- */
+/* Clients: the subsystems above told of address-space changes              */
+/* ---------------------------------------------------------------------- */
+
+#define MAX_CLIENTS 8
+static const struct hm_space_client *clients[MAX_CLIENTS];
+static _Atomic unsigned nclients;
+
+void hm_space_client_add(const struct hm_space_client *c)
+{
+	unsigned n = atomic_load(&nclients);
+	for (unsigned i = 0; i < n; i++)
+		if (clients[i] == c)
+			return; /* once, however often hetmem is started */
+	HM_ASSERT(n < MAX_CLIENTS);
+	if (n < MAX_CLIENTS) {
+		clients[n] = c;
+		atomic_store(&nclients, n + 1);
+	}
+}
+
+#define EACH_CLIENT(hook, ...)                                                    \
+	do {                                                                      \
+		unsigned n_ = atomic_load_explicit(&nclients, memory_order_acquire); \
+		for (unsigned i_ = 0; i_ < n_; i_++)                              \
+			if (clients[i_]->hook)                                    \
+				clients[i_]->hook(__VA_ARGS__);                   \
+	} while (0)
+
+static void pages_gone(struct hm_region *r, size_t first, size_t n)
+{
+	EACH_CLIENT(pages_gone, r, first, n);
+}
+
+static void range_gone(uintptr_t start, size_t len)
+{
+	EACH_CLIENT(range_gone, start, len);
+}
+
+/* ---------------------------------------------------------------------- */
 /* Folio locks                                                              */
 /* ---------------------------------------------------------------------- */
 
@@ -88,7 +127,7 @@ static bool apply_pending(struct hm_region *r, size_t head)
 			continue;
 		any = true;
 		if (w & PW_SAMPLED) /* out for a sample: its held copy goes */
-			hm_track_drop(r, i, 1);
+			pages_gone(r, i, 1);
 		if (pw_loc(w) == HM_LOC_TIER) {
 			struct hm_tier *t = hm_tier_get(pw_tier(w));
 			if (t)
@@ -131,20 +170,20 @@ void hm_folio_unlock(struct hm_region *r, size_t head)
 
 static size_t region_meta(const struct hm_region *r)
 {
-	return sizeof(*r) + r->npages * sizeof(hm_pw_t) +
-	       (r->npages >> (r->folio_shift - HM_PAGE_SHIFT)) * sizeof(uint64_t) +
-	       (r->npages + HM_HEAT_PAGES - 1) / HM_HEAT_PAGES * (sizeof(uint16_t) + sizeof(uint32_t));
+	size_t b = sizeof(*r) + r->npages * sizeof(hm_pw_t);
+	unsigned n = atomic_load_explicit(&nclients, memory_order_acquire);
+	for (unsigned i = 0; i < n; i++)
+		if (clients[i]->region_meta)
+			b += clients[i]->region_meta(r);
+	return b;
 }
 
 static void region_free(struct hm_region *r)
 {
-	hm_track_drop(r, 0, r->npages); /* no sample may outlive its region */
+	pages_gone(r, 0, r->npages); /* no sample may outlive its region */
 	HM_COUNT(metadata_bytes, -(uint64_t)region_meta(r));
-	free(r->pstate);
-	free(r->heat);
-	free(r->bfetch);
+	EACH_CLIENT(region_free, r);
 	free(r->words);
-	hm_adv_free(r);
 	free(r);
 }
 
@@ -310,16 +349,20 @@ static struct hm_region *region_new(uintptr_t base, size_t size, unsigned folio_
 	r->folio_shift = folio_shift;
 	r->npages = size >> HM_PAGE_SHIFT;
 	r->words = calloc(r->npages, sizeof(hm_pw_t));
-	r->pstate = calloc(r->npages >> (folio_shift - HM_PAGE_SHIFT), sizeof(uint64_t));
-	r->heat = calloc((r->npages + HM_HEAT_PAGES - 1) / HM_HEAT_PAGES, sizeof(uint16_t));
-	r->bfetch = calloc((r->npages + HM_HEAT_PAGES - 1) / HM_HEAT_PAGES, sizeof(uint32_t));
-	if (!r->words || !r->pstate || !r->heat || !r->bfetch) {
-		free(r->words);
-		free(r->pstate);
-		free(r->heat);
-		free(r->bfetch);
+	if (!r->words) {
 		free(r);
 		return NULL;
+	}
+	unsigned n = atomic_load_explicit(&nclients, memory_order_acquire);
+	for (unsigned i = 0; i < n; i++) {
+		if (clients[i]->region_new && clients[i]->region_new(r)) {
+			while (i-- > 0)
+				if (clients[i]->region_free)
+					clients[i]->region_free(r);
+			free(r->words);
+			free(r);
+			return NULL;
+		}
 	}
 	atomic_init(&r->refs, 1);
 	atomic_init(&r->ra_window, 1);
@@ -441,7 +484,7 @@ static void release_pages(struct hm_region *r, size_t first, size_t last)
 	for (size_t head = first; head < last; head += fp) {
 		hm_folio_lock(r, head);
 		if (hm_track_folio_sampled(r, head))
-			hm_track_drop(r, head, fp);
+			pages_gone(r, head, fp);
 		for (size_t i = head; i < head + fp; i++) {
 			uint64_t w = atomic_load(&r->words[i]);
 			if (pw_loc(w) == HM_LOC_TIER) {
@@ -488,7 +531,7 @@ HM_API int hm_free(void *addr, size_t size)
 			hm_region_put(r);
 			return hm_error(EINVAL, "hm_free: %p is already being freed", addr);
 		}
-		hm_devices_forget_range(r->base, r->size);
+		range_gone(r->base, r->size);
 		wait_refs(r, 2); /* the table's and ours */
 		release_pages(r, 0, r->npages);
 		hm_prim_uffd_unregister(hm_g.uffd, r->base, r->size);
@@ -516,7 +559,7 @@ HM_API int hm_free(void *addr, size_t size)
 		}
 	}
 	release_pages(r, first, first + (size >> HM_PAGE_SHIFT));
-	hm_devices_forget_range(a, size);
+	range_gone(a, size);
 	/* unregistered first, so our own munmap sends the handler no event */
 	hm_prim_uffd_unregister(hm_g.uffd, a, size);
 	/* keep the hole reserved (PROT_NONE, no memory) while the region
@@ -687,7 +730,7 @@ void hm_region_event_remove(uintptr_t start, uintptr_t end, bool unmap, uint64_t
 		}
 		size_t fp = region_folio_pages(r);
 		if (unmap) /* devices lose their view of it (as after hm_free) */
-			hm_devices_forget_range(a, stop - a);
+			range_gone(a, stop - a);
 		for (; a < stop; a += HM_PAGE_SIZE) {
 			size_t i = (a - r->base) >> HM_PAGE_SHIFT;
 			size_t head = i & ~(fp - 1);
@@ -725,7 +768,7 @@ void hm_region_event_remap(uintptr_t from, uintptr_t to, size_t len)
 		return;
 	/* a mirror is of addresses, like an mmu interval notifier: the device
 	 * loses its view of the old range and must mirror the new one */
-	hm_devices_forget_range(from, len);
+	range_gone(from, len);
 	if (from == r->base && len >= r->size) {
 		pthread_rwlock_wrlock(&hm_g.regions_lock);
 		r->base = to;
@@ -761,7 +804,7 @@ void hm_region_event_remap(uintptr_t from, uintptr_t to, size_t len)
 	size_t first = (from - r->base) >> HM_PAGE_SHIFT;
 	size_t fp = region_folio_pages(r);
 	/* samples of moved pages: their held data follows the addresses */
-	hm_track_remap(r, first, n->npages, n);
+	EACH_CLIENT(remap, r, first, n->npages, n);
 	for (size_t head = first & ~(fp - 1); head < first + n->npages; head += fp) {
 		hm_folio_lock(r, head);
 		for (size_t i = head; i < head + fp; i++) {
@@ -778,121 +821,6 @@ void hm_region_event_remap(uintptr_t from, uintptr_t to, size_t len)
 		HM_COUNT(managed_bytes, len);
 	}
 	hm_region_put(r);
-}
-
-/* ---------------------------------------------------------------------- */
-/* fork                                                                     */
-/* ---------------------------------------------------------------------- */
-
-static void region_bring_home(struct hm_region *r)
-{
-	size_t fp = region_folio_pages(r);
-	for (size_t head = 0; head < r->npages; head += fp) {
-		bool on_tier = false;
-		for (size_t k = head; k < head + fp && !on_tier; k++)
-			on_tier = pw_loc(atomic_load(&r->words[k])) == HM_LOC_TIER;
-		if (!on_tier)
-			continue;
-		hm_folio_lock(r, head);
-		uint64_t before = atomic_load(&hm_cnt.pages_promoted);
-		hm_folio_fetch(r, head, true);
-		HM_COUNT(fork_homes, atomic_load(&hm_cnt.pages_promoted) - before);
-		hm_folio_unlock(r, head);
-	}
-}
-
-static void fork_bring_home(void)
-{
-	/* bring every page on a device home; movers are held off by fork_lock */
-	size_t n;
-	struct hm_region **rs = hm_regions_snapshot(&n);
-	if (!rs) {
-		/* no memory for a snapshot: walk the table under its lock */
-		pthread_rwlock_rdlock(&hm_g.regions_lock);
-		for (size_t i = 0; i < hm_g.nregions; i++)
-			region_bring_home(hm_g.regions[i]);
-		pthread_rwlock_unlock(&hm_g.regions_lock);
-		return;
-	}
-	for (size_t i = 0; i < n; i++) {
-		region_bring_home(rs[i]);
-		hm_region_put(rs[i]);
-	}
-	free(rs);
-}
-
-void hm_fork_prepare(void)
-{
-	if (!atomic_load(&hm_g.initialised))
-		return;
-	pthread_rwlock_wrlock(&hm_g.fork_lock);
-	/* samples (track.c) are absent pages: the child would read zeros */
-	hm_track_restore_all();
-	if (!(hm_g.cfg_flags & HM_CFG_NO_FORK_HOME))
-		fork_bring_home();
-	/* held across fork(): the child walks a consistent region table */
-	pthread_rwlock_rdlock(&hm_g.regions_lock);
-}
-
-void hm_fork_parent(void)
-{
-	if (!atomic_load(&hm_g.initialised))
-		return;
-	pthread_rwlock_unlock(&hm_g.regions_lock);
-	pthread_rwlock_unlock(&hm_g.fork_lock);
-}
-
-/* In the child, pages still on a device (HM_CFG_NO_FORK_HOME, or a failed
- * fetch) or poisoned are absent and nothing serves their faults: instead of
- * reading as zeros they get SIGBUS, from an empty file mapped over them. */
-static bool child_lost(uint64_t w)
-{
-	/* on a tier, poisoned, or out for a sample that could not be put back */
-	return pw_loc(w) == HM_LOC_TIER || pw_loc(w) == HM_LOC_POISON || (w & PW_SAMPLED);
-}
-
-static void fork_child_fence(void)
-{
-	int fd = -1;
-	for (size_t k = 0; k < hm_g.nregions; k++) {
-		struct hm_region *r = hm_g.regions[k];
-		for (size_t i = 0; i < r->npages;) {
-			size_t j = i + 1;
-			if (!child_lost(atomic_load(&r->words[i]))) {
-				i = j;
-				continue;
-			}
-			while (j < r->npages && child_lost(atomic_load(&r->words[j])))
-				j++;
-			if (fd < 0)
-				fd = memfd_create("hetmem-lost", MFD_CLOEXEC);
-			if (fd >= 0)
-				hm_sys_mmap((void *)(r->base + (i << HM_PAGE_SHIFT)), (j - i) << HM_PAGE_SHIFT,
-				     PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0);
-			i = j;
-		}
-	}
-	if (fd >= 0)
-		close(fd);
-}
-
-void hm_fork_child(void)
-{
-	if (!atomic_load(&hm_g.initialised))
-		return;
-	fork_child_fence();
-	pthread_rwlock_unlock(&hm_g.regions_lock);
-	/* The child has no handler thread and no registration: its managed
-	 * memory is ordinary memory.  hetmem is off here. */
-	hm_g.in_child = true;
-	atomic_store(&hm_g.initialised, false);
-}
-
-void hm_fork_install(void)
-{
-	static _Atomic bool done;
-	if (!atomic_exchange(&done, true))
-		pthread_atfork(hm_fork_prepare, hm_fork_parent, hm_fork_child);
 }
 
 /* Called by hm_shutdown(): every region becomes ordinary memory. */

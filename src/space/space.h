@@ -78,4 +78,39 @@ HM_HIDDEN void hm_folio_lock(struct hm_region *r, size_t head);
 HM_HIDDEN void hm_folio_unlock(struct hm_region *r, size_t head);
 
 
+/* Address-space changes, told to the subsystems above the region layer that
+ * keep state per region or per page (tracking, placement, devices), as the
+ * kernel's mmu_notifier tells drivers: each registers one client at
+ * start-up (hm_init); the region layer calls every client's hook, in the
+ * order they were added.  Any hook may be NULL. */
+struct hm_space_client {
+	const char *name;
+	/* region @r is being created: set up its state; 0, or -ENOMEM (the
+	 * region is not created; the clients before are undone) */
+	int (*region_new)(struct hm_region *r);
+	/* the bytes of state region_new gave @r (counted as metadata) */
+	size_t (*region_meta)(const struct hm_region *r);
+	/* @r's memory is gone: drop every state of it */
+	void (*region_free)(struct hm_region *r);
+	/* pages [first, first+n) of @r were discarded or unmapped */
+	void (*pages_gone)(struct hm_region *r, size_t first, size_t n);
+	/* addresses [start, start+len) left the managed space (hm_free, munmap,
+	 * the source of an mremap) */
+	void (*range_gone)(uintptr_t start, size_t len);
+	/* a partial mremap moved pages [first, first+n) of @from into @to (at 0) */
+	void (*remap)(struct hm_region *from, size_t first, size_t n, struct hm_region *to);
+};
+/* Add @c (once; at most 8 clients). */
+HM_HIDDEN void hm_space_client_add(const struct hm_space_client *c);
+
+/* True if a page of folio @head of @r is out for a sample. */
+static inline bool hm_track_folio_sampled(struct hm_region *r, size_t head)
+{
+	size_t fp = region_folio_pages(r);
+	for (size_t i = head; i < head + fp; i++)
+		if (atomic_load_explicit(&r->words[i], memory_order_relaxed) & PW_SAMPLED)
+			return true;
+	return false;
+}
+
 #endif

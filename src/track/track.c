@@ -1182,3 +1182,9 @@ void hm_track_scan(struct hm_region **rs, size_t n)
 	else if (T.credit_ns > (int64_t)(2 * (spent + charged + program)) && T.nsample < T.max_samples)
 		T.nsample = T.nsample + T.nsample / 4 + 1 > T.max_samples ? T.max_samples : T.nsample + T.nsample / 4 + 1;
 }
+
+const struct hm_space_client hm_track_space = {
+	.name = "track",
+	.pages_gone = hm_track_drop,
+	.remap = hm_track_remap,
+};

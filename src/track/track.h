@@ -20,6 +20,9 @@ HM_HIDDEN void hm_record_tick(uint32_t now);
  * track.c: hotness tracking of resident folios (write tracking, hint-fault
  * sampling).  See the file's header comment.
  * ---------------------------------------------------------------------- */
+/* The region layer's client (space.h): samples of pages that go are dropped,
+ * those of remapped pages follow them. */
+extern HM_HIDDEN const struct hm_space_client hm_track_space;
 /* Resolve the tracking settings (config + env) into the tracker; called by
  * hm_config_resolve.  0 or -EINVAL. */
 HM_HIDDEN int hm_track_config(const struct hm_config *cfg);
@@ -39,15 +42,6 @@ HM_HIDDEN unsigned hm_track_scan_ms(void);
 HM_HIDDEN void hm_track_scan(struct hm_region **rs, size_t n);
 /* True if @a lies in the hold area (a fault there is a hole: zero-fill). */
 HM_HIDDEN bool hm_track_in_hold(uintptr_t a);
-/* True if a page of folio @head of @r is out for a sample. */
-static inline bool hm_track_folio_sampled(struct hm_region *r, size_t head)
-{
-	size_t fp = region_folio_pages(r);
-	for (size_t i = head; i < head + fp; i++)
-		if (atomic_load_explicit(&r->words[i], memory_order_relaxed) & PW_SAMPLED)
-			return true;
-	return false;
-}
 /* Put back every sample covering folio @head of @r (caller holds the folio
  * lock).  0, or -EAGAIN (an event is pending: on the handler thread it is not
  * waited for; the data stays in the hold area), or another -errno. */
