@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-struct hm_counters hm_cnt;
+
 
 #define LD(f) atomic_load_explicit(&hm_cnt.f, memory_order_relaxed)
 
@@ -97,17 +97,6 @@ HM_API int hm_stats_get(struct hm_stats *o)
 }
 
 /* @b bytes as "1.5 GiB" (also used by the hetmem command) */
-void hm_fmt_bytes(char *buf, size_t n, uint64_t b)
-{
-	const char *u[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-	double v = (double)b;
-	int i = 0;
-	while (v >= 1024 && i < 4) {
-		v /= 1024;
-		i++;
-	}
-	snprintf(buf, n, i ? "%.1f %s" : "%.0f %s", v, u[i]);
-}
 
 const char *hm_thrash_sentence(const struct hm_stats *s)
 {

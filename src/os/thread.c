@@ -428,3 +428,10 @@ int hm_thread_creds_sync(const char *what)
 	errno = saved_errno;
 	return rc;
 }
+
+/* Confine the calling hetmem thread to HETMEM_CPUS, if set (options.c). */
+void hm_pin_own_thread(void)
+{
+	if (hm_g.cpus_set)
+		sched_setaffinity(0, sizeof(hm_g.cpus), &hm_g.cpus); /* best effort: a cpuset may refuse */
+}

@@ -32,15 +32,6 @@
 #include <time.h>
 #include <unistd.h>
 
-struct hm_global hm_g = {
-	.uffd = -1,
-	.stop_efd = -1,
-	.regions_lock = PTHREAD_RWLOCK_INITIALIZER,
-	.tiers_lock = PTHREAD_MUTEX_INITIALIZER,
-	.fork_lock = PTHREAD_RWLOCK_INITIALIZER,
-	.staging_lock = PTHREAD_MUTEX_INITIALIZER,
-	.ntiers = 1,
-};
 
 /* ---------------------------------------------------------------------- */
 /* Clients: the subsystems above told of address-space changes              */
