@@ -27,6 +27,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../hm_test.h"
 #include "cases_common.h"
 
 #define LEN (64 * MiB)
@@ -142,8 +143,7 @@ static int case_odirect(void)
 	/* write from pages on the device */
 	ssize_t n = pwrite(fd, p, LEN, 0);
 	if (n == -1 && errno == EINVAL) {
-		printf("skipped: the file system of /var/tmp has no O_DIRECT\n");
-		return 77;
+		hm_skip("the file system of /var/tmp has no O_DIRECT");
 	}
 	if (n != (ssize_t)LEN)
 		FAIL("O_DIRECT pwrite: %zd (%s)", n, strerror(errno));

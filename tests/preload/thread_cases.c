@@ -36,6 +36,7 @@
 #include <unistd.h>
 #include <dirent.h>
 
+#include "../hm_test.h"
 #include "cases_common.h"
 
 #define DATA (96 * MiB)
@@ -227,8 +228,7 @@ static void no_thread_above_me(void)
 static int case_setuid(void)
 {
 	if (geteuid() != 0) {
-		printf("skipped: needs root (it drops root's capabilities)\n");
-		return 77;
+		hm_skip("needs root (it drops root's capabilities)");
 	}
 	data_fill();
 	struct __user_cap_data_struct d[2] = {{0}};
@@ -249,8 +249,7 @@ static int case_setuid(void)
 static int case_dropcaps(void)
 {
 	if (geteuid() != 0) {
-		printf("skipped: needs root (it changes its ids)\n");
-		return 77;
+		hm_skip("needs root (it changes its ids)");
 	}
 	data_fill();
 	if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0))

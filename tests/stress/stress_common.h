@@ -30,8 +30,9 @@
 #include <unistd.h>
 
 #include "hetmem.h"
+#include "../hm_test.h"
 
-#define SKIP_CODE 77
+#define SKIP_CODE HM_SKIP_CODE
 #define PAGE 4096u
 #define TAG_MAGIC 0x5d1e55c0ffee0000ull
 
@@ -158,17 +159,14 @@ static inline void stress_require(const char *prog)
 	struct hm_features f;
 	int rc = hm_probe_features(&f);
 	if (rc || !f.uffd) {
-		printf("%s: SKIPPED: userfaultfd not available: %s\n", prog, hm_last_error());
-		exit(SKIP_CODE);
+		hm_skip("%s: userfaultfd not available: %s", prog, hm_last_error());
 	}
 	const char *m = getenv("HETMEM_DEMOTE");
 	if (m && !strcasecmp(m, "move") && !f.move) {
-		printf("%s: SKIPPED: HETMEM_DEMOTE=move needs UFFDIO_MOVE (Linux >= 6.8); this kernel lacks it\n", prog);
-		exit(SKIP_CODE);
+		hm_skip("%s: HETMEM_DEMOTE=move needs UFFDIO_MOVE (Linux >= 6.8); this kernel lacks it", prog);
 	}
 	if (m && !strcasecmp(m, "wp") && !f.wp) {
-		printf("%s: SKIPPED: HETMEM_DEMOTE=wp needs userfaultfd write-protect; this kernel lacks it\n", prog);
-		exit(SKIP_CODE);
+		hm_skip("%s: HETMEM_DEMOTE=wp needs userfaultfd write-protect; this kernel lacks it", prog);
 	}
 }
 

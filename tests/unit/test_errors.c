@@ -708,8 +708,7 @@ static void test_idle_poll(void **state)
 {
 	(void)state;
 	if (access("/dev/cpu_dma_latency", F_OK)) {
-		printf("skipped: no /dev/cpu_dma_latency (kernel without PM QoS)\n");
-		skip();
+		HM_SKIP_CASE("no /dev/cpu_dma_latency (kernel without PM QoS)");
 	}
 	setenv("HETMEM_IDLE_POLL", "1", 1);
 	int fds = count_fds();
@@ -717,8 +716,7 @@ static void test_idle_poll(void **state)
 		EXPECT_ERR_MSG(hm_init(NULL), EACCES, "cpu_dma_latency");
 		assert_int_equal(count_fds(), fds);
 		unsetenv("HETMEM_IDLE_POLL");
-		printf("skipped: holding the request needs root (refusal checked)\n");
-		skip();
+		HM_SKIP_CASE("holding the request needs root (refusal checked)");
 	}
 	long before = cpu_latency_now();
 	assert_true(before >= 0);

@@ -494,8 +494,7 @@ static void test_budget_bound(void **state)
 	if (f.demote != HM_DEMOTE_MOVE) {
 		/* the handler cannot hold faults back for long in WP mode: the
 		 * reclaimer's MADV_DONTNEED needs it (see reclaim.c) */
-		printf("skipped: the budget bound is enforced only with UFFDIO_MOVE demotion\n");
-		skip();
+		HM_SKIP_CASE("the budget bound is enforced only with UFFDIO_MOVE demotion");
 	}
 	int t = hm_tier_add("emu:512M");
 	assert_true(t > 0);

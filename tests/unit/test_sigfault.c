@@ -192,8 +192,7 @@ int main(void)
 {
 	struct hm_features f;
 	if (hm_probe_features(&f) || !(f.uffd_features & UFFD_FEATURE_SIGBUS) || !f.move) {
-		printf("skipped: signal mode needs userfaultfd with UFFD_FEATURE_SIGBUS and UFFDIO_MOVE\n");
-		return 77;
+		hm_skip("signal mode needs userfaultfd with UFFD_FEATURE_SIGBUS and UFFDIO_MOVE");
 	}
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_bad_value),      cmocka_unit_test(test_round_trip),
