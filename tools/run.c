@@ -83,8 +83,9 @@ static void run_usage(FILE *f)
 		"with its own budget.  Watch a running program with `hetmem stat PID`.\n");
 }
 
-/* The preload library: $HETMEM_PRELOAD, or beside this executable, or in
- * ../lib/hetmem/ of it.  0 and @out, or -1 after a message. */
+/* The preload library: $HETMEM_PRELOAD, or beside this executable (the build
+ * tree), or in ../lib/hetmem/ of it, or in the install libdir (HM_LIBDIR,
+ * where `cmake --install` puts it).  0 and @out, or -1 after a message. */
 static int find_preload(char *out, size_t len)
 {
 	const char *e = getenv("HETMEM_PRELOAD");
@@ -112,8 +113,19 @@ static int find_preload(char *out, size_t len)
 		if (!access(p, R_OK) && realpath(p, out))
 			return 0;
 	}
+#ifdef HM_LIBDIR
+	{
+		char p[PATH_MAX + 64];
+		snprintf(p, sizeof(p), "%s/%s", HM_LIBDIR, PRELOAD_NAME);
+		if (!access(p, R_OK) && realpath(p, out))
+			return 0;
+	}
+	fprintf(stderr, "hetmem run: %s not found beside %s, in ../lib/hetmem or in %s (set HETMEM_PRELOAD)\n",
+		PRELOAD_NAME, self, HM_LIBDIR);
+#else
 	fprintf(stderr, "hetmem run: %s not found beside %s or in ../lib/hetmem (set HETMEM_PRELOAD)\n",
 		PRELOAD_NAME, self);
+#endif
 	return -1;
 }
 
