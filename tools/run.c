@@ -84,8 +84,10 @@ static void run_usage(FILE *f)
 }
 
 /* The preload library: $HETMEM_PRELOAD, or beside this executable (the build
- * tree), or in ../lib/hetmem/ of it, or in the install libdir (HM_LIBDIR,
- * where `cmake --install` puts it).  0 and @out, or -1 after a message. */
+ * tree), or in ../lib/hetmem/ of it, or where `cmake --install` puts it: the
+ * libdir relative to the executable's prefix (HM_LIBDIR_REL, for an install
+ * to another prefix), else the configured libdir (HM_LIBDIR).  0 and @out,
+ * or -1 after a message. */
 static int find_preload(char *out, size_t len)
 {
 	const char *e = getenv("HETMEM_PRELOAD");
@@ -113,15 +115,18 @@ static int find_preload(char *out, size_t len)
 		if (!access(p, R_OK) && realpath(p, out))
 			return 0;
 	}
-#ifdef HM_LIBDIR
+#if defined(HM_LIBDIR) && defined(HM_LIBDIR_REL)
 	{
-		char p[PATH_MAX + 64];
+		char p[2 * PATH_MAX + 64];
+		snprintf(p, sizeof(p), "%s/../%s/%s", self, HM_LIBDIR_REL, PRELOAD_NAME);
+		if (!access(p, R_OK) && realpath(p, out))
+			return 0;
 		snprintf(p, sizeof(p), "%s/%s", HM_LIBDIR, PRELOAD_NAME);
 		if (!access(p, R_OK) && realpath(p, out))
 			return 0;
 	}
-	fprintf(stderr, "hetmem run: %s not found beside %s, in ../lib/hetmem or in %s (set HETMEM_PRELOAD)\n",
-		PRELOAD_NAME, self, HM_LIBDIR);
+	fprintf(stderr, "hetmem run: %s not found beside %s, in ../lib/hetmem, ../%s or %s (set HETMEM_PRELOAD)\n",
+		PRELOAD_NAME, self, HM_LIBDIR_REL, HM_LIBDIR);
 #else
 	fprintf(stderr, "hetmem run: %s not found beside %s or in ../lib/hetmem (set HETMEM_PRELOAD)\n",
 		PRELOAD_NAME, self);
