@@ -2,8 +2,9 @@
 BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
+PREFIX ?= /usr/local
 
-.PHONY: all deps build demo check test bench gups gups-quick info clean asan tsan
+.PHONY: all deps build demo check test bench gups gups-quick info clean asan tsan install
 
 all: build
 
@@ -42,6 +43,11 @@ asan:
 
 tsan:
 	$(MAKE) check BUILD=build-tsan CMAKE_FLAGS="-DCMAKE_BUILD_TYPE=Debug -DHM_SANITIZE=thread"
+
+# Install the CLI, the libraries, hetmem.h, hetmem.pc and the man page under
+# PREFIX (default /usr/local; DESTDIR is honoured by cmake --install).
+install: build
+	cmake --install $(BUILD) --prefix $(PREFIX)
 
 clean:
 	rm -rf build build-asan build-tsan

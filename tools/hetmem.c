@@ -20,6 +20,10 @@ void hm_env_default_tier(char *buf, size_t len);
 int hm_stat_main(int argc, char **argv);
 int hm_heatmap_main(int argc, char **argv);
 
+#ifndef HM_VERSION
+#define HM_VERSION "unknown"
+#endif
+
 static void help(FILE *f)
 {
 	fprintf(f,
@@ -36,6 +40,7 @@ static void help(FILE *f)
 		"                    populated) and hotness over time and address\n"
 		"                    over time and address (needs gnuplot)\n"
 		"  help              this text\n"
+		"  version           the version (also --version)\n"
 		"\n"
 		"environment:\n"
 		"  HETMEM_POLICY=NAME           placement policy: recency (default), frequency, fifo\n"
@@ -171,6 +176,10 @@ int main(int argc, char **argv)
 	if (argc < 2 || !strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
 		help(argc < 2 ? stderr : stdout);
 		return argc < 2 ? 2 : 0;
+	}
+	if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
+		printf("hetmem %s\n", HM_VERSION);
+		return 0;
 	}
 	if (!strcmp(argv[1], "info"))
 		return info();

@@ -83,8 +83,11 @@ static void run_usage(FILE *f)
 		"with its own budget.  Watch a running program with `hetmem stat PID`.\n");
 }
 
-/* The preload library: $HETMEM_PRELOAD, or beside this executable, or in
- * ../lib/hetmem/ of it.  0 and @out, or -1 after a message. */
+/* The preload library: $HETMEM_PRELOAD, or beside this executable (the build
+ * tree), or in ../lib/hetmem/ of it, or where `cmake --install` puts it: the
+ * libdir relative to the executable's prefix (HM_LIBDIR_REL, for an install
+ * to another prefix), else the configured libdir (HM_LIBDIR).  0 and @out,
+ * or -1 after a message. */
 static int find_preload(char *out, size_t len)
 {
 	const char *e = getenv("HETMEM_PRELOAD");
@@ -112,8 +115,22 @@ static int find_preload(char *out, size_t len)
 		if (!access(p, R_OK) && realpath(p, out))
 			return 0;
 	}
+#if defined(HM_LIBDIR) && defined(HM_LIBDIR_REL)
+	{
+		char p[2 * PATH_MAX + 64];
+		snprintf(p, sizeof(p), "%s/../%s/%s", self, HM_LIBDIR_REL, PRELOAD_NAME);
+		if (!access(p, R_OK) && realpath(p, out))
+			return 0;
+		snprintf(p, sizeof(p), "%s/%s", HM_LIBDIR, PRELOAD_NAME);
+		if (!access(p, R_OK) && realpath(p, out))
+			return 0;
+	}
+	fprintf(stderr, "hetmem run: %s not found beside %s, in ../lib/hetmem, ../%s or %s (set HETMEM_PRELOAD)\n",
+		PRELOAD_NAME, self, HM_LIBDIR_REL, HM_LIBDIR);
+#else
 	fprintf(stderr, "hetmem run: %s not found beside %s or in ../lib/hetmem (set HETMEM_PRELOAD)\n",
 		PRELOAD_NAME, self);
+#endif
 	return -1;
 }
 
