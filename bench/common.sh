@@ -12,7 +12,7 @@ print_header() {
 	fi
 	# how an idle CPU waits: on a VM guest whose halt polling is off, a
 	# thread woken on an idle vCPU waits for the hypervisor (a userfaultfd
-	# fault is such a wake-up: docs/BENCHMARKS.md, session 6)
+	# fault is such a wake-up: docs/bench-logs/JOURNAL.md, session 6)
 	local idle poll
 	idle=$(cat /sys/devices/system/cpu/cpuidle/current_driver 2>/dev/null || echo none)
 	poll=$(cat /sys/module/haltpoll/parameters/guest_halt_poll_ns 2>/dev/null || true)

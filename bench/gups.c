@@ -242,7 +242,7 @@ static void snap_take(const struct run_ctx *c, struct snap *x)
 
 /*
  * Where an idle hot set's pages lie in (guest-)physical memory.  On this VM
- * (bench_scatter, docs/BENCHMARKS.md session 9) 1 GiB made of every 8th page
+ * (bench_scatter, docs/bench-logs/JOURNAL.md session 9) 1 GiB made of every 8th page
  * of 8 GiB ran random updates at 59-63% of the rate of 1 GiB allocated
  * fresh, alternating 100 ms windows in one process; a random 1 in 8 at 72%
  * once and 106% once: where the pages lie can move the rate by a third.

@@ -91,7 +91,7 @@ static bool read_line(const char *path, char *buf, size_t len)
  * (on another CPU) wakes it; on a VM guest with the haltpoll driver and its
  * polling off, the sleeping vCPU halts and the wake-up goes through the
  * hypervisor: 18-19 us per 4 KiB fault-back against 8.8 us with polling on
- * this project's VM (docs/BENCHMARKS.md, session 6). */
+ * this project's VM (docs/bench-logs/JOURNAL.md, session 6). */
 static void cpuidle_info(void)
 {
 	char drv[64], poll[32];

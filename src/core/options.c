@@ -20,7 +20,7 @@
  * behind hetmem's threads for its CPU: on the project's 2-vCPU VM, with
  * HETMEM_IDLE_POLL=1, GUPS's skewed phase ran 0.686 and 0.683 M updates/s
  * against 0.387 and 0.480 unpinned, with 13,000 TLB shootdowns against
- * 1.18 million (docs/BENCHMARKS.md).  Every CPU must exist.
+ * 1.18 million (docs/bench-logs/JOURNAL.md).  Every CPU must exist.
  */
 static int parse_cpus(const char *e, cpu_set_t *set)
 {

@@ -58,7 +58,7 @@ HM_HIDDEN bool hm_sigfault_want_victims(uint32_t now);
 #ifndef HM_SIG_VICTIMS_MS
 /* 1 s: at 200 ms a pass ran 3.7 times a second in GUPS's skewed phase and
  * its CPU (on the other vCPU) made the faults' own TLB flushes IPIs; 1 s was
- * faster in 3 of 3 alternating pairs (docs/BENCHMARKS.md) */
+ * faster in 3 of 3 alternating pairs (docs/bench-logs/JOURNAL.md) */
 #define HM_SIG_VICTIMS_MS 1000
 #endif
 /* fault.c: serve a fault at @addr in this thread (signal mode).  1: served or

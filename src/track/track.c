@@ -174,7 +174,7 @@ struct hm_page_region {
  * figure the 2% budget admits a third to a half as many samples when
  * nothing is under pressure (bench_track --paired 100: 4,162-4,995 samples
  * against ~14,950).  What read sampling then costs the program is within
- * this VM's noise of the 3% target (docs/BENCHMARKS.md).  (A probe now and
+ * this VM's noise of the 3% target (docs/bench-logs/JOURNAL.md).  (A probe now and
  * then lands behind the program on its CPU and takes a scheduler slice,
  * 2-5 ms: the median of 8 drops those.) */
 #define PROBE_CHUNK (T.nchunk - 1)
