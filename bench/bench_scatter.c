@@ -1,7 +1,7 @@
 /*
  * bench_scatter — does it matter where in physical memory a hot set's pages
- * lie?  A machine property, measured for GUPS's idle phases (docs/
- * BENCHMARKS.md, session 9): hetmem's hot set is made of pages a tier fetch
+ * lie?  A machine property, measured for GUPS's idle phases (
+ * docs/bench-logs/JOURNAL.md): hetmem's hot set is made of pages a tier fetch
  * or a recycled victim gave it, from anywhere in memory, where a fresh
  * allocation takes the free lists' pages in a run.
  *
