@@ -23,7 +23,7 @@
  * unlocked.  With no victim at hand the fault fetches as usual and the
  * reclaimer demotes in the background.
  *
- * What signal mode costs the program, and why it is an opt-in (DESIGN.md):
+ * What signal mode costs the program, and why it is an opt-in:
  * a system call that touches an absent page (read(2) into a buffer on a
  * tier, process_vm_readv) fails with EFAULT instead of waiting, so devices
  * (which access in place with process_vm_readv) are refused; the program must
