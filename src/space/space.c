@@ -1,10 +1,11 @@
 /*
  * space.c — managed ranges: allocation, the region table, folio locks,
- * protection, placement queries, address-space events and fork.
+ * protection, placement queries and address-space events, told to the
+ * layers above through their clients (struct hm_space_client).
  *
  * A region is one hm_alloc(): an anonymous private MAP_NORESERVE mapping,
  * aligned to its folio size and registered with the userfaultfd, plus one
- * 64-bit page-table word per 4 KiB page (internal.h has the layout).  The
+ * 64-bit page-table word per 4 KiB page (space/pageword.h has the layout).  The
  * table of regions is a sorted array under a rwlock; users take a reference
  * on a region so hm_free() can wait for device accesses and migrations in
  * flight instead of pulling the memory from under them.
@@ -14,12 +15,7 @@
  * (madvise/munmap by the program) on a locked folio are recorded as PENDING
  * bits on the page words and applied by whoever unlocks.
  *
- * fork(): a child does not inherit the userfaultfd registration, so a page
- * left on a device would read as zeros there.  Before a fork, every page on
- * a device is brought home (pthread_atfork); in the child hetmem is off and
- * the managed memory is ordinary memory.  Pages that are still on a device
- * (HM_CFG_NO_FORK_HOME) or lost get an empty file mapped over them in the
- * child, so touching one there is a SIGBUS, never a page of zeros.
+ * fork() is handled above this layer, in core/fork.c.
  */
 #include "internal.h"
 #include "os/uffd_compat.h"
@@ -31,7 +27,6 @@
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
-
 
 /* ---------------------------------------------------------------------- */
 /* Clients: the subsystems above told of address-space changes              */
