@@ -242,7 +242,7 @@ int hm_folio_fetch(struct hm_region *r, size_t head, bool wake)
 	 * pages are then in place (one that is not faults again and is
 	 * refilled below as an absent HOST page) */
 	bool restored = false;
-	if (hm_unlikely(hm_track_folio_sampled(r, head))) {
+	if (hm_unlikely(hm_folio_sampled(r, head))) {
 		int rc = hm_track_restore(r, head);
 		if (rc)
 			return rc; /* the data stays held; the fault comes back */
@@ -361,7 +361,7 @@ static bool in_staging(uintptr_t a)
 static unsigned fault_begin(struct hm_region *r, size_t i, size_t head, bool *hint, struct timespec *c0)
 {
 	unsigned loc = pw_loc(atomic_load(&r->words[i]));
-	*hint = loc == HM_LOC_HOST && hm_track_folio_sampled(r, head);
+	*hint = loc == HM_LOC_HOST && hm_folio_sampled(r, head);
 	if (*hint)
 		clock_gettime(CLOCK_THREAD_CPUTIME_ID, c0);
 	if (loc == HM_LOC_TIER)

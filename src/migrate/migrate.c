@@ -630,7 +630,7 @@ static long migrate_folios(struct hm_region *r, struct mfolio *fs, size_t nf, in
 		}
 		f->locked = true;
 		/* a folio out for a hint-fault sample comes back first */
-		if (hm_track_folio_sampled(r, head)) {
+		if (hm_folio_sampled(r, head)) {
 			int rc = hm_track_restore(r, head);
 			if (rc) {
 				f->act = ACT_FAIL;

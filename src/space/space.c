@@ -469,7 +469,7 @@ static void release_pages(struct hm_region *r, size_t first, size_t last)
 	size_t fp = region_folio_pages(r);
 	for (size_t head = first; head < last; head += fp) {
 		hm_folio_lock(r, head);
-		if (hm_track_folio_sampled(r, head))
+		if (hm_folio_sampled(r, head))
 			pages_gone(r, head, fp);
 		for (size_t i = head; i < head + fp; i++) {
 			uint64_t w = atomic_load(&r->words[i]);

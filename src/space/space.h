@@ -104,7 +104,7 @@ struct hm_space_client {
 HM_HIDDEN void hm_space_client_add(const struct hm_space_client *c);
 
 /* True if a page of folio @head of @r is out for a sample. */
-static inline bool hm_track_folio_sampled(struct hm_region *r, size_t head)
+static inline bool hm_folio_sampled(struct hm_region *r, size_t head)
 {
 	size_t fp = region_folio_pages(r);
 	for (size_t i = head; i < head + fp; i++)
