@@ -170,7 +170,7 @@ void hm_folio_poison(struct hm_region *r, size_t i, size_t n)
 		if (pw_loc(w) == HM_LOC_TIER) {
 			struct hm_tier *t = hm_tier_get(pw_tier(w));
 			if (t)
-				hm_slot_free(t, pw_slot(w), 1);
+				hm_tier_free(t, pw_slot(w), 1);
 		}
 		if (pw_loc(w) != HM_LOC_POISON) {
 			pw_set(&r->words[k], HM_LOC_POISON, 0, 0);
@@ -226,7 +226,7 @@ static int copy_in(struct hm_region *r, size_t i, size_t n, int tid, uint64_t sl
 		 * program's already */
 		for (size_t k = i; k < i + done; k++)
 			pw_set(&r->words[k], HM_LOC_HOST, 0, 0);
-		hm_slot_free(t, slot, done);
+		hm_tier_free(t, slot, done);
 		HM_COUNT(pages_promoted, done);
 		HM_COUNT(resident_pages, done);
 	}
@@ -296,7 +296,7 @@ int hm_folio_fetch(struct hm_region *r, size_t head, bool wake)
 				if (pw_loc(wk) == HM_LOC_TIER) {
 					struct hm_tier *t = hm_tier_get(pw_tier(wk));
 					if (t)
-						hm_slot_free(t, pw_slot(wk), 1);
+						hm_tier_free(t, pw_slot(wk), 1);
 				}
 				pw_set(&r->words[k], HM_LOC_UNMAPPED, 0, 0);
 			}

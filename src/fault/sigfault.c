@@ -243,7 +243,7 @@ int hm_sigfault_recycle(struct hm_region *r, size_t head)
 		return 1;
 	}
 	uint64_t vslot;
-	int rc = hm_slot_alloc(to, 0, &vslot);
+	int rc = hm_tier_alloc(to, 0, &vslot);
 	if (rc)
 		goto out_victim;
 	uintptr_t vaddr = v->base + (vhead << HM_PAGE_SHIFT);
@@ -251,14 +251,14 @@ int hm_sigfault_recycle(struct hm_region *r, size_t head)
 	 * page (no holes: a page the program discarded is not worth it) */
 	rc = move_page(stage, vaddr);
 	if (rc) {
-		hm_slot_free(to, vslot, 1);
+		hm_tier_free(to, vslot, 1);
 		goto out_victim;
 	}
 	/* 2. its data to the tier; the words say so */
 	rc = hm_tier_write(to, vslot, (const void *)stage, 1);
 	if (rc) {
 		put_back(vaddr, stage);
-		hm_slot_free(to, vslot, 1);
+		hm_tier_free(to, vslot, 1);
 		goto out_victim;
 	}
 	pw_set(&v->words[vhead], HM_LOC_TIER, to->id, vslot);
@@ -286,7 +286,7 @@ int hm_sigfault_recycle(struct hm_region *r, size_t head)
 	}
 	pw_set(&r->words[head], HM_LOC_HOST, 0, 0);
 	if (!first) {
-		hm_slot_free(from, pw_slot(w), 1);
+		hm_tier_free(from, pw_slot(w), 1);
 		HM_COUNT(pages_promoted, 1);
 	}
 	HM_COUNT(resident_pages, 1);

@@ -251,7 +251,7 @@ static int alloc_slots(struct hm_tier *t, size_t n, uint64_t *slots)
 {
 	unsigned order = (unsigned)__builtin_ctzl(n);
 	uint64_t s;
-	int rc = hm_slot_alloc(t, order, &s);
+	int rc = hm_tier_alloc(t, order, &s);
 	if (!rc) {
 		for (size_t k = 0; k < n; k++)
 			slots[k] = s + k;
@@ -260,10 +260,10 @@ static int alloc_slots(struct hm_tier *t, size_t n, uint64_t *slots)
 	if (n == 1)
 		return rc;
 	for (size_t k = 0; k < n; k++) {
-		rc = hm_slot_alloc(t, 0, &slots[k]);
+		rc = hm_tier_alloc(t, 0, &slots[k]);
 		if (rc) {
 			for (size_t j = 0; j < k; j++)
-				hm_slot_free(t, slots[j], 1);
+				hm_tier_free(t, slots[j], 1);
 			return rc;
 		}
 	}
@@ -274,28 +274,28 @@ static int alloc_slots(struct hm_tier *t, size_t n, uint64_t *slots)
 static void free_slots(struct hm_tier *t, const uint64_t *slots, size_t n)
 {
 	for (size_t k = 0; k < n; k++)
-		hm_slot_free(t, slots[k], 1);
+		hm_tier_free(t, slots[k], 1);
 }
 
 /* Write pages [0, n) from @src (present[k] false: a zero page) to @slots,
- * coalescing runs of consecutive slots.  0 or -errno. */
+ * coalescing runs of consecutive slots, as one batch (hm_tier_write_batch:
+ * one call to a backend that batches).  0 or -errno. */
 static int write_pages(struct hm_tier *t, const uint64_t *slots, const char *src,
 		       const unsigned char *present, size_t n)
 {
-	size_t k = 0;
+	struct hm_tier_io io[HM_MAX_FOLIO_PAGES];
+	size_t nio = 0, k = 0;
 	while (k < n) {
 		bool pres = present[k] & 1;
 		size_t j = k + 1;
 		if (pres)
 			while (j < n && (present[j] & 1) && slots[j] == slots[k] + (j - k))
 				j++;
-		int rc = pres ? hm_tier_write(t, slots[k], src + (k << HM_PAGE_SHIFT), j - k)
-			      : hm_tier_write(t, slots[k], zero_page, 1);
-		if (rc)
-			return rc;
+		io[nio++] = (struct hm_tier_io){
+			.handle = slots[k], .buf = pres ? src + (k << HM_PAGE_SHIFT) : zero_page, .npages = j - k};
 		k = j;
 	}
-	return 0;
+	return hm_tier_write_batch(t, io, nio);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -576,7 +576,7 @@ static void t2t_commit(struct hm_region *r, struct mfolio *f, struct hm_tier *t)
 		if (pw_loc(old) == HM_LOC_TIER) {
 			struct hm_tier *from = hm_tier_get(pw_tier(old));
 			if (from)
-				hm_slot_free(from, pw_slot(old), 1);
+				hm_tier_free(from, pw_slot(old), 1);
 		}
 	}
 	HM_COUNT(pages_tier2tier, fp);

@@ -161,7 +161,7 @@ bool hm_lock_internal(uintptr_t a)
 		return true;
 	for (int i = 1; i < HM_MAX_TIERS; i++) {
 		struct hm_tier *t = hm_tier_get(i);
-		if (t && t->window && a >= (uintptr_t)t->window && a < (uintptr_t)t->window + t->capacity)
+		if (t && t->window && a >= (uintptr_t)t->window && a < (uintptr_t)t->window + t->window_len)
 			return true;
 	}
 	return false;

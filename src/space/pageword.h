@@ -48,6 +48,12 @@ enum hm_loc {
 	HM_LOC_TIER = 2,     /* on a device tier at SLOT */
 	HM_LOC_POISON = 3,   /* lost: access gets SIGBUS */
 	HM_LOC_UNMAPPED = 4, /* no longer part of the address space */
+	HM_LOC_MAPPED = 5,   /* in the page table, on coherent tier TIER (no
+			      * SLOT): HOST -> MAPPED and back by ops->move.
+			      * No word holds it yet: hm_tier_create refuses
+			      * coherent tiers until the migration path
+			      * serves them (and every "is it in RAM" test
+			      * here treats it as present). */
 };
 
 #define PW_LOC_MASK 0x7ull

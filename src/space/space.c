@@ -117,7 +117,7 @@ static bool apply_pending(struct hm_region *r, size_t head)
 		if (pw_loc(w) == HM_LOC_TIER) {
 			struct hm_tier *t = hm_tier_get(pw_tier(w));
 			if (t)
-				hm_slot_free(t, pw_slot(w), 1);
+				hm_tier_free(t, pw_slot(w), 1);
 		}
 		if (pw_loc(w) == HM_LOC_HOST)
 			HM_COUNT(resident_pages, -1);
@@ -476,7 +476,7 @@ static void release_pages(struct hm_region *r, size_t first, size_t last)
 			if (pw_loc(w) == HM_LOC_TIER) {
 				struct hm_tier *t = hm_tier_get(pw_tier(w));
 				if (t)
-					hm_slot_free(t, pw_slot(w), 1);
+					hm_tier_free(t, pw_slot(w), 1);
 			} else if (pw_loc(w) == HM_LOC_HOST) {
 				HM_COUNT(resident_pages, -1);
 			}

@@ -24,8 +24,15 @@
 #include <sys/sysinfo.h>
 #include <unistd.h>
 
+struct emu {
+	int fd; /* the memfd, hidden from the program (fdguard.c); the first
+		 * field: tests/unit/test_slots.c reads it */
+};
+
 static int emu_open(struct hm_tier *t, const char *args)
 {
+	struct emu *e = t->priv;
+	e->fd = -1;
 	uint64_t size;
 	char num[64];
 	const char *comma = strchr(args, ',');
@@ -56,11 +63,11 @@ static int emu_open(struct hm_tier *t, const char *args)
 	hm_fd_begin(); /* out of the program's way (fdguard.c) */
 	int fd = memfd_create("hetmem-emu", MFD_CLOEXEC);
 	if (fd >= 0)
-		fd = hm_fd_hide(fd, &t->fd);
-	int e = errno;
+		fd = hm_fd_hide(fd, &e->fd);
+	int en = errno;
 	hm_fd_end();
 	if (fd < 0)
-		return hm_error(e, "tier 'emu:%s': memfd_create failed", args);
+		return hm_error(en, "tier 'emu:%s': memfd_create failed", args);
 	if (ftruncate(fd, (off_t)size)) {
 		rc = hm_error(errno, "tier 'emu:%s': cannot size the memfd", args);
 		goto err_close;
@@ -76,49 +83,58 @@ static int emu_open(struct hm_tier *t, const char *args)
 		goto err_close;
 	}
 	t->window = w;
+	t->window_len = size;
 	t->capacity = size;
 	return 0;
 err_close:
 	hm_fd_close(fd);
-	t->fd = -1;
+	e->fd = -1;
 	return rc;
 }
 
 static void emu_close(struct hm_tier *t)
 {
+	struct emu *e = t->priv;
 	if (t->window)
-		hm_sys_munmap(t->window, t->capacity);
-	if (t->fd >= 0)
-		hm_fd_close(t->fd);
+		hm_sys_munmap(t->window, t->window_len);
+	if (e->fd >= 0)
+		hm_fd_close(e->fd);
 }
 
-static void *emu_map(struct hm_tier *t, uint64_t off, size_t len)
+/* slot s is byte s * 4 KiB of the memfd and of the window */
+static void *emu_map(struct hm_tier *t, uint64_t slot, size_t npages)
 {
-	return (char *)t->window + off;
+	return (char *)t->window + (slot << HM_PAGE_SHIFT);
 }
 
-static int emu_read(struct hm_tier *t, uint64_t off, void *buf, size_t len)
+static int emu_read(struct hm_tier *t, uint64_t slot, void *buf, size_t npages)
 {
-	return hm_prim_pread(t->fd, buf, len, off);
+	struct emu *e = t->priv;
+	return hm_prim_pread(e->fd, buf, npages << HM_PAGE_SHIFT, slot << HM_PAGE_SHIFT);
 }
 
-static int emu_write(struct hm_tier *t, uint64_t off, const void *buf, size_t len)
+static int emu_write(struct hm_tier *t, uint64_t slot, const void *buf, size_t npages)
 {
-	return hm_prim_pwrite(t->fd, buf, len, off);
+	struct emu *e = t->priv;
+	return hm_prim_pwrite(e->fd, buf, npages << HM_PAGE_SHIFT, slot << HM_PAGE_SHIFT);
 }
 
-/* Punch the freed range out of the memfd: its pages go back to the
+/* Punch the freed slots out of the memfd: their pages go back to the
  * system and leave the window (a later copy there takes a fresh page). */
-static int emu_release(struct hm_tier *t, uint64_t off, size_t len)
+static int emu_release(struct hm_tier *t, uint64_t slot, size_t npages)
 {
-	if (fallocate(t->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len))
+	struct emu *e = t->priv;
+	if (fallocate(e->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)(slot << HM_PAGE_SHIFT),
+		      (off_t)(npages << HM_PAGE_SHIFT)))
 		return -errno;
 	return 0;
 }
 
 const struct hm_tier_ops hm_tier_emu_ops = {
 	.kind = "emu",
-	.coherent = false,
+	.usage = "emu:SIZE[,lazy]",
+	.tier_class = HM_TIER_PRIVATE,
+	.priv_size = sizeof(struct emu),
 	.open = emu_open,
 	.close = emu_close,
 	.read = emu_read,

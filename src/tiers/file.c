@@ -23,8 +23,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+struct file {
+	int fd;          /* hidden from the program (fdguard.c) */
+	bool blockdev;   /* a block device: its blocks are never punched */
+};
+
 static int file_open(struct hm_tier *t, const char *args)
 {
+	struct file *f = t->priv;
+	f->fd = -1;
 	char path[4096];
 	uint64_t size = 0;
 	bool have_size = false;
@@ -50,7 +57,7 @@ static int file_open(struct hm_tier *t, const char *args)
 	}
 	/* created only when a size says how big: a missing file without
 	 * size= is -ENOENT, and no empty file is left behind */
-	int fd = hm_fd_open(path, O_RDWR | (have_size ? O_CREAT : 0), 0600, &t->fd); /* out of the program's way */
+	int fd = hm_fd_open(path, O_RDWR | (have_size ? O_CREAT : 0), 0600, &f->fd); /* out of the program's way */
 	if (fd < 0)
 		return hm_error(errno, "tier 'file:%s': cannot open '%s'", args, path);
 	struct stat st;
@@ -72,7 +79,7 @@ static int file_open(struct hm_tier *t, const char *args)
 		}
 		if (!have_size)
 			size = dev_size & ~(uint64_t)(HM_PAGE_SIZE - 1);
-		t->is_blockdev = true;
+		f->blockdev = true;
 	} else if (S_ISREG(st.st_mode)) {
 		if (!have_size) {
 			size = (uint64_t)st.st_size & ~(uint64_t)(HM_PAGE_SIZE - 1);
@@ -110,40 +117,48 @@ static int file_open(struct hm_tier *t, const char *args)
 	return 0;
 err_close:
 	hm_fd_close(fd);
-	t->fd = -1;
+	f->fd = -1;
 	return rc;
 }
 
 static void file_close(struct hm_tier *t)
 {
-	if (t->fd >= 0)
-		hm_fd_close(t->fd);
+	struct file *f = t->priv;
+	if (f->fd >= 0)
+		hm_fd_close(f->fd);
 }
 
-static int file_read(struct hm_tier *t, uint64_t off, void *buf, size_t len)
+/* slot s is byte s * 4 KiB of the file */
+static int file_read(struct hm_tier *t, uint64_t slot, void *buf, size_t npages)
 {
-	return hm_prim_pread(t->fd, buf, len, off);
+	struct file *f = t->priv;
+	return hm_prim_pread(f->fd, buf, npages << HM_PAGE_SHIFT, slot << HM_PAGE_SHIFT);
 }
 
-static int file_write(struct hm_tier *t, uint64_t off, const void *buf, size_t len)
+static int file_write(struct hm_tier *t, uint64_t slot, const void *buf, size_t npages)
 {
-	return hm_prim_pwrite(t->fd, buf, len, off);
+	struct file *f = t->priv;
+	return hm_prim_pwrite(f->fd, buf, npages << HM_PAGE_SHIFT, slot << HM_PAGE_SHIFT);
 }
 
-/* Punch the freed range out of a regular file; a file system that cannot
+/* Punch the freed slots out of a regular file; a file system that cannot
  * answers -EOPNOTSUPP and is not asked again. */
-static int file_release(struct hm_tier *t, uint64_t off, size_t len)
+static int file_release(struct hm_tier *t, uint64_t slot, size_t npages)
 {
-	if (t->is_blockdev)
+	struct file *f = t->priv;
+	if (f->blockdev)
 		return -EOPNOTSUPP;
-	if (fallocate(t->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len))
+	if (fallocate(f->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)(slot << HM_PAGE_SHIFT),
+		      (off_t)(npages << HM_PAGE_SHIFT)))
 		return -errno;
 	return 0;
 }
 
 const struct hm_tier_ops hm_tier_file_ops = {
 	.kind = "file",
-	.coherent = false,
+	.usage = "file:PATH[,size=SIZE]",
+	.tier_class = HM_TIER_PRIVATE,
+	.priv_size = sizeof(struct file),
 	.open = file_open,
 	.close = file_close,
 	.read = file_read,

@@ -44,7 +44,32 @@
  * this much. */
 #define RELEASE_KEEP_GROUPS ((32u << 20) >> (RELEASE_ORDER + HM_PAGE_SHIFT))
 
-static const struct hm_tier_ops *const backends[] = {&hm_tier_emu_ops, &hm_tier_file_ops};
+/* The kinds of tier: the built-in backends, then any registered. */
+#define MAX_BACKENDS 16
+static const struct hm_tier_ops *backends[MAX_BACKENDS] = {&hm_tier_emu_ops, &hm_tier_file_ops};
+static size_t nbackends = 2;
+static _Atomic uint64_t tier_gen; /* hm_tier.gen: never reused */
+
+int hm_tier_backend_register(const struct hm_tier_ops *ops)
+{
+	for (size_t i = 0; i < nbackends; i++)
+		if (!strcmp(backends[i]->kind, ops->kind))
+			return -EEXIST;
+	if (nbackends == MAX_BACKENDS)
+		return -ENOSPC;
+	backends[nbackends++] = ops;
+	return 0;
+}
+
+/* "emu, file, ..." for an error message */
+static const char *kinds_list(char *buf, size_t len)
+{
+	size_t o = 0;
+	buf[0] = 0;
+	for (size_t i = 0; i < nbackends && o < len; i++)
+		o += (size_t)snprintf(buf + o, len - o, "%s%s", i ? ", " : "", backends[i]->kind);
+	return buf;
+}
 
 struct hm_tier *hm_tier_get(int id)
 {
@@ -61,26 +86,44 @@ int hm_tier_create(const char *spec, struct hm_device *dev)
 	if (!colon || colon == spec)
 		return hm_error(EINVAL, "tier spec '%s': expected KIND:ARGS (emu:SIZE or file:PATH[,size=SIZE])", spec);
 	const struct hm_tier_ops *ops = NULL;
-	for (size_t i = 0; i < sizeof(backends) / sizeof(backends[0]); i++)
+	for (size_t i = 0; i < nbackends; i++)
 		if (strlen(backends[i]->kind) == (size_t)(colon - spec) &&
 		    !strncmp(backends[i]->kind, spec, (size_t)(colon - spec)))
 			ops = backends[i];
+	char known[256];
 	if (!ops)
-		return hm_error(EINVAL, "tier spec '%s': unknown kind '%.*s' (known: emu, file)", spec,
-				(int)(colon - spec), spec);
+		return hm_error(EINVAL, "tier spec '%s': unknown kind '%.*s' (known: %s)", spec, (int)(colon - spec),
+				spec, kinds_list(known, sizeof(known)));
+	/* the migration path moves pages of private tiers only: a coherent
+	 * backend would be accepted and then never receive a page */
+	if (ops->tier_class != HM_TIER_PRIVATE)
+		return hm_error(EOPNOTSUPP, "tier spec '%s': '%s' is a coherent tier, which this version cannot serve",
+				spec, ops->kind);
+	if (!ops->alloc != !ops->free)
+		return hm_error(EINVAL, "tier spec '%s': backend '%s' gives alloc without free or free without alloc",
+				spec, ops->kind);
 
 	struct hm_tier *t = calloc(1, sizeof(*t));
 	if (!t)
 		return hm_error(ENOMEM, "tier '%s': out of memory", spec);
 	t->ops = ops;
-	t->fd = -1;
 	t->device = dev;
+	t->gen = atomic_fetch_add(&tier_gen, 1) + 1;
 	snprintf(t->name, sizeof(t->name), "%s", spec);
 	pthread_mutex_init(&t->lock, NULL);
-	int rc = ops->open(t, colon + 1);
+	int rc;
+	if (ops->priv_size && !(t->priv = calloc(1, ops->priv_size))) {
+		rc = hm_error(ENOMEM, "tier '%s': out of memory", spec);
+		goto err_free;
+	}
+	rc = ops->open(t, colon + 1);
 	if (rc)
 		goto err_free;
 	t->nslots = t->capacity >> HM_PAGE_SHIFT;
+	if (t->nslots > PW_SLOT_MAX + 1)
+		t->nslots = PW_SLOT_MAX + 1; /* what a page word can name */
+	if (ops->alloc)
+		goto registered; /* the backend allocates: no bitmap */
 	t->bitmap = calloc((t->nslots + 63) / 64, sizeof(uint64_t));
 	if (!t->bitmap) {
 		rc = hm_error(ENOMEM, "tier '%s': no memory for the slot bitmap", spec);
@@ -101,6 +144,7 @@ int hm_tier_create(const char *spec, struct hm_device *dev)
 	for (uint64_t s = t->nslots; s < ((t->nslots + 63) & ~63ull); s++)
 		t->bitmap[s >> 6] |= 1ull << (s & 63);
 
+registered:
 	pthread_mutex_lock(&hm_g.tiers_lock);
 	int id = -1;
 	for (int i = 1; i < HM_MAX_TIERS; i++)
@@ -127,6 +171,7 @@ err_close:
 	ops->close(t);
 err_free:
 	pthread_mutex_destroy(&t->lock);
+	free(t->priv);
 	free(t);
 	return rc;
 }
@@ -154,6 +199,7 @@ int hm_tier_destroy(int id, bool force)
 	free(t->pending);
 	free(t->bitmap);
 	pthread_mutex_destroy(&t->lock);
+	free(t->priv);
 	free(t);
 	return 0;
 }
@@ -166,7 +212,7 @@ void hm_tiers_close_all(void)
 	hm_g.ntiers = 1;
 }
 
-/* --- slot allocator --------------------------------------------------- */
+/* --- the default allocator: 4 KiB slots in a bitmap ------------------- */
 
 static bool run_free(const uint64_t *bm, uint64_t s, unsigned order)
 {
@@ -228,13 +274,8 @@ static void pending_clear(struct hm_tier *t, uint64_t g0, uint64_t g1)
 		}
 }
 
-int hm_slot_alloc(struct hm_tier *t, unsigned order, uint64_t *slot)
+static int slots_alloc(struct hm_tier *t, unsigned order, uint64_t *slot)
 {
-	int ie = hm_prim_inject(HM_SITE_TIER_ALLOC);
-	if (ie)
-		return ie;
-	if (order >= HM_SLOT_ORDERS)
-		return -EINVAL;
 	uint64_t n = 1ull << order;
 	if (n > t->nslots)
 		return -ENOSPC;
@@ -322,7 +363,7 @@ void hm_tier_release(struct hm_tier *t)
 		for (size_t k = 0; k < nr; k++) {
 			int rc = atomic_load_explicit(&t->no_release, memory_order_relaxed)
 					 ? -EOPNOTSUPP
-					 : t->ops->release(t, ra[k] << HM_PAGE_SHIFT, (rb[k] - ra[k]) << HM_PAGE_SHIFT);
+					 : t->ops->release(t, ra[k], rb[k] - ra[k]);
 			if (rc == -EOPNOTSUPP || rc == -ENOSYS)
 				atomic_store(&t->no_release, true); /* the store cannot give space back */
 			else if (!rc)
@@ -353,7 +394,7 @@ void hm_tiers_release(void)
 	pthread_mutex_unlock(&hm_g.tiers_lock);
 }
 
-void hm_slot_free(struct hm_tier *t, uint64_t slot, size_t n)
+static void slots_free(struct hm_tier *t, uint64_t slot, size_t n)
 {
 	pthread_mutex_lock(&t->lock);
 #ifdef HM_DEBUG
@@ -391,28 +432,66 @@ void hm_slot_free(struct hm_tier *t, uint64_t slot, size_t n)
 		hm_tier_release(t);
 }
 
+/* --- allocation: the backend's or the default -------------------------- */
+
+int hm_tier_alloc(struct hm_tier *t, unsigned order, uint64_t *handle)
+{
+	int ie = hm_prim_inject(HM_SITE_TIER_ALLOC);
+	if (ie)
+		return ie;
+	if (order >= HM_SLOT_ORDERS)
+		return -EINVAL;
+	if (!t->ops->alloc)
+		return slots_alloc(t, order, handle);
+	int rc = t->ops->alloc(t, order, handle);
+	if (!rc)
+		atomic_fetch_add(&t->used_slots, 1ull << order);
+	return rc;
+}
+
+void hm_tier_free(struct hm_tier *t, uint64_t handle, size_t n)
+{
+	if (!t->ops->free) {
+		slots_free(t, handle, n);
+		return;
+	}
+	t->ops->free(t, handle, n);
+	atomic_fetch_sub(&t->used_slots, n);
+}
+
 /* --- data movers -------------------------------------------------------- */
 
 #define TIER_RETRIES 3
 
+/* The generation of each tier this thread has attached to (ops->attach). */
+static __thread uint64_t attached[HM_MAX_TIERS];
+
+static inline int tier_attach(struct hm_tier *t)
+{
+	if (!t->ops->attach || attached[t->id] == t->gen)
+		return 0;
+	int rc = t->ops->attach(t);
+	if (!rc)
+		attached[t->id] = t->gen;
+	return rc;
+}
+
 static int tier_io(struct hm_tier *t, uint64_t slot, void *buf, size_t npages, bool write)
 {
-	uint64_t off = slot << HM_PAGE_SHIFT;
-	size_t len = npages << HM_PAGE_SHIFT;
-	int rc = 0;
-	for (int attempt = 0; attempt <= TIER_RETRIES; attempt++) {
+	int rc = tier_attach(t);
+	for (int attempt = rc ? TIER_RETRIES + 1 : 0; attempt <= TIER_RETRIES; attempt++) {
 		if (t->ops->map) {
 			/* a window copy makes no system call: inject here */
 			rc = hm_prim_inject(write ? HM_SITE_TIER_WRITE : HM_SITE_TIER_READ);
 			if (!rc) {
-				void *p = t->ops->map(t, off, len);
+				void *p = t->ops->map(t, slot, npages);
 				if (write)
-					memcpy(p, buf, len);
+					memcpy(p, buf, npages << HM_PAGE_SHIFT);
 				else
-					memcpy(buf, p, len);
+					memcpy(buf, p, npages << HM_PAGE_SHIFT);
 			}
 		} else {
-			rc = write ? t->ops->write(t, off, buf, len) : t->ops->read(t, off, buf, len);
+			rc = write ? t->ops->write(t, slot, buf, npages) : t->ops->read(t, slot, buf, npages);
 		}
 		if (rc != -EAGAIN && rc != -EINTR)
 			break;
@@ -436,25 +515,56 @@ int hm_tier_write(struct hm_tier *t, uint64_t slot, const void *buf, size_t npag
 	return tier_io(t, slot, (void *)buf, npages, true);
 }
 
+int hm_tier_write_batch(struct hm_tier *t, const struct hm_tier_io *io, size_t n)
+{
+	if (!t->ops->write_batch || n == 1) {
+		for (size_t k = 0; k < n; k++) {
+			int rc = tier_io(t, io[k].handle, (void *)io[k].buf, io[k].npages, true);
+			if (rc)
+				return rc;
+		}
+		return 0;
+	}
+	int rc = tier_attach(t);
+	for (int attempt = rc ? TIER_RETRIES + 1 : 0; attempt <= TIER_RETRIES; attempt++) {
+		rc = t->ops->write_batch(t, io, n);
+		if (rc != -EAGAIN && rc != -EINTR)
+			break;
+		HM_COUNT(retries, 1);
+	}
+	if (rc) {
+		atomic_fetch_add(&t->errors, 1);
+		return rc;
+	}
+	size_t pages = 0;
+	for (size_t k = 0; k < n; k++)
+		pages += io[k].npages;
+	atomic_fetch_add_explicit(&t->pages_in, pages, memory_order_relaxed);
+	return 0;
+}
+
 const void *hm_tier_window(struct hm_tier *t, uint64_t slot, size_t npages, int *err)
 {
 	*err = 0;
 	if (!t->ops->map)
 		return NULL;
-	int rc;
-	for (int attempt = 0;; attempt++) {
+	int rc = tier_attach(t);
+	for (int attempt = 0; !rc; attempt++) {
 		rc = hm_prim_inject(HM_SITE_TIER_READ);
 		if ((rc != -EAGAIN && rc != -EINTR) || attempt == TIER_RETRIES)
 			break;
 		HM_COUNT(retries, 1);
+		rc = 0; /* transient: try again */
 	}
 	if (rc) {
 		atomic_fetch_add(&t->errors, 1);
 		*err = rc;
 		return NULL;
 	}
-	atomic_fetch_add_explicit(&t->pages_out, npages, memory_order_relaxed);
-	return t->ops->map(t, slot << HM_PAGE_SHIFT, npages << HM_PAGE_SHIFT);
+	const void *p = t->ops->map(t, slot, npages);
+	if (p)
+		atomic_fetch_add_explicit(&t->pages_out, npages, memory_order_relaxed);
+	return p;
 }
 
 /* --- public face -------------------------------------------------------- */
@@ -510,7 +620,7 @@ HM_API int hm_tier_info(int id, struct hm_tier_info *o)
 		return hm_error(ENOENT, "hm_tier_info: no tier %d", id);
 	snprintf(o->name, sizeof(o->name), "%s", t->name);
 	snprintf(o->kind, sizeof(o->kind), "%s", t->ops->kind);
-	o->coherent = t->ops->coherent;
+	o->coherent = t->ops->tier_class == HM_TIER_COHERENT;
 	o->device = t->device != NULL;
 	o->capacity = t->capacity;
 	o->used = atomic_load(&t->used_slots) * HM_PAGE_SIZE;

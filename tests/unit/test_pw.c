@@ -160,7 +160,7 @@ static void test_pending_applied_at_unlock(void **state)
 	assert_true(id > 0);
 	t = hm_tier_get(id);
 	uint64_t slot;
-	assert_int_equal(hm_slot_alloc(t, 0, &slot), 0);
+	assert_int_equal(hm_tier_alloc(t, 0, &slot), 0);
 
 	struct hm_region *r = fake_region(16, 16);
 	for (int i = 0; i < 16; i++)

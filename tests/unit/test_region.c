@@ -368,9 +368,9 @@ static void test_fallback_single_slots(void **state)
 	uint64_t s;
 	/* take every slot, then free every other one: 32 free, no run of 2 */
 	for (int i = 0; i < 64; i++)
-		assert_int_equal(hm_slot_alloc(t, 0, &s), 0);
+		assert_int_equal(hm_tier_alloc(t, 0, &s), 0);
 	for (uint64_t i = 0; i < 64; i += 2)
-		hm_slot_free(t, i, 1);
+		hm_tier_free(t, i, 1);
 	char *p = hm_alloc(HM_FOLIO_64K, HM_FOLIO_64K);
 	assert_non_null(p);
 	fill_pattern(p, 16, 3);
@@ -400,7 +400,7 @@ static void test_fallback_single_slots(void **state)
 		assert_int_equal(w[i], 0);
 	assert_int_equal(atomic_load(&t->used_slots), 32);
 	for (uint64_t i = 1; i < 64; i += 2)
-		hm_slot_free(t, i, 1);
+		hm_tier_free(t, i, 1);
 	assert_int_equal(hm_free(p, 0), 0);
 	assert_int_equal(hm_tier_remove(tier), 0);
 }

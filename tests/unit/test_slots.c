@@ -1,5 +1,5 @@
 /*
- * test_slots.c — the tier slot allocator (hm_slot_alloc / hm_slot_free):
+ * test_slots.c — the tier slot allocator (hm_tier_alloc / hm_tier_free):
  * runs of 2^order slots aligned to 2^order, exhaustion gives -ENOSPC,
  * freed slots are reused, fragmentation makes large orders fail while
  * order 0 still works, used counts stay exact, the bits past the end of a
@@ -51,12 +51,12 @@ static void test_orders_and_alignment(void **state)
 	assert_int_equal(atomic_load(&t->used_slots), 0);
 
 	uint64_t s0, s4, s9, s4b, s9b;
-	assert_int_equal(hm_slot_alloc(t, 0, &s0), 0);
+	assert_int_equal(hm_tier_alloc(t, 0, &s0), 0);
 	assert_true(s0 < t->nslots);
 	assert_true(slot_used(t, s0));
 	assert_int_equal(atomic_load(&t->used_slots), 1);
 
-	assert_int_equal(hm_slot_alloc(t, 4, &s4), 0);
+	assert_int_equal(hm_tier_alloc(t, 4, &s4), 0);
 	assert_int_equal(s4 % 16, 0);
 	assert_true(s4 + 16 <= t->nslots);
 	assert_true(s0 < s4 || s0 >= s4 + 16);
@@ -64,7 +64,7 @@ static void test_orders_and_alignment(void **state)
 		assert_true(slot_used(t, s4 + k));
 	assert_int_equal(atomic_load(&t->used_slots), 17);
 
-	assert_int_equal(hm_slot_alloc(t, 9, &s9), 0);
+	assert_int_equal(hm_tier_alloc(t, 9, &s9), 0);
 	assert_int_equal(s9 % 512, 0);
 	/* slot 0 (and the order-4 run) are in the first half: the 2 MiB run
 	 * must be the second half */
@@ -72,32 +72,32 @@ static void test_orders_and_alignment(void **state)
 	assert_int_equal(atomic_load(&t->used_slots), 17 + 512);
 
 	/* a second order-9 run does not fit any more */
-	assert_int_equal(hm_slot_alloc(t, 9, &s9b), -ENOSPC);
+	assert_int_equal(hm_tier_alloc(t, 9, &s9b), -ENOSPC);
 	assert_int_equal(atomic_load(&t->used_slots), 17 + 512);
 
 	/* another order-4 run is aligned and disjoint from the first */
-	assert_int_equal(hm_slot_alloc(t, 4, &s4b), 0);
+	assert_int_equal(hm_tier_alloc(t, 4, &s4b), 0);
 	assert_int_equal(s4b % 16, 0);
 	assert_true(s4b >= s4 + 16 || s4b + 16 <= s4);
 	assert_true(s4b < 512);
 
 	/* orders 6..8 (whole-word scans) are aligned too, and avoid used bits */
 	uint64_t s6, s7;
-	assert_int_equal(hm_slot_alloc(t, 6, &s6), 0);
+	assert_int_equal(hm_tier_alloc(t, 6, &s6), 0);
 	assert_int_equal(s6 % 64, 0);
 	assert_true(s6 != 0 && s6 < 512);
-	assert_int_equal(hm_slot_alloc(t, 7, &s7), 0);
+	assert_int_equal(hm_tier_alloc(t, 7, &s7), 0);
 	assert_int_equal(s7 % 128, 0);
 	assert_true(s7 < 512 && (s7 + 128 <= s6 || s7 >= s6 + 64) && s7 != 0);
 	assert_int_equal(atomic_load(&t->used_slots), 17 + 512 + 16 + 64 + 128);
 	assert_int_equal(bits_set(t), atomic_load(&t->used_slots));
 
-	hm_slot_free(t, s9, 512);
-	hm_slot_free(t, s7, 128);
-	hm_slot_free(t, s6, 64);
-	hm_slot_free(t, s4b, 16);
-	hm_slot_free(t, s4, 16);
-	hm_slot_free(t, s0, 1);
+	hm_tier_free(t, s9, 512);
+	hm_tier_free(t, s7, 128);
+	hm_tier_free(t, s6, 64);
+	hm_tier_free(t, s4b, 16);
+	hm_tier_free(t, s4, 16);
+	hm_tier_free(t, s0, 1);
 	assert_int_equal(atomic_load(&t->used_slots), 0);
 	assert_int_equal(bits_set(t), 0);
 	drop_tier(t);
@@ -111,42 +111,42 @@ static void test_exhaustion_and_reuse(void **state)
 	bool *seen = calloc(n, 1);
 	uint64_t s;
 	for (uint64_t i = 0; i < n; i++) {
-		assert_int_equal(hm_slot_alloc(t, 0, &s), 0);
+		assert_int_equal(hm_tier_alloc(t, 0, &s), 0);
 		assert_true(s < n);
 		assert_false(seen[s]); /* never handed out twice */
 		seen[s] = true;
 	}
 	assert_int_equal(atomic_load(&t->used_slots), n);
-	assert_int_equal(hm_slot_alloc(t, 0, &s), -ENOSPC);
-	assert_int_equal(hm_slot_alloc(t, 4, &s), -ENOSPC);
-	assert_int_equal(hm_slot_alloc(t, 9, &s), -ENOSPC);
+	assert_int_equal(hm_tier_alloc(t, 0, &s), -ENOSPC);
+	assert_int_equal(hm_tier_alloc(t, 4, &s), -ENOSPC);
+	assert_int_equal(hm_tier_alloc(t, 9, &s), -ENOSPC);
 	assert_int_equal(atomic_load(&t->used_slots), n);
 
 	/* free one slot: it is the one handed out next */
-	hm_slot_free(t, 77, 1);
+	hm_tier_free(t, 77, 1);
 	assert_int_equal(atomic_load(&t->used_slots), n - 1);
 	assert_false(slot_used(t, 77));
-	assert_int_equal(hm_slot_alloc(t, 0, &s), 0);
+	assert_int_equal(hm_tier_alloc(t, 0, &s), 0);
 	assert_int_equal(s, 77);
-	assert_int_equal(hm_slot_alloc(t, 0, &s), -ENOSPC);
+	assert_int_equal(hm_tier_alloc(t, 0, &s), -ENOSPC);
 
 	/* free an aligned run of 16: an order-4 allocation gets exactly it */
-	hm_slot_free(t, 32, 16);
+	hm_tier_free(t, 32, 16);
 	assert_int_equal(atomic_load(&t->used_slots), n - 16);
-	assert_int_equal(hm_slot_alloc(t, 4, &s), 0);
+	assert_int_equal(hm_tier_alloc(t, 4, &s), 0);
 	assert_int_equal(s, 32);
 	assert_int_equal(atomic_load(&t->used_slots), n);
 
 	/* free 16 slots that are not an aligned run: order 4 fails, 0 works */
-	hm_slot_free(t, 40, 16); /* 40..55 straddles two aligned runs */
-	assert_int_equal(hm_slot_alloc(t, 4, &s), -ENOSPC);
+	hm_tier_free(t, 40, 16); /* 40..55 straddles two aligned runs */
+	assert_int_equal(hm_tier_alloc(t, 4, &s), -ENOSPC);
 	assert_int_equal(atomic_load(&t->used_slots), n - 16);
 	/* ... but the two aligned runs of 8 inside it are found */
-	assert_int_equal(hm_slot_alloc(t, 3, &s), 0);
+	assert_int_equal(hm_tier_alloc(t, 3, &s), 0);
 	assert_int_equal(s, 40);
-	assert_int_equal(hm_slot_alloc(t, 3, &s), 0);
+	assert_int_equal(hm_tier_alloc(t, 3, &s), 0);
 	assert_int_equal(s, 48);
-	assert_int_equal(hm_slot_alloc(t, 0, &s), -ENOSPC);
+	assert_int_equal(hm_tier_alloc(t, 0, &s), -ENOSPC);
 	assert_int_equal(atomic_load(&t->used_slots), n);
 	assert_int_equal(bits_set(t), n);
 
@@ -159,21 +159,21 @@ static void test_fragmentation(void **state)
 	struct hm_tier *t = make_tier("emu:4M"); /* 1024 slots */
 	uint64_t n = t->nslots, s;
 	for (uint64_t i = 0; i < n; i++)
-		assert_int_equal(hm_slot_alloc(t, 0, &s), 0);
+		assert_int_equal(hm_tier_alloc(t, 0, &s), 0);
 	/* free every other slot: half the tier is free, in single slots */
 	for (uint64_t i = 1; i < n; i += 2)
-		hm_slot_free(t, i, 1);
+		hm_tier_free(t, i, 1);
 	assert_int_equal(atomic_load(&t->used_slots), n / 2);
-	assert_int_equal(hm_slot_alloc(t, 9, &s), -ENOSPC);
-	assert_int_equal(hm_slot_alloc(t, 4, &s), -ENOSPC);
-	assert_int_equal(hm_slot_alloc(t, 1, &s), -ENOSPC);
+	assert_int_equal(hm_tier_alloc(t, 9, &s), -ENOSPC);
+	assert_int_equal(hm_tier_alloc(t, 4, &s), -ENOSPC);
+	assert_int_equal(hm_tier_alloc(t, 1, &s), -ENOSPC);
 	assert_int_equal(atomic_load(&t->used_slots), n / 2);
 	/* order 0 still works, on an odd (freed) slot, until all are used */
 	for (uint64_t i = 0; i < n / 2; i++) {
-		assert_int_equal(hm_slot_alloc(t, 0, &s), 0);
+		assert_int_equal(hm_tier_alloc(t, 0, &s), 0);
 		assert_int_equal(s % 2, 1);
 	}
-	assert_int_equal(hm_slot_alloc(t, 0, &s), -ENOSPC);
+	assert_int_equal(hm_tier_alloc(t, 0, &s), -ENOSPC);
 	assert_int_equal(atomic_load(&t->used_slots), n);
 	assert_int_equal(bits_set(t), n);
 	drop_tier(t);
@@ -186,26 +186,26 @@ static void test_odd_size_tier(void **state)
 	struct hm_tier *t = make_tier("emu:100K"); /* 25 slots */
 	assert_int_equal(t->nslots, 25);
 	uint64_t s;
-	assert_int_equal(hm_slot_alloc(t, 9, &s), -ENOSPC); /* larger than the tier */
-	assert_int_equal(hm_slot_alloc(t, 5, &s), -ENOSPC); /* 32 > 25 */
-	assert_int_equal(hm_slot_alloc(t, 4, &s), 0);
+	assert_int_equal(hm_tier_alloc(t, 9, &s), -ENOSPC); /* larger than the tier */
+	assert_int_equal(hm_tier_alloc(t, 5, &s), -ENOSPC); /* 32 > 25 */
+	assert_int_equal(hm_tier_alloc(t, 4, &s), 0);
 	assert_int_equal(s, 0);
 	/* 9 slots left (16..24), but no aligned run of 16 */
-	assert_int_equal(hm_slot_alloc(t, 4, &s), -ENOSPC);
-	assert_int_equal(hm_slot_alloc(t, 3, &s), 0);
+	assert_int_equal(hm_tier_alloc(t, 4, &s), -ENOSPC);
+	assert_int_equal(hm_tier_alloc(t, 3, &s), 0);
 	assert_int_equal(s, 16);
-	assert_int_equal(hm_slot_alloc(t, 1, &s), -ENOSPC); /* only slot 24 left */
-	assert_int_equal(hm_slot_alloc(t, 0, &s), 0);
+	assert_int_equal(hm_tier_alloc(t, 1, &s), -ENOSPC); /* only slot 24 left */
+	assert_int_equal(hm_tier_alloc(t, 0, &s), 0);
 	assert_int_equal(s, 24);
-	assert_int_equal(hm_slot_alloc(t, 0, &s), -ENOSPC);
+	assert_int_equal(hm_tier_alloc(t, 0, &s), -ENOSPC);
 	assert_int_equal(atomic_load(&t->used_slots), 25);
-	hm_slot_free(t, 0, 25);
+	hm_tier_free(t, 0, 25);
 	assert_int_equal(atomic_load(&t->used_slots), 0);
 	for (int i = 0; i < 25; i++) {
-		assert_int_equal(hm_slot_alloc(t, 0, &s), 0);
+		assert_int_equal(hm_tier_alloc(t, 0, &s), 0);
 		assert_true(s < 25);
 	}
-	assert_int_equal(hm_slot_alloc(t, 0, &s), -ENOSPC);
+	assert_int_equal(hm_tier_alloc(t, 0, &s), -ENOSPC);
 	drop_tier(t);
 }
 
@@ -214,12 +214,12 @@ static void test_tiny_tier(void **state)
 {
 	struct hm_tier *t = make_tier("emu:64K");
 	uint64_t s;
-	assert_int_equal(hm_slot_alloc(t, 9, &s), -ENOSPC);
-	assert_int_equal(hm_slot_alloc(t, 5, &s), -ENOSPC);
-	assert_int_equal(hm_slot_alloc(t, 4, &s), 0);
+	assert_int_equal(hm_tier_alloc(t, 9, &s), -ENOSPC);
+	assert_int_equal(hm_tier_alloc(t, 5, &s), -ENOSPC);
+	assert_int_equal(hm_tier_alloc(t, 4, &s), 0);
 	assert_int_equal(s, 0);
-	assert_int_equal(hm_slot_alloc(t, 0, &s), -ENOSPC);
-	hm_slot_free(t, 0, 16);
+	assert_int_equal(hm_tier_alloc(t, 0, &s), -ENOSPC);
+	hm_tier_free(t, 0, 16);
 	assert_int_equal(atomic_load(&t->used_slots), 0);
 	drop_tier(t);
 }
@@ -236,21 +236,21 @@ static void fragmented_scan_child(unsigned order)
 	struct hm_tier *t = make_tier("emu:512K"); /* 128 slots, two words */
 	uint64_t n = 1ull << order, s, first;
 	/* one run of this order at slot 0: the order's hint is now n */
-	if (hm_slot_alloc(t, order, &first) || first != 0)
+	if (hm_tier_alloc(t, order, &first) || first != 0)
 		_exit(10);
 	/* fill the rest of the tier with single slots */
 	for (uint64_t i = n; i < t->nslots; i++)
-		if (hm_slot_alloc(t, 0, &s))
+		if (hm_tier_alloc(t, 0, &s))
 			_exit(11);
 	/* free n odd slots in word 1: enough free space, but no aligned run */
 	for (uint64_t k = 0; k < n; k++)
-		hm_slot_free(t, 64 + 2 * k + 1, 1);
+		hm_tier_free(t, 64 + 2 * k + 1, 1);
 	if (atomic_load(&t->used_slots) != t->nslots - n)
 		_exit(12);
-	int rc = hm_slot_alloc(t, order, &s);
+	int rc = hm_tier_alloc(t, order, &s);
 	if (rc != -ENOSPC)
 		_exit(13);
-	if (hm_slot_alloc(t, 0, &s) || s < 64 || s % 2 != 1)
+	if (hm_tier_alloc(t, 0, &s) || s < 64 || s % 2 != 1)
 		_exit(14);
 	_exit(0);
 }
@@ -281,10 +281,10 @@ static void test_alloc_injection(void **state)
 	struct hm_tier *t = make_tier("emu:64K");
 	uint64_t before = stats_now().injected, s;
 	assert_int_equal(hm_inject("tier_alloc", ENOMEM, 1, 2), 0);
-	assert_int_equal(hm_slot_alloc(t, 0, &s), 0);       /* skipped */
-	assert_int_equal(hm_slot_alloc(t, 0, &s), -ENOMEM); /* injected */
-	assert_int_equal(hm_slot_alloc(t, 0, &s), -ENOMEM);
-	assert_int_equal(hm_slot_alloc(t, 0, &s), 0);       /* count used up */
+	assert_int_equal(hm_tier_alloc(t, 0, &s), 0);       /* skipped */
+	assert_int_equal(hm_tier_alloc(t, 0, &s), -ENOMEM); /* injected */
+	assert_int_equal(hm_tier_alloc(t, 0, &s), -ENOMEM);
+	assert_int_equal(hm_tier_alloc(t, 0, &s), 0);       /* count used up */
 	assert_int_equal(stats_now().injected, before + 2);
 	assert_int_equal(atomic_load(&t->used_slots), 2);
 	assert_int_equal(bits_set(t), 2);
@@ -295,7 +295,8 @@ static void test_alloc_injection(void **state)
 static uint64_t store_blocks(struct hm_tier *t)
 {
 	struct stat st;
-	assert_int_equal(fstat(t->fd, &st), 0);
+	const int *memfd = t->priv; /* struct emu's first field (tiers/emu.c) */
+	assert_int_equal(fstat(*memfd, &st), 0);
 	return (uint64_t)st.st_blocks;
 }
 
@@ -309,10 +310,10 @@ static void test_release(void **state)
 	char *win = t->window;
 	uint64_t s, a, b, r;
 	assert_int_equal(store_blocks(t), 0); /* nothing is filled up front */
-	assert_int_equal(hm_slot_alloc(t, 6, &s), 0);
+	assert_int_equal(hm_tier_alloc(t, 6, &s), 0);
 	memset(win + (s << 12), 0x5a, 64 << 12);
 	assert_true(store_blocks(t) >= (64 << 12) / 512);
-	hm_slot_free(t, s, 64);
+	hm_tier_free(t, s, 64);
 	assert_int_equal(bits_set(t), 0);
 	hm_tier_release(t);
 	assert_int_equal(store_blocks(t), 0);
@@ -320,30 +321,30 @@ static void test_release(void **state)
 	assert_int_equal(bits_set(t), 0);
 
 	/* a group with a slot still in use keeps it */
-	assert_int_equal(hm_slot_alloc(t, 0, &a), 0);
-	assert_int_equal(hm_slot_alloc(t, 0, &b), 0);
+	assert_int_equal(hm_tier_alloc(t, 0, &a), 0);
+	assert_int_equal(hm_tier_alloc(t, 0, &b), 0);
 	assert_int_equal(a >> 4, b >> 4);
 	memset(win + (a << 12), 1, 4096);
 	memset(win + (b << 12), 2, 4096);
-	hm_slot_free(t, a, 1);
+	hm_tier_free(t, a, 1);
 	hm_tier_release(t);
 	assert_int_equal(win[b << 12], 2);
 	assert_int_equal(atomic_load(&t->released), 64 << 12);
-	hm_slot_free(t, b, 1);
+	hm_tier_free(t, b, 1);
 	hm_tier_release(t);
 	assert_int_equal(store_blocks(t), 0);
 
 	/* a pending group taken again before the pass keeps the new data */
-	assert_int_equal(hm_slot_alloc(t, 4, &a), 0);
+	assert_int_equal(hm_tier_alloc(t, 4, &a), 0);
 	memset(win + (a << 12), 3, 16 << 12);
-	hm_slot_free(t, a, 16);
-	assert_int_equal(hm_slot_alloc(t, 4, &r), 0);
+	hm_tier_free(t, a, 16);
+	assert_int_equal(hm_tier_alloc(t, 4, &r), 0);
 	assert_int_equal(r, a); /* the lowest free run is reused */
 	memset(win + (r << 12), 4, 16 << 12);
 	hm_tier_release(t);
 	for (size_t k = 0; k < 16 << 12; k += 4096)
 		assert_int_equal(win[(r << 12) + k], 4);
-	hm_slot_free(t, r, 16);
+	hm_tier_free(t, r, 16);
 	hm_tier_release(t);
 	assert_int_equal(store_blocks(t), 0);
 	assert_int_equal(atomic_load(&t->used_slots), 0);
@@ -351,9 +352,9 @@ static void test_release(void **state)
 	/* with a keep of 4 groups, a pass leaves the lowest 4 of 8 filled */
 	t->release_keep = 4;
 	uint64_t before = atomic_load(&t->released);
-	assert_int_equal(hm_slot_alloc(t, 7, &s), 0);
+	assert_int_equal(hm_tier_alloc(t, 7, &s), 0);
 	memset(win + (s << 12), 5, 128 << 12);
-	hm_slot_free(t, s, 128);
+	hm_tier_free(t, s, 128);
 	hm_tier_release(t);
 	assert_int_equal(atomic_load(&t->released) - before, 64 << 12);
 	assert_int_equal(store_blocks(t), (64 << 12) / 512);
@@ -373,13 +374,13 @@ static void test_release_file(void **state)
 	struct hm_tier *t = make_tier(spec);
 	t->release_keep = 0;
 	uint64_t s;
-	assert_int_equal(hm_slot_alloc(t, 6, &s), 0);
+	assert_int_equal(hm_tier_alloc(t, 6, &s), 0);
 	char *buf = malloc(64 << 12);
 	memset(buf, 0x33, 64 << 12);
 	assert_int_equal(hm_tier_write(t, s, buf, 64), 0);
 	uint64_t written = store_blocks(t);
 	assert_true(written >= (64 << 12) / 512);
-	hm_slot_free(t, s, 64);
+	hm_tier_free(t, s, 64);
 	hm_tier_release(t);
 	if (atomic_load(&t->no_release)) {
 		/* this file system cannot punch holes: nothing to check */
