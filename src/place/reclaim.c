@@ -62,8 +62,7 @@ static _Atomic bool rc_full, rc_changed;
 /*
  * The K coldest of N candidates, in O(N): candidates go into a buffer of 2K;
  * when it is full, a selection keeps its K coldest and the K-th score becomes
- * the bar a later candidate must pass.  (A bounded heap did the same in
- * O(N log K), its sift-downs over a 1.5 MiB array most of a pass's time.)
+ * the bar a later candidate must pass.
  */
 /* Reorder v[0..n) so that v[0..k) hold the k lowest scores (k < n). */
 static void select_lowest(struct hm_victim *v, size_t n, size_t k)

@@ -98,8 +98,7 @@ static inline bool use_libc(void)
 /* Whether mimalloc owns @p (else glibc does).  mimalloc's segment map covers
  * only the addresses below 40 TiB (mimalloc 2.0): a segment the kernel
  * placed above (its address hint not honoured) is not in it, and its blocks
- * freed through glibc abort the program ("realloc(): invalid pointer", seen
- * with memcached).  Managed memory is never glibc's (glibc maps its own
+ * freed through glibc abort the program ("realloc(): invalid pointer").  Managed memory is never glibc's (glibc maps its own
  * memory behind our mmap), so a pointer in a region is mimalloc's.  Not
  * asked in hetmem's own code (hm_tls_internal), whose blocks are glibc's and
  * which may hold the region table's lock (table_insert's realloc). */
@@ -757,9 +756,8 @@ __attribute__((constructor(101))) static void preload_init(void)
 	}
 	/* mimalloc reserves the first segments of each thread but the main one
 	 * with PROT_NONE and commits them later with mprotect: such mappings
-	 * are not ones hetmem can manage, so a multi-threaded program's heap
-	 * (memcached's workers: two thirds of it) stayed with the kernel.
-	 * Commit eagerly: the managed mapping is MAP_NORESERVE anyway. */
+	 * are not ones hetmem can manage, so most of a multi-threaded
+	 * program's heap would stay with the kernel.  Commit eagerly: the managed mapping is MAP_NORESERVE anyway. */
 	if (!getenv("MIMALLOC_EAGER_COMMIT_DELAY"))
 		mi_option_set(mi_option_eager_commit_delay, 0);
 	owner = getpid();
