@@ -17,11 +17,14 @@ RANKS = {"os": 0, "tiers": 1, "space": 2, "fault": 3, "migrate": 4,
 KNOWN = {
     ("fault", "policy"): "the fault path reports each fault to the policy (hm_policy_event): a direct call, kept for the fault path's speed",
     ("fault", "reclaim"): "the fault path wakes the reclaimer and asks whether to hold a fault (hm_reclaim_kick, hm_reclaim_must_hold)",
-    ("fault", "track"): "a hint fault puts its sample back and charges the tracker (hm_track_restore, hm_track_charge)",
+    ("fault", "track"): "a hint fault charges the tracker, a fault in its hold area is a hole, and write-protect faults depend on async WP (hm_track_charge, hm_track_in_hold, hm_track_wp_async)",
+    ("fault", "sample"): "a hint fault puts its sample back (hm_track_restore)",
+    ("fault", "faultwait"): "a faulting thread is noted for the fault-wait window (hm_wait_tids)",
     ("sigfault", "migrate"): "signal mode maps its spare range with hm_map_registered, which lives with the staging ranges in migrate.c",
     ("sigfault", "policy"): "signal mode tells the policy of the victim it recycles (hm_policy_demoted) and reads its clock",
     ("migrate", "policy"): "a demotion is reported to the policy (hm_policy_demoted)",
-    ("migrate", "track"): "a migration puts back samples and asks whether async write-protect is in force",
+    ("migrate", "track"): "a migration asks whether async write-protect is in force (hm_track_wp_async)",
+    ("migrate", "sample"): "a migration puts back the samples of its folios (hm_track_restore)",
     ("space", "track"): "hm_protect asks whether async write-protect tracking is in force (hm_track_wp_async)",
 }
 

@@ -344,8 +344,8 @@ int hm_prim_uffd_move_mode(int uffd, uintptr_t dst, uintptr_t src, size_t len, u
 	if (m.move > 0)
 		*done = (size_t)m.move;
 	/* "uffd_move_misreport": the pages moved, the call says they did not
-	 * (what Linux 6.18 was seen to do under async write-protect; see
-	 * stage_folio in migrate.c) */
+	 * (a kernel behaviour under async write-protect, docs/KERNEL-NOTES.md,
+	 * which stage_folio in migrate.c checks for) */
 	int lie = *done ? hm_prim_inject(HM_SITE_UFFD_MOVE_MISREPORT) : 0;
 	if (lie) {
 		*done = 0;

@@ -141,9 +141,9 @@ void hm_policy_sampled(struct hm_region *r, size_t page, bool hit)
  * only while its samples keep being touched (a hot set that moves away
  * leaves cold blocks behind, even where few samples fall).  The period is
  * the time the sampler takes to offer every resident block two samples,
- * between 1 and 8 s: a fixed second cooled the hot blocks of GUPS at 8 GiB /
- * 2 GiB faster than its samples could re-heat them (skewed fell from 0.28 to
- * 0.05 M/s over 20 s), where at 4 GiB / 1 GiB it was right. */
+ * between 1 and 8 s: with a fixed second, a large managed set (GUPS at
+ * 8 GiB / 2 GiB) had its hot blocks cooled faster than its samples could
+ * re-heat them. */
 #define HEAT_PERIOD_MIN_MS 1000
 #define HEAT_PERIOD_MAX_MS 8000
 

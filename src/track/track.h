@@ -17,8 +17,8 @@ HM_HIDDEN int hm_record_env(void);
 HM_HIDDEN void hm_record_tick(uint32_t now);
 
 /* ------------------------------------------------------------------------
- * track.c: hotness tracking of resident folios (write tracking, hint-fault
- * sampling).  See the file's header comment.
+ * track.c, sample.c, write.c, scan.c: hotness tracking of resident folios
+ * (write tracking, hint-fault sampling).  See track.c's header comment.
  * ---------------------------------------------------------------------- */
 /* The region layer's client (space.h): samples of pages that go are dropped,
  * those of remapped pages follow them. */

@@ -59,9 +59,9 @@ const struct hm_policy_ops hm_policy_frequency = {
 	.event = freq_event,
 	.tick = freq_tick,
 	.scan = freq_scan,
-	/* no block heat: measured on GUPS 4 GiB / 1 GiB, a hot block that cools
-	 * for a moment loses all its pages at once here (hot resident pages
-	 * have low counts: no events in RAM), and skewed fell to 0.07 M/s */
+	/* no block heat: a hot block that cools for a moment would lose all
+	 * its pages at once here (hot resident pages have low counts: they
+	 * fault no more in RAM) */
 	.blocks = false,
 	.score = freq_score,
 };
