@@ -794,14 +794,12 @@ int main(void)
 	const char *m = getenv("HETMEM_DEMOTE");
 	if (m && !strcmp(m, "move")) {
 		if (!f.move) {
-			printf("SKIPPED: HETMEM_DEMOTE=move needs UFFDIO_MOVE (Linux >= 6.8), which this kernel lacks\n");
-			return HM_SKIP_CODE;
+			hm_skip("HETMEM_DEMOTE=move needs UFFDIO_MOVE (Linux >= 6.8), which this kernel lacks");
 		}
 		mode = HM_DEMOTE_MOVE;
 	} else if (m && !strcmp(m, "wp")) {
 		if (!f.wp) {
-			printf("SKIPPED: HETMEM_DEMOTE=wp needs userfaultfd write-protect, which this kernel lacks\n");
-			return HM_SKIP_CODE;
+			hm_skip("HETMEM_DEMOTE=wp needs userfaultfd write-protect, which this kernel lacks");
 		}
 		mode = HM_DEMOTE_WP;
 	} else {
