@@ -46,18 +46,6 @@ static int teardown(void **state)
 	return unit_teardown_shutdown(state);
 }
 
-static int count_fds(void)
-{
-	int n = 0;
-	DIR *d = opendir("/proc/self/fd");
-	if (!d)
-		return -1;
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
-}
-
 static char *region(size_t np, size_t fsz, unsigned seed)
 {
 	char *p = hm_alloc(np * PG, fsz);
