@@ -1048,27 +1048,28 @@ static void print_target(const char *what, double ratio, double target, bool hig
 		printf("  target: %-50s %6.2fx  -> %s\n", what, ratio, met ? "met" : "NOT met");
 }
 
-int main(int argc, char **argv)
-{
-	struct opts o = { .cpu = -1 };
-	struct lat anon = { 0 }, thp = { 0 }, raw[3] = { { 0 } };
-	struct memcpy_res mc = { 0 };
+/* Everything one run measures, filled by the phases below, read by the report. */
+struct results {
+	struct lat anon, thp, raw[3];
+	struct memcpy_res mc;
 	struct zram_res zr;
 	struct hm_res hr[3];
-	struct hm_stats tot = { 0 };
-	char why[256] = "", thp_why[160] = "";
-	bool hm_ran = false, all_ok = true;
-	uint64_t t_start = now_ns();
+	struct hm_stats tot;
+	bool hm_ran, all_ok;
 	int tier;
+};
 
+/* Parse the command line into @o: -1 to go on, else the exit status. */
+static int parse_args(int argc, char **argv, struct opts *o)
+{
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--quick") == 0) {
-			o.quick = true;
+			o->quick = true;
 		} else if (strcmp(argv[i], "--no-zram") == 0) {
-			o.no_zram = true;
+			o->no_zram = true;
 		} else if (strcmp(argv[i], "--cpu") == 0 && i + 1 < argc) {
-			o.cpu = pin_to_cpu("bench_fault", argv[++i]);
-			if (o.cpu < 0)
+			o->cpu = pin_to_cpu("bench_fault", argv[++i]);
+			if (o->cpu < 0)
 				return 2;
 		} else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
 			usage(stdout);
@@ -1079,146 +1080,169 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (o.quick) {
-		o.hm_size = 64 * MiB;
-		o.rounds = 1;
-		o.anon_size = 64 * MiB;
-		o.thp_size = 64 * MiB;
-		o.zram_data = 64 * MiB;
-		o.zram_limit = 16 * MiB;
-		o.zram_disk = 256 * MiB;
+	return -1;
+}
+
+/* The sizes of a quick or a full run. */
+static void set_sizes(struct opts *o)
+{
+	if (o->quick) {
+		o->hm_size = 64 * MiB;
+		o->rounds = 1;
+		o->anon_size = 64 * MiB;
+		o->thp_size = 64 * MiB;
+		o->zram_data = 64 * MiB;
+		o->zram_limit = 16 * MiB;
+		o->zram_disk = 256 * MiB;
 	} else {
-		o.hm_size = 256 * MiB;
-		o.rounds = 3;
-		o.anon_size = 256 * MiB;
-		o.thp_size = 512 * MiB;
-		o.zram_data = 256 * MiB;
-		o.zram_limit = 64 * MiB;
-		o.zram_disk = 1 * GiB;
+		o->hm_size = 256 * MiB;
+		o->rounds = 3;
+		o->anon_size = 256 * MiB;
+		o->thp_size = 512 * MiB;
+		o->zram_data = 256 * MiB;
+		o->zram_limit = 64 * MiB;
+		o->zram_disk = 1 * GiB;
 	}
 	/* 4 KiB round trips are many and slow where a wake-up crosses CPUs */
-	o.raw_size[0] = o.hm_size / 4;
-	o.raw_size[1] = o.raw_size[2] = o.hm_size;
-	o.tier_spec = "emu:2G";
-	memset(hr, 0, sizeof(hr));
+	o->raw_size[0] = o->hm_size / 4;
+	o->raw_size[1] = o->raw_size[2] = o->hm_size;
+	o->tier_spec = "emu:2G";
+}
 
+static void print_header(const struct opts *o)
+{
 	printf("bench_fault (%s): hetmem region %zu MiB x %d round(s), tier %s, %s\n",
-	       o.quick ? "quick" : "full", o.hm_size / MiB, o.rounds, o.tier_spec,
-	       o.cpu >= 0 ? "pinned to one CPU" : "not pinned");
-	if (o.cpu >= 0)
-		printf("pinned: every thread runs on CPU %d\n", o.cpu);
+	       o->quick ? "quick" : "full", o->hm_size / MiB, o->rounds, o->tier_spec,
+	       o->cpu >= 0 ? "pinned to one CPU" : "not pinned");
+	if (o->cpu >= 0)
+		printf("pinned: every thread runs on CPU %d\n", o->cpu);
 	printf("latencies in microseconds (one timed access each, random order, "
 	       "CLOCK_MONOTONIC); GB/s = 1e9 bytes/s\n\n");
+}
 
-	/* ---- baselines ---- */
+/* The kernel's own costs in the same run: anonymous and THP faults, memcpy,
+ * bare userfaultfd round trips, swap-in from zram. */
+static void run_baselines(const struct opts *o, struct results *r)
+{
+	char thp_why[160] = "";
 	printf("baseline: kernel anonymous page fault (%zu MiB, 4 KiB pages) ...\n",
-	       o.anon_size / MiB);
+	       o->anon_size / MiB);
 	fflush(stdout);
 	/* each fault baseline runs twice and keeps the second: in a VM the first
 	 * touch of guest memory also pays the host's fault, which is not the
 	 * guest kernel's cost (hetmem's fault-back reuses recycled pages too) */
-	if (bench_anon_fault(o.anon_size, &anon) != 0 ||
-	    bench_anon_fault(o.anon_size, &anon) != 0)
-		all_ok = false;
-	printf("baseline: kernel THP fault (%zu MiB, 2 MiB pages) ...\n", o.thp_size / MiB);
+	if (bench_anon_fault(o->anon_size, &r->anon) != 0 ||
+	    bench_anon_fault(o->anon_size, &r->anon) != 0)
+		r->all_ok = false;
+	printf("baseline: kernel THP fault (%zu MiB, 2 MiB pages) ...\n", o->thp_size / MiB);
 	fflush(stdout);
-	if (bench_thp_fault(o.thp_size, &thp, thp_why, sizeof(thp_why)) != 0 ||
-	    bench_thp_fault(o.thp_size, &thp, thp_why, sizeof(thp_why)) != 0) {
-		thp.valid = false;
+	if (bench_thp_fault(o->thp_size, &r->thp, thp_why, sizeof(thp_why)) != 0 ||
+	    bench_thp_fault(o->thp_size, &r->thp, thp_why, sizeof(thp_why)) != 0) {
+		r->thp.valid = false;
 		printf("THP baseline: skipped (%s)\n", thp_why);
 	}
-	printf("baseline: memcpy (%zu MiB, warm) ...\n", o.hm_size / MiB);
+	printf("baseline: memcpy (%zu MiB, warm) ...\n", o->hm_size / MiB);
 	fflush(stdout);
-	if (bench_memcpy(o.hm_size, o.quick ? 2 : 3, &mc) != 0) {
-		all_ok = false;
+	if (bench_memcpy(o->hm_size, o->quick ? 2 : 3, &r->mc) != 0) {
+		r->all_ok = false;
 		for (int i = 0; i < 3; i++)
-			mc.gbps[i] = mc.us_per_block[i] = NAN;
-		mc.hot_2m_gbps = mc.hot_2m_us = NAN;
+			r->mc.gbps[i] = r->mc.us_per_block[i] = NAN;
+		r->mc.hot_2m_gbps = r->mc.hot_2m_us = NAN;
 	}
 	for (int i = 0; i < 3; i++) {
 		char rwhy[160];
 
 		printf("baseline: bare userfaultfd round trip, %s folios (%zu MiB) ...\n",
-		       folio_names[i], o.raw_size[i] / MiB);
+		       folio_names[i], o->raw_size[i] / MiB);
 		fflush(stdout);
-		if (bench_raw_uffd(o.raw_size[i], folio_sizes[i], &raw[i], rwhy, sizeof(rwhy))) {
-			raw[i].valid = false;
+		if (bench_raw_uffd(o->raw_size[i], folio_sizes[i], &r->raw[i], rwhy, sizeof(rwhy))) {
+			r->raw[i].valid = false;
 			printf("userfaultfd baseline: skipped (%s)\n", rwhy);
 		}
 	}
 	printf("baseline: kernel swap-in from zram under a memcg limit (%zu MiB in %zu MiB) ...\n",
-	       o.zram_data / MiB, o.zram_limit / MiB);
+	       o->zram_data / MiB, o->zram_limit / MiB);
 	fflush(stdout);
-	bench_zram(&o, &zr);
-	if (!zr.ok)
-		printf("zram baseline: skipped (%s)\n", zr.msg);
+	bench_zram(o, &r->zr);
+	if (!r->zr.ok)
+		printf("zram baseline: skipped (%s)\n", r->zr.msg);
+}
 
-	/* ---- hetmem ---- */
-	tier = bench_hetmem(&o, hr, why, sizeof(why), &tot);
-	if (tier < 0) {
+/* hetmem's fault-back and migrations, per folio size. */
+static void run_hetmem(const struct opts *o, struct results *r)
+{
+	char why[256] = "";
+	r->tier = bench_hetmem(o, r->hr, why, sizeof(why), &r->tot);
+	if (r->tier < 0) {
 		printf("hetmem: skipped (%s)\n", why);
-		all_ok = false;
-	} else {
-		hm_ran = true;
-		for (int i = 0; i < 3; i++) {
-			if (!hr[i].ok) {
-				printf("hetmem %s folios: FAILED: %s\n", folio_names[i], hr[i].msg);
-				all_ok = false;
-			}
+		r->all_ok = false;
+		return;
+	}
+	r->hm_ran = true;
+	for (int i = 0; i < 3; i++) {
+		if (!r->hr[i].ok) {
+			printf("hetmem %s folios: FAILED: %s\n", folio_names[i], r->hr[i].msg);
+			r->all_ok = false;
 		}
 	}
+}
 
-	/* ---- report ---- */
+static void print_latency(const struct results *r)
+{
+	const struct zram_res *zr = &r->zr;
+	const struct memcpy_res *mc = &r->mc;
 	printf("\n== fault latency (us) ==\n");
 	printf("  %-22s %9s %9s   %-34s %9s %9s %9s\n", "hetmem fault-back", "p50", "p99",
 	       "baseline (same run)", "p50", "p99", "ratio p50");
-	{
-		struct lat *l4 = hm_ran && hr[0].ok ? &hr[0].fault : NULL;
-		struct lat *l64 = hm_ran && hr[1].ok ? &hr[1].fault : NULL;
-		struct lat *l2m = hm_ran && hr[2].ok ? &hr[2].fault : NULL;
-		struct lat mc64 = { .valid = isfinite(mc.us_per_block[1]),
-				    .p50 = mc.us_per_block[1], .p99 = NAN };
-		struct lat mc2m = { .valid = isfinite(mc.us_per_block[2]),
-				    .p50 = mc.us_per_block[2], .p99 = NAN };
-		struct lat mc4 = { .valid = isfinite(mc.us_per_block[0]),
-				   .p50 = mc.us_per_block[0], .p99 = NAN };
+	const struct lat *l4 = r->hm_ran && r->hr[0].ok ? &r->hr[0].fault : NULL;
+	const struct lat *l64 = r->hm_ran && r->hr[1].ok ? &r->hr[1].fault : NULL;
+	const struct lat *l2m = r->hm_ran && r->hr[2].ok ? &r->hr[2].fault : NULL;
+	struct lat mc64 = { .valid = isfinite(mc->us_per_block[1]),
+			    .p50 = mc->us_per_block[1], .p99 = NAN };
+	struct lat mc2m = { .valid = isfinite(mc->us_per_block[2]),
+			    .p50 = mc->us_per_block[2], .p99 = NAN };
+	struct lat mc4 = { .valid = isfinite(mc->us_per_block[0]),
+			   .p50 = mc->us_per_block[0], .p99 = NAN };
 
-		print_lat_row("4 KiB folio", l4, "kernel zram swap-in, memcg limit",
-			      zr.ok ? &zr.limited : NULL);
-		print_lat_row(NULL, l4, "kernel zram swap-in, no limit",
-			      zr.ok ? &zr.unlimited : NULL);
-		print_lat_row(NULL, l4, "bare userfaultfd round trip 4 KiB", &raw[0]);
-		print_lat_row(NULL, l4, "kernel anon fault 4 KiB", &anon);
-		print_lat_row(NULL, l4, "memcpy 4 KiB (mean)", &mc4);
-		print_lat_row("64 KiB folio", l64, "bare userfaultfd round trip 64 KiB", &raw[1]);
-		print_lat_row(NULL, l64, "memcpy 64 KiB (mean)", &mc64);
-		print_lat_row("2 MiB folio", l2m, "bare userfaultfd round trip 2 MiB", &raw[2]);
-		print_lat_row(NULL, l2m, "memcpy 2 MiB (mean)", &mc2m);
-		print_lat_row(NULL, l2m, "kernel THP fault 2 MiB", thp.valid ? &thp : NULL);
-	}
-	if (zr.ok)
+	print_lat_row("4 KiB folio", l4, "kernel zram swap-in, memcg limit",
+		      zr->ok ? &zr->limited : NULL);
+	print_lat_row(NULL, l4, "kernel zram swap-in, no limit",
+		      zr->ok ? &zr->unlimited : NULL);
+	print_lat_row(NULL, l4, "bare userfaultfd round trip 4 KiB", &r->raw[0]);
+	print_lat_row(NULL, l4, "kernel anon fault 4 KiB", &r->anon);
+	print_lat_row(NULL, l4, "memcpy 4 KiB (mean)", &mc4);
+	print_lat_row("64 KiB folio", l64, "bare userfaultfd round trip 64 KiB", &r->raw[1]);
+	print_lat_row(NULL, l64, "memcpy 64 KiB (mean)", &mc64);
+	print_lat_row("2 MiB folio", l2m, "bare userfaultfd round trip 2 MiB", &r->raw[2]);
+	print_lat_row(NULL, l2m, "memcpy 2 MiB (mean)", &mc2m);
+	print_lat_row(NULL, l2m, "kernel THP fault 2 MiB", r->thp.valid ? &r->thp : NULL);
+	if (zr->ok)
 		printf("  zram: %s, %" PRIu64 " of %" PRIu64 " pages swapped out, "
 		       "%.2f:1 compressed; major faults %" PRIu64 "/%zu (limit), "
 		       "%" PRIu64 "/%zu (no limit)\n",
-		       zr.alg, zr.swapped, zr.pages,
-		       zr.compr_bytes ? (double)zr.orig_bytes / (double)zr.compr_bytes : 0.0,
-		       zr.majflt_limited, zr.limited.n, zr.majflt_unlimited, zr.unlimited.n);
+		       zr->alg, zr->swapped, zr->pages,
+		       zr->compr_bytes ? (double)zr->orig_bytes / (double)zr->compr_bytes : 0.0,
+		       zr->majflt_limited, zr->limited.n, zr->majflt_unlimited, zr->unlimited.n);
+}
 
+static void print_throughput(const struct opts *o, const struct results *r)
+{
 	printf("\n== migration throughput (GB/s, %zu MiB per hm_migrate, median) ==\n",
-	       o.hm_size / MiB);
+	       o->hm_size / MiB);
 	printf("  %-8s %8s %8s %10s   %-22s %7s %9s %9s\n", "folio", "demote", "promote",
 	       "fault-back", "baseline", "GB/s", "dem/base", "pro/base");
 	for (int i = 0; i < 3; i++) {
 		char d[16] = "-", p[16] = "-", f[16] = "-", rd[16] = "", rp[16] = "", bn[40];
-		double b = mc.gbps[i];
+		double b = r->mc.gbps[i];
+		const struct hm_res *h = &r->hr[i];
 
-		if (hm_ran && hr[i].ok) {
-			snprintf(d, sizeof(d), "%.2f", hr[i].demote_gbps);
-			snprintf(p, sizeof(p), "%.2f", hr[i].promote_gbps);
+		if (r->hm_ran && h->ok) {
+			snprintf(d, sizeof(d), "%.2f", h->demote_gbps);
+			snprintf(p, sizeof(p), "%.2f", h->promote_gbps);
 			snprintf(f, sizeof(f), "%.2f",
-				 (double)folio_sizes[i] / (hr[i].fault.p50 * 1000.0));
-			snprintf(rd, sizeof(rd), "%.0f%%", 100 * hr[i].demote_gbps / b);
-			snprintf(rp, sizeof(rp), "%.0f%%", 100 * hr[i].promote_gbps / b);
+				 (double)folio_sizes[i] / (h->fault.p50 * 1000.0));
+			snprintf(rd, sizeof(rd), "%.0f%%", 100 * h->demote_gbps / b);
+			snprintf(rp, sizeof(rp), "%.0f%%", 100 * h->promote_gbps / b);
 		}
 		snprintf(bn, sizeof(bn), "memcpy %s blocks", folio_names[i]);
 		printf("  %-8s %8s %8s %10s   %-22s %7.2f %9s %9s\n", folio_names[i], d, p, f, bn,
@@ -1226,49 +1250,77 @@ int main(int argc, char **argv)
 	}
 	printf("  (fault-back: one folio per fault at the p50 latency)\n");
 	printf("  (memcpy of one cache-hot 2 MiB block: %.2f GB/s, %.1f us)\n",
-	       mc.hot_2m_gbps, mc.hot_2m_us);
+	       r->mc.hot_2m_gbps, r->mc.hot_2m_us);
+}
 
-	if (hm_ran) {
-		printf("\n== hetmem counters (hm_stats deltas per folio size) ==\n");
-		printf("  %-8s %8s %10s %10s %10s %10s %10s %10s %8s\n", "folio", "folios",
-		       "faults", "fetch", "readahead", "demoted", "promoted", "failures", "short");
-		for (int i = 0; i < 3; i++) {
-			if (!hr[i].ok)
-				continue;
-			printf("  %-8s %8" PRIu64 " %10" PRIu64 " %10" PRIu64 " %10" PRIu64
-			       " %10" PRIu64 " %10" PRIu64 " %10" PRIu64 " %8" PRIu64 "\n",
-			       folio_names[i], hr[i].folios, hr[i].faults, hr[i].faults_fetch,
-			       hr[i].readahead, hr[i].demoted, hr[i].promoted, hr[i].failures,
-			       hr[i].short_moves);
-			if (hr[i].faults_fetch != hr[i].folios * (uint64_t)o.rounds)
-				printf("  note: %s: %" PRIu64 " fetch faults for %" PRIu64
-				       " timed touches: some touches did not fault\n",
-				       folio_names[i], hr[i].faults_fetch,
-				       hr[i].folios * (uint64_t)o.rounds);
-		}
-		printf("  total: faults served %" PRIu64 " (zero-fill %" PRIu64 ", fetch %" PRIu64
-		       ", waited %" PRIu64 ", wp %" PRIu64 "), pages demoted %" PRIu64
-		       ", promoted %" PRIu64 ", poisoned %" PRIu64 "\n",
-		       tot.faults, tot.faults_zero, tot.faults_fetch, tot.faults_wait,
-		       tot.faults_wp, tot.pages_demoted, tot.pages_promoted, tot.poisoned);
+static void print_counters(const struct opts *o, const struct results *r)
+{
+	const struct hm_stats *tot = &r->tot;
+	printf("\n== hetmem counters (hm_stats deltas per folio size) ==\n");
+	printf("  %-8s %8s %10s %10s %10s %10s %10s %10s %8s\n", "folio", "folios",
+	       "faults", "fetch", "readahead", "demoted", "promoted", "failures", "short");
+	for (int i = 0; i < 3; i++) {
+		const struct hm_res *h = &r->hr[i];
+		if (!h->ok)
+			continue;
+		printf("  %-8s %8" PRIu64 " %10" PRIu64 " %10" PRIu64 " %10" PRIu64
+		       " %10" PRIu64 " %10" PRIu64 " %10" PRIu64 " %8" PRIu64 "\n",
+		       folio_names[i], h->folios, h->faults, h->faults_fetch,
+		       h->readahead, h->demoted, h->promoted, h->failures,
+		       h->short_moves);
+		if (h->faults_fetch != h->folios * (uint64_t)o->rounds)
+			printf("  note: %s: %" PRIu64 " fetch faults for %" PRIu64
+			       " timed touches: some touches did not fault\n",
+			       folio_names[i], h->faults_fetch,
+			       h->folios * (uint64_t)o->rounds);
 	}
+	printf("  total: faults served %" PRIu64 " (zero-fill %" PRIu64 ", fetch %" PRIu64
+	       ", waited %" PRIu64 ", wp %" PRIu64 "), pages demoted %" PRIu64
+	       ", promoted %" PRIu64 ", poisoned %" PRIu64 "\n",
+	       tot->faults, tot->faults_zero, tot->faults_fetch, tot->faults_wait,
+	       tot->faults_wp, tot->pages_demoted, tot->pages_promoted, tot->poisoned);
+}
 
+static void print_targets(const struct opts *o, const struct results *r)
+{
+	const struct hm_res *hr = r->hr;
+	bool h0 = r->hm_ran && hr[0].ok, h2 = r->hm_ran && hr[2].ok;
 	printf("\n== targets ==\n");
 	print_target("4 KiB fault-back p50 / zram swap-in p50 (<= 1.5x)",
-		     hm_ran && hr[0].ok && zr.ok ? hr[0].fault.p50 / zr.limited.p50 : NAN,
+		     h0 && r->zr.ok ? hr[0].fault.p50 / r->zr.limited.p50 : NAN,
 		     1.5, false, false);
 	print_target("2 MiB demotion / memcpy 2 MiB blocks (>= 50%)",
-		     hm_ran && hr[2].ok ? hr[2].demote_gbps / mc.gbps[2] : NAN, 0.5, true, true);
+		     h2 ? hr[2].demote_gbps / r->mc.gbps[2] : NAN, 0.5, true, true);
 	print_target("2 MiB promotion / memcpy 2 MiB blocks (>= 50%)",
-		     hm_ran && hr[2].ok ? hr[2].promote_gbps / mc.gbps[2] : NAN, 0.5, true, true);
-	if (raw[0].valid && zr.ok)
+		     h2 ? hr[2].promote_gbps / r->mc.gbps[2] : NAN, 0.5, true, true);
+	if (r->raw[0].valid && r->zr.ok)
 		printf("  note: a bare userfaultfd round trip alone is %.2fx the zram swap-in p50 "
-		       "here%s\n", raw[0].p50 / zr.limited.p50,
-		       o.cpu < 0 ? " (--cpu N shows it without cross-CPU wake-ups)" : "");
+		       "here%s\n", r->raw[0].p50 / r->zr.limited.p50,
+		       o->cpu < 0 ? " (--cpu N shows it without cross-CPU wake-ups)" : "");
 	fflush(stdout);
-	if (hm_ran && hetmem_finish(tier) != 0)
-		all_ok = false;
-	printf("\nbench_fault: %s in %.1f s\n", all_ok ? "done" : "done with FAILURES",
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o = { .cpu = -1 };
+	static struct results r = { .all_ok = true };
+	uint64_t t_start = now_ns();
+
+	int rc = parse_args(argc, argv, &o);
+	if (rc >= 0)
+		return rc;
+	set_sizes(&o);
+	print_header(&o);
+	run_baselines(&o, &r);
+	run_hetmem(&o, &r);
+	print_latency(&r);
+	print_throughput(&o, &r);
+	if (r.hm_ran)
+		print_counters(&o, &r);
+	print_targets(&o, &r);
+	if (r.hm_ran && hetmem_finish(r.tier) != 0)
+		r.all_ok = false;
+	printf("\nbench_fault: %s in %.1f s\n", r.all_ok ? "done" : "done with FAILURES",
 	       (double)(now_ns() - t_start) / 1e9);
-	return all_ok ? 0 : 1;
+	return r.all_ok ? 0 : 1;
 }

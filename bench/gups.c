@@ -700,180 +700,231 @@ static void row_head(const struct opts *o, int k)
 	printf("%-8s %-7s", pn, h);
 }
 
-int main(int argc, char **argv)
+/* Options that only shape the defaults (whether they were given). */
+struct given {
+	bool quick, hot, skew, ws, budget, sec;
+};
+
+/* Parse the list of --hot: false if bad. */
+static bool parse_hot(struct opts *o, const char *v)
 {
-	struct opts o = {.ws = 8 * GiB, .budget = 2 * GiB, .seconds = 20};
-	bool quick = false, hot_set = false, skew_set = false, ws_set = false, budget_set = false, sec_set = false;
-	for (size_t i = 0; i < NCFG; i++)
-		o.run[i] = true;
+	char buf[256], *tok, *save;
+	snprintf(buf, sizeof(buf), "%s", v);
+	o->nhot = 0;
+	if (!strcmp(v, "none")) { /* no idle phase: skewed and moving only */
+		o->no_idle = true;
+		return true;
+	}
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (o->nhot == MAX_HOT || parse_size(tok, &o->hot[o->nhot]))
+			return false;
+		o->nhot++;
+	}
+	return true;
+}
+
+/* Parse the list of --configs: false if it names an unknown one. */
+static bool parse_configs(struct opts *o, const char *v)
+{
+	char buf[256], *tok, *save;
+	snprintf(buf, sizeof(buf), "%s", v);
+	for (size_t k = 0; k < NCFG; k++)
+		o->run[k] = false;
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		size_t k;
+		for (k = 0; k < NCFG && strcmp(all_cfgs[k].name, tok); k++)
+			;
+		if (k == NCFG)
+			return false;
+		o->run[k] = true;
+	}
+	return true;
+}
+
+/* Parse the command line into @o: -1 to go on, else the exit status (0 for
+ * --help, 2 for a bad option, usage printed). */
+static int parse_args(int argc, char **argv, struct opts *o, struct given *g)
+{
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		bool ok = true;
 		if (!strcmp(a, "--quick")) {
-			quick = true;
+			g->quick = true;
+			continue;
 		} else if (!strcmp(a, "--paired-idle")) {
-			o.paired_idle = true;
+			o->paired_idle = true;
+			continue;
 		} else if (!strcmp(a, "--no-zram")) {
-			o.no_zram = true;
+			o->no_zram = true;
+			continue;
 		} else if (!strcmp(a, "--idle-poll")) {
 			/* held until exit, by the parent: every child alike */
 			if (hold_idle_poll("gups") < 0)
 				return 2;
 			printf("gups: idle CPUs poll (a 0 us CPU latency request) for every configuration\n");
-		} else if (v && !strcmp(a, "--cpu")) {
+			continue;
+		} else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+			usage(stdout);
+			return 0;
+		} else if (!v) {
+			ok = false;
+		} else if (!strcmp(a, "--cpu")) {
 			/* every configuration alike (children inherit it): a
 			 * fault's round trip then needs no wake-up across vCPUs */
 			int c = pin_to_cpu("gups", v);
 			if (c < 0)
 				return 2;
 			printf("gups: every configuration runs on CPU %d only\n", c);
-			i++;
-		} else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-			usage(stdout);
-			return 0;
-		} else if (v && !strcmp(a, "--record")) {
-			o.record = v;
-			i++;
-		} else if (v && !strcmp(a, "--ws")) {
-			if (parse_size(v, &o.ws))
-				goto bad;
-			ws_set = true;
-			i++;
-		} else if (v && !strcmp(a, "--budget")) {
-			if (parse_size(v, &o.budget))
-				goto bad;
-			budget_set = true;
-			i++;
-		} else if (v && !strcmp(a, "--skew-hot")) {
-			if (parse_size(v, &o.skew_hot))
-				goto bad;
-			skew_set = true;
-			i++;
-		} else if (v && !strcmp(a, "--seconds")) {
-			o.seconds = atof(v);
-			if (o.seconds < 1 || o.seconds > 300)
-				goto bad;
-			sec_set = true;
-			i++;
-		} else if (v && !strcmp(a, "--hot")) {
-			char buf[256], *tok, *save;
-			snprintf(buf, sizeof(buf), "%s", v);
-			o.nhot = 0;
-			hot_set = true;
-			i++;
-			if (!strcmp(v, "none")) { /* no idle phase: skewed and moving only */
-				o.no_idle = true;
-				continue;
-			}
-			for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-				if (o.nhot == MAX_HOT || parse_size(tok, &o.hot[o.nhot]))
-					goto bad;
-				o.nhot++;
-			}
-		} else if (v && !strcmp(a, "--configs")) {
-			char buf[256], *tok, *save;
-			snprintf(buf, sizeof(buf), "%s", v);
-			for (size_t k = 0; k < NCFG; k++)
-				o.run[k] = false;
-			for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-				size_t k;
-				for (k = 0; k < NCFG && strcmp(all_cfgs[k].name, tok); k++)
-					;
-				if (k == NCFG)
-					goto bad;
-				o.run[k] = true;
-			}
-			i++;
+		} else if (!strcmp(a, "--record")) {
+			o->record = v;
+		} else if (!strcmp(a, "--ws")) {
+			ok = !parse_size(v, &o->ws);
+			g->ws = true;
+		} else if (!strcmp(a, "--budget")) {
+			ok = !parse_size(v, &o->budget);
+			g->budget = true;
+		} else if (!strcmp(a, "--skew-hot")) {
+			ok = !parse_size(v, &o->skew_hot);
+			g->skew = true;
+		} else if (!strcmp(a, "--seconds")) {
+			o->seconds = atof(v);
+			ok = o->seconds >= 1 && o->seconds <= 300;
+			g->sec = true;
+		} else if (!strcmp(a, "--hot")) {
+			ok = parse_hot(o, v);
+			g->hot = true;
+		} else if (!strcmp(a, "--configs")) {
+			ok = parse_configs(o, v);
 		} else {
-			goto bad;
+			ok = false;
+		}
+		if (!ok) {
+			usage(stderr);
+			return 2;
+		}
+		i++; /* the option's value */
+	}
+	return -1;
+}
+
+/* The defaults that depend on other options (--quick's smaller sizes,
+ * hot sets from the budget), then the checks: -1 if sound, else 2. */
+static int settle_opts(struct opts *o, const struct given *g)
+{
+	if (g->quick) { /* smaller defaults; explicit options still win */
+		if (!g->ws)
+			o->ws = 256 * MiB;
+		if (!g->budget)
+			o->budget = 64 * MiB;
+		if (!g->sec)
+			o->seconds = 2;
+		if (!g->hot && !g->ws && !g->budget) {
+			o->hot[0] = 16 * MiB, o->hot[1] = 32 * MiB, o->hot[2] = 48 * MiB;
+			o->nhot = 3;
 		}
 	}
-	if (quick) { /* smaller defaults; explicit options still win */
-		if (!ws_set)
-			o.ws = 256 * MiB;
-		if (!budget_set)
-			o.budget = 64 * MiB;
-		if (!sec_set)
-			o.seconds = 2;
-		if (!hot_set && !ws_set && !budget_set) {
-			o.hot[0] = 16 * MiB, o.hot[1] = 32 * MiB, o.hot[2] = 48 * MiB;
-			o.nhot = 3;
-		}
-	}
-	if (o.no_idle && !skew_set) {
+	if (o->no_idle && !g->skew) {
 		fprintf(stderr, "gups: --hot none needs --skew-hot\n");
 		return 2;
 	}
-	if (!o.nhot && !o.no_idle) {
-		o.hot[0] = o.budget / 4, o.hot[1] = o.budget / 2, o.hot[2] = o.budget / 4 * 3;
-		o.nhot = 3;
+	if (!o->nhot && !o->no_idle) {
+		o->hot[0] = o->budget / 4, o->hot[1] = o->budget / 2, o->hot[2] = o->budget / 4 * 3;
+		o->nhot = 3;
 	}
-	if (!skew_set)
-		o.skew_hot = o.hot[o.nhot / 2];
-	for (int h = 0; h < o.nhot; h++)
-		if (o.hot[h] > o.ws / 2) {
+	if (!g->skew)
+		o->skew_hot = o->hot[o->nhot / 2];
+	for (int h = 0; h < o->nhot; h++)
+		if (o->hot[h] > o->ws / 2) {
 			fprintf(stderr, "gups: a hot set (%" PRIu64 " MiB) may be at most half the working set\n",
-				o.hot[h] / MiB);
+				o->hot[h] / MiB);
 			return 2;
 		}
-	if (o.skew_hot > o.ws / 2 || o.budget < 4 * MiB || o.budget >= o.ws) {
+	if (o->skew_hot > o->ws / 2 || o->budget < 4 * MiB || o->budget >= o->ws) {
 		fprintf(stderr, "gups: need --skew-hot <= half the working set and 4 MiB <= --budget < --ws\n");
 		return 2;
 	}
+	return -1;
+}
 
+static void print_setup(const struct opts *o)
+{
 	char ws[16], bu[16], sk[16], hs[64] = "";
-	fmt_size(ws, sizeof(ws), o.ws);
-	fmt_size(bu, sizeof(bu), o.budget);
-	fmt_size(sk, sizeof(sk), o.skew_hot);
-	for (int h = 0; h < o.nhot; h++) {
+	fmt_size(ws, sizeof(ws), o->ws);
+	fmt_size(bu, sizeof(bu), o->budget);
+	fmt_size(sk, sizeof(sk), o->skew_hot);
+	for (int h = 0; h < o->nhot; h++) {
 		char t[16];
-		fmt_size(t, sizeof(t), o.hot[h]);
+		fmt_size(t, sizeof(t), o->hot[h]);
 		snprintf(hs + strlen(hs), sizeof(hs) - strlen(hs), "%s%s", h ? "," : "", t);
 	}
 	printf("gups: working set %s, budget %s, idle hot sets %s, skewed/moving hot set %s, %.0f s per phase "
-	       "(moving %.0f s), 4 KiB folios, emu tier\n", ws, bu, hs, sk, o.seconds, 2 * o.seconds);
+	       "(moving %.0f s), 4 KiB folios, emu tier\n", ws, bu, hs, sk, o->seconds, 2 * o->seconds);
 	fflush(stdout);
+}
 
-	struct cfg_res res[NCFG];
+/* Run every configuration asked for into @res: true if a hetmem one (or
+ * allram) failed; the kernel baseline's failure is only reported. */
+static bool run_configs(const struct opts *o, struct cfg_res *res)
+{
 	bool fail = false;
 	for (size_t i = 0; i < NCFG; i++) {
 		memset(&res[i], 0, sizeof(res[i]));
-		if (!o.run[i])
+		if (!o->run[i])
 			continue;
 		uint64_t t0 = mono_ns();
-		run_cfg(&all_cfgs[i], &o, &res[i]);
+		run_cfg(&all_cfgs[i], o, &res[i]);
 		printf("  %-9s %s (%.0f s)\n", all_cfgs[i].name, res[i].ok ? "done" : res[i].msg,
 		       (double)(mono_ns() - t0) / 1e9);
 		fflush(stdout);
 		if (!res[i].ok && all_cfgs[i].kind != C_KERNEL)
 			fail = true;
 	}
+	return fail;
+}
 
-	/* the table */
-	const struct cfg_res *ram = res_of(res, &o, "allram"), *orc = res_of(res, &o, "oracle");
-	const struct cfg_res *fifo = res_of(res, &o, "fifo"), *ker = res_of(res, &o, "kernel");
-	int nph = o.nhot + 2;
+enum column { COL_RATE, COL_TRAFFIC, COL_FAULTS };
+
+/* A table of one number per phase and configuration ("-" where not measured). */
+static void print_column_table(const struct opts *o, const struct cfg_res *res, enum column c)
+{
+	for (int k = 0; k < o->nhot + 2; k++) {
+		row_head(o, k);
+		for (size_t i = 0; i < NCFG; i++) {
+			if (!o->run[i])
+				continue;
+			const struct phase_res *ph = &res[i].ph[k];
+			if (!done(&res[i], k) || (c == COL_FAULTS && ph->fault_ratio < 0))
+				printf(" %10s", "-");
+			else if (c == COL_RATE)
+				printf(" %10.3f", ph->rate / 1e6);
+			else if (c == COL_TRAFFIC)
+				printf(" %10.1f", ph->traffic / (double)MiB);
+			else
+				printf(" %10.2f", ph->fault_ratio);
+		}
+		printf("\n");
+	}
+}
+
+static void print_rates(const struct opts *o, const struct cfg_res *res)
+{
 	printf("\n== updates/s (millions; settled: mean of the second half of each phase) ==\n");
 	printf("%-8s %-7s", "phase", "hot");
 	for (size_t i = 0; i < NCFG; i++)
-		if (o.run[i])
+		if (o->run[i])
 			printf(" %10s", all_cfgs[i].name);
 	printf("\n");
-	for (int k = 0; k < nph; k++) {
-		row_head(&o, k);
-		for (size_t i = 0; i < NCFG; i++)
-			if (o.run[i]) {
-				if (done(&res[i], k))
-					printf(" %10.3f", res[i].ph[k].rate / 1e6);
-				else
-					printf(" %10s", "-");
-			}
-		printf("\n");
-	}
+	print_column_table(o, res, COL_RATE);
+}
+
+static void print_ratios(const struct opts *o, const struct cfg_res *res)
+{
+	const struct cfg_res *ram = res_of(res, o, "allram"), *orc = res_of(res, o, "oracle");
 	printf("\n== ratios: to all-in-RAM (a) / to the oracle (d) ==\n");
-	for (int k = 0; k < nph; k++) {
-		row_head(&o, k);
+	for (int k = 0; k < o->nhot + 2; k++) {
+		row_head(o, k);
 		for (size_t i = 0; i < NCFG; i++) {
-			if (!o.run[i])
+			if (!o->run[i])
 				continue;
 			char cell[32] = "-";
 			if (done(&res[i], k)) {
@@ -889,97 +940,115 @@ int main(int argc, char **argv)
 		}
 		printf("\n");
 	}
-	if (o.paired_idle) {
-		printf("\n== idle, paired in one process: hetmem / its all-in-RAM reference (M/s), alternating 100 ms "
-		       "windows; allram: plain / another plain region, the control ==\n");
-		for (int k = 0; k < o.nhot; k++) {
-			row_head(&o, k);
-			for (size_t i = 0; i < NCFG; i++) {
-				if (!o.run[i])
-					continue;
-				char cell[40] = "-";
-				const struct phase_res *ph = &res[i].ph[k];
-				if (done(&res[i], k) && ph->ref_rate > 0)
-					snprintf(cell, sizeof(cell), "%.1f/%.1f=%.0f%%", ph->rate / 1e6, ph->ref_rate / 1e6,
-						 100 * ph->rate / ph->ref_rate);
-				printf(" %18s", cell);
-			}
-			printf("\n");
+}
+
+static void print_paired(const struct opts *o, const struct cfg_res *res)
+{
+	printf("\n== idle, paired in one process: hetmem / its all-in-RAM reference (M/s), alternating 100 ms "
+	       "windows; allram: plain / another plain region, the control ==\n");
+	for (int k = 0; k < o->nhot; k++) {
+		row_head(o, k);
+		for (size_t i = 0; i < NCFG; i++) {
+			if (!o->run[i])
+				continue;
+			char cell[40] = "-";
+			const struct phase_res *ph = &res[i].ph[k];
+			if (done(&res[i], k) && ph->ref_rate > 0)
+				snprintf(cell, sizeof(cell), "%.1f/%.1f=%.0f%%", ph->rate / 1e6, ph->ref_rate / 1e6,
+					 100 * ph->rate / ph->ref_rate);
+			printf(" %18s", cell);
 		}
-	}
-	printf("\n== migration traffic (MiB/s, promoted + demoted; kernel: pswpin + pswpout) ==\n");
-	for (int k = 0; k < nph; k++) {
-		row_head(&o, k);
-		for (size_t i = 0; i < NCFG; i++)
-			if (o.run[i]) {
-				if (done(&res[i], k))
-					printf(" %10.1f", res[i].ph[k].traffic / (double)MiB);
-				else
-					printf(" %10s", "-");
-			}
 		printf("\n");
 	}
-	printf("\n== faults per 1000 updates over each settled half (placement, whatever the machine's speed; "
-	       "kernel: pages swapped in) ==\n");
-	for (int k = 0; k < nph; k++) {
-		row_head(&o, k);
-		for (size_t i = 0; i < NCFG; i++)
-			if (o.run[i]) {
-				if (done(&res[i], k) && res[i].ph[k].fault_ratio >= 0)
-					printf(" %10.2f", res[i].ph[k].fault_ratio);
-				else
-					printf(" %10s", "-");
-			}
-		printf("\n");
-	}
+}
+
+static void print_moving(const struct opts *o, const struct cfg_res *res)
+{
+	int last = o->nhot + 1;
 	printf("\n== moving: settled before the jump, after it, and the time to get back to 90%% ==\n");
 	for (size_t i = 0; i < NCFG; i++) {
-		if (!o.run[i] || !done(&res[i], nph - 1))
+		if (!o->run[i] || !done(&res[i], last))
 			continue;
-		const struct phase_res *m = &res[i].ph[nph - 1];
+		const struct phase_res *m = &res[i].ph[last];
 		char rec[32];
 		if (m->recover_s >= 0)
 			snprintf(rec, sizeof(rec), "%.1f s", m->recover_s);
 		else
-			snprintf(rec, sizeof(rec), "not within %.0f s", o.seconds);
+			snprintf(rec, sizeof(rec), "not within %.0f s", o->seconds);
 		printf("  %-9s before %.3f M/s, after %.3f M/s, recovery %s\n", all_cfgs[i].name, m->rate / 1e6,
 		       m->after / 1e6, rec);
 	}
+}
 
-	printf("\n== targets ==\n");
-	for (size_t i = 0; i < NCFG; i++) {
-		if (all_cfgs[i].kind != C_HETMEM || !o.run[i])
+/* The targets of one hetmem configuration (@r NULL when it failed). */
+static void print_cfg_targets(const struct opts *o, const struct cfg_res *res, const char *name,
+			      const struct cfg_res *r)
+{
+	const struct cfg_res *ram = res_of(res, o, "allram"), *orc = res_of(res, o, "oracle");
+	const struct cfg_res *fifo = res_of(res, o, "fifo"), *ker = res_of(res, o, "kernel");
+	int last = o->nhot + 1;
+	char what[96];
+	for (int k = 0; k < o->nhot; k++) {
+		if (o->hot[k] > o->budget / 4 * 3)
 			continue;
-		const struct cfg_res *r = res[i].ok ? &res[i] : NULL;
-		char what[96];
-		for (int k = 0; k < o.nhot; k++) {
-			if (o.hot[k] > o.budget / 4 * 3)
-				continue;
-			char h[16];
-			fmt_size(h, sizeof(h), o.hot[k]);
-			snprintf(what, sizeof(what), "%s idle %s / all-in-RAM (>= 90%%)", all_cfgs[i].name, h);
-			target_ratio(what, r, ram, k, 100, 90, "%");
-			if (o.paired_idle) {
-				bool have = done(r, k) && r->ph[k].ref_rate > 0;
-				snprintf(what, sizeof(what), "%s idle %s / all-in-RAM paired (>= 90%%)", all_cfgs[i].name, h);
-				target(what, have, have ? 100 * r->ph[k].rate / r->ph[k].ref_rate : 0, 90, "%", true);
-			}
+		char h[16];
+		fmt_size(h, sizeof(h), o->hot[k]);
+		snprintf(what, sizeof(what), "%s idle %s / all-in-RAM (>= 90%%)", name, h);
+		target_ratio(what, r, ram, k, 100, 90, "%");
+		if (o->paired_idle) {
+			bool have = done(r, k) && r->ph[k].ref_rate > 0;
+			snprintf(what, sizeof(what), "%s idle %s / all-in-RAM paired (>= 90%%)", name, h);
+			target(what, have, have ? 100 * r->ph[k].rate / r->ph[k].ref_rate : 0, 90, "%", true);
 		}
-		int s = o.nhot;
-		snprintf(what, sizeof(what), "%s skewed / oracle (>= 90%%)", all_cfgs[i].name);
-		target_ratio(what, r, orc, s, 100, 90, "%");
-		if (strcmp(all_cfgs[i].name, "fifo")) {
-			snprintf(what, sizeof(what), "%s skewed / fifo (>= 1.5x)", all_cfgs[i].name);
-			target_ratio(what, r, fifo, s, 1, 1.5, "x");
-		}
-		snprintf(what, sizeof(what), "%s skewed / kernel+zram (>= 1x)", all_cfgs[i].name);
-		target_ratio(what, r, ker, s, 1, 1.0, "x");
-		snprintf(what, sizeof(what), "%s moving: back to 90%% after the jump (<= 10 s)", all_cfgs[i].name);
-		bool have = done(r, nph - 1);
-		target(what, have, have ? r->ph[nph - 1].recover_s : -1, 10, " s", false);
 	}
+	int s = o->nhot;
+	snprintf(what, sizeof(what), "%s skewed / oracle (>= 90%%)", name);
+	target_ratio(what, r, orc, s, 100, 90, "%");
+	if (strcmp(name, "fifo")) {
+		snprintf(what, sizeof(what), "%s skewed / fifo (>= 1.5x)", name);
+		target_ratio(what, r, fifo, s, 1, 1.5, "x");
+	}
+	snprintf(what, sizeof(what), "%s skewed / kernel+zram (>= 1x)", name);
+	target_ratio(what, r, ker, s, 1, 1.0, "x");
+	snprintf(what, sizeof(what), "%s moving: back to 90%% after the jump (<= 10 s)", name);
+	bool have = done(r, last);
+	target(what, have, have ? r->ph[last].recover_s : -1, 10, " s", false);
+}
+
+static void print_targets(const struct opts *o, const struct cfg_res *res)
+{
+	printf("\n== targets ==\n");
+	for (size_t i = 0; i < NCFG; i++)
+		if (all_cfgs[i].kind == C_HETMEM && o->run[i])
+			print_cfg_targets(o, res, all_cfgs[i].name, res[i].ok ? &res[i] : NULL);
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o = {.ws = 8 * GiB, .budget = 2 * GiB, .seconds = 20};
+	struct given g = {0};
+	for (size_t i = 0; i < NCFG; i++)
+		o.run[i] = true;
+	int rc = parse_args(argc, argv, &o, &g);
+	if (rc < 0)
+		rc = settle_opts(&o, &g);
+	if (rc >= 0)
+		return rc;
+	print_setup(&o);
+
+	struct cfg_res res[NCFG];
+	bool fail = run_configs(&o, res);
+
+	print_rates(&o, res);
+	print_ratios(&o, res);
+	if (o.paired_idle)
+		print_paired(&o, res);
+	printf("\n== migration traffic (MiB/s, promoted + demoted; kernel: pswpin + pswpout) ==\n");
+	print_column_table(&o, res, COL_TRAFFIC);
+	printf("\n== faults per 1000 updates over each settled half (placement, whatever the machine's speed; "
+	       "kernel: pages swapped in) ==\n");
+	print_column_table(&o, res, COL_FAULTS);
+	print_moving(&o, res);
+	print_targets(&o, res);
 	return fail ? 1 : 0;
-bad:
-	usage(stderr);
-	return 2;
 }

@@ -8,9 +8,10 @@
 # children with subprocess (vfork, closing every fd above 2), and checks them.
 # (HETMEM_DEMOTE comes from the test's environment.)
 set -u
+. "$(dirname "$0")/../lib.sh"
 hetmem=$1
-command -v bash >/dev/null || { echo "skipped: no bash"; exit 77; }
-command -v python3 >/dev/null || { echo "skipped: no python3"; exit 77; }
+command -v bash >/dev/null || hm_skip "no bash"
+command -v python3 >/dev/null || hm_skip "no python3"
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 cat >"$dir/script.sh" <<'EOS'

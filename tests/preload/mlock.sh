@@ -15,6 +15,7 @@
 #              `hetmem stat` say it is thrashing; the same program with a
 #              budget it fits in is not said to be
 set -u
+. "$(dirname "$0")/../lib.sh"
 hetmem=$1 prog=$2 case=$3
 tmp=$(mktemp -d)
 pid=
@@ -28,11 +29,10 @@ elapsed() { awk -v a="$(now)" -v b="$1" 'BEGIN { printf "%.2f", a - b }'; }
 case $case in
 memtester)
 	mt=$(command -v memtester || ls /usr/sbin/memtester 2>/dev/null)
-	[ -n "$mt" ] || { echo "skipped: memtester is not installed (scripts/install-deps.sh)"; exit 77; }
+	[ -n "$mt" ] || hm_skip "memtester is not installed (scripts/install-deps.sh)"
 	lim=$(ulimit -l)
 	if [ "$(id -u)" != 0 ] && [ "$lim" != unlimited ] && [ "$lim" -lt 32768 ]; then
-		echo "skipped: memtester cannot mlock 28 MiB here (not root, RLIMIT_MEMLOCK ${lim} KiB)"
-		exit 77
+		hm_skip "memtester cannot mlock 28 MiB here (not root, RLIMIT_MEMLOCK ${lim} KiB)"
 	fi
 	# the budget's hold starts at budget + 16 MiB (one reclaim batch):
 	# 28 MiB locked is past it

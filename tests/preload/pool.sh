@@ -17,15 +17,15 @@
 #                          cannot take the machine.
 # HETMEM_DEMOTE is passed through (CTest runs sort under move and wp).
 # Exit 0 pass, 1 fail, 77 skipped.
+. "$(dirname "$0")/../lib.sh"
 hetmem=$1
 what=$2
 tmp=$(mktemp -d /tmp/hetmem-pool.XXXXXX) || exit 1
 pid=""
 trap '[ -n "$pid" ] && kill -9 $pid 2>/dev/null; rm -rf "$tmp"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
-skip() { echo "skipped: $*"; exit 77; }
 
-"$hetmem" run --dram 16M -- /bin/true >"$tmp/o" 2>&1 || skip "hetmem run cannot start a program here: $(cat "$tmp/o")"
+"$hetmem" run --dram 16M -- /bin/true >"$tmp/o" 2>&1 || hm_skip "hetmem run cannot start a program here: $(cat "$tmp/o")"
 
 # peak of VmRSS (kB) of process $1 until it exits; kill it past $2 kB
 peak_of() {
@@ -49,7 +49,7 @@ peak_of() {
 
 case $what in
 start)
-	[ -x /usr/bin/time ] || skip "/usr/bin/time is not installed (package time)"
+	[ -x /usr/bin/time ] || hm_skip "/usr/bin/time is not installed (package time)"
 	t0=$(date +%s)
 	/usr/bin/time -v "$hetmem" run --tier emu:4G -- /bin/true >"$tmp/o" 2>"$tmp/e" ||
 		fail "hetmem run --tier emu:4G -- /bin/true failed: $(cat "$tmp/e")"
@@ -67,7 +67,7 @@ start)
 	[ "$(grep -c . "$tmp/e")" = 1 ] || fail "more than the one line: $(cat "$tmp/e")"
 	;;
 sort)
-	sort=$(command -v sort) || skip "sort is not installed"
+	sort=$(command -v sort) || hm_skip "sort is not installed"
 	export LC_ALL=C
 	awk 'BEGIN { srand(7); for (i = 0; i < 1200000; i++) printf "%08x%08x %d\n", rand() * 4294967296, rand() * 4294967296, i }' >"$tmp/in"
 	"$sort" "$tmp/in" >"$tmp/want" &

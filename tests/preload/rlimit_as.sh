@@ -4,6 +4,7 @@
 # hold area above all, 8 GiB of address space) shrink to fit or go, and the
 # program's data is right.  Usage: rlimit_as.sh HETMEM
 set -u
+. "$(dirname "$0")/../lib.sh"
 hetmem=$1
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
@@ -20,7 +21,7 @@ print("ok")
 '
 # the same program without hetmem, under the same limit: it must work there
 out=$(ulimit -v 1200000; python3 -c "$prog" 2>&1)
-[ "$out" = ok ] || { echo "skipped: python3 does not run under ulimit -v 1200000 even without hetmem: $out"; exit 77; }
+[ "$out" = ok ] || hm_skip "python3 does not run under ulimit -v 1200000 even without hetmem: $out"
 out=$(ulimit -v 1200000; "$hetmem" run --dram 32M --tier "file:$dir/tier,size=512M" -- python3 -c "$prog" 2>&1)
 rc=$?
 if [ $rc -ne 0 ] || [ "$(printf '%s\n' "$out" | tail -n 1)" != ok ]; then

@@ -10,12 +10,13 @@
 # ambient capability so that its own hetmem has a full userfaultfd as nobody.
 # Twice per option: HETMEM_DEMOTE=move and wp.  Needs root.
 set -u
+. "$(dirname "$0")/../lib.sh"
 HM=$1
 PY=/usr/bin/python3
-[ "$(id -u)" = 0 ] || { echo "skipped: needs root (setpriv --reuid)"; exit 77; }
-command -v setpriv >/dev/null || { echo "skipped: no setpriv (util-linux)"; exit 77; }
-[ -x "$PY" ] || { echo "skipped: no $PY (scripts/install-deps.sh)"; exit 77; }
-getent passwd nobody >/dev/null || { echo "skipped: no user nobody"; exit 77; }
+[ "$(id -u)" = 0 ] || hm_skip "needs root (setpriv --reuid)"
+command -v setpriv >/dev/null || hm_skip "no setpriv (util-linux)"
+[ -x "$PY" ] || hm_skip "no $PY (scripts/install-deps.sh)"
+getent passwd nobody >/dev/null || hm_skip "no user nobody"
 grp=$(id -gn nobody)
 PROG='
 import os, sys

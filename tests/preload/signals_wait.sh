@@ -8,9 +8,10 @@
 # the wait reaches it either way).
 # Twice: HETMEM_DEMOTE=move and wp.
 set -u
+. "$(dirname "$0")/../lib.sh"
 HM=$1
 PY=/usr/bin/python3
-[ -x "$PY" ] || { echo "skipped: no $PY (scripts/install-deps.sh)"; exit 77; }
+[ -x "$PY" ] || hm_skip "no $PY (scripts/install-deps.sh)"
 dir=$(mktemp -d /tmp/hetmem-sigwait.XXXXXX)
 trap 'rm -rf "$dir"' EXIT
 cat > "$dir/prog.py" <<'PYEOF'

@@ -1500,8 +1500,7 @@ static void test_dontneed_demoted(void **state)
 	struct hm_features f;
 	assert_int_equal(hm_probe_features(&f), 0);
 	if (!f.event_remove) {
-		printf("SKIPPED: the kernel sends no userfaultfd REMOVE events\n");
-		skip();
+		HM_SKIP_CASE("the kernel sends no userfaultfd REMOVE events");
 	}
 	/* 4 KiB folios */
 	const size_t len = 8 * PG;
@@ -1657,8 +1656,7 @@ static void test_swapped_out_demote(void **state)
 {
 	struct ctx *c = *state;
 	if (!swap_configured()) {
-		printf("SKIPPED: no swap area configured: cannot have the kernel swap managed pages out\n");
-		skip();
+		HM_SKIP_CASE("no swap area configured: cannot have the kernel swap managed pages out");
 	}
 	const size_t len = 2 * MB;
 	const size_t folios[] = {HM_FOLIO_4K, HM_FOLIO_2M};
@@ -1667,8 +1665,7 @@ static void test_swapped_out_demote(void **state)
 		fill_pat(p, len, 600, 0);
 		if (madvise(p, len, MADV_PAGEOUT) != 0 || swapped_pages(p, len) == 0) {
 			hm_free(p, 0);
-			printf("SKIPPED: MADV_PAGEOUT swapped no managed page out\n");
-			skip();
+			HM_SKIP_CASE("MADV_PAGEOUT swapped no managed page out");
 		}
 		/* what is swapped out is not absent: its data goes to the device */
 		dev_migrate_all(c, p, len);
@@ -1697,14 +1694,12 @@ int main(int argc, char **argv)
 	} else if (!strcasecmp(mode, "move")) {
 		want_mode = HM_DEMOTE_MOVE;
 		if (!f.move) {
-			printf("SKIPPED: HETMEM_DEMOTE=move needs UFFDIO_MOVE (Linux >= 6.8), which this kernel lacks\n");
-			return HM_SKIP_CODE;
+			hm_skip("HETMEM_DEMOTE=move needs UFFDIO_MOVE (Linux >= 6.8), which this kernel lacks");
 		}
 	} else if (!strcasecmp(mode, "wp")) {
 		want_mode = HM_DEMOTE_WP;
 		if (!f.wp) {
-			printf("SKIPPED: HETMEM_DEMOTE=wp needs userfaultfd write-protect on anonymous memory\n");
-			return HM_SKIP_CODE;
+			hm_skip("HETMEM_DEMOTE=wp needs userfaultfd write-protect on anonymous memory");
 		}
 	} else {
 		fprintf(stderr, "HETMEM_DEMOTE='%s': expected move, wp or auto\n", mode);
@@ -1713,8 +1708,7 @@ int main(int argc, char **argv)
 	/* userfaultfd may open but be refused for the user (EPERM): skip */
 	int rc = hm_init(NULL);
 	if (rc) {
-		printf("SKIPPED: hm_init failed: %s\n", hm_last_error());
-		return HM_SKIP_CODE;
+		hm_skip("hm_init failed: %s", hm_last_error());
 	}
 	hm_shutdown();
 	printf("semantics: demote mode %s, kernel: move=%d wp=%d poison=%d remove-events=%d\n",

@@ -32,7 +32,6 @@
 #include "hetmem.h"
 #include "../hm_test.h"
 
-#define SKIP_CODE HM_SKIP_CODE
 #define PAGE 4096u
 #define TAG_MAGIC 0x5d1e55c0ffee0000ull
 
@@ -312,8 +311,7 @@ static inline void stress_start(const char *prog, struct hm_features *f)
 	sigbus_trap(prog);
 	int rc = hm_init(NULL);
 	if (rc == -ENOTSUP || rc == -EPERM || rc == -ENOSYS) {
-		printf("%s: SKIPPED: hm_init: %s\n", prog, hm_last_error());
-		exit(SKIP_CODE);
+		hm_skip("%s: hm_init: %s", prog, hm_last_error());
 	}
 	if (rc) {
 		printf("%s: FAILURE (hm_init: %s)\n", prog, hm_last_error());

@@ -8,11 +8,11 @@
 # input (a malformed record, a version 1 record, a missing file, no gnuplot)
 # fails with a message.  Exit 77 (skipped) without gnuplot or userfaultfd.
 set -u
+. "$(dirname "$0")/../lib.sh"
 hetmem=$1
 run=$2
 if ! command -v gnuplot >/dev/null 2>&1; then
-	echo "SKIPPED: gnuplot not installed (apt-get install gnuplot-nox)"
-	exit 77
+	hm_skip "gnuplot not installed (apt-get install gnuplot-nox)"
 fi
 dir=$(mktemp -d /tmp/hetmem-heatmap-test-XXXXXX)
 trap 'rm -rf "$dir"' EXIT

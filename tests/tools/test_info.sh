@@ -5,13 +5,13 @@
 # its guest_halt_poll_ns, with the note exactly when polling is off.
 # Exit 77 (skipped) without userfaultfd.
 set -u
+. "$(dirname "$0")/../lib.sh"
 hetmem=$1
 out=$("$hetmem" info 2>&1)
 rc=$?
 fail() { echo "FAIL: $*"; echo "$out"; exit 1; }
 if echo "$out" | grep -q "^userfaultfd: *unavailable"; then
-	echo "SKIPPED: $(echo "$out" | grep '^userfaultfd')"
-	exit 77
+	hm_skip "$(echo "$out" | grep '^userfaultfd')"
 fi
 [ $rc -eq 0 ] || fail "hetmem info exited $rc"
 echo "$out" | grep -q "^demotion: " || fail "no demotion line"

@@ -8,10 +8,11 @@
 # Skipped (77) without pkg-config or make; the example itself exits 77
 # without a usable userfaultfd.
 set -u
+. "$(dirname "$0")/../lib.sh"
 build=$1
 src=$2
-command -v pkg-config >/dev/null 2>&1 || { echo "SKIPPED: no pkg-config"; exit 77; }
-command -v make >/dev/null 2>&1 || { echo "SKIPPED: no make"; exit 77; }
+command -v pkg-config >/dev/null 2>&1 || hm_skip "no pkg-config"
+command -v make >/dev/null 2>&1 || hm_skip "no make"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
@@ -35,8 +36,7 @@ LD_LIBRARY_PATH=$libdir "$tmp/examples/alloc" >"$tmp/run.log" 2>&1
 rc=$?
 cat "$tmp/run.log"
 if [ $rc -eq 77 ]; then
-	echo "SKIPPED: the example found no usable userfaultfd"
-	exit 77
+	hm_skip "the example found no usable userfaultfd"
 fi
 [ $rc -eq 0 ] || fail "examples/alloc exited $rc"
 # It ran against the installed library, not the build tree's.

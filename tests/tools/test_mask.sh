@@ -7,12 +7,12 @@
 # list of known names; signal mode is refused without UFFD_FEATURE_SIGBUS.
 # Exit 77 (skipped) without userfaultfd.
 set -u
+. "$(dirname "$0")/../lib.sh"
 hetmem=$1
 fail() { echo "FAIL: $*"; echo "$out"; exit 1; }
 out=$(env -u HETMEM_MASK_FEATURES "$hetmem" info 2>&1)
 if echo "$out" | grep -q "^userfaultfd: *unavailable"; then
-	echo "SKIPPED: $(echo "$out" | grep '^userfaultfd')"
-	exit 77
+	hm_skip "$(echo "$out" | grep '^userfaultfd')"
 fi
 echo "$out" | grep -q "masked:" && fail "a masked line without HETMEM_MASK_FEATURES"
 # how a lost page is reported agrees with what the kernel has

@@ -14,12 +14,13 @@
 # Needs root (it sets the sysctl and /dev/userfaultfd's mode for its
 # duration and restores both); skipped (77) otherwise.
 set -u
+. "$(dirname "$0")/../lib.sh"
 hetmem=$1
-[ "$(id -u)" -eq 0 ] || { echo "skipped: needs root (sets vm.unprivileged_userfaultfd)"; exit 77; }
+[ "$(id -u)" -eq 0 ] || hm_skip "needs root (sets vm.unprivileged_userfaultfd)"
 sysctl=/proc/sys/vm/unprivileged_userfaultfd
-[ -w $sysctl ] || { echo "skipped: no writable $sysctl"; exit 77; }
-command -v setpriv >/dev/null || { echo "skipped: no setpriv"; exit 77; }
-[ -x /usr/bin/python3 ] || { echo "skipped: no /usr/bin/python3"; exit 77; }
+[ -w $sysctl ] || hm_skip "no writable $sysctl"
+command -v setpriv >/dev/null || hm_skip "no setpriv"
+[ -x /usr/bin/python3 ] || hm_skip "no /usr/bin/python3"
 old_sysctl=$(cat $sysctl)
 old_mode=
 [ -e /dev/userfaultfd ] && old_mode=$(stat -c %a /dev/userfaultfd)

@@ -8,19 +8,6 @@
 
 #include <time.h>
 
-static int setup(void **state)
-{
-	hm_test_require_uffd();
-	assert_int_equal(hm_init(NULL), 0);
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	hm_shutdown();
-	return 0;
-}
-
 static void expect_advice(char *p, size_t from, size_t to, int want)
 {
 	for (size_t i = from; i < to; i++)
@@ -176,9 +163,9 @@ static void test_reclaimer_honours(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_ranges, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_reclaimer_honours, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_input, unit_setup_uffd, unit_teardown_plain),
+		cmocka_unit_test_setup_teardown(test_ranges, unit_setup_uffd, unit_teardown_plain),
+		cmocka_unit_test_setup_teardown(test_reclaimer_honours, unit_setup_uffd, unit_teardown_plain),
 	};
 	return cmocka_run_group_tests_name("hm_advise", tests, NULL, NULL);
 }

@@ -20,18 +20,6 @@
 #include <time.h>
 #include <unistd.h>
 
-static int count_fds(void)
-{
-	int n = 0;
-	DIR *d = opendir("/proc/self/fd");
-	if (!d)
-		return -1;
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
-}
-
 /* ---------------------------------------------------------------------- */
 /* Before hm_init                                                          */
 /* ---------------------------------------------------------------------- */

@@ -46,18 +46,6 @@ static int teardown(void **state)
 	return unit_teardown_shutdown(state);
 }
 
-static int count_fds(void)
-{
-	int n = 0;
-	DIR *d = opendir("/proc/self/fd");
-	if (!d)
-		return -1;
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
-}
-
 static char *region(size_t np, size_t fsz, unsigned seed)
 {
 	char *p = hm_alloc(np * PG, fsz);
@@ -794,14 +782,12 @@ int main(void)
 	const char *m = getenv("HETMEM_DEMOTE");
 	if (m && !strcmp(m, "move")) {
 		if (!f.move) {
-			printf("SKIPPED: HETMEM_DEMOTE=move needs UFFDIO_MOVE (Linux >= 6.8), which this kernel lacks\n");
-			return HM_SKIP_CODE;
+			hm_skip("HETMEM_DEMOTE=move needs UFFDIO_MOVE (Linux >= 6.8), which this kernel lacks");
 		}
 		mode = HM_DEMOTE_MOVE;
 	} else if (m && !strcmp(m, "wp")) {
 		if (!f.wp) {
-			printf("SKIPPED: HETMEM_DEMOTE=wp needs userfaultfd write-protect, which this kernel lacks\n");
-			return HM_SKIP_CODE;
+			hm_skip("HETMEM_DEMOTE=wp needs userfaultfd write-protect, which this kernel lacks");
 		}
 		mode = HM_DEMOTE_WP;
 	} else {

@@ -230,19 +230,6 @@ static void test_track_events(void **state)
 
 /* --- the budget, end to end ------------------------------------------ */
 
-static int setup(void **state)
-{
-	hm_test_require_uffd();
-	assert_int_equal(hm_init(NULL), 0);
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	hm_shutdown();
-	return 0;
-}
-
 /* Block heat: samples in one 2 MiB block make the whole block hot (a hit
  * weighs a quarter: one hit is over the 1/8 threshold); samples that go back
  * untouched cool it again; other blocks are untouched by either. */
@@ -612,11 +599,11 @@ int main(void)
 		cmocka_unit_test(test_block_heat),
 	};
 	const struct CMUnitTest live[] = {
-		cmocka_unit_test_setup_teardown(test_budget_bad_input, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_track_bad_input, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_cold_to_device, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_block_promote, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_budget_bound, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_budget_bad_input, unit_setup_uffd, unit_teardown_plain),
+		cmocka_unit_test_setup_teardown(test_track_bad_input, unit_setup_uffd, unit_teardown_plain),
+		cmocka_unit_test_setup_teardown(test_cold_to_device, unit_setup_uffd, unit_teardown_plain),
+		cmocka_unit_test_setup_teardown(test_block_promote, unit_setup_uffd, unit_teardown_plain),
+		cmocka_unit_test_setup_teardown(test_budget_bound, unit_setup_uffd, unit_teardown_plain),
 	};
 	int rc = cmocka_run_group_tests_name("policy (fake clock)", pure, NULL, NULL);
 	return rc | cmocka_run_group_tests_name("budget and reclaimer", live, NULL, NULL);

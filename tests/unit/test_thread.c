@@ -177,7 +177,7 @@ static void test_creds(void **state)
 {
 	(void)state;
 	if (geteuid() != 0)
-		skip();
+		HM_SKIP_CASE("needs root (changes credentials)");
 	pid_t pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {

@@ -80,8 +80,7 @@ int main(int argc, char **argv)
 	cfg.track_cpu_pct = 25; /* a test runs on a loaded 2-CPU machine */
 	int rc = hm_init(&cfg);
 	if (rc == -ENOTSUP) {
-		printf("SKIPPED: tracking mechanism '%s' not available here: %s\n", mech, hm_last_error());
-		return HM_SKIP_CODE;
+		hm_skip("tracking mechanism '%s' not available here: %s", mech, hm_last_error());
 	}
 	if (rc) {
 		fprintf(stderr, "hm_init: %s\n", hm_last_error());

@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -135,7 +136,37 @@ static inline struct hm_stats stats_now(void)
 	return s;
 }
 
+/* Open file descriptors of this process now (-1 if /proc is not there). */
+static inline int count_fds(void)
+{
+	int n = 0;
+	DIR *d = opendir("/proc/self/fd");
+	if (!d)
+		return -1;
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n;
+}
+
 /* --- fixtures ----------------------------------------------------------- */
+
+/* hm_init with the defaults, the test program skipped without userfaultfd. */
+static inline int unit_setup_uffd(void **state)
+{
+	(void)state;
+	hm_test_require_uffd();
+	assert_int_equal(hm_init(NULL), 0);
+	return 0;
+}
+
+/* hm_shutdown, nothing else (unit_teardown_shutdown also clears injections). */
+static inline int unit_teardown_plain(void **state)
+{
+	(void)state;
+	hm_shutdown();
+	return 0;
+}
 
 static inline int unit_setup_init(void **state)
 {
