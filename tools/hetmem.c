@@ -24,6 +24,35 @@ int hm_heatmap_main(int argc, char **argv);
 #define HM_VERSION "unknown"
 #endif
 
+/* The environment section of --help, from src/core/options.def. */
+static void help_env(FILE *f)
+{
+	char arg[64];
+#define HM_OPT(field, VAR, KIND, DEF, LO, HI, UNIT, ARG, HELP, VALUES, MEANING)                                 \
+	snprintf(arg, sizeof(arg), "%s=%s", VAR, ARG);                                                          \
+	fprintf(f, "  %-28s ", arg);                                                                            \
+	for (const char *p = HELP; *p; p++)                                                                     \
+		fputs(*p == '\n' ? "\n                               " : (char[]){*p, 0}, f);                      \
+	fputc('\n', f);
+#include "../src/core/options.def"
+#undef HM_OPT
+}
+
+/* README.md's table of the variables hm_init reads (hidden option
+ * --help-env-markdown; tests/tools/test_env_table.sh compares them). */
+static void help_env_markdown(FILE *f)
+{
+	fputs("| variable | values | meaning |\n| --- | --- | --- |\n", f);
+	const char *values, *meaning;
+#define HM_OPT(field, VAR, KIND, DEF, LO, HI, UNIT, ARG, HELP, VALUES, MEANING)                                 \
+	values = VALUES;                                                                                        \
+	meaning = MEANING;                                                                                      \
+	if (values && meaning)                                                                                  \
+		fprintf(f, "| `%s` | %s | %s |\n", VAR, values, meaning);
+#include "../src/core/options.def"
+#undef HM_OPT
+}
+
 static void help(FILE *f)
 {
 	fprintf(f,
@@ -42,30 +71,8 @@ static void help(FILE *f)
 		"  help              this text\n"
 		"  version           the version (also --version)\n"
 		"\n"
-		"environment:\n"
-		"  HETMEM_POLICY=NAME           placement policy: recency (default), frequency, fifo\n"
-		"  HETMEM_DEMOTE=auto|move|wp   how pages leave RAM: UFFDIO_MOVE staging, or write-protect\n"
-		"  HETMEM_READAHEAD=N           folios read ahead on sequential faults (0 = off; default 8)\n"
-		"  HETMEM_SPIN_US=N             fault handler busy-polls N us after work (0 = never; default 50)\n"
-		"  HETMEM_CPUS=LIST             CPUs for hetmem's own threads (1, 2-3, 0,2-3); keep the program\n"
-		"                               off them (taskset) so demotions rarely interrupt it\n"
-		"  HETMEM_IDLE_POLL=1           idle CPUs poll while hetmem runs (a 0 us PM QoS request; root):\n"
-		"                               faster fault wake-ups where a halted CPU wakes slowly (a VM)\n"
-		"  HETMEM_FAULTS=handler|signal where faults are served: hetmem's handler thread (default), or\n"
-		"                               the faulting thread from a SIGBUS handler (faster; system calls\n"
-		"                               on pages not in RAM then fail with EFAULT, no devices)\n"
-		"  HETMEM_DRAM=SIZE             RAM budget (hetmem run --dram; see hetmem run --help)\n"
-		"  HETMEM_TIER='SPEC;SPEC'      device tiers (hetmem run --tier)\n"
-		"  HETMEM_FOLIO=4K|64K|2M       folio size of mappings the preload library manages\n"
-		"  HETMEM_MIN_MAP=SIZE          smallest anonymous mapping it manages (default 64K)\n"
-		"  HETMEM_STATS=FILE|-          counters at exit (hetmem run --stats)\n"
-		"  HETMEM_RECORD=PATH           record residency and hotness to PATH (for hetmem heatmap;\n"
-		"                               %%p in PATH: the pid, a record per process)\n"
-		"  HETMEM_RECORD_MS=N           ... every N ms (default 200)\n"
-		"  HETMEM_MASK_FEATURES=LIST    testing aid: run as if the kernel lacked these features\n"
-		"                               (move, wp, wp_unpopulated, wp_async, poison, thread_id,\n"
-		"                               event_remap, event_remove, event_unmap, sigbus, pagemap_scan,\n"
-		"                               soft_dirty), so that the fallbacks run\n");
+		"environment:\n");
+	help_env(f);
 }
 
 static const char *yesno(bool b)
@@ -173,6 +180,10 @@ static int info(void)
 
 int main(int argc, char **argv)
 {
+	if (argc == 2 && !strcmp(argv[1], "--help-env-markdown")) {
+		help_env_markdown(stdout);
+		return 0;
+	}
 	if (argc < 2 || !strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
 		help(argc < 2 ? stderr : stdout);
 		return argc < 2 ? 2 : 0;

@@ -1,5 +1,6 @@
 /*
- * options.c — the HETMEM_* options and struct hm_config, applied to the
+ * options.c — the HETMEM_* options of options.def parsed into struct
+ * hm_options (hm_options_parse), then, with struct hm_config, applied to the
  * subsystems at hm_init (hm_config_resolve); HETMEM_CPUS, hetmem's own
  * threads' CPUs.  Messages and value parsing are os/error.c's.
  */
@@ -55,6 +56,103 @@ bad:
 }
 
 
+/* ------------------------------------------------------------------------
+ * Parsing: HETMEM_* into struct hm_options, from options.def.  Nothing but
+ * the struct (and, on a bad value, the error message) is written.
+ * ---------------------------------------------------------------------- */
+
+static int parse_bool(const char *var, const char *e, bool *out)
+{
+	if (strcmp(e, "0") && strcmp(e, "1"))
+		return hm_error(EINVAL, "%s='%s': expected 0 or 1", var, e);
+	*out = *e == '1';
+	return 0;
+}
+
+static int parse_demote(const char *var, const char *e, enum hm_demote_mode *out)
+{
+	if (!strcasecmp(e, "auto"))
+		*out = HM_DEMOTE_AUTO;
+	else if (!strcasecmp(e, "move"))
+		*out = HM_DEMOTE_MOVE;
+	else if (!strcasecmp(e, "wp"))
+		*out = HM_DEMOTE_WP;
+	else
+		return hm_error(EINVAL, "%s='%s': expected auto, move or wp", var, e);
+	return 0;
+}
+
+/* the handler thread, or the faulting thread itself (sigfault.c) */
+static int parse_faults(const char *var, const char *e, bool *sigfault)
+{
+	if (strcmp(e, "handler") && strcmp(e, "signal"))
+		return hm_error(EINVAL, "%s='%s': expected handler or signal", var, e);
+	*sigfault = !strcmp(e, "signal");
+	return 0;
+}
+
+static int parse_policy(const char *var, const char *e, const struct hm_policy_ops **out)
+{
+	*out = hm_policy_find(e);
+	char what[128], names[128];
+	if (!*out)
+		return hm_error_msg(EINVAL, "%s: expected %s", hm_opt_label(var, e, what, sizeof(what)),
+				    hm_policy_names(names, sizeof(names), " or "));
+	return 0;
+}
+
+/* One HM_OPT of options.def: its default, then its variable if set. */
+#define HM_OPT_PARSE_SET(f, VAR, CALL)                                                                          \
+	do {                                                                                                    \
+		const char *e = getenv(VAR);                                                                    \
+		if (e && *e) {                                                                                  \
+			int rc = CALL;                                                                          \
+			if (rc)                                                                                 \
+				return rc;                                                                      \
+			o->f##_set = true;                                                                      \
+		}                                                                                               \
+	} while (0)
+#define HM_OPT_PARSE_BOOL(f, VAR, DEF, LO, HI, UNIT)                                                            \
+	o->f = DEF;                                                                                             \
+	HM_OPT_PARSE_SET(f, VAR, parse_bool(VAR, e, &o->f))
+#define HM_OPT_PARSE_UINT(f, VAR, DEF, LO, HI, UNIT)                                                            \
+	o->f = DEF;                                                                                             \
+	HM_OPT_PARSE_SET(f, VAR, hm_env_uint(VAR, LO, HI, UNIT, &o->f))
+#define HM_OPT_PARSE_DEMOTE(f, VAR, DEF, LO, HI, UNIT)                                                          \
+	o->f = DEF;                                                                                             \
+	HM_OPT_PARSE_SET(f, VAR, parse_demote(VAR, e, &o->f))
+#define HM_OPT_PARSE_FAULTS(f, VAR, DEF, LO, HI, UNIT)                                                          \
+	o->f = DEF;                                                                                             \
+	HM_OPT_PARSE_SET(f, VAR, parse_faults(VAR, e, &o->f))
+#define HM_OPT_PARSE_POLICY(f, VAR, DEF, LO, HI, UNIT)                                                          \
+	o->f = DEF;                                                                                             \
+	HM_OPT_PARSE_SET(f, VAR, parse_policy(VAR, e, &o->f))
+#define HM_OPT_PARSE_CPUS(f, VAR, DEF, LO, HI, UNIT)                                                            \
+	CPU_ZERO(&o->f);                                                                                        \
+	HM_OPT_PARSE_SET(f, VAR, parse_cpus(e, &o->f))
+#define HM_OPT_PARSE_OWNER(f, VAR, DEF, LO, HI, UNIT)
+
+int hm_options_parse(struct hm_options *o)
+{
+	memset(o, 0, sizeof(*o));
+#define HM_OPT(f, VAR, KIND, DEF, LO, HI, UNIT, ARG, HELP, VALUES, MEANING)                                     \
+	HM_OPT_PARSE_##KIND(f, VAR, DEF, LO, HI, UNIT);
+#include "options.def"
+#undef HM_OPT
+	/* block promotion (policy.c): a block with this many fetches in one
+	 * window is brought to RAM whole; 0 turns it off, for comparisons */
+	if (o->block_promote == 1)
+		return hm_error(EINVAL, "HETMEM_BLOCK_PROMOTE=1: a single fetch is no evidence (0 = off, or 2..%u)",
+				HM_HEAT_PAGES);
+	return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Applying: @cfg, then the parsed environment, to the state each subsystem
+ * reads (hm_g's fields of the fault path, migration, placement, and
+ * hetmem's threads).
+ * ---------------------------------------------------------------------- */
+
 /* Apply @cfg then the environment to hm_g.  0 or -EINVAL. */
 int hm_config_resolve(const struct hm_config *cfg)
 {
@@ -82,85 +180,35 @@ int hm_config_resolve(const struct hm_config *cfg)
 	memset(&hm_g.pctx, 0, sizeof(hm_g.pctx));
 	atomic_store(&hm_g.pub_gen, 0);
 	atomic_store(&hm_g.pub_hot, 0);
-	hm_g.policy = &hm_policy_recency;
-	const char *e = getenv("HETMEM_POLICY");
-	if (e && *e) {
-		hm_g.policy = hm_policy_find(e);
-		char what[128], names[128];
-		if (!hm_g.policy)
-			return hm_error_msg(EINVAL, "%s: expected %s", hm_opt_label("HETMEM_POLICY", e, what, sizeof(what)),
-					    hm_policy_names(names, sizeof(names), " or "));
-	}
-	hm_g.block_heat = true;
-	e = getenv("HETMEM_BLOCK_HEAT"); /* for comparisons: 0 ranks by the policy alone */
-	if (e && *e) {
-		if (strcmp(e, "0") && strcmp(e, "1"))
-			return hm_error(EINVAL, "HETMEM_BLOCK_HEAT='%s': expected 0 or 1", e);
-		hm_g.block_heat = *e == '1';
-	}
-	/* block promotion (policy.c): a block with this many fetches in one
-	 * window is brought to RAM whole; 0 turns it off, for comparisons */
-	hm_g.block_promote = HM_BLOCK_PROMOTE_DEFAULT;
-	int rc = hm_env_uint("HETMEM_BLOCK_PROMOTE", 0, HM_HEAT_PAGES, "fetches (0: off)", &hm_g.block_promote);
+
+	struct hm_options o;
+	int rc = hm_options_parse(&o);
 	if (rc)
 		return rc;
-	if (hm_g.block_promote == 1)
-		return hm_error(EINVAL, "HETMEM_BLOCK_PROMOTE=1: a single fetch is no evidence (0 = off, or 2..%u)",
-				HM_HEAT_PAGES);
-	/* HETMEM_CPUS=LIST: the CPUs hetmem's own threads run on */
-	hm_g.cpus_set = false;
-	CPU_ZERO(&hm_g.cpus);
-	e = getenv("HETMEM_CPUS");
-	if (e && *e) {
-		rc = parse_cpus(e, &hm_g.cpus);
-		if (rc)
-			return rc;
-		hm_g.cpus_set = true;
-	}
-	/* idle CPUs poll instead of halting while hetmem runs (fault.c) */
-	hm_g.idle_poll = false;
-	e = getenv("HETMEM_IDLE_POLL");
-	if (e && *e) {
-		if (strcmp(e, "0") && strcmp(e, "1"))
-			return hm_error(EINVAL, "HETMEM_IDLE_POLL='%s': expected 0 or 1", e);
-		hm_g.idle_poll = *e == '1';
-	}
-	/* where faults are served: the handler thread, or the faulting thread
-	 * itself (sigfault.c) */
-	hm_g.sigfault = false;
-	e = getenv("HETMEM_FAULTS");
-	if (e && *e) {
-		if (strcmp(e, "handler") && strcmp(e, "signal"))
-			return hm_error(EINVAL, "HETMEM_FAULTS='%s': expected handler or signal", e);
-		hm_g.sigfault = !strcmp(e, "signal");
-	}
-	e = getenv("HETMEM_DEMOTE");
-	if (e && *e) {
-		if (!strcasecmp(e, "auto"))
-			hm_g.demote = HM_DEMOTE_AUTO;
-		else if (!strcasecmp(e, "move"))
-			hm_g.demote = HM_DEMOTE_MOVE;
-		else if (!strcasecmp(e, "wp"))
-			hm_g.demote = HM_DEMOTE_WP;
-		else
-			return hm_error(EINVAL, "HETMEM_DEMOTE='%s': expected auto, move or wp", e);
-	}
-	e = getenv("HETMEM_READAHEAD");
-	if (e && *e) {
-		unsigned v = 0;
-		rc = hm_env_uint("HETMEM_READAHEAD", 0, 64, "folios", &v);
-		if (rc)
-			return rc;
-		hm_g.readahead_max = v ? v : HM_READAHEAD_OFF;
-	}
+	/* placement (place/): the policy, block heat and block promotion */
+	hm_g.policy = o.policy;
+	hm_g.block_heat = o.block_heat;
+	hm_g.block_promote = o.block_promote;
+	/* hetmem's own threads (os/thread.c's hm_pin_own_thread) */
+	hm_g.cpus_set = o.cpus_set;
+	hm_g.cpus = o.cpus;
+	/* the fault path (fault/): idle polling, signal mode, spinning */
+	hm_g.idle_poll = o.idle_poll;
+	hm_g.sigfault = o.sigfault;
 	hm_g.spin_us = cfg && cfg->spin_us ? (cfg->spin_us == HM_SPIN_OFF ? 0 : cfg->spin_us) : 50;
-	rc = hm_env_uint("HETMEM_SPIN_US", 0, 100000, "microseconds", &hm_g.spin_us);
-	if (rc)
-		return rc;
+	if (o.spin_us_set)
+		hm_g.spin_us = o.spin_us;
+	/* migration (migrate/): demotion and readahead; the environment
+	 * overrides @cfg */
+	if (o.demote_set)
+		hm_g.demote = o.demote;
+	if (o.readahead_set)
+		hm_g.readahead_max = o.readahead ? o.readahead : HM_READAHEAD_OFF;
 	if (hm_g.spin_us > 100000)
 		return hm_error(EINVAL, "hm_init: spin_us %u > 100000", hm_g.spin_us);
 	if (hm_g.readahead_max != HM_READAHEAD_OFF && hm_g.readahead_max > 64)
 		return hm_error(EINVAL, "hm_init: readahead_max %u > 64", hm_g.readahead_max);
+	/* the variables options.def marks OWNER: their subsystems read them */
 	rc = hm_track_config(cfg);
 	if (rc)
 		return rc;

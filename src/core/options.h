@@ -27,6 +27,24 @@ HM_HIDDEN const char *hm_opt_label(const char *var, const char *val, char *buf, 
 HM_HIDDEN int hm_parse_size(const char *s, uint64_t *out);
 HM_HIDDEN int hm_config_resolve(const struct hm_config *cfg);
 
+/* The HETMEM_* variables options.c parses (options.def), as typed: each
+ * parsed field f, its default unless f_set (the variable was set). */
+struct hm_options {
+#define HM_OPT_FIELD_BOOL(f) bool f, f##_set;
+#define HM_OPT_FIELD_UINT(f) unsigned f; bool f##_set;
+#define HM_OPT_FIELD_DEMOTE(f) enum hm_demote_mode f; bool f##_set;
+#define HM_OPT_FIELD_FAULTS(f) bool f, f##_set;
+#define HM_OPT_FIELD_POLICY(f) const struct hm_policy_ops *f; bool f##_set;
+#define HM_OPT_FIELD_CPUS(f) cpu_set_t f; bool f##_set;
+#define HM_OPT_FIELD_OWNER(f)
+#define HM_OPT(f, VAR, KIND, DEF, LO, HI, UNIT, ARG, HELP, VALUES, MEANING) HM_OPT_FIELD_##KIND(f)
+#include "options.def"
+#undef HM_OPT
+};
+/* Read the environment into *@o, with no other effect: 0, or -EINVAL with
+ * a message naming the variable and the value typed. */
+HM_HIDDEN int hm_options_parse(struct hm_options *o);
+
 /* runenv.c: start hetmem from HETMEM_* (hetmem run, the preload library) */
 HM_HIDDEN int hm_env_setup(void);
 HM_HIDDEN int hm_env_maps(size_t *folio, size_t *min_map);
