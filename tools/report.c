@@ -534,3 +534,25 @@ void hm_runrep_finish(struct hm_runrep *r, int child, int status, uint64_t child
 	free(r->procs);
 	free(r);
 }
+
+void hm_json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c < 0x20)
+			fprintf(f, "\\u%04x", c);
+		else
+			fputc(c, f);
+	}
+	fputc('"', f);
+}
+
+void hm_json_stats(FILE *f, const struct hm_stats *s)
+{
+#define HM_JSON_(name, how, src, doc) fprintf(f, ", \"" #name "\": %llu", (unsigned long long)s->name);
+	HM_STATS_FIELDS(HM_JSON_)
+#undef HM_JSON_
+}
