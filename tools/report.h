@@ -33,3 +33,7 @@ struct hm_stats;
 void hm_json_str(FILE *f, const char *s);
 /* Every field of hetmem_counters.h as ", \"name\": value" to @f. */
 void hm_json_stats(FILE *f, const struct hm_stats *s);
+/* true: hm_runrep_finish writes each block as a JSON object on a line
+ * (hetmem run --stats-format=json). */
+#include <stdbool.h>
+extern bool hm_runrep_json;

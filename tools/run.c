@@ -74,6 +74,8 @@ static void run_usage(FILE *f)
 		"  --stats[=FILE]     print the counters when the program ends, however it ends: one\n"
 		"                     block per process of its tree, then the totals (default: stderr;\n"
 		"                     %%p in FILE: a file per process, named with its pid)\n"
+		"  --stats-format=json  the --stats report as JSON, one object per process a line\n"
+		"                     (every counter of hetmem_counters.h); text is the default\n"
 		"  -h, --help         this text\n"
 		"\n"
 		"The same settings for programs started another way:\n"
@@ -365,6 +367,10 @@ int hm_run_main(int argc, char **argv)
 		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
 			run_usage(stdout);
 			return 0;
+		}
+		if (!strcmp(a, "--stats-format=json") || !strcmp(a, "--stats-format=text")) {
+			hm_runrep_json = a[15] == 'j';
+			continue;
 		}
 		if (!strncmp(a, "--stats", 7) && (a[7] == 0 || a[7] == '=')) {
 			if (a[7] == '=' && !a[8]) {

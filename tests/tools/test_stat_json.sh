@@ -26,3 +26,17 @@ for o in one + two:
     assert o["pid"] > 0 and o["tiers"], o
 print("ok: stat --json: %d counters, one object a line with -w" % len(fields))
 PY
+# hetmem run --stats-format=json: one object a line, the text form's keys
+"$hetmem" run --dram 32M --stats="$tmp/txt" -- /bin/true || { echo "FAIL run --stats"; exit 1; }
+"$hetmem" run --dram 32M --stats="$tmp/js" --stats-format=json -- /bin/true || { echo "FAIL run --stats-format=json"; exit 1; }
+/usr/bin/python3 - "$counters" "$tmp/txt" "$tmp/js" <<'PY'
+import json, re, sys
+fields = re.findall(r'^\tX\((\w+),', open(sys.argv[1]).read(), re.M)
+keys = re.findall(r'^(\w+) [0-9.]+$', open(sys.argv[2]).read(), re.M)
+objs = [json.loads(l) for l in open(sys.argv[3])]
+assert objs and keys
+for o in objs:
+    missing = [f for f in fields + keys if f not in o]
+    assert not missing, missing
+print("ok: run --stats-format=json: the text form's %d keys and %d counters" % (len(keys), len(fields)))
+PY
