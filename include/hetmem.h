@@ -26,6 +26,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "hetmem_counters.h" /* HM_STATS_FIELDS: the fields of struct hm_stats */
 
 #ifdef __cplusplus
 extern "C" {
@@ -330,60 +331,10 @@ HM_API int hm_where(const void *addr, size_t len, int *where);
  * grow: a field beyond @size is one the library does not have (left 0). */
 struct hm_stats {
 	uint64_t size;             /* bytes of this struct that hm_stats_get filled */
-	uint64_t faults;           /* userfaultfd faults served */
-	uint64_t faults_zero;      /* ... filled with zeros (first touch) */
-	uint64_t faults_fetch;     /* ... that brought a folio back from a tier */
-	uint64_t faults_wait;      /* ... that waited for a folio in migration */
-	uint64_t faults_wp;        /* write-protect faults (writes during WP demote) */
-	uint64_t readahead_folios; /* folios brought back ahead of a fault */
-	uint64_t pages_promoted;   /* 4 KiB pages moved to RAM */
-	uint64_t pages_demoted;    /* 4 KiB pages moved from RAM to a tier */
-	uint64_t pages_tier2tier;  /* pages moved between two device tiers */
-	uint64_t bytes_promoted;
-	uint64_t bytes_demoted;
-	uint64_t migrate_failures; /* pages that stayed put (per-page errors) */
-	uint64_t fallback_pages;   /* folios split to single slots on a full tier */
-	uint64_t poisoned;         /* pages lost to a backend read error */
-	uint64_t retries;          /* transient errors retried (EAGAIN, EINTR) */
-	uint64_t injected;         /* failures injected through hm_inject() */
-	uint64_t fork_homes;       /* pages brought home before a fork */
-	uint64_t unmanaged_faults; /* faults outside any region (zero-filled) */
-	uint64_t regions;          /* live allocations */
-	uint64_t managed_bytes;    /* bytes of managed address space */
-	uint64_t resident_bytes;   /* bytes of managed pages in RAM */
-	uint64_t metadata_bytes;   /* page tables and region records (malloc'd) */
-	uint64_t device_reads;     /* hm_device_read() calls */
-	uint64_t device_writes;    /* hm_device_write() calls */
-	uint64_t device_evictions; /* pages evicted from devices to RAM */
-	uint64_t policy_events;    /* access events given to the policy */
-	uint64_t refaults;         /* folios faulted back within 2 s of demotion */
-	uint64_t reclaim_scans;    /* reclaimer passes over all regions */
-	uint64_t reclaim_pages;    /* pages the reclaimer demoted */
-	uint64_t thrash_backoffs;  /* seconds the reclaimer backed off (thrashing) */
-	uint64_t throttled_faults; /* faults held back: residency at budget + batch */
-	uint64_t advise_hot_kept;  /* folios the reclaimer passed over: advised HOT */
-	uint64_t advise_cold_first; /* folios ranked coldest by a scan: advised COLD */
-	uint64_t record_samples;   /* samples written to the record (hm_record_start) */
-	uint64_t record_us;        /* time the reclaimer spent writing them */
-	uint64_t track_write_scans;   /* write-tracking scans of all regions */
-	uint64_t track_written;       /* written resident folios seen by them */
-	uint64_t track_samples;       /* folios taken out for a hint fault */
-	uint64_t track_hint_faults;   /* ... that the program touched (hint faults) */
-	uint64_t track_cpu_us;        /* CPU time the tracker spent (us) */
-	uint64_t block_promotions;    /* 2 MiB blocks brought to RAM whole (dense fetches) */
-	uint64_t block_promoted_pages; /* ... pages they brought */
-	uint64_t sig_faults;          /* faults served in the faulting thread (HETMEM_FAULTS=signal) */
-	uint64_t sig_recycled;        /* ... that took a victim's page (a demotion in the fault) */
-	uint64_t sig_retries;         /* ... that found the folio busy and faulted again */
-	uint64_t locked_bytes;        /* managed bytes locked in RAM now (mlock, mlockall) */
-	uint64_t over_budget;         /* times residency went over the budget: nothing could be demoted */
-	uint64_t over_budget_ms;      /* ... time spent over it */
-	uint64_t over_budget_peak;    /* ... the most bytes it was over by */
-	uint64_t fault_wait_us;       /* time the fault handler spent serving faults, held ones' wait included */
-	uint64_t fault_wait_pct;      /* ... its share of the last second (percent, at most 100) */
-	uint64_t thrash_seconds;      /* seconds spent waiting on faults from the tiers (thrashing) */
-	uint64_t budget_seconds;      /* seconds the reclaimer has been keeping a budget */
-	uint64_t thrashing;           /* 1: the last second was one of them */
+	/* the counters of hetmem_counters.h, in its order (each a uint64_t) */
+#define HM_STATS_FIELD_(name, how, src, doc) uint64_t name;
+	HM_STATS_FIELDS(HM_STATS_FIELD_)
+#undef HM_STATS_FIELD_
 };
 
 /* hm_stats_get - a snapshot of the process-wide counters into @out, a struct

@@ -61,7 +61,7 @@ static void help(FILE *f)
 		"commands:\n"
 		"  run [OPTIONS] -- PROGRAM [ARGS]   run an unmodified program with its memory managed\n"
 		"                    (hetmem run --help)\n"
-		"  stat [-w SEC] PID live residency, faults, migrations of a program under hetmem\n"
+		"  stat [--json] [-w SEC] PID  live residency, faults, migrations of a program under hetmem\n"
 		"  info              kernel features hetmem detects, and the mechanisms it will use\n"
 		"  demo [OPTIONS]    a program with more data than its RAM budget (hetmem demo --help)\n"
 		"  heatmap RECORD -o OUT.png|.svg|.pdf [--region LIST] [--all] | --list\n"

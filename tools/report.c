@@ -356,8 +356,16 @@ static void stats_add(struct hm_stats *a, const struct hm_stats *b)
  * the record. */
 const char *hm_thrash_sentence(const struct hm_stats *s);
 
+bool hm_runrep_json;
+
+static void json_block(FILE *f, const struct hm_pub *c, const char *head, const char *ended);
+
 static void print_block(FILE *f, const struct hm_pub *c, const char *head, const char *ended)
 {
+	if (hm_runrep_json) {
+		json_block(f, c, head, ended);
+		return;
+	}
 	const struct hm_stats *s = &c->stats;
 	char a[32], b[32], m[32];
 	fprintf(f, "%s\n", head);
@@ -533,4 +541,57 @@ void hm_runrep_finish(struct hm_runrep *r, int child, int status, uint64_t child
 			unlink_rec(r->procs[i].name);
 	free(r->procs);
 	free(r);
+}
+
+void hm_json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c < 0x20)
+			fprintf(f, "\\u%04x", c);
+		else
+			fputc(c, f);
+	}
+	fputc('"', f);
+}
+
+void hm_json_stats(FILE *f, const struct hm_stats *s)
+{
+#define HM_JSON_(name, how, src, doc) fprintf(f, ", \"" #name "\": %llu", (unsigned long long)s->name);
+	HM_STATS_FIELDS(HM_JSON_)
+#undef HM_JSON_
+}
+
+/* One block as a JSON object on a line: the head and end lines of the text
+ * form as strings, its preload counters under the same names, the counters
+ * of hetmem_counters.h, the tiers. */
+static void json_block(FILE *f, const struct hm_pub *c, const char *head, const char *ended)
+{
+	fprintf(f, "{\"pid\": %d, \"head\": ", c->pid);
+	hm_json_str(f, head);
+	fprintf(f, ", \"ended\": ");
+	hm_json_str(f, ended ? ended : "");
+	fprintf(f, ", \"preload_maps_managed\": %llu, \"preload_maps_unmanaged\": %llu, "
+		   "\"preload_bytes_unmanaged\": %llu, \"preload_maps_fallback\": %llu, \"peak_anon_bytes\": %llu, "
+		   "\"peak_managed_bytes\": %llu, \"managed_share_pct\": %.1f",
+		(unsigned long long)c->maps_managed, (unsigned long long)c->maps_unmanaged,
+		(unsigned long long)c->bytes_unmanaged, (unsigned long long)c->maps_fallback,
+		(unsigned long long)c->peak_anon, (unsigned long long)c->peak_managed,
+		c->peak_anon ? 100.0 * (double)c->peak_managed / (double)c->peak_anon : 0.0);
+	hm_json_stats(f, &c->stats);
+	fprintf(f, ", \"tiers\": [");
+	for (uint32_t t = 0; t < c->ntiers && t < HM_PUB_MAX_TIERS; t++) {
+		fprintf(f, "%s{\"id\": %u, \"name\": ", t ? ", " : "", t);
+		hm_json_str(f, c->tiers[t].name);
+		fprintf(f, ", \"capacity\": %llu, \"used\": %llu, \"pages_in\": %llu, \"pages_out\": %llu, "
+			   "\"errors\": %llu}",
+			(unsigned long long)c->tiers[t].capacity,
+			(unsigned long long)(t ? c->tiers[t].used : c->stats.resident_bytes),
+			(unsigned long long)c->tiers[t].pages_in, (unsigned long long)c->tiers[t].pages_out,
+			(unsigned long long)c->tiers[t].errors);
+	}
+	fprintf(f, "]}\n");
 }

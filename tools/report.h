@@ -26,3 +26,14 @@ void hm_runrep_tick(struct hm_runrep *r);
 void hm_runrep_finish(struct hm_runrep *r, int child, int status, uint64_t child_end_ms, const char *dest);
 
 #endif
+
+#include <stdio.h>
+struct hm_stats;
+/* @s as a JSON string (quoted, escaped) to @f. */
+void hm_json_str(FILE *f, const char *s);
+/* Every field of hetmem_counters.h as ", \"name\": value" to @f. */
+void hm_json_stats(FILE *f, const struct hm_stats *s);
+/* true: hm_runrep_finish writes each block as a JSON object on a line
+ * (hetmem run --stats-format=json). */
+#include <stdbool.h>
+extern bool hm_runrep_json;

@@ -74,6 +74,8 @@ static void run_usage(FILE *f)
 		"  --stats[=FILE]     print the counters when the program ends, however it ends: one\n"
 		"                     block per process of its tree, then the totals (default: stderr;\n"
 		"                     %%p in FILE: a file per process, named with its pid)\n"
+		"  --stats-format=json  the --stats report as JSON, one object per process a line\n"
+		"                     (every counter of hetmem_counters.h); text is the default\n"
 		"  -h, --help         this text\n"
 		"\n"
 		"The same settings for programs started another way:\n"
@@ -366,6 +368,10 @@ int hm_run_main(int argc, char **argv)
 			run_usage(stdout);
 			return 0;
 		}
+		if (!strcmp(a, "--stats-format=json") || !strcmp(a, "--stats-format=text")) {
+			hm_runrep_json = a[15] == 'j';
+			continue;
+		}
 		if (!strncmp(a, "--stats", 7) && (a[7] == 0 || a[7] == '=')) {
 			if (a[7] == '=' && !a[8]) {
 				fprintf(stderr, "hetmem run: --stats= needs a file name\n");
@@ -644,6 +650,36 @@ static void stat_print(const struct hm_pub *p)
 		printf("%s\n", t);
 }
 
+/* The record as one JSON object on a line: the fields of the text form,
+ * the counters of hetmem_counters.h, the tiers. */
+static void stat_json(const struct hm_pub *p)
+{
+	printf("{\"pid\": %d, \"program\": ", p->pid);
+	hm_json_str(stdout, p->program);
+	printf(", \"policy\": ");
+	hm_json_str(stdout, p->policy);
+	printf(", \"budget\": %llu, \"time\": %.3f, \"rss_anon\": %llu, \"maps_managed\": %llu, "
+	       "\"maps_unmanaged\": %llu, \"bytes_unmanaged\": %llu, \"peak_anon\": %llu, \"peak_managed\": %llu",
+	       (unsigned long long)p->budget, (double)(p->updated_ms - p->started_ms) / 1000.0,
+	       (unsigned long long)p->rss_anon, (unsigned long long)p->maps_managed,
+	       (unsigned long long)p->maps_unmanaged, (unsigned long long)p->bytes_unmanaged,
+	       (unsigned long long)p->peak_anon, (unsigned long long)p->peak_managed);
+	hm_json_stats(stdout, &p->stats);
+	printf(", \"tiers\": [");
+	for (uint32_t t = 0; t < p->ntiers && t < HM_PUB_MAX_TIERS; t++) {
+		printf("%s{\"id\": %u, \"name\": ", t ? ", " : "", t);
+		hm_json_str(stdout, p->tiers[t].name);
+		printf(", \"capacity\": %llu, \"used\": %llu, \"pages_in\": %llu, \"pages_out\": %llu, "
+		       "\"errors\": %llu}",
+		       (unsigned long long)p->tiers[t].capacity,
+		       (unsigned long long)(t ? p->tiers[t].used : p->stats.resident_bytes),
+		       (unsigned long long)p->tiers[t].pages_in, (unsigned long long)p->tiers[t].pages_out,
+		       (unsigned long long)p->tiers[t].errors);
+	}
+	printf("]}\n");
+	fflush(stdout);
+}
+
 static void stat_line(const struct hm_pub *a, const struct hm_pub *b, double dt, bool header)
 {
 	if (header)
@@ -666,11 +702,13 @@ static void stat_line(const struct hm_pub *a, const struct hm_pub *b, double dt,
 
 static void stat_usage(FILE *f)
 {
-	fprintf(f, "usage: hetmem stat [-w SECONDS] [-n COUNT] PID\n"
+	fprintf(f, "usage: hetmem stat [--json] [-w SECONDS] [-n COUNT] PID\n"
 		   "  Show a program under hetmem (PID: its own, or that of the hetmem run that\n"
 		   "  started it): residency per tier, faults, migrations, the policy's decisions.\n"
 		   "  -w: watch, a line of rates every SECONDS (default 1) until the program\n"
-		   "  exits or COUNT lines are printed.\n");
+		   "  exits or COUNT lines are printed.\n"
+		   "  --json: the record as one JSON object (every counter, the tiers); with -w,\n"
+		   "  one such object per line every SECONDS instead of the rates.\n");
 }
 
 int hm_stat_main(int argc, char **argv)
@@ -678,10 +716,13 @@ int hm_stat_main(int argc, char **argv)
 	double every = 0;
 	long count = -1;
 	int pid = -1;
+	bool json = false;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
 			stat_usage(stdout);
 			return 0;
+		} else if (!strcmp(argv[i], "--json")) {
+			json = true;
 		} else if (!strcmp(argv[i], "-w") || !strcmp(argv[i], "--watch")) {
 			every = 1;
 			if (i + 1 < argc && strtod(argv[i + 1], NULL) > 0 && i + 2 < argc)
@@ -745,7 +786,10 @@ int hm_stat_main(int argc, char **argv)
 	if (pub_read(fd, &a, pid))
 		return 1;
 	if (every == 0) {
-		stat_print(&a);
+		if (json)
+			stat_json(&a);
+		else
+			stat_print(&a);
 		return 0;
 	}
 	bool header = true;
@@ -759,7 +803,10 @@ int hm_stat_main(int argc, char **argv)
 		if (pub_read(fd, &b, pid))
 			return 1;
 		double dt = (double)(b.updated_ms - a.updated_ms) / 1000.0;
-		stat_line(&a, &b, dt > 0 ? dt : every, header);
+		if (json)
+			stat_json(&b);
+		else
+			stat_line(&a, &b, dt > 0 ? dt : every, header);
 		header = false;
 		a = b;
 	}

@@ -13,66 +13,29 @@
 
 #define LD(f) atomic_load_explicit(&hm_cnt.f, memory_order_relaxed)
 
+/* every field of hm_stats is a uint64_t: the size field, then the list */
+#define HM_ONE_(name, how, src, doc) +1
+_Static_assert(sizeof(struct hm_stats) == sizeof(uint64_t) * (1 HM_STATS_FIELDS(HM_ONE_)),
+	       "hm_stats is its size field and the fields of HM_STATS_FIELDS");
+#undef HM_ONE_
+
 /* The whole struct of this library's version into @o. */
 static void stats_fill(struct hm_stats *o)
 {
 	memset(o, 0, sizeof(*o));
 	o->size = sizeof(*o);
 	hm_wait_tick(); /* the fault-wait window, if a second has passed */
-	o->faults = LD(faults);
-	o->faults_zero = LD(faults_zero);
-	o->faults_fetch = LD(faults_fetch);
-	o->faults_wait = LD(faults_wait);
-	o->faults_wp = LD(faults_wp);
-	o->readahead_folios = LD(readahead_folios);
-	o->pages_promoted = LD(pages_promoted);
-	o->pages_demoted = LD(pages_demoted);
-	o->pages_tier2tier = LD(pages_tier2tier);
+#define HM_GET_COPY(name, src) o->name = LD(src);
+#define HM_GET_PAGES(name, src) o->name = LD(src) * HM_PAGE_SIZE;
+#define HM_GET_MILLI(name, src) o->name = LD(src) / 1000;
+#define HM_GET_CALC(name, src)
+#define HM_GET_(name, how, src, doc) HM_GET_##how(name, src)
+	HM_STATS_FIELDS(HM_GET_)
+#undef HM_GET_
+	/* the CALC fields */
 	o->bytes_promoted = o->pages_promoted * HM_PAGE_SIZE;
 	o->bytes_demoted = o->pages_demoted * HM_PAGE_SIZE;
-	o->migrate_failures = LD(migrate_failures);
-	o->fallback_pages = LD(fallback_pages);
-	o->poisoned = LD(poisoned);
-	o->retries = LD(retries);
-	o->injected = LD(injected);
-	o->fork_homes = LD(fork_homes);
-	o->unmanaged_faults = LD(unmanaged_faults);
-	o->regions = LD(regions);
-	o->managed_bytes = LD(managed_bytes);
-	o->resident_bytes = LD(resident_pages) * HM_PAGE_SIZE;
-	o->metadata_bytes = LD(metadata_bytes);
-	o->device_reads = LD(device_reads);
-	o->device_writes = LD(device_writes);
-	o->device_evictions = LD(device_evictions);
-	o->policy_events = LD(policy_events);
-	o->refaults = LD(refaults);
-	o->reclaim_scans = LD(reclaim_scans);
-	o->reclaim_pages = LD(reclaim_pages);
-	o->thrash_backoffs = LD(thrash_backoffs);
-	o->throttled_faults = LD(throttled_faults);
-	o->advise_hot_kept = LD(advise_hot_kept);
-	o->advise_cold_first = LD(advise_cold_first);
-	o->record_samples = LD(record_samples);
-	o->record_us = LD(record_us);
-	o->track_write_scans = LD(track_write_scans);
-	o->track_written = LD(track_written);
-	o->track_samples = LD(track_samples);
-	o->track_hint_faults = LD(track_hint_faults);
-	o->track_cpu_us = LD(track_cpu_ns) / 1000;
-	o->block_promotions = LD(block_promotions);
-	o->block_promoted_pages = LD(block_promoted_pages);
-	o->sig_faults = LD(sig_faults);
-	o->sig_recycled = LD(sig_recycled);
-	o->sig_retries = LD(sig_retries);
 	o->locked_bytes = hm_locked_bytes();
-	o->over_budget = LD(over_budget);
-	o->over_budget_ms = LD(over_budget_ms);
-	o->over_budget_peak = LD(over_budget_peak);
-	o->fault_wait_us = LD(fault_wait_ns) / 1000;
-	o->fault_wait_pct = LD(fault_wait_pct);
-	o->thrash_seconds = LD(thrash_ms) / 1000;
-	o->budget_seconds = LD(budget_ms) / 1000;
-	o->thrashing = LD(thrash_now);
 }
 
 HM_API int hm_stats_get_size(struct hm_stats *o, size_t size)
