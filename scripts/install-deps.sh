@@ -2,13 +2,14 @@
 # Installs what hetmem needs to build and test on Debian 12 (run as root).
 # Only missing packages are installed, so a second run is quick.
 #   build: build-essential cmake pkg-config libcmocka-dev libmimalloc-dev
+#   compressed tier (lz4:, zstd:): liblz4-dev libzstd-dev
 #   hetmem heatmap: gnuplot-nox
 #   the real-program tests (tests/programs) and bench/redis.sh: redis-server
 #   redis-tools (redis-cli, redis-benchmark) sqlite3 memcached python3
 #   tests/preload/pool.sh: time (/usr/bin/time -v)
 #   tests/preload/mlock.sh: memtester (mlocks its buffer)
 set -e
-PKGS="build-essential cmake pkg-config libcmocka-dev libmimalloc-dev gnuplot-nox
+PKGS="build-essential cmake pkg-config libcmocka-dev libmimalloc-dev liblz4-dev libzstd-dev gnuplot-nox
 redis-server redis-tools sqlite3 memcached python3 time memtester"
 missing=""
 for p in $PKGS; do
