@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <math.h>
 #include <poll.h>
 #include <sched.h>
 #include <stdio.h>
@@ -241,6 +242,12 @@ static int write_swap_header(const char *node, uint64_t disksize, char *why, siz
 int zram_setup(struct zram_dev *z, uint64_t disksize, char *alg_out,
 		      char *why, size_t whylen)
 {
+	return zram_setup_alg(z, disksize, NULL, alg_out, why, whylen);
+}
+
+int zram_setup_alg(struct zram_dev *z, uint64_t disksize, const char *want, char *alg_out,
+		   char *why, size_t whylen)
+{
 	char path[128], line[256], buf[64];
 	int err, prio = 32767;
 
@@ -271,7 +278,12 @@ int zram_setup(struct zram_dev *z, uint64_t disksize, char *alg_out,
 		goto fail;
 	}
 	current_alg(line, z->orig_alg, sizeof(z->orig_alg));
-	snprintf(alg_out, 32, "%s", word_in(line, "lz4") ? "lz4" :
+	if (want && !word_in(line, want)) {
+		snprintf(why, whylen, "this kernel's zram has no %s (it offers: %s)", want, line);
+		err = -ENOENT;
+		goto fail;
+	}
+	snprintf(alg_out, 32, "%s", want ? want : word_in(line, "lz4") ? "lz4" :
 		 word_in(line, "lzo-rle") ? "lzo-rle" : z->orig_alg);
 	if (strcmp(alg_out, z->orig_alg) != 0) {
 		err = write_str(path, alg_out);
@@ -539,4 +551,53 @@ int hold_idle_poll(const char *prog)
 		return -1;
 	}
 	return fd; /* kept open: the request lasts until exit */
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* Nearest-rank percentile of sorted @v. */
+static double percentile(const double *v, size_t n, double p)
+{
+	size_t rank = (size_t)ceil(p * (double)n);
+
+	if (rank < 1)
+		rank = 1;
+	if (rank > n)
+		rank = n;
+	return v[rank - 1];
+}
+
+/* Sorts @v (microseconds) in place. */
+struct lat lat_summarize(double *v, size_t n)
+{
+	struct lat l = { 0 };
+	double sum = 0;
+
+	if (n == 0)
+		return l;
+	qsort(v, n, sizeof(*v), cmp_double);
+	for (size_t i = 0; i < n; i++)
+		sum += v[i];
+	l.valid = true;
+	l.n = n;
+	l.p50 = percentile(v, n, 0.50);
+	l.p99 = percentile(v, n, 0.99);
+	l.mean = sum / (double)n;
+	l.max = v[n - 1];
+	return l;
+}
+
+
+/* Median of @v (sorted in place); NAN when empty. */
+double median(double *v, size_t n)
+{
+	if (n == 0)
+		return NAN;
+	qsort(v, n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }

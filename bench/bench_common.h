@@ -60,6 +60,10 @@ int zram_baseline_check(char *why, size_t whylen);
 int zram_setup(struct zram_dev *z, uint64_t disksize, char *alg_out, char *why, size_t whylen);
 /* Undo whatever zram_setup() did; reports (does not stop at) each failure. */
 void zram_teardown(struct zram_dev *z);
+/* zram_setup with the compressor @want ("lz4", "zstd"; NULL: as zram_setup);
+ * -ENOENT with @why filled when the kernel's zram does not offer it. */
+int zram_setup_alg(struct zram_dev *z, uint64_t disksize, const char *want, char *alg_out,
+		   char *why, size_t whylen);
 /* In the child: join @cgdir, swappiness 100, memory.limit_in_bytes = @limit.
  * 0 or -errno with @why filled. */
 int memcg_join(const char *cgdir, uint64_t limit, char *why, size_t whylen);
@@ -91,6 +95,17 @@ static inline uint64_t xorshift64(uint64_t *s)
 	x ^= x << 17;
 	return *s = x;
 }
+
+/* Latency summary in microseconds.  Plain data: it crosses a pipe. */
+struct lat {
+	bool valid;
+	size_t n;
+	double p50, p99, mean, max;
+};
+/* Sorts @v (microseconds) in place; nearest-rank p50 and p99. */
+struct lat lat_summarize(double *v, size_t n);
+/* Median of @v (sorted in place); NAN when @n is 0. */
+double median(double *v, size_t n);
 
 /* How many tasks the kernel's OOM killer killed inside @cgdir (memcg v1's
  * memory.oom_control "oom_kill"), or -errno. */

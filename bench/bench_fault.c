@@ -125,60 +125,6 @@ static inline void compiler_barrier(void)
 	__asm__ __volatile__("" ::: "memory");
 }
 
-/* Latency summary in microseconds.  Plain data: it crosses a pipe. */
-struct lat {
-	bool valid;
-	size_t n;
-	double p50, p99, mean, max;
-};
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-/* Nearest-rank percentile of sorted @v. */
-static double percentile(const double *v, size_t n, double p)
-{
-	size_t rank = (size_t)ceil(p * (double)n);
-
-	if (rank < 1)
-		rank = 1;
-	if (rank > n)
-		rank = n;
-	return v[rank - 1];
-}
-
-/* Sorts @v (microseconds) in place. */
-static struct lat lat_summarize(double *v, size_t n)
-{
-	struct lat l = { 0 };
-	double sum = 0;
-
-	if (n == 0)
-		return l;
-	qsort(v, n, sizeof(*v), cmp_double);
-	for (size_t i = 0; i < n; i++)
-		sum += v[i];
-	l.valid = true;
-	l.n = n;
-	l.p50 = percentile(v, n, 0.50);
-	l.p99 = percentile(v, n, 0.99);
-	l.mean = sum / (double)n;
-	l.max = v[n - 1];
-	return l;
-}
-
-static double median(double *v, size_t n)
-{
-	if (n == 0)
-		return NAN;
-	qsort(v, n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 /* GB/s with GB = 1e9 bytes. */
 static double gbps(size_t bytes, uint64_t ns)
 {
