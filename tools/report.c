@@ -371,13 +371,9 @@ static void print_block(FILE *f, const struct hm_pub *c, const char *head, const
 	fprintf(f, "%s\n", head);
 	if (ended)
 		fprintf(f, "  %s\n", ended);
-	fprintf(f, "preload_maps_managed %llu\npreload_maps_unmanaged %llu\npreload_bytes_unmanaged %llu\n"
-		   "preload_maps_fallback %llu\npeak_anon_bytes %llu\npeak_managed_bytes %llu\n"
-		   "managed_share_pct %.1f\n",
-		(unsigned long long)c->maps_managed, (unsigned long long)c->maps_unmanaged,
-		(unsigned long long)c->bytes_unmanaged, (unsigned long long)c->maps_fallback,
-		(unsigned long long)c->peak_anon, (unsigned long long)c->peak_managed,
-		c->peak_anon ? 100.0 * (double)c->peak_managed / (double)c->peak_anon : 0.0);
+	char pre[1024];
+	hm_pub_preload_text(pre, sizeof(pre), c);
+	fputs(pre, f);
 	hm_fmt_bytes(a, sizeof(a), s->managed_bytes);
 	hm_fmt_bytes(b, sizeof(b), s->resident_bytes);
 	hm_fmt_bytes(m, sizeof(m), s->metadata_bytes);
@@ -505,12 +501,9 @@ void hm_runrep_finish(struct hm_runrep *r, int child, int status, uint64_t child
 		if (f != stderr && f != shared)
 			fclose(f);
 		stats_add(&total, &p->rec.stats);
-		sum.maps_managed += p->rec.maps_managed;
-		sum.maps_unmanaged += p->rec.maps_unmanaged;
-		sum.bytes_unmanaged += p->rec.bytes_unmanaged;
-		sum.maps_fallback += p->rec.maps_fallback;
-		sum.peak_anon += p->rec.peak_anon;
-		sum.peak_managed += p->rec.peak_managed;
+#define HM_SUM_(name, field) sum.field += p->rec.field;
+		HM_PUB_PRELOAD_FIELDS(HM_SUM_)
+#undef HM_SUM_
 		reported++;
 	}
 	if (dest && reported > 1 && !strstr(dest, "%p")) {
@@ -574,13 +567,10 @@ static void json_block(FILE *f, const struct hm_pub *c, const char *head, const 
 	hm_json_str(f, head);
 	fprintf(f, ", \"ended\": ");
 	hm_json_str(f, ended ? ended : "");
-	fprintf(f, ", \"preload_maps_managed\": %llu, \"preload_maps_unmanaged\": %llu, "
-		   "\"preload_bytes_unmanaged\": %llu, \"preload_maps_fallback\": %llu, \"peak_anon_bytes\": %llu, "
-		   "\"peak_managed_bytes\": %llu, \"managed_share_pct\": %.1f",
-		(unsigned long long)c->maps_managed, (unsigned long long)c->maps_unmanaged,
-		(unsigned long long)c->bytes_unmanaged, (unsigned long long)c->maps_fallback,
-		(unsigned long long)c->peak_anon, (unsigned long long)c->peak_managed,
-		c->peak_anon ? 100.0 * (double)c->peak_managed / (double)c->peak_anon : 0.0);
+#define HM_JSON_PRE_(name, field) fprintf(f, ", \"" #name "\": %llu", (unsigned long long)c->field);
+	HM_PUB_PRELOAD_FIELDS(HM_JSON_PRE_)
+#undef HM_JSON_PRE_
+	fprintf(f, ", \"managed_share_pct\": %.1f", hm_pub_managed_share(c));
 	hm_json_stats(f, &c->stats);
 	fprintf(f, ", \"tiers\": [");
 	for (uint32_t t = 0; t < c->ntiers && t < HM_PUB_MAX_TIERS; t++) {

@@ -4,6 +4,7 @@
  * their own in struct hm_tier.
  */
 #include "internal.h"
+#include "core/pubstats.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -69,6 +70,21 @@ const char *hm_thrash_sentence(const struct hm_stats *s)
 	return now || most ? "thrashing: most of the time is spent waiting on faults; the working set is larger "
 			     "than the budget"
 			   : NULL;
+}
+
+size_t hm_pub_preload_text(char *buf, size_t len, const struct hm_pub *p)
+{
+	size_t n = 0;
+	if (!len)
+		return 0;
+	buf[0] = 0;
+#define P(...) n += n < len ? (size_t)snprintf(buf + n, len - n, __VA_ARGS__) : 0
+#define HM_PRE_(name, field) P(#name " %llu\n", (unsigned long long)p->field);
+	HM_PUB_PRELOAD_FIELDS(HM_PRE_)
+#undef HM_PRE_
+	P("managed_share_pct %.1f\n", hm_pub_managed_share(p));
+#undef P
+	return n < len ? n : len - 1;
 }
 
 HM_API int hm_stats_print(int fd)
