@@ -352,14 +352,16 @@ static void stats_add(struct hm_stats *a, const struct hm_stats *b)
 		x[i] += y[i];
 }
 
-/* One block: the lines hetmem's own exit report (HETMEM_STATS) has, from
- * the record. */
-const char *hm_thrash_sentence(const struct hm_stats *s);
+/* stats.c: lines of hm_stats_print that a block shares (stats.h) */
+size_t hm_stats_text_moves(char *buf, size_t len, const struct hm_stats *s);
+size_t hm_stats_text_budget(char *buf, size_t len, const struct hm_stats *s);
 
 bool hm_runrep_json;
 
 static void json_block(FILE *f, const struct hm_pub *c, const char *head, const char *ended);
 
+/* One block: the lines hetmem's own exit report (HETMEM_STATS) has, from
+ * the record. */
 static void print_block(FILE *f, const struct hm_pub *c, const char *head, const char *ended)
 {
 	if (hm_runrep_json) {
@@ -379,39 +381,17 @@ static void print_block(FILE *f, const struct hm_pub *c, const char *head, const
 	hm_fmt_bytes(m, sizeof(m), s->metadata_bytes);
 	fprintf(f, "hetmem: %llu regions, %s managed, %s resident in RAM, %s of page tables\n",
 		(unsigned long long)s->regions, a, b, m);
-	fprintf(f, "  faults %llu (zero-fill %llu, fetched from tier %llu, waited on move %llu, wp %llu), "
-		   "readahead folios %llu\n",
-		(unsigned long long)s->faults, (unsigned long long)s->faults_zero,
-		(unsigned long long)s->faults_fetch, (unsigned long long)s->faults_wait,
-		(unsigned long long)s->faults_wp, (unsigned long long)s->readahead_folios);
-	hm_fmt_bytes(a, sizeof(a), s->bytes_demoted);
-	hm_fmt_bytes(b, sizeof(b), s->bytes_promoted);
-	fprintf(f, "  demoted %llu pages (%s), promoted %llu pages (%s), tier-to-tier %llu pages\n",
-		(unsigned long long)s->pages_demoted, a, (unsigned long long)s->pages_promoted, b,
-		(unsigned long long)s->pages_tier2tier);
-	fprintf(f, "  failures %llu, fallback-to-4K folios %llu, poisoned %llu, retries %llu, injected %llu, "
-		   "fork-homes %llu\n",
-		(unsigned long long)s->migrate_failures, (unsigned long long)s->fallback_pages,
-		(unsigned long long)s->poisoned, (unsigned long long)s->retries, (unsigned long long)s->injected,
-		(unsigned long long)s->fork_homes);
+	char text[2048];
+	hm_stats_text_moves(text, sizeof(text), s);
+	fputs(text, f);
 	fprintf(f, "  reclaim scans %llu, reclaimed %llu pages, refaults %llu, thrash back-offs %llu, "
 		   "throttled faults %llu, policy events %llu\n",
 		(unsigned long long)s->reclaim_scans, (unsigned long long)s->reclaim_pages,
 		(unsigned long long)s->refaults, (unsigned long long)s->thrash_backoffs,
 		(unsigned long long)s->throttled_faults, (unsigned long long)s->policy_events);
-	if (c->budget && (s->locked_bytes || s->over_budget)) {
-		hm_fmt_bytes(a, sizeof(a), s->locked_bytes);
-		hm_fmt_bytes(b, sizeof(b), s->over_budget_peak);
-		fprintf(f, "  locked in RAM (mlock) %s; over the budget (nothing could be demoted) %llu times, %llu ms, "
-			   "by %s at most\n",
-			a, (unsigned long long)s->over_budget, (unsigned long long)s->over_budget_ms, b);
-	}
 	if (c->budget) {
-		const char *t = hm_thrash_sentence(s);
-		fprintf(f, "  fault wait %llu ms in all, %llu%% of the last second; thrashing %llu of %llu s%s%s\n",
-			(unsigned long long)(s->fault_wait_us / 1000), (unsigned long long)s->fault_wait_pct,
-			(unsigned long long)s->thrash_seconds, (unsigned long long)s->budget_seconds, t ? "\n  " : "",
-			t ? t : "");
+		hm_stats_text_budget(text, sizeof(text), s);
+		fputs(text, f);
 	}
 	if (c->ntiers) {
 		fprintf(f, "  %-4s %-24s %12s %12s %12s %12s %8s\n", "id", "tier", "capacity", "used", "pages-in",
