@@ -538,6 +538,22 @@ void hm_json_stats(FILE *f, const struct hm_stats *s)
 #undef HM_JSON_
 }
 
+void hm_json_tiers(FILE *f, const struct hm_pub *c)
+{
+	fprintf(f, ", \"tiers\": [");
+	for (uint32_t t = 0; t < c->ntiers && t < HM_PUB_MAX_TIERS; t++) {
+		fprintf(f, "%s{\"id\": %u, \"name\": ", t ? ", " : "", t);
+		hm_json_str(f, c->tiers[t].name);
+		fprintf(f, ", \"capacity\": %llu, \"used\": %llu, \"pages_in\": %llu, \"pages_out\": %llu, "
+			   "\"errors\": %llu}",
+			(unsigned long long)c->tiers[t].capacity,
+			(unsigned long long)(t ? c->tiers[t].used : c->stats.resident_bytes),
+			(unsigned long long)c->tiers[t].pages_in, (unsigned long long)c->tiers[t].pages_out,
+			(unsigned long long)c->tiers[t].errors);
+	}
+	fprintf(f, "]");
+}
+
 /* One block as a JSON object on a line: the head and end lines of the text
  * form as strings, its preload counters under the same names, the counters
  * of hetmem_counters.h, the tiers. */
@@ -552,16 +568,6 @@ static void json_block(FILE *f, const struct hm_pub *c, const char *head, const 
 #undef HM_JSON_PRE_
 	fprintf(f, ", \"managed_share_pct\": %.1f", hm_pub_managed_share(c));
 	hm_json_stats(f, &c->stats);
-	fprintf(f, ", \"tiers\": [");
-	for (uint32_t t = 0; t < c->ntiers && t < HM_PUB_MAX_TIERS; t++) {
-		fprintf(f, "%s{\"id\": %u, \"name\": ", t ? ", " : "", t);
-		hm_json_str(f, c->tiers[t].name);
-		fprintf(f, ", \"capacity\": %llu, \"used\": %llu, \"pages_in\": %llu, \"pages_out\": %llu, "
-			   "\"errors\": %llu}",
-			(unsigned long long)c->tiers[t].capacity,
-			(unsigned long long)(t ? c->tiers[t].used : c->stats.resident_bytes),
-			(unsigned long long)c->tiers[t].pages_in, (unsigned long long)c->tiers[t].pages_out,
-			(unsigned long long)c->tiers[t].errors);
-	}
-	fprintf(f, "]}\n");
+	hm_json_tiers(f, c);
+	fprintf(f, "}\n");
 }
