@@ -94,7 +94,7 @@ static inline double hm_pub_managed_share(const struct hm_pub *p)
 }
 
 /* stats.c: those lines, "NAME VALUE\n" each, then managed_share_pct, into
- * @buf (NUL-terminated, cut at @len); the HETMEM_STATS exit report
+ * @buf (NUL-terminated, cut at @len >= 1); the HETMEM_STATS exit report
  * (preload_stats.c) and hetmem run's report (tools/report.c) print them.
  * Returns the length written. */
 size_t hm_pub_preload_text(char *buf, size_t len, const struct hm_pub *p);

@@ -72,16 +72,14 @@ const char *hm_thrash_sentence(const struct hm_stats *s)
 			   : NULL;
 }
 
-/* Appends to @buf at @n (of @len) as snprintf does, never past the end. */
+/* Appends to @buf at @n (of @len, at least 1) as snprintf does, never past
+ * the end; each writer below appends at least once, so @buf ends in a NUL. */
 #define TEXT_P(...) n += n < len ? (size_t)snprintf(buf + n, len - n, __VA_ARGS__) : 0
 
 size_t hm_stats_text_moves(char *buf, size_t len, const struct hm_stats *s)
 {
 	char a[32], b[32];
 	size_t n = 0;
-	if (!len)
-		return 0;
-	buf[0] = 0;
 	TEXT_P("  faults %llu (zero-fill %llu, fetched from tier %llu, waited on move %llu, wp %llu), readahead folios "
 	       "%llu\n",
 	       (unsigned long long)s->faults, (unsigned long long)s->faults_zero, (unsigned long long)s->faults_fetch,
@@ -104,9 +102,6 @@ size_t hm_stats_text_budget(char *buf, size_t len, const struct hm_stats *s)
 {
 	char a[32], b[32];
 	size_t n = 0;
-	if (!len)
-		return 0;
-	buf[0] = 0;
 	if (s->locked_bytes || s->over_budget) {
 		hm_fmt_bytes(a, sizeof(a), s->locked_bytes);
 		hm_fmt_bytes(b, sizeof(b), s->over_budget_peak);
@@ -125,9 +120,6 @@ size_t hm_stats_text_budget(char *buf, size_t len, const struct hm_stats *s)
 size_t hm_pub_preload_text(char *buf, size_t len, const struct hm_pub *p)
 {
 	size_t n = 0;
-	if (!len)
-		return 0;
-	buf[0] = 0;
 #define HM_PRE_(name, field) TEXT_P(#name " %llu\n", (unsigned long long)p->field);
 	HM_PUB_PRELOAD_FIELDS(HM_PRE_)
 #undef HM_PRE_
