@@ -23,8 +23,9 @@
  *
  * Adding a counter: one line here (at the end), its HM_COUNT where the event
  * happens, and, if the text reports should show it, its place in their
- * sentences (hm_stats_print in src/core/stats.c, tools/report.c,
- * tools/run.c).
+ * sentences (src/core/stats.c: hm_stats_print and the lines it shares with
+ * hetmem run's report, hm_stats_text_*; the rest of that report in
+ * tools/report.c; hetmem stat in tools/run.c).
  */
 #ifndef HETMEM_COUNTERS_H
 #define HETMEM_COUNTERS_H

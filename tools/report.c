@@ -352,14 +352,16 @@ static void stats_add(struct hm_stats *a, const struct hm_stats *b)
 		x[i] += y[i];
 }
 
-/* One block: the lines hetmem's own exit report (HETMEM_STATS) has, from
- * the record. */
-const char *hm_thrash_sentence(const struct hm_stats *s);
+/* stats.c: lines of hm_stats_print that a block shares (stats.h) */
+size_t hm_stats_text_moves(char *buf, size_t len, const struct hm_stats *s);
+size_t hm_stats_text_budget(char *buf, size_t len, const struct hm_stats *s);
 
 bool hm_runrep_json;
 
 static void json_block(FILE *f, const struct hm_pub *c, const char *head, const char *ended);
 
+/* One block: the lines hetmem's own exit report (HETMEM_STATS) has, from
+ * the record. */
 static void print_block(FILE *f, const struct hm_pub *c, const char *head, const char *ended)
 {
 	if (hm_runrep_json) {
@@ -371,51 +373,25 @@ static void print_block(FILE *f, const struct hm_pub *c, const char *head, const
 	fprintf(f, "%s\n", head);
 	if (ended)
 		fprintf(f, "  %s\n", ended);
-	fprintf(f, "preload_maps_managed %llu\npreload_maps_unmanaged %llu\npreload_bytes_unmanaged %llu\n"
-		   "preload_maps_fallback %llu\npeak_anon_bytes %llu\npeak_managed_bytes %llu\n"
-		   "managed_share_pct %.1f\n",
-		(unsigned long long)c->maps_managed, (unsigned long long)c->maps_unmanaged,
-		(unsigned long long)c->bytes_unmanaged, (unsigned long long)c->maps_fallback,
-		(unsigned long long)c->peak_anon, (unsigned long long)c->peak_managed,
-		c->peak_anon ? 100.0 * (double)c->peak_managed / (double)c->peak_anon : 0.0);
+	char pre[1024];
+	hm_pub_preload_text(pre, sizeof(pre), c);
+	fputs(pre, f);
 	hm_fmt_bytes(a, sizeof(a), s->managed_bytes);
 	hm_fmt_bytes(b, sizeof(b), s->resident_bytes);
 	hm_fmt_bytes(m, sizeof(m), s->metadata_bytes);
 	fprintf(f, "hetmem: %llu regions, %s managed, %s resident in RAM, %s of page tables\n",
 		(unsigned long long)s->regions, a, b, m);
-	fprintf(f, "  faults %llu (zero-fill %llu, fetched from tier %llu, waited on move %llu, wp %llu), "
-		   "readahead folios %llu\n",
-		(unsigned long long)s->faults, (unsigned long long)s->faults_zero,
-		(unsigned long long)s->faults_fetch, (unsigned long long)s->faults_wait,
-		(unsigned long long)s->faults_wp, (unsigned long long)s->readahead_folios);
-	hm_fmt_bytes(a, sizeof(a), s->bytes_demoted);
-	hm_fmt_bytes(b, sizeof(b), s->bytes_promoted);
-	fprintf(f, "  demoted %llu pages (%s), promoted %llu pages (%s), tier-to-tier %llu pages\n",
-		(unsigned long long)s->pages_demoted, a, (unsigned long long)s->pages_promoted, b,
-		(unsigned long long)s->pages_tier2tier);
-	fprintf(f, "  failures %llu, fallback-to-4K folios %llu, poisoned %llu, retries %llu, injected %llu, "
-		   "fork-homes %llu\n",
-		(unsigned long long)s->migrate_failures, (unsigned long long)s->fallback_pages,
-		(unsigned long long)s->poisoned, (unsigned long long)s->retries, (unsigned long long)s->injected,
-		(unsigned long long)s->fork_homes);
+	char text[2048];
+	hm_stats_text_moves(text, sizeof(text), s);
+	fputs(text, f);
 	fprintf(f, "  reclaim scans %llu, reclaimed %llu pages, refaults %llu, thrash back-offs %llu, "
 		   "throttled faults %llu, policy events %llu\n",
 		(unsigned long long)s->reclaim_scans, (unsigned long long)s->reclaim_pages,
 		(unsigned long long)s->refaults, (unsigned long long)s->thrash_backoffs,
 		(unsigned long long)s->throttled_faults, (unsigned long long)s->policy_events);
-	if (c->budget && (s->locked_bytes || s->over_budget)) {
-		hm_fmt_bytes(a, sizeof(a), s->locked_bytes);
-		hm_fmt_bytes(b, sizeof(b), s->over_budget_peak);
-		fprintf(f, "  locked in RAM (mlock) %s; over the budget (nothing could be demoted) %llu times, %llu ms, "
-			   "by %s at most\n",
-			a, (unsigned long long)s->over_budget, (unsigned long long)s->over_budget_ms, b);
-	}
 	if (c->budget) {
-		const char *t = hm_thrash_sentence(s);
-		fprintf(f, "  fault wait %llu ms in all, %llu%% of the last second; thrashing %llu of %llu s%s%s\n",
-			(unsigned long long)(s->fault_wait_us / 1000), (unsigned long long)s->fault_wait_pct,
-			(unsigned long long)s->thrash_seconds, (unsigned long long)s->budget_seconds, t ? "\n  " : "",
-			t ? t : "");
+		hm_stats_text_budget(text, sizeof(text), s);
+		fputs(text, f);
 	}
 	if (c->ntiers) {
 		fprintf(f, "  %-4s %-24s %12s %12s %12s %12s %8s\n", "id", "tier", "capacity", "used", "pages-in",
@@ -505,12 +481,9 @@ void hm_runrep_finish(struct hm_runrep *r, int child, int status, uint64_t child
 		if (f != stderr && f != shared)
 			fclose(f);
 		stats_add(&total, &p->rec.stats);
-		sum.maps_managed += p->rec.maps_managed;
-		sum.maps_unmanaged += p->rec.maps_unmanaged;
-		sum.bytes_unmanaged += p->rec.bytes_unmanaged;
-		sum.maps_fallback += p->rec.maps_fallback;
-		sum.peak_anon += p->rec.peak_anon;
-		sum.peak_managed += p->rec.peak_managed;
+#define HM_SUM_(name, field) sum.field += p->rec.field;
+		HM_PUB_PRELOAD_FIELDS(HM_SUM_)
+#undef HM_SUM_
 		reported++;
 	}
 	if (dest && reported > 1 && !strstr(dest, "%p")) {
@@ -565,23 +538,8 @@ void hm_json_stats(FILE *f, const struct hm_stats *s)
 #undef HM_JSON_
 }
 
-/* One block as a JSON object on a line: the head and end lines of the text
- * form as strings, its preload counters under the same names, the counters
- * of hetmem_counters.h, the tiers. */
-static void json_block(FILE *f, const struct hm_pub *c, const char *head, const char *ended)
+void hm_json_tiers(FILE *f, const struct hm_pub *c)
 {
-	fprintf(f, "{\"pid\": %d, \"head\": ", c->pid);
-	hm_json_str(f, head);
-	fprintf(f, ", \"ended\": ");
-	hm_json_str(f, ended ? ended : "");
-	fprintf(f, ", \"preload_maps_managed\": %llu, \"preload_maps_unmanaged\": %llu, "
-		   "\"preload_bytes_unmanaged\": %llu, \"preload_maps_fallback\": %llu, \"peak_anon_bytes\": %llu, "
-		   "\"peak_managed_bytes\": %llu, \"managed_share_pct\": %.1f",
-		(unsigned long long)c->maps_managed, (unsigned long long)c->maps_unmanaged,
-		(unsigned long long)c->bytes_unmanaged, (unsigned long long)c->maps_fallback,
-		(unsigned long long)c->peak_anon, (unsigned long long)c->peak_managed,
-		c->peak_anon ? 100.0 * (double)c->peak_managed / (double)c->peak_anon : 0.0);
-	hm_json_stats(f, &c->stats);
 	fprintf(f, ", \"tiers\": [");
 	for (uint32_t t = 0; t < c->ntiers && t < HM_PUB_MAX_TIERS; t++) {
 		fprintf(f, "%s{\"id\": %u, \"name\": ", t ? ", " : "", t);
@@ -593,5 +551,23 @@ static void json_block(FILE *f, const struct hm_pub *c, const char *head, const 
 			(unsigned long long)c->tiers[t].pages_in, (unsigned long long)c->tiers[t].pages_out,
 			(unsigned long long)c->tiers[t].errors);
 	}
-	fprintf(f, "]}\n");
+	fprintf(f, "]");
+}
+
+/* One block as a JSON object on a line: the head and end lines of the text
+ * form as strings, its preload counters under the same names, the counters
+ * of hetmem_counters.h, the tiers. */
+static void json_block(FILE *f, const struct hm_pub *c, const char *head, const char *ended)
+{
+	fprintf(f, "{\"pid\": %d, \"head\": ", c->pid);
+	hm_json_str(f, head);
+	fprintf(f, ", \"ended\": ");
+	hm_json_str(f, ended ? ended : "");
+#define HM_JSON_PRE_(name, field) fprintf(f, ", \"" #name "\": %llu", (unsigned long long)c->field);
+	HM_PUB_PRELOAD_FIELDS(HM_JSON_PRE_)
+#undef HM_JSON_PRE_
+	fprintf(f, ", \"managed_share_pct\": %.1f", hm_pub_managed_share(c));
+	hm_json_stats(f, &c->stats);
+	hm_json_tiers(f, c);
+	fprintf(f, "}\n");
 }

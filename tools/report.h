@@ -33,6 +33,10 @@ struct hm_stats;
 void hm_json_str(FILE *f, const char *s);
 /* Every field of hetmem_counters.h as ", \"name\": value" to @f. */
 void hm_json_stats(FILE *f, const struct hm_stats *s);
+struct hm_pub;
+/* The tiers of record @c as ", \"tiers\": [...]" to @f: one object a tier
+ * (id, name, capacity, used, pages_in, pages_out, errors). */
+void hm_json_tiers(FILE *f, const struct hm_pub *c);
 /* true: hm_runrep_finish writes each block as a JSON object on a line
  * (hetmem run --stats-format=json). */
 #include <stdbool.h>

@@ -616,7 +616,7 @@ static void stat_print(const struct hm_pub *p)
 	printf("anonymous memory: %s resident (RssAnon); %.1f%% of it (with devices) managed now, "
 	       "%.1f%% at its peak; %llu mappings left to the kernel (%s)\n",
 	       b1, total ? 100.0 * (double)managed / (double)total : 0.0,
-	       p->peak_anon ? 100.0 * (double)p->peak_managed / (double)p->peak_anon : 0.0,
+	       hm_pub_managed_share(p),
 	       (unsigned long long)p->maps_unmanaged, b2);
 	printf("%-4s %-28s %12s %12s %12s %12s\n", "id", "tier", "capacity", "used", "pages-in", "pages-out");
 	for (uint32_t t = 0; t < p->ntiers; t++) {
@@ -665,18 +665,8 @@ static void stat_json(const struct hm_pub *p)
 	       (unsigned long long)p->maps_unmanaged, (unsigned long long)p->bytes_unmanaged,
 	       (unsigned long long)p->peak_anon, (unsigned long long)p->peak_managed);
 	hm_json_stats(stdout, &p->stats);
-	printf(", \"tiers\": [");
-	for (uint32_t t = 0; t < p->ntiers && t < HM_PUB_MAX_TIERS; t++) {
-		printf("%s{\"id\": %u, \"name\": ", t ? ", " : "", t);
-		hm_json_str(stdout, p->tiers[t].name);
-		printf(", \"capacity\": %llu, \"used\": %llu, \"pages_in\": %llu, \"pages_out\": %llu, "
-		       "\"errors\": %llu}",
-		       (unsigned long long)p->tiers[t].capacity,
-		       (unsigned long long)(t ? p->tiers[t].used : p->stats.resident_bytes),
-		       (unsigned long long)p->tiers[t].pages_in, (unsigned long long)p->tiers[t].pages_out,
-		       (unsigned long long)p->tiers[t].errors);
-	}
-	printf("]}\n");
+	hm_json_tiers(stdout, p);
+	printf("}\n");
 	fflush(stdout);
 }
 

@@ -75,4 +75,28 @@ struct hm_pub {
 	struct hm_stats stats;
 };
 
+/* The preload library's counters of a record as the reports name them (the
+ * text forms' "NAME VALUE" lines, the JSON form's keys): X(name, field of
+ * struct hm_pub).  Totals of a process tree sum each field. */
+#define HM_PUB_PRELOAD_FIELDS(X)                  \
+	X(preload_maps_managed, maps_managed)       \
+	X(preload_maps_unmanaged, maps_unmanaged)   \
+	X(preload_bytes_unmanaged, bytes_unmanaged) \
+	X(preload_maps_fallback, maps_fallback)     \
+	X(peak_anon_bytes, peak_anon)               \
+	X(peak_managed_bytes, peak_managed)
+
+/* managed_share_pct, the line after them: the share of the peak of
+ * anonymous memory that was managed, in percent */
+static inline double hm_pub_managed_share(const struct hm_pub *p)
+{
+	return p->peak_anon ? 100.0 * (double)p->peak_managed / (double)p->peak_anon : 0.0;
+}
+
+/* stats.c: those lines, "NAME VALUE\n" each, then managed_share_pct, into
+ * @buf (NUL-terminated, cut at @len >= 1); the HETMEM_STATS exit report
+ * (preload_stats.c) and hetmem run's report (tools/report.c) print them.
+ * Returns the length written. */
+size_t hm_pub_preload_text(char *buf, size_t len, const struct hm_pub *p);
+
 #endif

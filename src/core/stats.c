@@ -4,6 +4,7 @@
  * their own in struct hm_tier.
  */
 #include "internal.h"
+#include "core/pubstats.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -71,6 +72,62 @@ const char *hm_thrash_sentence(const struct hm_stats *s)
 			   : NULL;
 }
 
+/* Appends to @buf at @n (of @len, at least 1) as snprintf does, never past
+ * the end; each writer below appends at least once, so @buf ends in a NUL. */
+#define TEXT_P(...) n += n < len ? (size_t)snprintf(buf + n, len - n, __VA_ARGS__) : 0
+
+size_t hm_stats_text_moves(char *buf, size_t len, const struct hm_stats *s)
+{
+	char a[32], b[32];
+	size_t n = 0;
+	TEXT_P("  faults %llu (zero-fill %llu, fetched from tier %llu, waited on move %llu, wp %llu), readahead folios "
+	       "%llu\n",
+	       (unsigned long long)s->faults, (unsigned long long)s->faults_zero, (unsigned long long)s->faults_fetch,
+	       (unsigned long long)s->faults_wait, (unsigned long long)s->faults_wp,
+	       (unsigned long long)s->readahead_folios);
+	hm_fmt_bytes(a, sizeof(a), s->bytes_demoted);
+	hm_fmt_bytes(b, sizeof(b), s->bytes_promoted);
+	TEXT_P("  demoted %llu pages (%s), promoted %llu pages (%s), tier-to-tier %llu pages\n",
+	       (unsigned long long)s->pages_demoted, a, (unsigned long long)s->pages_promoted, b,
+	       (unsigned long long)s->pages_tier2tier);
+	TEXT_P("  failures %llu, fallback-to-4K folios %llu, poisoned %llu, retries %llu, injected %llu, fork-homes "
+	       "%llu\n",
+	       (unsigned long long)s->migrate_failures, (unsigned long long)s->fallback_pages,
+	       (unsigned long long)s->poisoned, (unsigned long long)s->retries, (unsigned long long)s->injected,
+	       (unsigned long long)s->fork_homes);
+	return n < len ? n : len - 1;
+}
+
+size_t hm_stats_text_budget(char *buf, size_t len, const struct hm_stats *s)
+{
+	char a[32], b[32];
+	size_t n = 0;
+	if (s->locked_bytes || s->over_budget) {
+		hm_fmt_bytes(a, sizeof(a), s->locked_bytes);
+		hm_fmt_bytes(b, sizeof(b), s->over_budget_peak);
+		TEXT_P("  locked in RAM (mlock) %s; over the budget (nothing could be demoted) %llu times, %llu ms, "
+		       "by %s at most\n",
+		       a, (unsigned long long)s->over_budget, (unsigned long long)s->over_budget_ms, b);
+	}
+	const char *t = hm_thrash_sentence(s);
+	TEXT_P("  fault wait %llu ms in all, %llu%% of the last second; thrashing %llu of %llu s%s%s\n",
+	       (unsigned long long)(s->fault_wait_us / 1000), (unsigned long long)s->fault_wait_pct,
+	       (unsigned long long)s->thrash_seconds, (unsigned long long)s->budget_seconds, t ? "\n  " : "",
+	       t ? t : "");
+	return n < len ? n : len - 1;
+}
+
+size_t hm_pub_preload_text(char *buf, size_t len, const struct hm_pub *p)
+{
+	size_t n = 0;
+#define HM_PRE_(name, field) TEXT_P(#name " %llu\n", (unsigned long long)p->field);
+	HM_PUB_PRELOAD_FIELDS(HM_PRE_)
+#undef HM_PRE_
+	TEXT_P("managed_share_pct %.1f\n", hm_pub_managed_share(p));
+	return n < len ? n : len - 1;
+}
+#undef TEXT_P
+
 HM_API int hm_stats_print(int fd)
 {
 	struct hm_stats s;
@@ -84,19 +141,7 @@ HM_API int hm_stats_print(int fd)
 	P("hetmem: %llu regions, %s managed, %s resident in RAM, %s of page tables (%.1f B per 4 KiB page)\n",
 	  (unsigned long long)s.regions, a, b, c,
 	  s.managed_bytes ? (double)s.metadata_bytes / (double)(s.managed_bytes >> 12) : 0.0);
-	P("  faults %llu (zero-fill %llu, fetched from tier %llu, waited on move %llu, wp %llu), readahead folios %llu\n",
-	  (unsigned long long)s.faults, (unsigned long long)s.faults_zero,
-	  (unsigned long long)s.faults_fetch, (unsigned long long)s.faults_wait,
-	  (unsigned long long)s.faults_wp, (unsigned long long)s.readahead_folios);
-	hm_fmt_bytes(a, sizeof(a), s.bytes_demoted);
-	hm_fmt_bytes(b, sizeof(b), s.bytes_promoted);
-	P("  demoted %llu pages (%s), promoted %llu pages (%s), tier-to-tier %llu pages\n",
-	  (unsigned long long)s.pages_demoted, a, (unsigned long long)s.pages_promoted, b,
-	  (unsigned long long)s.pages_tier2tier);
-	P("  failures %llu, fallback-to-4K folios %llu, poisoned %llu, retries %llu, injected %llu, fork-homes %llu\n",
-	  (unsigned long long)s.migrate_failures, (unsigned long long)s.fallback_pages,
-	  (unsigned long long)s.poisoned, (unsigned long long)s.retries,
-	  (unsigned long long)s.injected, (unsigned long long)s.fork_homes);
+	n += (int)hm_stats_text_moves(out + n, sizeof(out) - (size_t)n, &s);
 	struct hm_budget bg = {0};
 	if (atomic_load(&hm_g.initialised))
 		hm_budget_get(&bg);
@@ -109,20 +154,8 @@ HM_API int hm_stats_print(int fd)
 		  (unsigned long long)s.policy_events, (unsigned long long)s.block_promotions,
 		  (unsigned long long)s.block_promoted_pages);
 	}
-	if (bg.bytes && (s.locked_bytes || s.over_budget)) {
-		hm_fmt_bytes(a, sizeof(a), s.locked_bytes);
-		hm_fmt_bytes(b, sizeof(b), s.over_budget_peak);
-		P("  locked in RAM (mlock) %s; over the budget (nothing could be demoted) %llu times, %llu ms, "
-		  "by %s at most\n",
-		  a, (unsigned long long)s.over_budget, (unsigned long long)s.over_budget_ms, b);
-	}
-	if (bg.bytes) {
-		const char *t = hm_thrash_sentence(&s);
-		P("  fault wait %llu ms in all, %llu%% of the last second; thrashing %llu of %llu s%s%s\n",
-		  (unsigned long long)(s.fault_wait_us / 1000), (unsigned long long)s.fault_wait_pct,
-		  (unsigned long long)s.thrash_seconds, (unsigned long long)s.budget_seconds, t ? "\n  " : "",
-		  t ? t : "");
-	}
+	if (bg.bytes)
+		n += (int)hm_stats_text_budget(out + n, sizeof(out) - (size_t)n, &s);
 	if (s.sig_faults)
 		P("  faults in the faulting thread (signal mode) %llu: recycled a victim's page %llu, busy and "
 		  "retried %llu\n",

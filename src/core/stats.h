@@ -29,5 +29,14 @@ HM_HIDDEN void hm_fmt_bytes(char *buf, size_t n, uint64_t b);
 /* stats.c: the thrashing sentence when @s says the program mostly waits
  * on faults (also for `hetmem stat`), or NULL. */
 HM_HIDDEN const char *hm_thrash_sentence(const struct hm_stats *s);
+/* stats.c: lines of the text report that hm_stats_print and hetmem run's
+ * report (tools/report.c) share, into @buf (NUL-terminated, cut at @len,
+ * which is at least 1);
+ * each returns the length written.  _moves: the faults, the pages moved,
+ * the failures.  _budget, for a process with a RAM budget: locked memory
+ * and time over the budget (when there is either), the fault wait and
+ * thrashing. */
+HM_HIDDEN size_t hm_stats_text_moves(char *buf, size_t len, const struct hm_stats *s);
+HM_HIDDEN size_t hm_stats_text_budget(char *buf, size_t len, const struct hm_stats *s);
 
 #endif

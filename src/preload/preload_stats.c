@@ -247,13 +247,9 @@ static void stats_report(void)
 	pub_fill(&p);
 	dprintf(fd, "hetmem: pid %d, policy %s, budget %llu bytes\n", (int)getpid(), p.policy,
 		(unsigned long long)p.budget);
-	dprintf(fd, "preload_maps_managed %llu\npreload_maps_unmanaged %llu\npreload_bytes_unmanaged %llu\n"
-		    "preload_maps_fallback %llu\npeak_anon_bytes %llu\npeak_managed_bytes %llu\n"
-		    "managed_share_pct %.1f\n",
-		(unsigned long long)p.maps_managed, (unsigned long long)p.maps_unmanaged,
-		(unsigned long long)p.bytes_unmanaged, (unsigned long long)p.maps_fallback,
-		(unsigned long long)p.peak_anon, (unsigned long long)p.peak_managed,
-		p.peak_anon ? 100.0 * (double)p.peak_managed / (double)p.peak_anon : 0.0);
+	char pre[1024];
+	hm_pub_preload_text(pre, sizeof(pre), &p);
+	dprintf(fd, "%s", pre);
 	hm_stats_print(fd);
 	if (fd != 2)
 		hm_fd_close(fd);

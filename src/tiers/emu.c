@@ -26,8 +26,10 @@
 
 struct emu {
 	int fd; /* the memfd, hidden from the program (fdguard.c); the first
-		 * field: tests/unit/test_slots.c reads it */
+		 * field: the shared fd ops (fdtier.c) and
+		 * tests/unit/test_slots.c read it */
 };
+_Static_assert(offsetof(struct emu, fd) == 0, "the fd ops (fdtier.c) read the fd at t->priv");
 
 static int emu_open(struct hm_tier *t, const char *args)
 {
@@ -107,29 +109,6 @@ static void *emu_map(struct hm_tier *t, uint64_t slot, size_t npages)
 	return (char *)t->window + (slot << HM_PAGE_SHIFT);
 }
 
-static int emu_read(struct hm_tier *t, uint64_t slot, void *buf, size_t npages)
-{
-	struct emu *e = t->priv;
-	return hm_prim_pread(e->fd, buf, npages << HM_PAGE_SHIFT, slot << HM_PAGE_SHIFT);
-}
-
-static int emu_write(struct hm_tier *t, uint64_t slot, const void *buf, size_t npages)
-{
-	struct emu *e = t->priv;
-	return hm_prim_pwrite(e->fd, buf, npages << HM_PAGE_SHIFT, slot << HM_PAGE_SHIFT);
-}
-
-/* Punch the freed slots out of the memfd: their pages go back to the
- * system and leave the window (a later copy there takes a fresh page). */
-static int emu_release(struct hm_tier *t, uint64_t slot, size_t npages)
-{
-	struct emu *e = t->priv;
-	if (fallocate(e->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)(slot << HM_PAGE_SHIFT),
-		      (off_t)(npages << HM_PAGE_SHIFT)))
-		return -errno;
-	return 0;
-}
-
 const struct hm_tier_ops hm_tier_emu_ops = {
 	.kind = "emu",
 	.usage = "emu:SIZE[,lazy]",
@@ -137,8 +116,8 @@ const struct hm_tier_ops hm_tier_emu_ops = {
 	.priv_size = sizeof(struct emu),
 	.open = emu_open,
 	.close = emu_close,
-	.read = emu_read,
-	.write = emu_write,
+	.read = hm_tier_fd_read,
+	.write = hm_tier_fd_write,
 	.map = emu_map,
-	.release = emu_release,
+	.release = hm_tier_fd_release, /* punched: the pages leave the window too */
 };

@@ -24,9 +24,11 @@
 #include <unistd.h>
 
 struct file {
-	int fd;          /* hidden from the program (fdguard.c) */
+	int fd;          /* hidden from the program (fdguard.c); the first
+			  * field: the shared fd ops (fdtier.c) read it */
 	bool blockdev;   /* a block device: its blocks are never punched */
 };
+_Static_assert(offsetof(struct file, fd) == 0, "the fd ops (fdtier.c) read the fd at t->priv");
 
 static int file_open(struct hm_tier *t, const char *args)
 {
@@ -128,19 +130,6 @@ static void file_close(struct hm_tier *t)
 		hm_fd_close(f->fd);
 }
 
-/* slot s is byte s * 4 KiB of the file */
-static int file_read(struct hm_tier *t, uint64_t slot, void *buf, size_t npages)
-{
-	struct file *f = t->priv;
-	return hm_prim_pread(f->fd, buf, npages << HM_PAGE_SHIFT, slot << HM_PAGE_SHIFT);
-}
-
-static int file_write(struct hm_tier *t, uint64_t slot, const void *buf, size_t npages)
-{
-	struct file *f = t->priv;
-	return hm_prim_pwrite(f->fd, buf, npages << HM_PAGE_SHIFT, slot << HM_PAGE_SHIFT);
-}
-
 /* Punch the freed slots out of a regular file; a file system that cannot
  * answers -EOPNOTSUPP and is not asked again. */
 static int file_release(struct hm_tier *t, uint64_t slot, size_t npages)
@@ -148,10 +137,7 @@ static int file_release(struct hm_tier *t, uint64_t slot, size_t npages)
 	struct file *f = t->priv;
 	if (f->blockdev)
 		return -EOPNOTSUPP;
-	if (fallocate(f->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)(slot << HM_PAGE_SHIFT),
-		      (off_t)(npages << HM_PAGE_SHIFT)))
-		return -errno;
-	return 0;
+	return hm_tier_fd_release(t, slot, npages);
 }
 
 const struct hm_tier_ops hm_tier_file_ops = {
@@ -161,8 +147,8 @@ const struct hm_tier_ops hm_tier_file_ops = {
 	.priv_size = sizeof(struct file),
 	.open = file_open,
 	.close = file_close,
-	.read = file_read,
-	.write = file_write,
+	.read = hm_tier_fd_read,
+	.write = hm_tier_fd_write,
 	.map = NULL,
 	.release = file_release,
 };

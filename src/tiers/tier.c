@@ -476,31 +476,58 @@ static inline int tier_attach(struct hm_tier *t)
 	return rc;
 }
 
-static int tier_io(struct hm_tier *t, uint64_t slot, void *buf, size_t npages, bool write)
+/* What one attempt of a data op moves: one run (io == NULL: slot, buf,
+ * npages, write) or a batch of writes (io, n). */
+struct tier_op {
+	uint64_t slot;
+	void *buf;
+	size_t npages;
+	bool write;
+	const struct hm_tier_io *io;
+	size_t n;
+};
+
+static inline int tier_attempt(struct hm_tier *t, const struct tier_op *op)
+{
+	if (op->io)
+		return t->ops->write_batch(t, op->io, op->n);
+	if (!t->ops->map)
+		return op->write ? t->ops->write(t, op->slot, op->buf, op->npages)
+				 : t->ops->read(t, op->slot, op->buf, op->npages);
+	/* a window copy makes no system call: inject here */
+	int rc = hm_prim_inject(op->write ? HM_SITE_TIER_WRITE : HM_SITE_TIER_READ);
+	if (!rc) {
+		void *p = t->ops->map(t, op->slot, op->npages);
+		if (op->write)
+			memcpy(p, op->buf, op->npages << HM_PAGE_SHIFT);
+		else
+			memcpy(op->buf, p, op->npages << HM_PAGE_SHIFT);
+	}
+	return rc;
+}
+
+/* Attach, then the op, tried again on -EAGAIN/-EINTR up to TIER_RETRIES
+ * times (each counted in retries); a failure counts in t->errors. */
+static inline int tier_retry(struct hm_tier *t, const struct tier_op *op)
 {
 	int rc = tier_attach(t);
 	for (int attempt = rc ? TIER_RETRIES + 1 : 0; attempt <= TIER_RETRIES; attempt++) {
-		if (t->ops->map) {
-			/* a window copy makes no system call: inject here */
-			rc = hm_prim_inject(write ? HM_SITE_TIER_WRITE : HM_SITE_TIER_READ);
-			if (!rc) {
-				void *p = t->ops->map(t, slot, npages);
-				if (write)
-					memcpy(p, buf, npages << HM_PAGE_SHIFT);
-				else
-					memcpy(buf, p, npages << HM_PAGE_SHIFT);
-			}
-		} else {
-			rc = write ? t->ops->write(t, slot, buf, npages) : t->ops->read(t, slot, buf, npages);
-		}
+		rc = tier_attempt(t, op);
 		if (rc != -EAGAIN && rc != -EINTR)
 			break;
 		HM_COUNT(retries, 1);
 	}
-	if (rc) {
+	if (rc)
 		atomic_fetch_add(&t->errors, 1);
+	return rc;
+}
+
+static int tier_io(struct hm_tier *t, uint64_t slot, void *buf, size_t npages, bool write)
+{
+	struct tier_op op = { .slot = slot, .buf = buf, .npages = npages, .write = write };
+	int rc = tier_retry(t, &op);
+	if (rc)
 		return rc;
-	}
 	atomic_fetch_add_explicit(write ? &t->pages_in : &t->pages_out, npages, memory_order_relaxed);
 	return 0;
 }
@@ -525,17 +552,10 @@ int hm_tier_write_batch(struct hm_tier *t, const struct hm_tier_io *io, size_t n
 		}
 		return 0;
 	}
-	int rc = tier_attach(t);
-	for (int attempt = rc ? TIER_RETRIES + 1 : 0; attempt <= TIER_RETRIES; attempt++) {
-		rc = t->ops->write_batch(t, io, n);
-		if (rc != -EAGAIN && rc != -EINTR)
-			break;
-		HM_COUNT(retries, 1);
-	}
-	if (rc) {
-		atomic_fetch_add(&t->errors, 1);
+	struct tier_op op = { .io = io, .n = n };
+	int rc = tier_retry(t, &op);
+	if (rc)
 		return rc;
-	}
 	size_t pages = 0;
 	for (size_t k = 0; k < n; k++)
 		pages += io[k].npages;

@@ -163,5 +163,14 @@ HM_HIDDEN int hm_tier_write_batch(struct hm_tier *t, const struct hm_tier_io *io
 HM_HIDDEN const void *hm_tier_window(struct hm_tier *t, uint64_t slot, size_t npages, int *err);
 extern const struct hm_tier_ops hm_tier_emu_ops, hm_tier_file_ops;
 
+/* ------------------------------------------------------------------------
+ * fdtier.c: ops for a backend whose store is one fd, slot s at byte
+ * s * 4 KiB, and whose private state begins with that int fd (emu, file).
+ * ---------------------------------------------------------------------- */
+HM_HIDDEN int hm_tier_fd_read(struct hm_tier *t, uint64_t slot, void *buf, size_t npages);
+HM_HIDDEN int hm_tier_fd_write(struct hm_tier *t, uint64_t slot, const void *buf, size_t npages);
+/* punch the slots out of the fd (FALLOC_FL_PUNCH_HOLE): 0 or -errno */
+HM_HIDDEN int hm_tier_fd_release(struct hm_tier *t, uint64_t slot, size_t npages);
+
 
 #endif
