@@ -28,12 +28,17 @@ int hm_heatmap_main(int argc, char **argv);
 static void help_env(FILE *f)
 {
 	char arg[64];
+	const char *help;
+	/* rows without HELP are variables hetmem run sets itself */
 #define HM_OPT(field, VAR, KIND, DEF, LO, HI, UNIT, ARG, HELP, VALUES, MEANING)                                 \
-	snprintf(arg, sizeof(arg), "%s=%s", VAR, ARG);                                                          \
-	fprintf(f, "  %-28s ", arg);                                                                            \
-	for (const char *p = HELP; *p; p++)                                                                     \
-		fputs(*p == '\n' ? "\n                               " : (char[]){*p, 0}, f);                      \
-	fputc('\n', f);
+	help = HELP;                                                                                            \
+	if (help) {                                                                                             \
+		snprintf(arg, sizeof(arg), "%s=%s", VAR, ARG);                                                  \
+		fprintf(f, "  %-28s ", arg);                                                                    \
+		for (const char *p = help; *p; p++)                                                             \
+			fputs(*p == '\n' ? "\n                               " : (char[]){*p, 0}, f);              \
+		fputc('\n', f);                                                                                \
+	}
 #include "../src/core/options.def"
 #undef HM_OPT
 }

@@ -65,11 +65,18 @@ HM_API int hm_probe_features(struct hm_features *f)
 			f->soft_dirty = (ent >> 55) & 1;
 		hm_fd_close(pm);
 	}
-	rc = hm_features_mask(f); /* HETMEM_MASK_FEATURES (featmask.c) */
+	/* HETMEM_MASK_FEATURES and HETMEM_TRACK_WPASYNC as they are now: a
+	 * probe also runs outside hm_init (`hetmem info`, hm_stats_print);
+	 * neither kind of variable is refused by the parser (featmask.c checks
+	 * the names) */
+	struct hm_options mask, wpasync;
+	hm_options_parse_var(&mask, "HETMEM_MASK_FEATURES");
+	hm_options_parse_var(&wpasync, "HETMEM_TRACK_WPASYNC");
+	rc = hm_features_mask(f, mask.mask_features);
 	if (rc)
 		return rc;
 	f->demote = hm_g.initialised ? hm_g.demote : HM_DEMOTE_AUTO;
-	hm_track_describe(f, hm_g.initialised ? hm_g.demote : HM_DEMOTE_AUTO);
+	hm_track_describe(f, hm_g.initialised ? hm_g.demote : HM_DEMOTE_AUTO, wpasync.track_wpasync);
 	return 0;
 }
 

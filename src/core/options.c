@@ -1,8 +1,12 @@
 /*
- * options.c — the HETMEM_* options of options.def parsed into struct
- * hm_options (hm_options_parse), then, with struct hm_config, applied to the
- * subsystems at hm_init (hm_config_resolve); HETMEM_CPUS, hetmem's own
- * threads' CPUs.  Messages and value parsing are os/error.c's.
+ * options.c — the HETMEM_* variables of options.def parsed into struct
+ * hm_options: hm_options_parse (the ones hm_init reads), then, with struct
+ * hm_config, applied at hm_init (hm_config_resolve: hm_g's fields here, the
+ * tracker's and the record's by their owners); hm_options_parse_var, one
+ * variable, for owners that read theirs at another moment (the preload's
+ * constructor and exit, `hetmem run`'s checks, hm_probe_features).  No
+ * other file reads a HETMEM_* variable with getenv.  HETMEM_CPUS, hetmem's
+ * own threads' CPUs.  Messages and value parsing are os/error.c's.
  */
 #include "internal.h"
 
@@ -101,6 +105,76 @@ static int parse_policy(const char *var, const char *e, const struct hm_policy_o
 	return 0;
 }
 
+/* HETMEM_TRACK: a list of mechanisms (track/track.c applies it) */
+static int parse_track(const char *var, const char *s, unsigned *out)
+{
+	unsigned m = 0;
+	char buf[128];
+	if (strlen(s) >= sizeof(buf))
+		goto bad;
+	strcpy(buf, s);
+	char *save = NULL;
+	for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (!strcasecmp(tok, "auto"))
+			m |= HM_TRACK_AUTO;
+		else if (!strcasecmp(tok, "none"))
+			m |= HM_TRACK_NONE;
+		else if (!strcasecmp(tok, "faults"))
+			m |= HM_TRACK_FAULTS;
+		else if (!strcasecmp(tok, "write"))
+			m |= HM_TRACK_WRITE;
+		else if (!strcasecmp(tok, "sample"))
+			m |= HM_TRACK_SAMPLE;
+		else if (!strcasecmp(tok, "all"))
+			m |= HM_TRACK_ALL;
+		else
+			goto bad;
+	}
+	if ((m & HM_TRACK_NONE) && (m & ~HM_TRACK_NONE))
+		goto bad;
+	*out = m;
+	return 0;
+bad:
+	return hm_error(EINVAL, "%s='%s': expected auto, none, faults, write, sample, all "
+				"or a comma list of faults, write, sample", var, s);
+}
+
+/* an integer in @lo..@hi, optionally followed by '%' */
+static int parse_pct(const char *var, const char *e, unsigned lo, unsigned hi, const char *unit, unsigned *out)
+{
+	char *end;
+	unsigned long v = strtoul(e, &end, 10);
+	if (*end == '%')
+		end++;
+	if (*end || v < lo || v > hi)
+		return hm_error(EINVAL, "%s='%s': expected %u..%u (%s)", var, e, lo, hi, unit);
+	*out = (unsigned)v;
+	return 0;
+}
+
+/* a size of at least @lo; messages name the value as typed (hm_opt_label:
+ * "--min-map ..." when hetmem run was given it as an option) */
+static int parse_size(const char *var, const char *e, uint64_t lo, const char *lo_s, uint64_t *out)
+{
+	uint64_t v;
+	char what[128];
+	if (hm_parse_size(e, &v) || v < lo)
+		return hm_error_msg(EINVAL, "%s: expected a size of at least %s", hm_opt_label(var, e, what, sizeof(what)),
+				    lo_s);
+	*out = v;
+	return 0;
+}
+
+static int parse_folio(const char *var, const char *e, size_t *out)
+{
+	uint64_t v;
+	char what[128];
+	if (hm_parse_size(e, &v) || (v != HM_FOLIO_4K && v != HM_FOLIO_64K && v != HM_FOLIO_2M))
+		return hm_error_msg(EINVAL, "%s: expected 4K, 64K or 2M", hm_opt_label(var, e, what, sizeof(what)));
+	*out = (size_t)v;
+	return 0;
+}
+
 /* One HM_OPT of options.def: its default, then its variable if set. */
 #define HM_OPT_PARSE_SET(f, VAR, CALL)                                                                          \
 	do {                                                                                                    \
@@ -115,28 +189,57 @@ static int parse_policy(const char *var, const char *e, const struct hm_policy_o
 #define HM_OPT_PARSE_BOOL(f, VAR, DEF, LO, HI, UNIT)                                                            \
 	o->f = DEF;                                                                                             \
 	HM_OPT_PARSE_SET(f, VAR, parse_bool(VAR, e, &o->f))
+#define HM_OPT_PARSE_FLAG(f, VAR, DEF, LO, HI, UNIT)                                                            \
+	o->f = DEF;                                                                                             \
+	HM_OPT_PARSE_SET(f, VAR, (o->f = *e == '1', 0))
 #define HM_OPT_PARSE_UINT(f, VAR, DEF, LO, HI, UNIT)                                                            \
 	o->f = DEF;                                                                                             \
-	HM_OPT_PARSE_SET(f, VAR, hm_env_uint(VAR, LO, HI, UNIT, &o->f))
+	HM_OPT_PARSE_SET(f, VAR, hm_parse_uint(VAR, e, LO, HI, UNIT, &o->f))
+#define HM_OPT_PARSE_PCT(f, VAR, DEF, LO, HI, UNIT)                                                             \
+	o->f = DEF;                                                                                             \
+	HM_OPT_PARSE_SET(f, VAR, parse_pct(VAR, e, LO, HI, UNIT, &o->f))
+#define HM_OPT_PARSE_SIZE(f, VAR, DEF, LO, HI, UNIT)                                                            \
+	o->f = DEF;                                                                                             \
+	HM_OPT_PARSE_SET(f, VAR, parse_size(VAR, e, LO, UNIT, &o->f))
+#define HM_OPT_PARSE_FOLIO(f, VAR, DEF, LO, HI, UNIT)                                                           \
+	o->f = DEF;                                                                                             \
+	HM_OPT_PARSE_SET(f, VAR, parse_folio(VAR, e, &o->f))
+#define HM_OPT_PARSE_PID(f, VAR, DEF, LO, HI, UNIT)                                                             \
+	o->f = DEF;                                                                                             \
+	HM_OPT_PARSE_SET(f, VAR, (o->f = atoi(e), 0))
 #define HM_OPT_PARSE_DEMOTE(f, VAR, DEF, LO, HI, UNIT)                                                          \
 	o->f = DEF;                                                                                             \
 	HM_OPT_PARSE_SET(f, VAR, parse_demote(VAR, e, &o->f))
 #define HM_OPT_PARSE_FAULTS(f, VAR, DEF, LO, HI, UNIT)                                                          \
 	o->f = DEF;                                                                                             \
 	HM_OPT_PARSE_SET(f, VAR, parse_faults(VAR, e, &o->f))
+#define HM_OPT_PARSE_TRACK(f, VAR, DEF, LO, HI, UNIT)                                                           \
+	o->f = DEF;                                                                                             \
+	HM_OPT_PARSE_SET(f, VAR, parse_track(VAR, e, &o->f))
 #define HM_OPT_PARSE_POLICY(f, VAR, DEF, LO, HI, UNIT)                                                          \
 	o->f = DEF;                                                                                             \
 	HM_OPT_PARSE_SET(f, VAR, parse_policy(VAR, e, &o->f))
 #define HM_OPT_PARSE_CPUS(f, VAR, DEF, LO, HI, UNIT)                                                            \
 	CPU_ZERO(&o->f);                                                                                        \
 	HM_OPT_PARSE_SET(f, VAR, parse_cpus(e, &o->f))
-#define HM_OPT_PARSE_OWNER(f, VAR, DEF, LO, HI, UNIT)
+/* the string itself, even empty (HETMEM_STATS= is an error of its own) */
+#define HM_OPT_PARSE_STR(f, VAR, DEF, LO, HI, UNIT)                                                             \
+	o->f = getenv(VAR);                                                                                     \
+	o->f##_set = o->f && *o->f;
 
-int hm_options_parse(struct hm_options *o)
+enum { SEC_INIT = 1, SEC_PROBE, SEC_RUN };
+
+/* The rows of section INIT, or (@only) the row of variable @only. */
+static int parse(struct hm_options *o, const char *only)
 {
 	memset(o, 0, sizeof(*o));
+	int sec = 0;
+	(void)sec;
+#define HM_OPT_SECTION(when) sec = SEC_##when;
 #define HM_OPT(f, VAR, KIND, DEF, LO, HI, UNIT, ARG, HELP, VALUES, MEANING)                                     \
-	HM_OPT_PARSE_##KIND(f, VAR, DEF, LO, HI, UNIT);
+	if (only ? !strcmp(only, VAR) : sec == SEC_INIT) {                                                      \
+		HM_OPT_PARSE_##KIND(f, VAR, DEF, LO, HI, UNIT);                                                 \
+	}
 #include "options.def"
 #undef HM_OPT
 	/* block promotion (policy.c): a block with this many fetches in one
@@ -145,6 +248,16 @@ int hm_options_parse(struct hm_options *o)
 		return hm_error(EINVAL, "HETMEM_BLOCK_PROMOTE=1: a single fetch is no evidence (0 = off, or 2..%u)",
 				HM_HEAT_PAGES);
 	return 0;
+}
+
+int hm_options_parse(struct hm_options *o)
+{
+	return parse(o, NULL);
+}
+
+int hm_options_parse_var(struct hm_options *o, const char *var)
+{
+	return parse(o, var);
 }
 
 /* ------------------------------------------------------------------------
@@ -208,9 +321,9 @@ int hm_config_resolve(const struct hm_config *cfg)
 		return hm_error(EINVAL, "hm_init: spin_us %u > 100000", hm_g.spin_us);
 	if (hm_g.readahead_max != HM_READAHEAD_OFF && hm_g.readahead_max > 64)
 		return hm_error(EINVAL, "hm_init: readahead_max %u > 64", hm_g.readahead_max);
-	/* the variables options.def marks OWNER: their subsystems read them */
-	rc = hm_track_config(cfg);
+	/* the tracker and the record apply their own fields of @o */
+	rc = hm_track_config(cfg, &o);
 	if (rc)
 		return rc;
-	return hm_record_env(); /* last: it opens the record file */
+	return hm_record_env(&o); /* last: it opens the record file */
 }

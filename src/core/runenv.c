@@ -74,8 +74,9 @@ void hm_env_default_tier(char *buf, size_t len)
 	uint64_t avail = meminfo("MemAvailable"), budget = 0;
 	if (avail == 0 || avail > ram)
 		avail = ram;
-	const char *e = getenv("HETMEM_DRAM");
-	if (e && *e && hm_parse_size(e, &budget))
+	struct hm_options o;
+	hm_options_parse_var(&o, "HETMEM_DRAM");
+	if (o.dram_set && hm_parse_size(o.dram, &budget))
 		budget = 0; /* hm_env_setup reports the bad value */
 	uint64_t size = avail > budget ? avail - budget : 0;
 	if (size < (64ull << 20))
@@ -99,24 +100,15 @@ void hm_env_note_emulated(void)
 /* Parse HETMEM_FOLIO and HETMEM_MIN_MAP.  0 or -EINVAL (hm_error). */
 int hm_env_maps(size_t *folio, size_t *min_map)
 {
-	uint64_t v;
-	char what[128];
-	const char *e = getenv("HETMEM_FOLIO");
-	*folio = HM_FOLIO_4K;
-	if (e && *e) {
-		if (hm_parse_size(e, &v) || (v != HM_FOLIO_4K && v != HM_FOLIO_64K && v != HM_FOLIO_2M))
-			return hm_error_msg(EINVAL, "%s: expected 4K, 64K or 2M",
-					    hm_opt_label("HETMEM_FOLIO", e, what, sizeof(what)));
-		*folio = v;
-	}
-	e = getenv("HETMEM_MIN_MAP");
-	*min_map = 64 << 10;
-	if (e && *e) {
-		if (hm_parse_size(e, &v) || v < HM_PAGE_SIZE)
-			return hm_error_msg(EINVAL, "%s: expected a size of at least 4K",
-					    hm_opt_label("HETMEM_MIN_MAP", e, what, sizeof(what)));
-		*min_map = v;
-	}
+	struct hm_options o;
+	int rc = hm_options_parse_var(&o, "HETMEM_FOLIO");
+	if (rc)
+		return rc;
+	*folio = o.folio;
+	rc = hm_options_parse_var(&o, "HETMEM_MIN_MAP");
+	if (rc)
+		return rc;
+	*min_map = o.min_map;
 	return 0;
 }
 
@@ -172,7 +164,10 @@ static int env_budget(const char *e, uint64_t *bytes)
  * an option. */
 static int env_stats(void)
 {
-	const char *e = getenv("HETMEM_STATS");
+	struct hm_options o, run;
+	hm_options_parse_var(&o, "HETMEM_STATS");
+	hm_options_parse_var(&run, "HETMEM_STATS_PID");
+	const char *e = o.stats;
 	if (!e)
 		return 0;
 	if (!*e)
@@ -180,8 +175,7 @@ static int env_stats(void)
 	if (!strcmp(e, "-"))
 		return 0;
 	const char *pp = strstr(e, "%p");
-	const char *only = getenv("HETMEM_STATS_PID");
-	if (!hm_opt_is_from("HETMEM_STATS") && !pp && only && *only && atoi(only) != (int)getpid())
+	if (!hm_opt_is_from("HETMEM_STATS") && !pp && run.stats_pid_set && run.stats_pid != (int)getpid())
 		return 0;
 	char what[256], name[4096], dir[4096];
 	hm_opt_label("HETMEM_STATS", e, what, sizeof(what));
@@ -243,9 +237,10 @@ int hm_env_setup(void)
 	if (rc)
 		return rc;
 	uint64_t bytes = 0;
-	const char *dram = getenv("HETMEM_DRAM");
-	if (dram && *dram) {
-		rc = env_budget(dram, &bytes);
+	struct hm_options o;
+	hm_options_parse_var(&o, "HETMEM_DRAM");
+	if (o.dram_set) {
+		rc = env_budget(o.dram, &bytes);
 		if (rc)
 			return rc;
 	}
@@ -254,9 +249,10 @@ int hm_env_setup(void)
 		hm_error_for_user();
 		return rc;
 	}
-	const char *e = getenv("HETMEM_TIER");
+	hm_options_parse_var(&o, "HETMEM_TIER");
+	const char *e = o.tier;
 	char def[128];
-	if (!e || !*e) {
+	if (!o.tier_set) {
 		hm_env_default_tier(def, sizeof(def));
 		e = def;
 	}

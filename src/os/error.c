@@ -202,11 +202,8 @@ int hm_parse_size(const char *s, uint64_t *out)
 	return 0;
 }
 
-int hm_env_uint(const char *name, unsigned lo, unsigned hi, const char *unit, unsigned *out)
+int hm_parse_uint(const char *name, const char *e, unsigned lo, unsigned hi, const char *unit, unsigned *out)
 {
-	const char *e = getenv(name);
-	if (!e || !*e)
-		return 0;
 	char *end;
 	unsigned long v = strtoul(e, &end, 10);
 	if (*end || v < lo || v > hi)

@@ -13,7 +13,9 @@
  * runs its tests of each fallback that way on every kernel.
  *
  * An unknown name is refused (hm_init fails), with the list of known names:
- * a typo must not silently test the feature it meant to mask.
+ * a typo must not silently test the feature it meant to mask.  The variable
+ * itself is read by hm_probe_features (core/options.def's row, a string:
+ * the names are checked here, where they are known).
  */
 #include "internal.h"
 #include "os/uffd_compat.h"
@@ -55,9 +57,9 @@ static void known_list(char *buf, size_t len)
 		off += (size_t)snprintf(buf + off, len - off, "%s%s", k ? ", " : "", names[k].name);
 }
 
-int hm_features_mask(struct hm_features *f)
+int hm_features_mask(struct hm_features *f, const char *list)
 {
-	const char *env = getenv("HETMEM_MASK_FEATURES");
+	const char *env = list;
 	masked[0] = 0;
 	f->masked = masked;
 	if (!env || !*env)

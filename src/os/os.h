@@ -72,8 +72,9 @@ HM_HIDDEN int hm_fd_keep_uffd(int fd);
 HM_HIDDEN void hm_fd_release_uffd(void);
 extern HM_HIDDEN void (*hm_fd_moved_hook)(void);
 
-/* featmask.c: HETMEM_MASK_FEATURES applied to a probe's answer */
-HM_HIDDEN int hm_features_mask(struct hm_features *f);
+/* featmask.c: HETMEM_MASK_FEATURES's @list (NULL or "": none) applied to a
+ * probe's answer; the caller reads the variable (core/options.c) */
+HM_HIDDEN int hm_features_mask(struct hm_features *f, const char *list);
 /* ------------------------------------------------------------------------
  * thread.c: hetmem's own threads.
  * ---------------------------------------------------------------------- */

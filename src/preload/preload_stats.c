@@ -192,8 +192,10 @@ static void pub_start(void)
 	pub->total_size = sizeof(struct hm_pub);
 	pub->pid = (int32_t)getpid();
 	pub->started_ms = now_ms();
-	const char *run = getenv("HETMEM_RUN"); /* "PID:NONCE", set by hetmem run */
-	if (run && *run) {
+	struct hm_options o;
+	hm_options_parse_var(&o, "HETMEM_RUN"); /* "PID:NONCE", set by hetmem run */
+	const char *run = o.run;
+	if (o.run_set) {
 		char *end;
 		long rp = strtol(run, &end, 10);
 		if (*end == ':' && rp > 0) {
@@ -228,8 +230,10 @@ static void pub_start(void)
  * counters and the share of anonymous memory that was managed. */
 static void stats_report(void)
 {
-	const char *dest = getenv("HETMEM_STATS");
-	if (!dest || !*dest)
+	struct hm_options o;
+	hm_options_parse_var(&o, "HETMEM_STATS"); /* read at exit: the program may have changed it */
+	const char *dest = o.stats;
+	if (!o.stats_set)
 		return;
 	const char *pp = strstr(dest, "%p"); /* every process its own file */
 	char name[4096];

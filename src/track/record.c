@@ -122,31 +122,24 @@ HM_API int hm_record_start(const char *path, unsigned interval_ms)
 	return rc;
 }
 
-int hm_record_env(void)
+int hm_record_env(const struct hm_options *o)
 {
-	const char *path = getenv("HETMEM_RECORD"), *ms = getenv("HETMEM_RECORD_MS");
-	unsigned long v = 0;
-	if (ms && *ms) {
-		char *end;
-		v = strtoul(ms, &end, 10);
-		if (*end || v < 10 || v > 60000)
-			return hm_error(EINVAL, "HETMEM_RECORD_MS='%s': expected 10..60000 milliseconds", ms);
-	}
-	if (!path || !*path)
+	const char *path = o->record;
+	if (!o->record_set)
 		return 0;
 	/* Under `hetmem run` only the program it started records (the programs
 	 * it starts inherit the setting, and would truncate the same file and
 	 * write into it at the same time), unless PATH has %p: then every
 	 * process records to its own file, %p replaced by its pid. */
-	const char *pp = strstr(path, "%p"), *only = getenv("HETMEM_STATS_PID");
-	if (only && *only && !pp && atoi(only) != (int)getpid())
+	const char *pp = strstr(path, "%p");
+	if (o->stats_pid_set && !pp && o->stats_pid != (int)getpid())
 		return 0;
 	char name[4096];
 	if (pp && snprintf(name, sizeof(name), "%.*s%d%s", (int)(pp - path), path, (int)getpid(), pp + 2) >=
 			  (int)sizeof(name))
 		return hm_error(ENAMETOOLONG, "HETMEM_RECORD: the path is too long");
 	pthread_mutex_lock(&rec_lock);
-	int rc = rec_open(pp ? name : path, (unsigned)v, "HETMEM_RECORD");
+	int rc = rec_open(pp ? name : path, o->record_ms, "HETMEM_RECORD");
 	pthread_mutex_unlock(&rec_lock);
 	return rc;
 }

@@ -36,37 +36,10 @@ static const char *const wr_name[] = {"none", "wp-async", "soft-dirty"};
 /* Settings                                                                 */
 /* ---------------------------------------------------------------------- */
 
-static int parse_track(const char *s, unsigned *out)
-{
-	unsigned m = 0;
-	char buf[128];
-	if (strlen(s) >= sizeof(buf))
-		return -EINVAL;
-	strcpy(buf, s);
-	char *save = NULL;
-	for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		if (!strcasecmp(tok, "auto"))
-			m |= HM_TRACK_AUTO;
-		else if (!strcasecmp(tok, "none"))
-			m |= HM_TRACK_NONE;
-		else if (!strcasecmp(tok, "faults"))
-			m |= HM_TRACK_FAULTS;
-		else if (!strcasecmp(tok, "write"))
-			m |= HM_TRACK_WRITE;
-		else if (!strcasecmp(tok, "sample"))
-			m |= HM_TRACK_SAMPLE;
-		else if (!strcasecmp(tok, "all"))
-			m |= HM_TRACK_ALL;
-		else
-			return -EINVAL;
-	}
-	if ((m & HM_TRACK_NONE) && (m & ~HM_TRACK_NONE))
-		return -EINVAL;
-	*out = m;
-	return 0;
-}
+/* options.def's range of HETMEM_TRACK_SAMPLES is 1..NCHUNK */
+_Static_assert(NCHUNK == 4096, "HETMEM_TRACK_SAMPLES' range in options.def");
 
-int hm_track_config(const struct hm_config *cfg)
+int hm_track_config(const struct hm_config *cfg, const struct hm_options *o)
 {
 	unsigned want = cfg ? cfg->track : 0;
 	unsigned pct = cfg && cfg->track_cpu_pct ? cfg->track_cpu_pct : DEFAULT_CPU_PCT;
@@ -74,33 +47,13 @@ int hm_track_config(const struct hm_config *cfg)
 		return hm_error(EINVAL, "hm_init: bad track mechanisms 0x%x (HM_TRACK_* bits; NONE alone)", want);
 	if (pct > 100)
 		return hm_error(EINVAL, "hm_init: track_cpu_pct %u > 100", pct);
-	const char *e = getenv("HETMEM_TRACK");
-	if (e && *e && parse_track(e, &want))
-		return hm_error(EINVAL, "HETMEM_TRACK='%s': expected auto, none, faults, write, sample, all "
-					"or a comma list of faults, write, sample", e);
-	e = getenv("HETMEM_TRACK_CPU");
-	if (e && *e) {
-		char *end;
-		unsigned long v = strtoul(e, &end, 10);
-		if (*end == '%')
-			end++;
-		if (*end || v < 1 || v > 100)
-			return hm_error(EINVAL, "HETMEM_TRACK_CPU='%s': expected 1..100 (percent of one CPU)", e);
-		pct = (unsigned)v;
-	}
-	unsigned samples = DEFAULT_SAMPLES, sample_ms = DEFAULT_SAMPLE_MS, scan_ms = 500;
-	int rc = hm_env_uint("HETMEM_TRACK_SAMPLES", 1, NCHUNK, "folios per scan", &samples);
-	if (!rc)
-		rc = hm_env_uint("HETMEM_TRACK_SAMPLE_MS", 10, 10000, "ms", &sample_ms);
-	if (!rc) /* a test hook: scans more often */
-		rc = hm_env_uint("HETMEM_TRACK_SCAN_MS", 10, 10000, "ms", &scan_ms);
-	if (rc)
-		return rc;
-	T.want = want;
-	T.cpu_pct = pct;
-	T.max_samples = samples;
-	T.scan_ms = scan_ms;
-	T.sample_ms = sample_ms;
+	/* the environment (parsed by hm_options_parse) overrides @cfg */
+	T.want = o->track_set ? o->track : want;
+	T.cpu_pct = o->track_cpu_set ? o->track_cpu : pct;
+	T.max_samples = o->track_samples_set ? o->track_samples : DEFAULT_SAMPLES;
+	T.scan_ms = o->track_scan_ms_set ? o->track_scan_ms : 500; /* a test hook: scans more often */
+	T.sample_ms = o->track_sample_ms_set ? o->track_sample_ms : DEFAULT_SAMPLE_MS;
+	T.wpasync_ok = o->track_wpasync;
 	return 0;
 }
 
@@ -110,14 +63,14 @@ unsigned hm_track_scan_ms(void)
 }
 
 /* What this kernel and set-up allow, and the write mechanism. */
-static void possible(const struct hm_features *f, enum hm_demote_mode demote, unsigned *avail, enum wr_mech *wr)
+static void possible(const struct hm_features *f, enum hm_demote_mode demote, bool wpasync_ok, unsigned *avail,
+		     enum wr_mech *wr)
 {
 	*avail = HM_TRACK_FAULTS;
 	*wr = WR_NONE;
 	/* wp-async is opt-in (HETMEM_TRACK_WPASYNC=1): it takes the
 	 * write-protect fallback away from MOVE demotion */
-	const char *ok = getenv("HETMEM_TRACK_WPASYNC");
-	if (f->wp_async && f->pagemap_scan && f->wp && demote == HM_DEMOTE_MOVE && ok && *ok == '1')
+	if (f->wp_async && f->pagemap_scan && f->wp && demote == HM_DEMOTE_MOVE && wpasync_ok)
 		*wr = WR_WPASYNC;
 	else if (f->soft_dirty)
 		*wr = WR_SOFTDIRTY;
@@ -153,13 +106,13 @@ static int why_not(const char *fn, unsigned miss, enum hm_demote_mode demote, co
 }
 
 /* Fill f->track / f->track_write with what "auto" would choose. */
-void hm_track_describe(struct hm_features *f, enum hm_demote_mode demote)
+void hm_track_describe(struct hm_features *f, enum hm_demote_mode demote, bool wpasync_ok)
 {
 	unsigned avail;
 	enum wr_mech wr;
 	if (demote == HM_DEMOTE_AUTO)
 		demote = f->move ? HM_DEMOTE_MOVE : HM_DEMOTE_WP;
-	possible(f, demote, &avail, &wr);
+	possible(f, demote, wpasync_ok, &avail, &wr);
 	if (atomic_load(&hm_g.initialised)) {
 		f->track = atomic_load(&T.on);
 		f->track_write = wr_name[(f->track & HM_TRACK_WRITE) ? T.wr_avail : WR_NONE];
@@ -174,7 +127,7 @@ int hm_track_choose(struct hm_features *f, uint64_t *want)
 {
 	unsigned avail;
 	enum wr_mech wr;
-	possible(f, hm_g.demote, &avail, &wr);
+	possible(f, hm_g.demote, T.wpasync_ok, &avail, &wr);
 	unsigned on = resolve(T.want, avail, wr);
 	if (on & ~avail)
 		return why_not("hm_init", on & ~avail, hm_g.demote, f);

@@ -11,8 +11,10 @@
  * record.c: samples of residency and hotness for `hetmem heatmap`.
  * ---------------------------------------------------------------------- */
 #define HM_RECORD_BUCKETS 256
-/* Open HETMEM_RECORD (at hm_init): 0, or -errno with a message. */
-HM_HIDDEN int hm_record_env(void);
+struct hm_options;
+/* Open HETMEM_RECORD, every HETMEM_RECORD_MS, as parsed into @o (at
+ * hm_init): 0, or -errno with a message. */
+HM_HIDDEN int hm_record_env(const struct hm_options *o);
 /* From the reclaimer's loop: append a sample if one is due. */
 HM_HIDDEN void hm_record_tick(uint32_t now);
 
@@ -23,14 +25,15 @@ HM_HIDDEN void hm_record_tick(uint32_t now);
 /* The region layer's client (space.h): samples of pages that go are dropped,
  * those of remapped pages follow them. */
 extern HM_HIDDEN const struct hm_space_client hm_track_space;
-/* Resolve the tracking settings (config + env) into the tracker; called by
- * hm_config_resolve.  0 or -EINVAL. */
-HM_HIDDEN int hm_track_config(const struct hm_config *cfg);
+/* Resolve the tracking settings (@cfg, then the environment as parsed into
+ * @o) into the tracker; called by hm_config_resolve.  0 or -EINVAL. */
+HM_HIDDEN int hm_track_config(const struct hm_config *cfg, const struct hm_options *o);
 /* Choose the mechanisms from the kernel's features (before the userfaultfd
  * is opened): the extra UFFD_FEATURE_* bits to ask for.  0 or -ENOTSUP. */
 HM_HIDDEN int hm_track_choose(struct hm_features *f, uint64_t *want);
-/* Fill f->track and f->track_write (hm_probe_features). */
-HM_HIDDEN void hm_track_describe(struct hm_features *f, enum hm_demote_mode demote);
+/* Fill f->track and f->track_write (hm_probe_features); @wpasync_ok:
+ * HETMEM_TRACK_WPASYNC=1, as the caller read it. */
+HM_HIDDEN void hm_track_describe(struct hm_features *f, enum hm_demote_mode demote, bool wpasync_ok);
 /* After the userfaultfd is open: map the hold area.  0 or -errno. */
 HM_HIDDEN int hm_track_start(void);
 /* Give every sample back and unmap the hold area (hm_shutdown). */

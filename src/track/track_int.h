@@ -51,6 +51,7 @@ struct hm_track_state {
 	unsigned max_samples; /* per scan */
 	unsigned scan_ms;     /* the reclaimer's scan interval under budget */
 	unsigned sample_ms;   /* how long a sample stays out */
+	bool wpasync_ok;      /* HETMEM_TRACK_WPASYNC=1: write tracking may use async WP */
 	unsigned next_chunk;  /* where chunk_alloc looks first */
 	/* what this process can do (hm_track_choose) */
 	unsigned avail;
