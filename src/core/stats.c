@@ -154,6 +154,19 @@ HM_API int hm_stats_print(int fd)
 		P("  %-4d %-24s %12s %12s %12llu %12llu %8llu\n", ti.id, ti.name, a, c,
 		  (unsigned long long)ti.pages_in, (unsigned long long)ti.pages_out,
 		  (unsigned long long)ti.errors);
+		struct hm_tier *t = hm_tier_get(i);
+		if (t && hm_tier_is_compressed(t)) {
+			/* packing waste: pool RAM beyond the payload, as a share of it */
+			struct hm_ztier_usage u;
+			char l[32], st[32], pl[32], lim[32];
+			hm_ztier_usage(t, &u);
+			hm_fmt_bytes(l, sizeof(l), u.logical);
+			hm_fmt_bytes(st, sizeof(st), u.stored);
+			hm_fmt_bytes(pl, sizeof(pl), u.pool);
+			hm_fmt_bytes(lim, sizeof(lim), u.limit);
+			P("       pages %s compressed to %s in a pool of %s (of %s), waste %.1f%%\n", l, st, pl, lim,
+			  u.stored ? 100.0 * ((double)u.pool - (double)u.stored) / (double)u.stored : 0.0);
+		}
 		if (n > (int)sizeof(out) - 256)
 			break;
 	}

@@ -163,5 +163,17 @@ HM_HIDDEN int hm_tier_write_batch(struct hm_tier *t, const struct hm_tier_io *io
 HM_HIDDEN const void *hm_tier_window(struct hm_tier *t, uint64_t slot, size_t npages, int *err);
 extern const struct hm_tier_ops hm_tier_emu_ops, hm_tier_file_ops;
 
+/* ztier.c: the compressed tiers "lz4:SIZE" and "zstd:SIZE[,level=N]" */
+extern const struct hm_tier_ops hm_tier_lz4_ops, hm_tier_zstd_ops;
+struct hm_ztier_usage {
+	uint64_t logical; /* bytes of the pages stored (4 KiB each) */
+	uint64_t stored;  /* bytes of their compressed payload */
+	uint64_t pool;    /* bytes of RAM the pool's slabs take */
+	uint64_t limit;   /* SIZE: the most the pool may take */
+};
+HM_HIDDEN bool hm_tier_is_compressed(const struct hm_tier *t);
+/* a compressed tier's usage now (hm_tier_is_compressed(t) must hold) */
+HM_HIDDEN void hm_ztier_usage(const struct hm_tier *t, struct hm_ztier_usage *u);
+
 
 #endif
