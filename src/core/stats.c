@@ -170,6 +170,12 @@ HM_API int hm_stats_print(int fd)
 		if (n > (int)sizeof(out) - 256)
 			break;
 	}
+	if (s.comp_zero_pages || s.comp_same_pages || s.comp_incompressible || s.comp_pool_full || s.comp_ns)
+		P("  compressed tiers: zero pages %llu, same-filled %llu, left in RAM: incompressible %llu, pool full "
+		  "%llu; compress %llu ms, decompress %llu ms\n",
+		  (unsigned long long)s.comp_zero_pages, (unsigned long long)s.comp_same_pages,
+		  (unsigned long long)s.comp_incompressible, (unsigned long long)s.comp_pool_full,
+		  (unsigned long long)(s.comp_ns / 1000000), (unsigned long long)(s.decomp_ns / 1000000));
 #undef P
 	size_t off = 0;
 	while (off < (size_t)n) {

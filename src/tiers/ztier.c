@@ -503,6 +503,9 @@ static int write_page(struct ztier *z, struct zent *e, const char *src)
 static int z_write(struct hm_tier *t, uint64_t handle, const void *buf, size_t npages)
 {
 	struct ztier *z = t->priv;
+	int ie = hm_prim_inject(HM_SITE_TIER_WRITE); /* no system call here to fail: inject here */
+	if (ie)
+		return ie;
 	if (z->zstd && !zthr.cctx)
 		return -ENOMEM; /* attach failed */
 	for (size_t k = 0; k < npages; k++) {
@@ -516,6 +519,9 @@ static int z_write(struct hm_tier *t, uint64_t handle, const void *buf, size_t n
 static int z_read(struct hm_tier *t, uint64_t handle, void *buf, size_t npages)
 {
 	struct ztier *z = t->priv;
+	int ie = hm_prim_inject(HM_SITE_TIER_READ);
+	if (ie)
+		return ie;
 	if (z->zstd && !zthr.dctx)
 		return -ENOMEM; /* attach failed */
 	for (size_t k = 0; k < npages; k++) {

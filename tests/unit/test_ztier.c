@@ -6,6 +6,7 @@
  * faults); random pages do not compress and stay in RAM, intact, and so
  * does a large folio with one of them inside; a pool at its SIZE leaves the
  * pages it cannot take in RAM, intact; bad specs fail naming the spec; and
+ * injected read and write failures lose or leave in RAM only their pages;
  * the pool's packing waste on a compressible mix is measured and bounded.
  */
 #include "unit.h"
@@ -78,6 +79,14 @@ static long check(const char *p, size_t np, unsigned seed, enum kind (*kind)(siz
 			return (long)i;
 	}
 	return -1;
+}
+
+/* page @i of what fill() wrote is intact */
+static bool page_ok(const char *p, size_t i, unsigned seed, enum kind (*kind)(size_t))
+{
+	char want[PG];
+	gen_page(want, kind(i), seed, i);
+	return !memcmp(p + i * PG, want, PG);
 }
 
 static enum kind all_random(size_t pg)
@@ -188,6 +197,41 @@ static void test_zstd(void **state)
 	round_trip("zstd:64M,level=5");
 }
 
+/* Injected failures: a failed write leaves its folio in RAM, a failed
+ * read (4 KiB folios: one page per read) loses that page only. */
+static void test_injected(void **state)
+{
+	int id = EXPECT_OK(hm_tier_add("zstd:16M"));
+	enum { N = 16 };
+	char *p = hm_alloc(N * PG, HM_FOLIO_4K);
+	assert_non_null(p);
+	fill(p, N, 840, mix_kind);
+	int st[N];
+	assert_int_equal(hm_inject("tier_write", EIO, 3, 1), 0);
+	assert_int_equal(hm_migrate(p, N * PG, id, st), N - 1);
+	for (int i = 0; i < N; i++)
+		assert_int_equal(st[i], i == 3 ? -EIO : 0);
+	assert_true(page_ok(p, 3, 840, mix_kind));
+	assert_int_equal(hm_migrate(p, N * PG, id, NULL), 1); /* page 3; the others are there */
+	struct hm_stats s0 = stats_now();
+	assert_int_equal(hm_inject("tier_read", EIO, 5, 1), 0);
+	assert_int_equal(hm_migrate(p, N * PG, 0, st), N - 1);
+	int w[N];
+	assert_int_equal(hm_where(p, N * PG, w), 0);
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(st[i], i == 5 ? -EIO : 0);
+		assert_int_equal(w[i], i == 5 ? HM_WHERE_POISON : 0);
+		if (i != 5 && !page_ok(p, i, 840, mix_kind))
+			fail_msg("page %d has wrong data", i);
+	}
+	assert_int_equal(stats_now().poisoned - s0.poisoned, 1);
+	struct hm_ztier_usage u = usage(id);
+	assert_int_equal(u.logical, 0); /* the lost page's object is freed */
+	assert_int_equal(u.pool, 0);
+	assert_int_equal(hm_free(p, 0), 0);
+	assert_int_equal(hm_tier_remove(id), 0);
+}
+
 static enum kind all_text(size_t pg)
 {
 	return K_TEXT;
@@ -295,6 +339,7 @@ int main(void)
 		cmocka_unit_test(test_lz4),
 		cmocka_unit_test(test_zstd),
 		cmocka_unit_test(test_pool_full),
+		cmocka_unit_test(test_injected),
 		cmocka_unit_test(test_bad_specs),
 		cmocka_unit_test(test_waste),
 	};
