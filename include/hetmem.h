@@ -196,11 +196,16 @@ HM_API int hm_uffd_check(char *why, size_t len);
  *   "file:PATH[,size=SIZE]"  a regular file (created or grown to SIZE; SIZE
  *                            may be omitted for an existing file) or a block /
  *                            DAX device (its own size)
+ *   "lz4:SIZE", "zstd:SIZE[,level=N]"  a compressed tier: pages compressed
+ *                            into a pool of at most SIZE bytes of RAM (4 x
+ *                            SIZE of pages); zstd's level N from
+ *                            ZSTD_minCLevel() to ZSTD_maxCLevel() (default 3)
  * Returns the new tier's id (1 .. HM_MAX_TIERS-1), or:
  *   -EINVAL   malformed spec, unknown kind, size zero, not a multiple of 4 KiB
  *             after rounding, or unparsable
  *   -E2BIG    size larger than the backend can hold (2^48 pages) or, for emu,
- *             larger than the machine's RAM + swap
+ *             larger than the machine's RAM + swap (lz4, zstd: its RAM)
+ *   -ERANGE   zstd level out of zstd's range
  *   -ENOSPC   all HM_MAX_TIERS tiers in use, or the file cannot be grown
  *   -ENOENT, -EACCES, -EISDIR, ...  the file cannot be opened (errno of open)
  *   -ENODEV   hetmem not initialised
@@ -210,7 +215,7 @@ HM_API int hm_tier_add(const char *spec);
 struct hm_tier_info {
 	int id;
 	char name[64];        /* "ram", "emu:64M", "file:/path" */
-	char kind[16];        /* "ram", "emu", "file" */
+	char kind[16];        /* "ram", "emu", "file", "lz4", "zstd" */
 	bool coherent;        /* CPU can map it in place (false: device-private) */
 	bool device;          /* owned by an hm_device */
 	uint64_t capacity;    /* bytes (for ram: the machine's RAM) */
@@ -292,7 +297,9 @@ HM_API int hm_protect(void *addr, size_t len, int prot);
  * (one or more allocations); it is widened to whole folios.
  * @status, if not NULL, gets one int per 4 KiB page of the (widened) range —
  * call hm_migrate_pages() to size it: 0 moved, HM_MIGRATE_SKIPPED, or
- * -errno: -ENOSPC tier full, -EIO backend failed (page stays where it was,
+ * -errno: -ENOSPC tier full (a compressed tier: its pool), -E2BIG a page
+ * of the folio does not compress to 3/4 of 4 KiB (the folio stays in RAM),
+ * -EIO backend failed (page stays where it was,
  * except a page that could not be read back: it is poisoned and reports
  * -EIO), -EACCES page is PROT_NONE, -EBUSY folio locked by another mover for
  * too long, -EFAULT page unmapped, -EAGAIN (or -ENOMEM) a transient kernel

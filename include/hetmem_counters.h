@@ -85,7 +85,16 @@
 	X(fault_wait_pct, COPY, fault_wait_pct, "... its share of the last second (percent, at most 100)")              \
 	X(thrash_seconds, MILLI, thrash_ms, "seconds spent waiting on faults from the tiers (thrashing)")               \
 	X(budget_seconds, MILLI, budget_ms, "seconds the reclaimer has been keeping a budget")                          \
-	X(thrashing, COPY, thrash_now, "1: the last second was one of them")
+	X(thrashing, COPY, thrash_now, "1: the last second was one of them")                                           \
+	X(comp_logical_bytes, COPY, comp_logical_bytes, "bytes of pages held by compressed tiers (4 KiB each)")      \
+	X(comp_stored_bytes, COPY, comp_stored_bytes, "... their compressed payload")                                \
+	X(comp_pool_bytes, COPY, comp_pool_bytes, "... RAM their pools take (payload plus packing waste)")          \
+	X(comp_zero_pages, COPY, comp_zero_pages, "zero pages written to a compressed tier (no payload)")            \
+	X(comp_same_pages, COPY, comp_same_pages, "... pages of one repeated non-zero word (no payload)")           \
+	X(comp_incompressible, COPY, comp_incompressible, "pages over 3/4 of 4 KiB compressed: left in RAM")         \
+	X(comp_pool_full, COPY, comp_pool_full, "pages left in RAM: the compressed pool was at its SIZE")            \
+	X(comp_ns, COPY, comp_ns, "time spent compressing (ns)")                                                      \
+	X(decomp_ns, COPY, decomp_ns, "time spent decompressing (ns)")
 /* clang-format on */
 
 #endif

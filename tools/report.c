@@ -404,6 +404,23 @@ static void print_block(FILE *f, const struct hm_pub *c, const char *head, const
 				(unsigned long long)c->tiers[t].errors);
 		}
 	}
+	if (s->comp_logical_bytes || s->comp_zero_pages || s->comp_same_pages || s->comp_incompressible ||
+	    s->comp_pool_full) {
+		/* the compressed tiers; waste: pool RAM beyond the payload, as a share of it */
+		hm_fmt_bytes(a, sizeof(a), s->comp_logical_bytes);
+		hm_fmt_bytes(b, sizeof(b), s->comp_stored_bytes);
+		hm_fmt_bytes(m, sizeof(m), s->comp_pool_bytes);
+		fprintf(f, "  compressed: %s of pages in %s of payload, pool %s (waste %.1f%%); zero pages %llu, "
+			   "same-filled %llu, left in RAM: incompressible %llu, pool full %llu; compress %llu ms, "
+			   "decompress %llu ms\n",
+			a, b, m,
+			s->comp_stored_bytes ? 100.0 * ((double)s->comp_pool_bytes - (double)s->comp_stored_bytes) /
+						       (double)s->comp_stored_bytes
+					     : 0.0,
+			(unsigned long long)s->comp_zero_pages, (unsigned long long)s->comp_same_pages,
+			(unsigned long long)s->comp_incompressible, (unsigned long long)s->comp_pool_full,
+			(unsigned long long)(s->comp_ns / 1000000), (unsigned long long)(s->decomp_ns / 1000000));
+	}
 }
 
 /* The file a block goes to: @dest ("-" is stderr; "%p" in it: one file per

@@ -187,9 +187,28 @@ HM_API int hm_stats_print(int fd)
 		P("  %-4d %-24s %12s %12s %12llu %12llu %8llu\n", ti.id, ti.name, a, c,
 		  (unsigned long long)ti.pages_in, (unsigned long long)ti.pages_out,
 		  (unsigned long long)ti.errors);
+		struct hm_tier *t = hm_tier_get(i);
+		if (t && hm_tier_is_compressed(t)) {
+			/* packing waste: pool RAM beyond the payload, as a share of it */
+			struct hm_ztier_usage u;
+			char l[32], st[32], pl[32], lim[32];
+			hm_ztier_usage(t, &u);
+			hm_fmt_bytes(l, sizeof(l), u.logical);
+			hm_fmt_bytes(st, sizeof(st), u.stored);
+			hm_fmt_bytes(pl, sizeof(pl), u.pool);
+			hm_fmt_bytes(lim, sizeof(lim), u.limit);
+			P("       pages %s compressed to %s in a pool of %s (of %s), waste %.1f%%\n", l, st, pl, lim,
+			  u.stored ? 100.0 * ((double)u.pool - (double)u.stored) / (double)u.stored : 0.0);
+		}
 		if (n > (int)sizeof(out) - 256)
 			break;
 	}
+	if (s.comp_zero_pages || s.comp_same_pages || s.comp_incompressible || s.comp_pool_full || s.comp_ns)
+		P("  compressed tiers: zero pages %llu, same-filled %llu, left in RAM: incompressible %llu, pool full "
+		  "%llu; compress %llu ms, decompress %llu ms\n",
+		  (unsigned long long)s.comp_zero_pages, (unsigned long long)s.comp_same_pages,
+		  (unsigned long long)s.comp_incompressible, (unsigned long long)s.comp_pool_full,
+		  (unsigned long long)(s.comp_ns / 1000000), (unsigned long long)(s.decomp_ns / 1000000));
 #undef P
 	size_t off = 0;
 	while (off < (size_t)n) {

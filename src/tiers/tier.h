@@ -172,5 +172,17 @@ HM_HIDDEN int hm_tier_fd_write(struct hm_tier *t, uint64_t slot, const void *buf
 /* punch the slots out of the fd (FALLOC_FL_PUNCH_HOLE): 0 or -errno */
 HM_HIDDEN int hm_tier_fd_release(struct hm_tier *t, uint64_t slot, size_t npages);
 
+/* ztier.c: the compressed tiers "lz4:SIZE" and "zstd:SIZE[,level=N]" */
+extern const struct hm_tier_ops hm_tier_lz4_ops, hm_tier_zstd_ops;
+struct hm_ztier_usage {
+	uint64_t logical; /* bytes of the pages stored (4 KiB each) */
+	uint64_t stored;  /* bytes of their compressed payload */
+	uint64_t pool;    /* bytes of RAM the pool's slabs take */
+	uint64_t limit;   /* SIZE: the most the pool may take */
+};
+HM_HIDDEN bool hm_tier_is_compressed(const struct hm_tier *t);
+/* a compressed tier's usage now (hm_tier_is_compressed(t) must hold) */
+HM_HIDDEN void hm_ztier_usage(const struct hm_tier *t, struct hm_ztier_usage *u);
+
 
 #endif

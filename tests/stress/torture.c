@@ -405,8 +405,13 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	/* smaller than the 8 MiB managed: whole-range moves fill it */
-	g.tier = hm_tier_add("emu:6M");
+	/* smaller than the 8 MiB managed: whole-range moves fill it.
+	 * TORTURE_TIER names another (a compressed tier: lz4:1536K takes
+	 * 6 MiB of pages, whose pattern compresses about 6x) */
+	const char *tspec = getenv("TORTURE_TIER");
+	if (!tspec || !*tspec)
+		tspec = "emu:6M";
+	g.tier = hm_tier_add(tspec);
 	bool signal_mode = stress_signal_mode(); /* no device: its moves go to the tier */
 	if (g.tier < 0 || (!signal_mode && hm_device_open("emu:4M", &g.dev))) {
 		printf(PROG ": FAILURE (tiers: %s)\n", hm_last_error());
@@ -425,9 +430,9 @@ int main(int argc, char **argv)
 		page_at(i)->tag = tag_of(i);
 		write_pattern(page_at(i), tag_of(i), 0);
 	}
-	printf(PROG ": demote=%s regions=4K:2M,64K:2M,2M:4M pages=%zu tier=emu:6M device=%s workers=%d movers=%d "
+	printf(PROG ": demote=%s regions=4K:2M,64K:2M,2M:4M pages=%zu tier=%s device=%s workers=%d movers=%d "
 		    "seconds=%.1f\n",
-	       demote_name(f.demote), g.npages, g.dev ? "emu:4M" : "none (signal mode)", g.nworkers, g.nmovers, secs);
+	       demote_name(f.demote), g.npages, tspec, g.dev ? "emu:4M" : "none (signal mode)", g.nworkers, g.nmovers, secs);
 
 	watchdog_start(&g.wd, PROG, 30, (unsigned)secs + 60);
 	pthread_t wt[64], mt[16], dt, ct, it;
