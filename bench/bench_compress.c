@@ -29,11 +29,10 @@
  * (pool bytes + incompressible pages * 4096).
  *
  * Usage: bench_compress [--quick] [--size SIZE] [--pages DIR] [--algo lz4|zstd]
- *                       [--level N] [--no-zram]
+ *                       [--level N] [--no-zram] [--cpu N]
  * Exit status 0 when every run completed and verified, 1 otherwise, 2 on a
  * usage error.
  */
-#define _GNU_SOURCE
 
 #include <dirent.h>
 #include <errno.h>
@@ -426,13 +425,14 @@ out:
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: bench_compress [--quick] [--size SIZE] [--pages DIR] [--algo lz4|zstd]\n"
-		   "                      [--level N] [--no-zram]\n"
+		   "                      [--level N] [--no-zram] [--cpu N]\n"
 		   "  --size SIZE  bytes of each corpus (default 64M; --quick: 16M)\n"
 		   "  --pages DIR  also the corpora DIR/*.pages (made by bench/pages.py DIR)\n"
 		   "  --algo A     hetmem's compressor (default lz4); zram uses the same when\n"
 		   "               this kernel's zram offers it\n"
 		   "  --level N    zstd's level\n"
-		   "  --no-zram    skip the kernel baseline (it needs root, memcg v1 and zram)\n");
+		   "  --no-zram    skip the kernel baseline (it needs root, memcg v1 and zram)\n"
+		   "  --cpu N      run everything (hetmem's threads, zram's child) on CPU N\n");
 }
 
 static double ratio_or_nan(double a, double b)
@@ -471,6 +471,9 @@ int main(int argc, char **argv)
 			}
 		} else if (!strcmp(argv[i], "--level") && i + 1 < argc) {
 			o.level = atoi(argv[++i]);
+		} else if (!strcmp(argv[i], "--cpu") && i + 1 < argc) {
+			if (pin_to_cpu("bench_compress", argv[++i]) < 0)
+				return 2;
 		} else if (!strcmp(argv[i], "--no-zram")) {
 			o.no_zram = true;
 		} else if (!strcmp(argv[i], "--help")) {
@@ -519,7 +522,7 @@ int main(int argc, char **argv)
 
 	printf("\n== compression ratio: bytes taken off RAM / RAM they use (higher is better) ==\n");
 	printf("  %-8s %9s %9s %9s %8s %7s %7s %9s %9s\n", "corpus", "hetmem", "zram", "h/zram",
-	       "waste", "zero%", "incomp%", "comp MB/s", "dec MB/s");
+	       "waste", "same%", "incomp%", "comp MB/s", "dec MB/s");
 	for (int i = 0; i < n; i++) {
 		const struct hres *h = &hr[i];
 		const struct zres *z = &zr[i];
@@ -540,7 +543,7 @@ int main(int argc, char **argv)
 		       ratio_or_nan((double)h->logical * 1000, (double)h->comp_ns),
 		       ratio_or_nan((double)h->logical * 1000, (double)h->decomp_ns));
 	}
-	printf("  (waste: pool RAM over compressed bytes stored, minus 1; MB/s over the bytes stored;\n"
+	printf("  (waste: pool RAM over compressed bytes stored, minus 1; same%%: zero or same-filled pages;\n   MB/s: of pages, over hetmem's compress and decompress time;\n"
 	       "   zram: %s)\n", n && zr[0].ok ? zr[0].alg : (n ? zr[0].msg : "-"));
 
 	printf("\n== 4 KiB fault-back (us): hetmem's compressed tier against zram swap-in ==\n");
