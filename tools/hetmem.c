@@ -16,7 +16,7 @@
 
 int hm_demo_main(int argc, char **argv);
 int hm_run_main(int argc, char **argv);
-void hm_env_default_tier(char *buf, size_t len);
+void hm_env_default_tier(char *buf, size_t len, char *why, size_t whylen);
 int hm_stat_main(int argc, char **argv);
 int hm_heatmap_main(int argc, char **argv);
 
@@ -172,9 +172,9 @@ static int info(void)
 						     : "an empty file mapped over the page (SIGBUS at the address, "
 						       "BUS_ADRERR; no UFFDIO_POISON)");
 	printf("fork:                 pages on devices are brought home before fork()\n");
-	char def[128];
-	hm_env_default_tier(def, sizeof(def));
-	printf("hetmem run's tier:    %s (when no --tier is given)\n", def);
+	char def[128], defwhy[300];
+	hm_env_default_tier(def, sizeof(def), defwhy, sizeof(defwhy));
+	printf("hetmem run's tier:    %s (when no --tier is given): %s\n", def, defwhy);
 	unsigned pct = 0, on = hm_track_get(&pct);
 	printf("hotness tracking:     faults%s%s (write tracking: %s; read sampling: %s), cpu budget %u%%\n",
 	       (on & HM_TRACK_WRITE) ? " + write" : "", (on & HM_TRACK_SAMPLE) ? " + hint-fault sampling" : "",

@@ -69,7 +69,7 @@ static void run_usage(FILE *f)
 		"  --tier SPEC        a device tier (repeatable): emu:SIZE[,lazy], file:PATH[,size=SIZE],\n"
 		"                     lz4:SIZE or zstd:SIZE[,level=N] (compressed in SIZE of RAM);\n"
 		"                     default: the best the machine has (a DAX/pmem device, else\n"
-		"                     the emulated device: RAM, sized to the memory available)\n"
+		"                     lz4, compressed in RAM: `hetmem info` shows which and why)\n"
 		"  --policy NAME      recency (default), frequency or fifo\n"
 		"  --folio SIZE       folio size of managed mappings: 4K (default), 64K or 2M\n"
 		"  --stats[=FILE]     print the counters when the program ends, however it ends: one\n"

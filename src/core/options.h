@@ -61,7 +61,7 @@ HM_HIDDEN int hm_options_parse_var(struct hm_options *o, const char *var);
 /* runenv.c: start hetmem from HETMEM_* (hetmem run, the preload library) */
 HM_HIDDEN int hm_env_setup(void);
 HM_HIDDEN int hm_env_maps(size_t *folio, size_t *min_map);
-HM_HIDDEN void hm_env_default_tier(char *buf, size_t len);
+HM_HIDDEN void hm_env_default_tier(char *buf, size_t len, char *why, size_t whylen);
 HM_HIDDEN void hm_env_note_emulated(void);
 /* Confine the calling hetmem thread to HETMEM_CPUS, if set (options.c). */
 HM_HIDDEN void hm_pin_own_thread(void);

@@ -45,13 +45,16 @@ static uint64_t meminfo(const char *key)
 	return v;
 }
 
-/* The best device tier this machine has, as a spec, in @buf.  A DAX or
- * persistent-memory device first (the file backend maps it); otherwise the
- * emulated device.  That one is RAM, so it is sized to what it can hold
- * without taking the machine: the memory available now less the RAM budget
- * (HETMEM_DRAM) the program keeps besides, at least 64 MiB.  It takes
- * memory only for what is demoted to it and gives freed slots back. */
-void hm_env_default_tier(char *buf, size_t len)
+/* The best device tier this machine has, as a spec, in @buf, and in @why
+ * (if not NULL) a sentence saying why.  A DAX or persistent-memory device
+ * first (the file backend maps it): memory beyond RAM.  Otherwise the lz4
+ * compressed tier: demoted pages are kept compressed in RAM, so they take
+ * about a half to a third of the RAM they took (pages that do not compress
+ * stay in RAM).  Its SIZE bounds the pool's RAM; the pool takes RAM only for
+ * what it holds, so the bound is what it may take without taking the
+ * machine: the memory available now less the RAM budget (HETMEM_DRAM) the
+ * program keeps besides, at least 64 MiB. */
+void hm_env_default_tier(char *buf, size_t len, char *why, size_t whylen)
 {
 	static const char *const pats[] = {"/dev/dax*", "/dev/pmem*"};
 	for (size_t i = 0; i < sizeof(pats) / sizeof(pats[0]); i++) {
@@ -60,6 +63,9 @@ void hm_env_default_tier(char *buf, size_t len)
 			for (size_t j = 0; j < g.gl_pathc; j++) {
 				if (access(g.gl_pathv[j], R_OK | W_OK) == 0) {
 					snprintf(buf, len, "file:%s", g.gl_pathv[j]);
+					if (why)
+						snprintf(why, whylen, "%s is a %s device: memory beyond RAM", g.gl_pathv[j],
+							 i == 0 ? "DAX" : "persistent-memory");
 					globfree(&g);
 					return;
 				}
@@ -81,7 +87,14 @@ void hm_env_default_tier(char *buf, size_t len)
 	uint64_t size = avail > budget ? avail - budget : 0;
 	if (size < (64ull << 20))
 		size = 64ull << 20;
-	snprintf(buf, len, "emu:%lluM", (unsigned long long)(size >> 20));
+	snprintf(buf, len, "lz4:%lluM", (unsigned long long)(size >> 20));
+	if (why)
+		snprintf(why, whylen,
+			 "no DAX or persistent-memory device here, so demoted pages are compressed in RAM "
+			 "(lz4); the pool may take up to the memory available (%llu MiB) less the RAM "
+			 "budget (%llu MiB)%s",
+			 (unsigned long long)(avail >> 20), (unsigned long long)(budget >> 20),
+			 size == (64ull << 20) ? ", at least 64 MiB" : "");
 }
 
 /* One line on stderr for each emulated tier: what is demoted there is still
@@ -253,7 +266,7 @@ int hm_env_setup(void)
 	const char *e = o.tier;
 	char def[128];
 	if (!o.tier_set) {
-		hm_env_default_tier(def, sizeof(def));
+		hm_env_default_tier(def, sizeof(def), NULL, 0);
 		e = def;
 	}
 	char *list = strdup(e), *save = NULL;

@@ -1,7 +1,7 @@
 /*
  * pool_walk.c — the footprint of a program whose pages keep moving between
- * RAM and the emulated device.  Run under `hetmem run --dram 16M` (the
- * default tier: an emulated pool in RAM), it walks a 64 MiB buffer PASSES
+ * RAM and the emulated device.  Run under `hetmem run --dram 16M --tier
+ * emu:1G` (an emulated pool in RAM), it walks a 64 MiB buffer PASSES
  * times, writing every page and checking what it wrote before, and samples
  * its own memory after every pass: VmRSS (which counts the pool's window,
  * RssShmem, as well as RssAnon) and the emulated tiers' use from
