@@ -91,7 +91,7 @@
 	X(comp_pool_bytes, COPY, comp_pool_bytes, "... RAM their pools take (payload plus packing waste)")          \
 	X(comp_zero_pages, COPY, comp_zero_pages, "zero pages written to a compressed tier (no payload)")            \
 	X(comp_same_pages, COPY, comp_same_pages, "... pages of one repeated non-zero word (no payload)")           \
-	X(comp_incompressible, COPY, comp_incompressible, "pages over 3/4 of 4 KiB compressed: left in RAM")         \
+	X(comp_incompressible, COPY, comp_incompressible, "pages over 3/4 of 4 KiB compressed: stored raw")         \
 	X(comp_pool_full, COPY, comp_pool_full, "pages left in RAM: the compressed pool was at its SIZE")            \
 	X(comp_ns, COPY, comp_ns, "time spent compressing (ns)")                                                      \
 	X(decomp_ns, COPY, decomp_ns, "time spent decompressing (ns)")

@@ -411,7 +411,7 @@ static void print_block(FILE *f, const struct hm_pub *c, const char *head, const
 		hm_fmt_bytes(b, sizeof(b), s->comp_stored_bytes);
 		hm_fmt_bytes(m, sizeof(m), s->comp_pool_bytes);
 		fprintf(f, "  compressed: %s of pages in %s of payload, pool %s (waste %.1f%%); zero pages %llu, "
-			   "same-filled %llu, left in RAM: incompressible %llu, pool full %llu; compress %llu ms, "
+			   "same-filled %llu, stored raw (incompressible) %llu, left in RAM (pool full) %llu; compress %llu ms, "
 			   "decompress %llu ms\n",
 			a, b, m,
 			s->comp_stored_bytes ? 100.0 * ((double)s->comp_pool_bytes - (double)s->comp_stored_bytes) /

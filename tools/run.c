@@ -603,7 +603,7 @@ static void stat_print(const struct hm_pub *p)
 	uint64_t tier_bytes = 0;
 	for (uint32_t t = 1; t < p->ntiers; t++)
 		tier_bytes += p->tiers[t].used;
-	uint64_t total = p->rss_anon + tier_bytes, managed = s->resident_bytes + tier_bytes;
+	uint64_t total = p->rss_anon + tier_bytes, managed = hm_pub_managed_now(p, tier_bytes);
 	printf("pid %d: %s\n", p->pid, p->program);
 	hm_fmt_bytes(b1, sizeof(b1), (uint64_t)p->budget);
 	printf("policy %s, RAM budget %s\n", p->policy, p->budget ? b1 : "none");

@@ -86,6 +86,16 @@ struct hm_pub {
 	X(peak_anon_bytes, peak_anon)               \
 	X(peak_managed_bytes, peak_managed)
 
+/* The managed part of a record's anonymous memory (RssAnon + @dev, the
+ * bytes on its tiers): the managed pages in RAM, those on tiers, and the
+ * compressed tiers' pools, which are RAM of the process (in RssAnon) that
+ * holds managed pages. */
+static inline uint64_t hm_pub_managed_now(const struct hm_pub *p, uint64_t dev)
+{
+	uint64_t m = p->stats.resident_bytes + dev + p->stats.comp_pool_bytes, total = p->rss_anon + dev;
+	return m < total ? m : total;
+}
+
 /* managed_share_pct, the line after them: the share of the peak of
  * anonymous memory that was managed, in percent */
 static inline double hm_pub_managed_share(const struct hm_pub *p)

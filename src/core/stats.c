@@ -204,7 +204,7 @@ HM_API int hm_stats_print(int fd)
 			break;
 	}
 	if (s.comp_zero_pages || s.comp_same_pages || s.comp_incompressible || s.comp_pool_full || s.comp_ns)
-		P("  compressed tiers: zero pages %llu, same-filled %llu, left in RAM: incompressible %llu, pool full "
+		P("  compressed tiers: zero pages %llu, same-filled %llu, stored raw (incompressible) %llu, left in RAM (pool full) "
 		  "%llu; compress %llu ms, decompress %llu ms\n",
 		  (unsigned long long)s.comp_zero_pages, (unsigned long long)s.comp_same_pages,
 		  (unsigned long long)s.comp_incompressible, (unsigned long long)s.comp_pool_full,

@@ -87,7 +87,7 @@ static void pub_fill(struct hm_pub *p)
 	uint64_t total = p->rss_anon + dev;
 	if (total > atomic_load(&peak_anon)) {
 		atomic_store(&peak_anon, total);
-		atomic_store(&peak_managed, p->stats.resident_bytes + dev);
+		atomic_store(&peak_managed, hm_pub_managed_now(p, dev));
 	}
 	p->peak_anon = atomic_load(&peak_anon);
 	p->peak_managed = atomic_load(&peak_managed);

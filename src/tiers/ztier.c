@@ -12,10 +12,15 @@
  *   - same-filled: every 64-bit word of the page is equal (zero pages
  *     above all): no payload, the word is kept in the entry;
  *   - an object: the compressed bytes, in the pool.
- * A page that does not compress to 3/4 of 4 KiB or less is not stored: the
- * write fails with -E2BIG, and the migration path leaves its folio in RAM,
- * intact (as for any failed write).  A pool that cannot take the object
- * within SIZE fails the write with -ENOSPC, with the same effect.
+ *   - a raw page: a page that does not compress to 3/4 of 4 KiB or less
+ *     (incompressible: random or already compressed data) is stored as it
+ *     is, in a class of its own, and read back with a copy (zram's "huge"
+ *     pages).  Counted in comp_incompressible.  Keeping it in RAM instead
+ *     would leave the program over its budget for as long as such data
+ *     lives, and compress it again at every reclaim pass.
+ * A pool that cannot take the object within SIZE fails the write with
+ * -ENOSPC: the migration path leaves the folio in RAM, intact (as for any
+ * failed write).
  *
  * The pool (zsmalloc's layout): objects are packed by size class, classes
  * 16 bytes apart up to 3072 bytes.  Each class has slabs of 1 to 16
@@ -43,9 +48,10 @@
 #include <time.h>
 #include <zstd.h>
 
-#define Z_MAX_OBJ (HM_PAGE_SIZE * 3 / 4) /* larger: incompressible, stays in RAM */
+#define Z_MAX_OBJ (HM_PAGE_SIZE * 3 / 4) /* larger: incompressible, stored raw */
 #define Z_CLASS_STEP 16
-#define Z_NCLASSES (Z_MAX_OBJ / Z_CLASS_STEP)
+#define Z_RAW_CLASS (Z_MAX_OBJ / Z_CLASS_STEP) /* the class of raw pages, after the 16-byte classes */
+#define Z_NCLASSES (Z_RAW_CLASS + 1)
 #define Z_MAX_SLAB_PAGES 16
 #define Z_SLAB_TAIL_WASTE 0.02 /* the share of a slab its end may leave unused */
 #define Z_HANDLES_PER_PAGE 4 /* capacity: 4 x SIZE of pages */
@@ -68,7 +74,7 @@ struct zent {
 		struct zslab *slab;   /* ZE_OBJ: the object's slab */
 	};
 	uint16_t idx;             /* ZE_OBJ: the object's index in its slab */
-	uint16_t len;             /* ZE_OBJ: compressed bytes */
+	uint16_t len;             /* ZE_OBJ: compressed bytes (4096: a raw page) */
 	uint8_t state;
 };
 
@@ -94,6 +100,14 @@ struct ztier {
 	/* this tier's share of the comp_* counters */
 	_Atomic uint64_t pool_bytes, stored_bytes, logical_bytes;
 };
+
+/* the class that holds an object of @len bytes */
+static inline struct zclass *class_of(struct ztier *z, size_t len)
+{
+	if (len > Z_MAX_OBJ)
+		return &z->cls[Z_RAW_CLASS];
+	return &z->cls[(len + Z_CLASS_STEP - 1) / Z_CLASS_STEP - 1];
+}
 
 /* --- per-thread compression state --------------------------------------- */
 
@@ -234,7 +248,7 @@ static int z_open(struct hm_tier *t, const char *args)
 	for (uint32_t c = 0; c < Z_NCLASSES; c++) {
 		struct zclass *k = &z->cls[c];
 		pthread_mutex_init(&k->lock, NULL);
-		k->size = (c + 1) * Z_CLASS_STEP;
+		k->size = c == Z_RAW_CLASS ? (uint32_t)HM_PAGE_SIZE : (c + 1) * Z_CLASS_STEP;
 		k->pages = slab_pages(k->size);
 		k->nobj = k->pages * (uint32_t)HM_PAGE_SIZE / k->size;
 	}
@@ -374,7 +388,7 @@ static void partial_add(struct zclass *k, struct zslab *s)
  * pool would pass SIZE) or -ENOMEM. */
 static int obj_alloc(struct ztier *z, size_t len, struct zent *e)
 {
-	struct zclass *k = &z->cls[(len + Z_CLASS_STEP - 1) / Z_CLASS_STEP - 1];
+	struct zclass *k = class_of(z, len);
 	pthread_mutex_lock(&k->lock);
 	struct zslab *s = k->partial;
 	if (!s) {
@@ -417,7 +431,7 @@ static int obj_alloc(struct ztier *z, size_t len, struct zent *e)
 
 static void obj_free(struct ztier *z, struct zent *e)
 {
-	struct zclass *k = &z->cls[(e->len + Z_CLASS_STEP - 1) / Z_CLASS_STEP - 1];
+	struct zclass *k = class_of(z, e->len);
 	struct zslab *s = e->slab;
 	atomic_fetch_sub(&z->stored_bytes, e->len);
 	HM_COUNT(comp_stored_bytes, -(uint64_t)e->len);
@@ -480,17 +494,19 @@ static int write_page(struct ztier *z, struct zent *e, const char *src)
 			len = r > 0 ? (size_t)r : 0; /* 0: it did not fit in 3/4 of a page */
 		}
 		HM_COUNT(comp_ns, now_ns() - t0);
+		const char *from = buf;
 		if (!len) {
-			HM_COUNT(comp_incompressible, 1);
-			return -E2BIG;
+			len = HM_PAGE_SIZE; /* incompressible: stored raw */
+			from = src;
 		}
 		int rc = obj_alloc(z, len, e);
 		if (rc) {
 			HM_COUNT(comp_pool_full, 1);
 			return rc;
 		}
-		memcpy(e->slab->mem + (size_t)e->idx * z->cls[(len + Z_CLASS_STEP - 1) / Z_CLASS_STEP - 1].size, buf,
-		       len);
+		if (len == HM_PAGE_SIZE)
+			HM_COUNT(comp_incompressible, 1);
+		memcpy(e->slab->mem + (size_t)e->idx * class_of(z, len)->size, from, len);
 		e->state = ZE_OBJ;
 		atomic_fetch_add(&z->stored_bytes, len);
 		HM_COUNT(comp_stored_bytes, len);
@@ -527,9 +543,10 @@ static int z_read(struct hm_tier *t, uint64_t handle, void *buf, size_t npages)
 	for (size_t k = 0; k < npages; k++) {
 		const struct zent *e = &z->ents[handle + k];
 		char *dst = (char *)buf + (k << HM_PAGE_SHIFT);
-		if (e->state == ZE_OBJ) {
-			const char *src =
-				e->slab->mem + (size_t)e->idx * z->cls[(e->len + Z_CLASS_STEP - 1) / Z_CLASS_STEP - 1].size;
+		if (e->state == ZE_OBJ && e->len == HM_PAGE_SIZE) {
+			memcpy(dst, e->slab->mem + (size_t)e->idx * HM_PAGE_SIZE, HM_PAGE_SIZE); /* raw */
+		} else if (e->state == ZE_OBJ) {
+			const char *src = e->slab->mem + (size_t)e->idx * class_of(z, e->len)->size;
 			uint64_t t0 = now_ns();
 			size_t got;
 			if (z->zstd) {
