@@ -89,10 +89,12 @@
 	X(comp_logical_bytes, COPY, comp_logical_bytes, "bytes of pages held by compressed tiers (4 KiB each)")      \
 	X(comp_stored_bytes, COPY, comp_stored_bytes, "... their compressed payload")                                \
 	X(comp_pool_bytes, COPY, comp_pool_bytes, "... RAM their pools take (payload plus packing waste)")          \
+	X(comp_saved_peak_bytes, COPY, comp_saved_peak_bytes, "the most RAM they saved at once (pages less pool)")  \
 	X(comp_zero_pages, COPY, comp_zero_pages, "zero pages written to a compressed tier (no payload)")            \
 	X(comp_same_pages, COPY, comp_same_pages, "... pages of one repeated non-zero word (no payload)")           \
 	X(comp_incompressible, COPY, comp_incompressible, "pages over 3/4 of 4 KiB compressed: stored raw")         \
 	X(comp_pool_full, COPY, comp_pool_full, "pages left in RAM: the compressed pool was at its SIZE")            \
+	X(comp_writeback_pages, COPY, comp_writeback_pages, "pages written back from a compressed tier to the next")  \
 	X(comp_ns, COPY, comp_ns, "time spent compressing (ns)")                                                      \
 	X(decomp_ns, COPY, decomp_ns, "time spent decompressing (ns)")
 /* clang-format on */

@@ -362,6 +362,35 @@ static void json_block(FILE *f, const struct hm_pub *c, const char *head, const 
 
 /* One block: the lines hetmem's own exit report (HETMEM_STATS) has, from
  * the record. */
+/* The compressed tiers' line ("  compressed: ..."), when they were used:
+ * what they hold, the pool and its waste, the RAM saved (@live: now, else
+ * the most at once), and what happened to the pages written to them. */
+void hm_comp_line(FILE *f, const struct hm_stats *s, bool live)
+{
+	if (!(s->comp_logical_bytes || s->comp_zero_pages || s->comp_same_pages || s->comp_incompressible ||
+	      s->comp_pool_full))
+		return;
+	/* waste: pool RAM beyond the payload, as a share of it */
+	char a[32], b[32], m[32], sv[32];
+	hm_fmt_bytes(a, sizeof(a), s->comp_logical_bytes);
+	hm_fmt_bytes(b, sizeof(b), s->comp_stored_bytes);
+	hm_fmt_bytes(m, sizeof(m), s->comp_pool_bytes);
+	uint64_t now = s->comp_logical_bytes > s->comp_pool_bytes ? s->comp_logical_bytes - s->comp_pool_bytes : 0;
+	hm_fmt_bytes(sv, sizeof(sv), live ? now : s->comp_saved_peak_bytes);
+	fprintf(f,
+		"  compressed: %s of pages in %s of payload, pool %s (waste %.1f%%), %s of RAM saved %s; zero "
+		"pages %llu, same-filled %llu, stored raw (incompressible) %llu, left in RAM (pool full) %llu, "
+		"written back %llu; compress %llu ms, decompress %llu ms\n",
+		a, b, m,
+		s->comp_stored_bytes
+			? 100.0 * ((double)s->comp_pool_bytes - (double)s->comp_stored_bytes) / (double)s->comp_stored_bytes
+			: 0.0,
+		sv, live ? "now" : "at most", (unsigned long long)s->comp_zero_pages,
+		(unsigned long long)s->comp_same_pages, (unsigned long long)s->comp_incompressible,
+		(unsigned long long)s->comp_pool_full, (unsigned long long)s->comp_writeback_pages,
+		(unsigned long long)(s->comp_ns / 1000000), (unsigned long long)(s->decomp_ns / 1000000));
+}
+
 static void print_block(FILE *f, const struct hm_pub *c, const char *head, const char *ended)
 {
 	if (hm_runrep_json) {
@@ -404,23 +433,7 @@ static void print_block(FILE *f, const struct hm_pub *c, const char *head, const
 				(unsigned long long)c->tiers[t].errors);
 		}
 	}
-	if (s->comp_logical_bytes || s->comp_zero_pages || s->comp_same_pages || s->comp_incompressible ||
-	    s->comp_pool_full) {
-		/* the compressed tiers; waste: pool RAM beyond the payload, as a share of it */
-		hm_fmt_bytes(a, sizeof(a), s->comp_logical_bytes);
-		hm_fmt_bytes(b, sizeof(b), s->comp_stored_bytes);
-		hm_fmt_bytes(m, sizeof(m), s->comp_pool_bytes);
-		fprintf(f, "  compressed: %s of pages in %s of payload, pool %s (waste %.1f%%); zero pages %llu, "
-			   "same-filled %llu, stored raw (incompressible) %llu, left in RAM (pool full) %llu; compress %llu ms, "
-			   "decompress %llu ms\n",
-			a, b, m,
-			s->comp_stored_bytes ? 100.0 * ((double)s->comp_pool_bytes - (double)s->comp_stored_bytes) /
-						       (double)s->comp_stored_bytes
-					     : 0.0,
-			(unsigned long long)s->comp_zero_pages, (unsigned long long)s->comp_same_pages,
-			(unsigned long long)s->comp_incompressible, (unsigned long long)s->comp_pool_full,
-			(unsigned long long)(s->comp_ns / 1000000), (unsigned long long)(s->decomp_ns / 1000000));
-	}
+	hm_comp_line(f, s, false);
 }
 
 /* The file a block goes to: @dest ("-" is stderr; "%p" in it: one file per

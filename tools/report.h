@@ -37,6 +37,9 @@ struct hm_pub;
 /* The tiers of record @c as ", \"tiers\": [...]" to @f: one object a tier
  * (id, name, capacity, used, pages_in, pages_out, errors). */
 void hm_json_tiers(FILE *f, const struct hm_pub *c);
+/* the compressed tiers' line of the reports (@live: hetmem stat's, the RAM
+ * saved now; else the most saved at once) */
+void hm_comp_line(FILE *f, const struct hm_stats *s, bool live);
 /* true: hm_runrep_finish writes each block as a JSON object on a line
  * (hetmem run --stats-format=json). */
 #include <stdbool.h>

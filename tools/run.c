@@ -646,6 +646,7 @@ static void stat_print(const struct hm_pub *p)
 	printf("fault wait: %llu%% of the last second; thrashing %llu of %llu s\n",
 	       (unsigned long long)s->fault_wait_pct, (unsigned long long)s->thrash_seconds,
 	       (unsigned long long)s->budget_seconds);
+	hm_comp_line(stdout, s, true);
 	const char *t = hm_thrash_sentence(s);
 	if (t)
 		printf("%s\n", t);

@@ -56,6 +56,8 @@ struct hm_global {
 	bool block_heat;           /* options: policies use block heat (HETMEM_BLOCK_HEAT) */
 	unsigned block_promote;    /* options: fetches per window that promote a
 				    * whole block; 0 = off (HETMEM_BLOCK_PROMOTE) */
+	unsigned writeback_age_s;  /* options: compressed pages idle this long are written
+				    * back to the next tier; 0 = by age never (HETMEM_WRITEBACK_AGE) */
 	unsigned cfg_flags;        /* options: struct hm_config's flags */
 	uint64_t register_mode;    /* fault.c (hm_fault_open): UFFDIO_REGISTER_MODE_*
 				    * used for regions */

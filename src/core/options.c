@@ -302,6 +302,7 @@ int hm_config_resolve(const struct hm_config *cfg)
 	hm_g.policy = o.policy;
 	hm_g.block_heat = o.block_heat;
 	hm_g.block_promote = o.block_promote;
+	hm_g.writeback_age_s = o.writeback_age;
 	/* hetmem's own threads (os/thread.c's hm_pin_own_thread) */
 	hm_g.cpus_set = o.cpus_set;
 	hm_g.cpus = o.cpus;

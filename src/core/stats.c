@@ -191,24 +191,26 @@ HM_API int hm_stats_print(int fd)
 		if (t && hm_tier_is_compressed(t)) {
 			/* packing waste: pool RAM beyond the payload, as a share of it */
 			struct hm_ztier_usage u;
-			char l[32], st[32], pl[32], lim[32];
+			char l[32], st[32], pl[32], lim[32], sv[32];
 			hm_ztier_usage(t, &u);
 			hm_fmt_bytes(l, sizeof(l), u.logical);
 			hm_fmt_bytes(st, sizeof(st), u.stored);
 			hm_fmt_bytes(pl, sizeof(pl), u.pool);
 			hm_fmt_bytes(lim, sizeof(lim), u.limit);
-			P("       pages %s compressed to %s in a pool of %s (of %s), waste %.1f%%\n", l, st, pl, lim,
-			  u.stored ? 100.0 * ((double)u.pool - (double)u.stored) / (double)u.stored : 0.0);
+			hm_fmt_bytes(sv, sizeof(sv), u.logical > u.pool ? u.logical - u.pool : 0);
+			P("       pages %s compressed to %s in a pool of %s (of %s), waste %.1f%%: %s of RAM saved\n", l,
+			  st, pl, lim, u.stored ? 100.0 * ((double)u.pool - (double)u.stored) / (double)u.stored : 0.0, sv);
 		}
 		if (n > (int)sizeof(out) - 256)
 			break;
 	}
 	if (s.comp_zero_pages || s.comp_same_pages || s.comp_incompressible || s.comp_pool_full || s.comp_ns)
-		P("  compressed tiers: zero pages %llu, same-filled %llu, stored raw (incompressible) %llu, left in RAM (pool full) "
-		  "%llu; compress %llu ms, decompress %llu ms\n",
+		P("  compressed tiers: zero pages %llu, same-filled %llu, stored raw (incompressible) %llu, left in RAM "
+		  "(pool full) %llu, written back to the next tier %llu; compress %llu ms, decompress %llu ms\n",
 		  (unsigned long long)s.comp_zero_pages, (unsigned long long)s.comp_same_pages,
 		  (unsigned long long)s.comp_incompressible, (unsigned long long)s.comp_pool_full,
-		  (unsigned long long)(s.comp_ns / 1000000), (unsigned long long)(s.decomp_ns / 1000000));
+		  (unsigned long long)s.comp_writeback_pages, (unsigned long long)(s.comp_ns / 1000000),
+		  (unsigned long long)(s.decomp_ns / 1000000));
 #undef P
 	size_t off = 0;
 	while (off < (size_t)n) {

@@ -64,6 +64,11 @@ struct hm_victims {
 };
 HM_HIDDEN void hm_victims_add(struct hm_victims *vs, struct hm_victim x);
 HM_HIDDEN void hm_victims_trim(struct hm_victims *vs);
+/* writeback.c: a compressed budget tier's folios on to the next tier
+ * (incompressible, idle, or the pool nearly full); the reclaimer calls it
+ * every tick with its buffers (@keep folios at most, @buf room for 2 *
+ * @keep, @heads for @keep).  Returns the pages moved. */
+HM_HIDDEN uint64_t hm_writeback_pass(struct hm_victim *buf, size_t keep, size_t *heads, uint32_t now);
 /* Wake the reclaimer if residency passed the high watermark. */
 HM_HIDDEN void hm_reclaim_kick(void);
 static inline void hm_reclaim_check(void)

@@ -509,6 +509,9 @@ static void *reclaim_main(void *arg)
 			over = false;
 		else if (stuck && !over)
 			full_after_pass(0, now);
+		/* compressed tier -> next tier first: it may make room in the
+		 * pool for this pass's demotions */
+		hm_writeback_pass(heap, MAX_VICTIMS, heads, now);
 		/* scan for the histogram and aging at least every 500 ms (a scan
 		 * visits every folio: its cost grows with managed memory) */
 		if (over || now - last_scan >= hm_track_scan_ms()) {

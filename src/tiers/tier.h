@@ -183,6 +183,13 @@ struct hm_ztier_usage {
 HM_HIDDEN bool hm_tier_is_compressed(const struct hm_tier *t);
 /* a compressed tier's usage now (hm_tier_is_compressed(t) must hold) */
 HM_HIDDEN void hm_ztier_usage(const struct hm_tier *t, struct hm_ztier_usage *u);
+/* What the folio at handles @handle.. (@npages) of a compressed tier holds,
+ * for writeback (place/writeback.c): *age_s, seconds since it was written,
+ * and *raw, how many of its pages are stored raw (incompressible).  0, or
+ * -ENOENT while it is being written or freed, -EINVAL for handles out of
+ * range.  Lock-free: an answer about a folio that moves meanwhile is only a
+ * hint (the migration that acts on it locks the folio). */
+HM_HIDDEN int hm_ztier_folio(const struct hm_tier *t, uint64_t handle, size_t npages, uint32_t *age_s, size_t *raw);
 
 
 #endif

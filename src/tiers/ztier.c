@@ -92,6 +92,11 @@ struct ztier {
 	uint64_t limit;           /* SIZE: the pool's bound (bytes) */
 	uint64_t nhandles;
 	struct zent *ents;
+	/* per handle, for writeback (hm_ztier_folio): 0 when it stores
+	 * nothing, else (seconds of CLOCK_MONOTONIC when written + 1) << 1,
+	 * | 1 if the page is stored raw.  Atomic: the reclaimer reads it
+	 * without the folio's lock. */
+	_Atomic uint32_t *meta;
 	/* the handle allocator: 1 = in use, under hlock */
 	pthread_mutex_t hlock;
 	uint64_t *bitmap;
@@ -235,9 +240,11 @@ static int z_open(struct hm_tier *t, const char *args)
 	if (z->nhandles > PW_SLOT_MAX + 1)
 		z->nhandles = PW_SLOT_MAX + 1;
 	z->ents = calloc(z->nhandles, sizeof(*z->ents));
+	z->meta = calloc(z->nhandles, sizeof(*z->meta));
 	z->bitmap = calloc((z->nhandles + 63) / 64, sizeof(uint64_t));
-	if (!z->ents || !z->bitmap) {
+	if (!z->ents || !z->meta || !z->bitmap) {
 		free(z->ents);
+		free(z->meta);
 		free(z->bitmap);
 		return hm_error(ENOMEM, "tier '%s:%s': no memory for the handle table", kind, args);
 	}
@@ -270,6 +277,7 @@ static void z_close(struct hm_tier *t)
 		pthread_mutex_destroy(&z->cls[c].lock);
 	pthread_mutex_destroy(&z->hlock);
 	free(z->ents);
+	free(z->meta);
 	free(z->bitmap);
 }
 
@@ -328,6 +336,7 @@ static int z_alloc(struct hm_tier *t, unsigned order, uint64_t *handle)
 /* Drop what handle @h stores (its entry becomes EMPTY). */
 static void ent_clear(struct ztier *z, struct zent *e)
 {
+	atomic_store_explicit(&z->meta[e - z->ents], 0, memory_order_relaxed);
 	uint8_t st = e->state;
 	if (st == ZE_OBJ)
 		obj_free(z, e);
@@ -524,11 +533,43 @@ static int z_write(struct hm_tier *t, uint64_t handle, const void *buf, size_t n
 		return ie;
 	if (z->zstd && !zthr.cctx)
 		return -ENOMEM; /* attach failed */
+	uint32_t stamp = (uint32_t)(now_ns() / 1000000000ull + 1) << 1;
 	for (size_t k = 0; k < npages; k++) {
-		int rc = write_page(z, &z->ents[handle + k], (const char *)buf + (k << HM_PAGE_SHIFT));
+		struct zent *e = &z->ents[handle + k];
+		int rc = write_page(z, e, (const char *)buf + (k << HM_PAGE_SHIFT));
 		if (rc)
 			return rc;
+		bool raw = e->state == ZE_OBJ && e->len == HM_PAGE_SIZE;
+		atomic_store_explicit(&z->meta[handle + k], stamp | raw, memory_order_relaxed);
 	}
+	/* the peak of RAM saved, for the exit report (at exit the program
+	 * may have freed what it had on the tier) */
+	uint64_t lg = atomic_load_explicit(&hm_cnt.comp_logical_bytes, memory_order_relaxed);
+	uint64_t pl = atomic_load_explicit(&hm_cnt.comp_pool_bytes, memory_order_relaxed);
+	uint64_t cur = atomic_load_explicit(&hm_cnt.comp_saved_peak_bytes, memory_order_relaxed);
+	while (lg > pl && lg - pl > cur &&
+	       !atomic_compare_exchange_weak_explicit(&hm_cnt.comp_saved_peak_bytes, &cur, lg - pl, memory_order_relaxed,
+						      memory_order_relaxed))
+		;
+	return 0;
+}
+
+int hm_ztier_folio(const struct hm_tier *t, uint64_t handle, size_t npages, uint32_t *age_s, size_t *raw)
+{
+	const struct ztier *z = t->priv;
+	if (handle >= z->nhandles || npages > z->nhandles - handle)
+		return -EINVAL;
+	uint32_t now = (uint32_t)(now_ns() / 1000000000ull + 1), newest = 0;
+	size_t nraw = 0;
+	for (size_t k = 0; k < npages; k++) {
+		uint32_t m = atomic_load_explicit(&z->meta[handle + k], memory_order_relaxed);
+		if (!m)
+			return -ENOENT; /* being written or freed */
+		nraw += m & 1;
+		newest = (m >> 1) > newest ? (m >> 1) : newest;
+	}
+	*age_s = now > newest ? now - newest : 0;
+	*raw = nraw;
 	return 0;
 }
 

@@ -293,8 +293,9 @@ static inline void sigbus_trap(const char *prog)
 	sigaction(SIGBUS, &sa, NULL);
 }
 
-/* The tier STRESS_BUDGET's reclaimer demotes to (-1: none) */
-static int stress_budget_tier = -1;
+/* The tier STRESS_BUDGET's reclaimer demotes to (-1: none), and the one
+ * after it, STRESS_BUDGET_NEXT (-1: none) */
+static int stress_budget_tier = -1, stress_budget_tier2 = -1;
 
 /* Signal mode (HETMEM_FAULTS=signal): no devices (hm_device_open refuses) */
 static inline bool stress_signal_mode(void)
@@ -332,17 +333,26 @@ static inline void stress_start(const char *prog, struct hm_features *f)
 	/* STRESS_BUDGET=SIZE (bytes, K or M): a budget smaller than the test
 	 * range, so the reclaimer demotes all the time (and, in signal mode,
 	 * faulting threads recycle its victims' pages) */
+	/* STRESS_BUDGET_TIER=SPEC: the budget's tier (default emu:32M);
+	 * STRESS_BUDGET_NEXT=SPEC: a tier after it (a file behind a compressed
+	 * tier: the reclaimer's writeback moves pages from the first to it) */
 	const char *bs = getenv("STRESS_BUDGET");
 	if (bs && *bs) {
 		char *end;
 		unsigned long long b = strtoull(bs, &end, 10);
 		b <<= *end == 'M' ? 20 : *end == 'K' ? 10 : 0;
-		int t = hm_tier_add("emu:32M");
-		if (t < 0 || hm_budget_set(b, 0, 0, t)) {
-			printf("%s: FAILURE (budget %s: %s)\n", prog, bs, hm_last_error());
+		const char *ts = getenv("STRESS_BUDGET_TIER"), *next = getenv("STRESS_BUDGET_NEXT");
+		if (!ts || !*ts)
+			ts = "emu:32M";
+		bool has_next = next && *next;
+		int t = hm_tier_add(ts);
+		int t2 = has_next ? hm_tier_add(next) : -1;
+		if (t < 0 || (has_next && t2 < 0) || hm_budget_set(b, 0, 0, t)) {
+			printf("%s: FAILURE (budget %s on %s: %s)\n", prog, bs, ts, hm_last_error());
 			exit(1);
 		}
 		stress_budget_tier = t;
+		stress_budget_tier2 = t2;
 	}
 }
 

@@ -323,7 +323,8 @@ static void *checker(void *arg)
 			}
 			for (size_t i = 0; i < r->npages; i++) {
 				int w = where[i];
-				if (w == 0 || w == g.tier || w == g.dev_tier || w == stress_budget_tier)
+				if (w == 0 || w == g.tier || w == g.dev_tier || w == stress_budget_tier ||
+				    (w == stress_budget_tier2 && w >= 0))
 					continue;
 				/* every page was written at start: NONE would be lost
 				 * data, POISON a lost page, UNMAPPED a freed one */
@@ -496,12 +497,15 @@ int main(int argc, char **argv)
 	 * victims' pages recycled in them (the 4 KiB region) */
 	if (signal_mode && (st.sig_faults == 0 || (stress_budget_tier >= 0 && st.sig_recycled == 0)))
 		vacuous = 1;
+	/* a chain of budget tiers: the reclaimer's writeback ran */
+	if (stress_budget_tier2 >= 0 && st.comp_writeback_pages == 0)
+		vacuous = 1;
 	if (vacuous)
 		fprintf(stderr, PROG ": the run proved nothing: demoted %llu, fetched %llu, injected %llu, increments %llu, "
-				"faults in the faulting thread %llu (recycling %llu)\n",
+				"faults in the faulting thread %llu (recycling %llu), written back %llu\n",
 			(unsigned long long)st.pages_demoted, (unsigned long long)st.faults_fetch,
 			(unsigned long long)st.injected, (unsigned long long)g.ops, (unsigned long long)st.sig_faults,
-			(unsigned long long)st.sig_recycled);
+			(unsigned long long)st.sig_recycled, (unsigned long long)st.comp_writeback_pages);
 	struct {
 		const char *name;
 		uint64_t v;

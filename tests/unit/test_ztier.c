@@ -348,6 +348,130 @@ static void test_waste(void **state)
 	assert_true(w >= 0 && w <= 0.05);
 }
 
+/* --- writeback: lz4 then a file ------------------------------------------ */
+
+/* text and zero pages with a random one in 8 (4 KiB folios: each random
+ * page is an incompressible folio; larger folios stay compressible) */
+static enum kind wb_kind(size_t pg)
+{
+	static const enum kind mix[] = {K_TEXT, K_ZERO, K_TEXT, K_TEXT, K_RANDOM, K_TEXT, K_SAME, K_TEXT};
+	return mix[pg % 8];
+}
+
+/* how many of @np pages at @p are on tier @tier */
+static size_t count_on(const char *p, size_t np, int tier)
+{
+	int *w = malloc(np * sizeof(int));
+	assert_int_equal(hm_where(p, np * PG, w), 0);
+	size_t n = 0;
+	for (size_t i = 0; i < np; i++)
+		n += w[i] == tier;
+	free(w);
+	return n;
+}
+
+/* wait up to @secs for @want pages of @p on @tier; returns how many are */
+static size_t wait_on(const char *p, size_t np, int tier, size_t want, int secs)
+{
+	size_t n = 0;
+	for (int k = 0; k < secs * 20 && (n = count_on(p, np, tier)) < want; k++)
+		usleep(50000);
+	return n;
+}
+
+static void test_writeback(void **state)
+{
+	char path[] = "/tmp/hetmem-unit-wb-XXXXXX", spec[128];
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	close(fd);
+	snprintf(spec, sizeof(spec), "file:%s,size=64M", path);
+	int z = EXPECT_OK(hm_tier_add("lz4:64M"));
+	int f = EXPECT_OK(hm_tier_add(spec));
+	const size_t fsz[] = {HM_FOLIO_4K, HM_FOLIO_64K, HM_FOLIO_2M};
+	const size_t np = 512; /* 2 MiB per region */
+	char *p[3];
+	for (int k = 0; k < 3; k++) {
+		p[k] = hm_alloc(np * PG, fsz[k]);
+		assert_non_null(p[k]);
+		fill(p[k], np, 860 + k, wb_kind);
+		assert_int_equal(hm_migrate(p[k], np * PG, z, NULL), (long)np);
+	}
+	/* by age never: only the incompressible folios (the 4 KiB region's
+	 * random pages) go on to the file, and nothing else does */
+	hm_g.writeback_age_s = 0;
+	struct hm_stats s0 = stats_now();
+	assert_int_equal(hm_budget_set(64 << 20, 0, 0, z), 0); /* room for all: no demotion */
+	size_t raw = np / 8;
+	assert_int_equal(wait_on(p[0], np, f, raw, 10), raw);
+	usleep(1500 * 1000); /* more passes: nothing more goes */
+	assert_int_equal(count_on(p[0], np, f), raw);
+	assert_int_equal(count_on(p[1], np, z), np);
+	assert_int_equal(count_on(p[2], np, z), np);
+	assert_int_equal(stats_now().comp_writeback_pages - s0.comp_writeback_pages, raw);
+	assert_int_equal(hm_budget_set(HM_BUDGET_OFF, 0, 0, 0), 0);
+	/* by age: all of it, within a few seconds of an age of 1 s */
+	hm_g.writeback_age_s = 1;
+	assert_int_equal(hm_budget_set(64 << 20, 0, 0, z), 0);
+	for (int k = 0; k < 3; k++)
+		if (wait_on(p[k], np, f, np, 10) != np)
+			fail_msg("folio size %zu: %zu of %zu pages written back", fsz[k], count_on(p[k], np, f), np);
+	assert_int_equal(stats_now().comp_writeback_pages - s0.comp_writeback_pages, 3 * np);
+	struct hm_ztier_usage u = usage(z);
+	assert_int_equal(u.logical, 0);
+	assert_int_equal(u.pool, 0);
+	assert_int_equal(hm_budget_set(HM_BUDGET_OFF, 0, 0, 0), 0);
+	/* straight back from the file: 4K explicitly, 64K and 2M by faults */
+	assert_int_equal(hm_migrate(p[0], np * PG, 0, NULL), (long)np);
+	for (int k = 0; k < 3; k++) {
+		long bad = check(p[k], np, 860 + k, wb_kind);
+		if (bad >= 0)
+			fail_msg("folio size %zu: page %ld has wrong data after writeback", fsz[k], bad);
+		assert_int_equal(count_on(p[k], np, 0), np);
+	}
+	for (int k = 0; k < 3; k++)
+		assert_int_equal(hm_free(p[k], 0), 0);
+	assert_int_equal(hm_tier_remove(f), 0);
+	assert_int_equal(hm_tier_remove(z), 0);
+	unlink(path);
+}
+
+/* A pool far smaller than what the budget sends it: the reclaimer's
+ * writeback keeps room in it, so the program stays near its budget, and
+ * every page comes back right. */
+static void test_writeback_pressure(void **state)
+{
+	char path[] = "/tmp/hetmem-unit-wb-XXXXXX", spec[128];
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	close(fd);
+	snprintf(spec, sizeof(spec), "file:%s,size=64M", path);
+	int z = EXPECT_OK(hm_tier_add("lz4:256K"));
+	int f = EXPECT_OK(hm_tier_add(spec));
+	hm_g.writeback_age_s = 0; /* pressure alone */
+	struct hm_stats s0 = stats_now();
+	assert_int_equal(hm_budget_set(2 << 20, 0, 0, z), 0);
+	const size_t np = 4096; /* 16 MiB of text: about 4 MiB compressed */
+	char *p = hm_alloc(np * PG, HM_FOLIO_4K);
+	assert_non_null(p);
+	fill(p, np, 870, all_text);
+	/* most pages off RAM, on the file: the pool holds 256 KiB */
+	size_t on_f = wait_on(p, np, f, np / 2, 20);
+	if (on_f < np / 2)
+		fail_msg("only %zu of %zu pages written back to the file", on_f, np);
+	struct hm_ztier_usage u = usage(z);
+	assert_true(u.pool <= u.limit);
+	assert_true(stats_now().comp_writeback_pages - s0.comp_writeback_pages >= np / 2);
+	assert_int_equal(hm_budget_set(HM_BUDGET_OFF, 0, 0, 0), 0);
+	long bad = check(p, np, 870, all_text);
+	if (bad >= 0)
+		fail_msg("page %ld has wrong data after writeback", bad);
+	assert_int_equal(hm_free(p, 0), 0);
+	assert_int_equal(hm_tier_remove(f), 0);
+	assert_int_equal(hm_tier_remove(z), 0);
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -357,6 +481,8 @@ int main(void)
 		cmocka_unit_test(test_injected),
 		cmocka_unit_test(test_bad_specs),
 		cmocka_unit_test(test_waste),
+		cmocka_unit_test(test_writeback),
+		cmocka_unit_test(test_writeback_pressure),
 	};
 	return cmocka_run_group_tests(tests, unit_setup_uffd, unit_teardown_shutdown);
 }
