@@ -472,6 +472,43 @@ static void test_writeback_pressure(void **state)
 	unlink(path);
 }
 
+/* A writeback file that is full: what it cannot take stays compressed,
+ * intact, and the failure is counted (the file tier's errors or the
+ * migration's failures); nothing is lost. */
+static void test_writeback_file_full(void **state)
+{
+	char path[] = "/tmp/hetmem-unit-wb-XXXXXX", spec[128];
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	close(fd);
+	snprintf(spec, sizeof(spec), "file:%s,size=64K", path); /* 16 pages */
+	int z = EXPECT_OK(hm_tier_add("lz4:16M"));
+	int f = EXPECT_OK(hm_tier_add(spec));
+	const size_t np = 256;
+	char *p = hm_alloc(np * PG, HM_FOLIO_4K);
+	assert_non_null(p);
+	fill(p, np, 880, mix_kind);
+	assert_int_equal(hm_migrate(p, np * PG, z, NULL), (long)np);
+	hm_g.writeback_age_s = 1;
+	struct hm_stats s0 = stats_now();
+	assert_int_equal(hm_budget_set(64 << 20, 0, 0, z), 0);
+	assert_int_equal(wait_on(p, np, f, 16, 10), 16);
+	usleep(1500 * 1000); /* more passes find the file full */
+	assert_int_equal(count_on(p, np, f), 16);
+	assert_int_equal(count_on(p, np, z), np - 16);
+	struct hm_stats s1 = stats_now();
+	assert_int_equal(s1.comp_writeback_pages - s0.comp_writeback_pages, 16);
+	assert_true(s1.migrate_failures > s0.migrate_failures);
+	assert_int_equal(hm_budget_set(HM_BUDGET_OFF, 0, 0, 0), 0);
+	long bad = check(p, np, 880, mix_kind);
+	if (bad >= 0)
+		fail_msg("page %ld has wrong data after a full writeback file", bad);
+	assert_int_equal(hm_free(p, 0), 0);
+	assert_int_equal(hm_tier_remove(f), 0);
+	assert_int_equal(hm_tier_remove(z), 0);
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -483,6 +520,7 @@ int main(void)
 		cmocka_unit_test(test_waste),
 		cmocka_unit_test(test_writeback),
 		cmocka_unit_test(test_writeback_pressure),
+		cmocka_unit_test(test_writeback_file_full),
 	};
 	return cmocka_run_group_tests(tests, unit_setup_uffd, unit_teardown_shutdown);
 }
