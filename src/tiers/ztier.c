@@ -101,6 +101,7 @@ struct ztier {
 	pthread_mutex_t hlock;
 	uint64_t *bitmap;
 	uint64_t hint[HM_SLOT_ORDERS]; /* per order: no free aligned run below */
+	uint64_t top;             /* no handle at or above it was ever given out (under hlock) */
 	struct zclass cls[Z_NCLASSES];
 	/* this tier's share of the comp_* counters */
 	_Atomic uint64_t pool_bytes, stored_bytes, logical_bytes;
@@ -268,7 +269,9 @@ static void obj_free(struct ztier *z, struct zent *e);
 static void z_close(struct hm_tier *t)
 {
 	struct ztier *z = t->priv;
-	for (uint64_t h = 0; h < z->nhandles; h++)
+	/* only the handles ever given out: the tables are sized for 4 x SIZE
+	 * and mostly never touched (walking them all would fault them in) */
+	for (uint64_t h = 0; h < z->top; h++)
 		if (z->ents[h].state == ZE_OBJ)
 			obj_free(z, &z->ents[h]);
 	/* every slab went with its last object */
@@ -319,6 +322,8 @@ static int z_alloc(struct hm_tier *t, unsigned order, uint64_t *handle)
 		} else if (run_free(z->bitmap, s, order)) {
 			run_set(z->bitmap, s, n, true);
 			z->hint[order] = s + n;
+			if (s + n > z->top)
+				z->top = s + n;
 			for (uint64_t h = s; h < s + n; h++)
 				z->ents[h].state = ZE_EMPTY;
 			pthread_mutex_unlock(&z->hlock);
