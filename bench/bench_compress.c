@@ -25,8 +25,8 @@
  *
  * The ratio compared is bytes of pages taken off RAM over the RAM they now
  * use: zram's (orig_data_size + same_pages * 4096) / mem_used_total, and
- * hetmem's (pages demoted + pages kept in RAM as incompressible) * 4096 /
- * (pool bytes + incompressible pages * 4096).
+ * hetmem's pages demoted * 4096 / pool bytes (incompressible pages are
+ * demoted too, stored raw in the pool, as zram stores its "huge" pages).
  *
  * Usage: bench_compress [--quick] [--size SIZE] [--pages DIR] [--algo lz4|zstd]
  *                       [--level N] [--no-zram] [--cpu N]
@@ -526,8 +526,7 @@ int main(int argc, char **argv)
 	for (int i = 0; i < n; i++) {
 		const struct hres *h = &hr[i];
 		const struct zres *z = &zr[i];
-		double inc = (double)h->incompressible * PAGE;
-		double hrat = ratio_or_nan((double)(h->demoted) * PAGE + inc, (double)h->pool + inc);
+		double hrat = ratio_or_nan((double)h->demoted * PAGE, (double)h->pool);
 		double zrat = z->ok ? ratio_or_nan((double)z->orig + (double)z->same * PAGE, (double)z->used) : NAN;
 		double pages = (double)o.size / PAGE;
 
@@ -569,8 +568,7 @@ int main(int argc, char **argv)
 	for (int i = 0; i < n; i++) {
 		const struct hres *h = &hr[i];
 		const struct zres *z = &zr[i];
-		double inc = (double)h->incompressible * PAGE;
-		double hrat = ratio_or_nan((double)h->demoted * PAGE + inc, (double)h->pool + inc);
+		double hrat = ratio_or_nan((double)h->demoted * PAGE, (double)h->pool);
 		double zrat = z->ok ? ratio_or_nan((double)z->orig + (double)z->same * PAGE, (double)z->used) : NAN;
 		double waste = ratio_or_nan((double)h->pool - (double)h->stored, (double)h->stored);
 

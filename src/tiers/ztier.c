@@ -24,9 +24,12 @@
  *
  * The pool (zsmalloc's layout): objects are packed by size class, classes
  * 16 bytes apart up to 3072 bytes.  Each class has slabs of 1 to 16
- * contiguous pages (see slab_pages), each
+ * contiguous pages (see z_layouts and slab_pages: small while the class
+ * has few), each
  * holding a fixed number of objects that may span the slab's page
- * boundaries.  A slab's free objects form a list threaded through them (a
+ * boundaries.  An object whose class has no free object takes one of a
+ * class at most 4% larger if that has one (Z_SLACK), before a new slab is
+ * made.  A slab's free objects form a list threaded through them (a
  * free object's first two bytes: the next free index), so neither alloc nor
  * free searches; a handle's entry names its slab and index, so free is
  * O(1).  A slab whose last object goes is given back.  Each class has its
@@ -52,8 +55,16 @@
 #define Z_CLASS_STEP 16
 #define Z_RAW_CLASS (Z_MAX_OBJ / Z_CLASS_STEP) /* the class of raw pages, after the 16-byte classes */
 #define Z_NCLASSES (Z_RAW_CLASS + 1)
-#define Z_MAX_SLAB_PAGES 16
-#define Z_SLAB_TAIL_WASTE 0.02 /* the share of a slab its end may leave unused */
+/* Slab layouts by how many slabs the class has (see slab_pages): its first
+ * slabs small, so that a class with few objects keeps little RAM in its
+ * one partly filled slab; later ones long, so that a busy class loses
+ * little at each slab's end.  {slabs the class has already, most pages,
+ * share of a slab its end may leave unused} */
+#define Z_LAYOUTS 3
+static const struct {
+	uint32_t from_slabs, max_pages;
+	double tail;
+} z_layouts[Z_LAYOUTS] = {{0, 4, 0.10}, {2, 8, 0.04}, {8, 16, 0.02}};
 #define Z_HANDLES_PER_PAGE 4 /* capacity: 4 x SIZE of pages */
 
 enum { ZE_FREE, ZE_EMPTY, ZE_SAME, ZE_OBJ };
@@ -65,6 +76,8 @@ struct zslab {
 	uint16_t free_head;       /* first free object on the list (if nfree > fresh) */
 	uint16_t fresh;           /* objects [fresh, nobj) were never used (not listed) */
 	uint16_t listed;          /* free objects on the threaded list */
+	uint16_t nobj;            /* objects it holds (its layout's) */
+	uint16_t pages;           /* its pages */
 };
 
 /* one per handle */
@@ -75,14 +88,15 @@ struct zent {
 	};
 	uint16_t idx;             /* ZE_OBJ: the object's index in its slab */
 	uint16_t len;             /* ZE_OBJ: compressed bytes (4096: a raw page) */
+	uint8_t cls;              /* ZE_OBJ: the class it is in (its own or a larger one) */
 	uint8_t state;
 };
 
 struct zclass {
 	pthread_mutex_t lock;
 	uint32_t size;            /* object bytes */
-	uint32_t nobj;            /* objects per slab */
-	uint32_t pages;           /* pages per slab */
+	uint32_t pages[Z_LAYOUTS]; /* pages per slab of each layout */
+	uint32_t nslabs;          /* slabs it has */
 	struct zslab *partial;    /* slabs with a free object */
 };
 
@@ -107,13 +121,18 @@ struct ztier {
 	_Atomic uint64_t pool_bytes, stored_bytes, logical_bytes;
 };
 
-/* the class that holds an object of @len bytes */
-static inline struct zclass *class_of(struct ztier *z, size_t len)
+/* the class made for objects of @len bytes */
+static inline unsigned class_index(size_t len)
 {
 	if (len > Z_MAX_OBJ)
-		return &z->cls[Z_RAW_CLASS];
-	return &z->cls[(len + Z_CLASS_STEP - 1) / Z_CLASS_STEP - 1];
+		return Z_RAW_CLASS;
+	return (unsigned)((len + Z_CLASS_STEP - 1) / Z_CLASS_STEP - 1);
 }
+
+/* An object may go into a class at most this share larger than its own
+ * when its own has no free object and that one has: fewer classes with a
+ * partly filled slab (about 1% less waste on real heaps). */
+#define Z_SLACK 0.04
 
 /* --- per-thread compression state --------------------------------------- */
 
@@ -166,19 +185,20 @@ static uint64_t now_ns(void)
 
 /* --- open / close -------------------------------------------------------- */
 
-/* Pages per slab for objects of @size: the fewest (1..16) whose slab
- * leaves at most 2% unused at its end, else the count that leaves the
- * smallest share (2064-byte objects: 2.4% with 16 pages).  Fewer pages
- * keep a class's partly filled slab small; 4 at most (zsmalloc's old
- * bound) would leave up to 12% of a slab unused (2064 again). */
-static uint32_t slab_pages(uint32_t size)
+/* Pages per slab for objects of @size in a layout of at most @max pages:
+ * the fewest whose slab leaves at most @tail unused at its end, else the
+ * count that leaves the smallest share (2064-byte objects: 2.4% with 16
+ * pages).  A class's partly filled slab is what it wastes beyond the
+ * slabs' ends: with 16-page slabs in every class that was most of the
+ * waste on real heaps (7-9%), hence the small first slabs. */
+static uint32_t slab_pages(uint32_t size, uint32_t max, double tail)
 {
 	uint32_t best = 1;
 	double bw = 1.0;
-	for (uint32_t k = 1; k <= Z_MAX_SLAB_PAGES; k++) {
+	for (uint32_t k = 1; k <= max; k++) {
 		uint32_t bytes = k * (uint32_t)HM_PAGE_SIZE;
 		double w = (double)(bytes % size) / bytes;
-		if (w <= Z_SLAB_TAIL_WASTE)
+		if (w <= tail)
 			return k;
 		if (w < bw - 1e-9) {
 			bw = w;
@@ -257,8 +277,8 @@ static int z_open(struct hm_tier *t, const char *args)
 		struct zclass *k = &z->cls[c];
 		pthread_mutex_init(&k->lock, NULL);
 		k->size = c == Z_RAW_CLASS ? (uint32_t)HM_PAGE_SIZE : (c + 1) * Z_CLASS_STEP;
-		k->pages = slab_pages(k->size);
-		k->nobj = k->pages * (uint32_t)HM_PAGE_SIZE / k->size;
+		for (int l = 0; l < Z_LAYOUTS; l++)
+			k->pages[l] = slab_pages(k->size, z_layouts[l].max_pages, z_layouts[l].tail);
 	}
 	t->capacity = z->nhandles << HM_PAGE_SHIFT;
 	return 0;
@@ -398,15 +418,64 @@ static void partial_add(struct zclass *k, struct zslab *s)
 	k->partial = s;
 }
 
+/* A free object of slab @s of class @k (its lock held) into @e */
+static void obj_take(struct zclass *k, struct zslab *s, struct zent *e)
+{
+	uint32_t i;
+	if (s->listed) {
+		i = s->free_head;
+		s->free_head = *obj_next(k, s, i);
+		s->listed--;
+	} else {
+		i = s->fresh++;
+	}
+	if (--s->nfree == 0)
+		partial_remove(k, s);
+	e->slab = s;
+	e->idx = (uint16_t)i;
+}
+
 /* An object of @len bytes: its slab and index in @e.  0, or -ENOSPC (the
  * pool would pass SIZE) or -ENOMEM. */
 static int obj_alloc(struct ztier *z, size_t len, struct zent *e)
 {
-	struct zclass *k = class_of(z, len);
+	unsigned c = class_index(len), last = c;
+	if (c != Z_RAW_CLASS) {
+		last = c + (unsigned)((double)z->cls[c].size * Z_SLACK) / Z_CLASS_STEP;
+		if (last >= Z_RAW_CLASS)
+			last = Z_RAW_CLASS - 1;
+	}
+	struct zclass *k = &z->cls[c];
 	pthread_mutex_lock(&k->lock);
-	struct zslab *s = k->partial;
+	if (k->partial) {
+		obj_take(k, k->partial, e);
+		pthread_mutex_unlock(&k->lock);
+		e->cls = (uint8_t)c;
+		e->len = (uint16_t)len;
+		return 0;
+	}
+	pthread_mutex_unlock(&k->lock);
+	/* its class has no free object: one of a little larger class */
+	for (unsigned j = c + 1; j <= last; j++) {
+		struct zclass *n = &z->cls[j];
+		pthread_mutex_lock(&n->lock);
+		if (n->partial) {
+			obj_take(n, n->partial, e);
+			pthread_mutex_unlock(&n->lock);
+			e->cls = (uint8_t)j;
+			e->len = (uint16_t)len;
+			return 0;
+		}
+		pthread_mutex_unlock(&n->lock);
+	}
+	pthread_mutex_lock(&k->lock);
+	struct zslab *s = k->partial; /* one may have come meanwhile */
 	if (!s) {
-		uint64_t bytes = (uint64_t)k->pages << HM_PAGE_SHIFT;
+		int l = Z_LAYOUTS - 1;
+		while (l > 0 && k->nslabs < z_layouts[l].from_slabs)
+			l--;
+		uint32_t pages = k->pages[l];
+		uint64_t bytes = (uint64_t)pages << HM_PAGE_SHIFT;
 		uint64_t was = atomic_fetch_add(&z->pool_bytes, bytes);
 		if (was + bytes > z->limit) {
 			atomic_fetch_sub(&z->pool_bytes, bytes);
@@ -422,30 +491,23 @@ static int obj_alloc(struct ztier *z, size_t len, struct zent *e)
 			pthread_mutex_unlock(&k->lock);
 			return -ENOMEM;
 		}
-		s->nfree = (uint16_t)k->nobj;
+		s->pages = (uint16_t)pages;
+		s->nobj = (uint16_t)(bytes / k->size);
+		s->nfree = s->nobj;
+		k->nslabs++;
 		HM_COUNT(comp_pool_bytes, bytes);
 		partial_add(k, s);
 	}
-	uint32_t i;
-	if (s->listed) {
-		i = s->free_head;
-		s->free_head = *obj_next(k, s, i);
-		s->listed--;
-	} else {
-		i = s->fresh++;
-	}
-	if (--s->nfree == 0)
-		partial_remove(k, s);
+	obj_take(k, s, e);
 	pthread_mutex_unlock(&k->lock);
-	e->slab = s;
-	e->idx = (uint16_t)i;
+	e->cls = (uint8_t)c;
 	e->len = (uint16_t)len;
 	return 0;
 }
 
 static void obj_free(struct ztier *z, struct zent *e)
 {
-	struct zclass *k = class_of(z, e->len);
+	struct zclass *k = &z->cls[e->cls];
 	struct zslab *s = e->slab;
 	atomic_fetch_sub(&z->stored_bytes, e->len);
 	HM_COUNT(comp_stored_bytes, -(uint64_t)e->len);
@@ -453,11 +515,12 @@ static void obj_free(struct ztier *z, struct zent *e)
 	if (s->nfree == 0)
 		partial_add(k, s);
 	s->nfree++;
-	if (s->nfree == k->nobj) {
+	if (s->nfree == s->nobj) {
 		/* the slab's last object: give it back */
 		partial_remove(k, s);
+		k->nslabs--;
 		pthread_mutex_unlock(&k->lock);
-		uint64_t bytes = (uint64_t)k->pages << HM_PAGE_SHIFT;
+		uint64_t bytes = (uint64_t)s->pages << HM_PAGE_SHIFT;
 		free(s->mem);
 		free(s);
 		atomic_fetch_sub(&z->pool_bytes, bytes);
@@ -520,7 +583,7 @@ static int write_page(struct ztier *z, struct zent *e, const char *src)
 		}
 		if (len == HM_PAGE_SIZE)
 			HM_COUNT(comp_incompressible, 1);
-		memcpy(e->slab->mem + (size_t)e->idx * class_of(z, len)->size, from, len);
+		memcpy(e->slab->mem + (size_t)e->idx * z->cls[e->cls].size, from, len);
 		e->state = ZE_OBJ;
 		atomic_fetch_add(&z->stored_bytes, len);
 		HM_COUNT(comp_stored_bytes, len);
@@ -592,7 +655,7 @@ static int z_read(struct hm_tier *t, uint64_t handle, void *buf, size_t npages)
 		if (e->state == ZE_OBJ && e->len == HM_PAGE_SIZE) {
 			memcpy(dst, e->slab->mem + (size_t)e->idx * HM_PAGE_SIZE, HM_PAGE_SIZE); /* raw */
 		} else if (e->state == ZE_OBJ) {
-			const char *src = e->slab->mem + (size_t)e->idx * class_of(z, e->len)->size;
+			const char *src = e->slab->mem + (size_t)e->idx * z->cls[e->cls].size;
 			uint64_t t0 = now_ns();
 			size_t got;
 			if (z->zstd) {
