@@ -16,6 +16,11 @@
 #                          The run is sampled every 50 ms and killed past
 #                          4x that bound, so a pool that keeps what it frees
 #                          cannot take the machine.
+#   pool.sh HETMEM chain   the same sort under `hetmem run --dram 32M --tier
+#                          lz4:8M --tier file:...` with HETMEM_WRITEBACK_AGE=1:
+#                          output byte-equal, pages written back to the file
+#                          (the report's "written back N", the file tier's
+#                          pages-in), and the compressed pool within 8 MiB
 # HETMEM_DEMOTE is passed through (CTest runs sort under move and wp).
 # Exit 0 pass, 1 fail, 77 skipped.
 . "$(dirname "$0")/../lib.sh"
@@ -96,8 +101,22 @@ sort)
 	grep -q "^  1 *lz4:" "$tmp/stats" || fail "the default tier is not lz4: $(cat "$tmp/stats")"
 	[ "$peak" -le "$bound" ] || fail "peak VmRSS $peak kB under hetmem, over $bound kB (sort alone: $base kB)"
 	;;
+chain)
+	sort=$(command -v sort) || hm_skip "sort is not installed"
+	export LC_ALL=C
+	awk 'BEGIN { srand(7); for (i = 0; i < 1200000; i++) printf "%08x%08x %d\n", rand() * 4294967296, rand() * 4294967296, i }' >"$tmp/in"
+	"$sort" "$tmp/in" >"$tmp/want" || fail "sort without hetmem failed"
+	HETMEM_WRITEBACK_AGE=1 "$hetmem" run --dram 32M --tier lz4:8M --tier "file:$tmp/wb,size=256M" \
+		--stats="$tmp/stats" -- "$sort" "$tmp/in" >"$tmp/got" 2>"$tmp/e" || fail "sort under hetmem failed: $(cat "$tmp/e")"
+	cmp -s "$tmp/want" "$tmp/got" || fail "sort under hetmem (lz4 then file) wrote other output"
+	grep "compressed:" "$tmp/stats" | head -1
+	grep -q "written back [1-9]" "$tmp/stats" || fail "nothing was written back to the file: $(cat "$tmp/stats")"
+	# the totals' tier table: tier 2, the file, took pages in
+	awk '$1 == "2" && $2 ~ /^file:/ { if ($(NF-2) + 0 > 0) ok = 1 } END { exit !ok }' "$tmp/stats" ||
+		fail "the file tier took no pages: $(grep -A4 ' id ' "$tmp/stats")"
+	;;
 *)
-	echo "usage: pool.sh HETMEM start|sort"
+	echo "usage: pool.sh HETMEM start|sort|chain"
 	exit 2
 	;;
 esac
