@@ -568,6 +568,19 @@ void hm_json_stats(FILE *f, const struct hm_stats *s)
 #undef HM_JSON_
 }
 
+/* Every counter of a record as "NAME VALUE" lines (/proc/vmstat's form):
+ * the fields of HM_STATS_FIELDS under their struct hm_stats names, then the
+ * preload library's counters (HM_PUB_PRELOAD_FIELDS). */
+void hm_counters_text(FILE *f, const struct hm_pub *c)
+{
+#define HM_TXT_(name, how, src, doc) fprintf(f, #name " %llu\n", (unsigned long long)c->stats.name);
+	HM_STATS_FIELDS(HM_TXT_)
+#undef HM_TXT_
+#define HM_TXT_PRE_(name, field) fprintf(f, #name " %llu\n", (unsigned long long)c->field);
+	HM_PUB_PRELOAD_FIELDS(HM_TXT_PRE_)
+#undef HM_TXT_PRE_
+}
+
 void hm_json_tiers(FILE *f, const struct hm_pub *c)
 {
 	fprintf(f, ", \"tiers\": [");

@@ -37,6 +37,8 @@ struct hm_pub;
 /* The tiers of record @c as ", \"tiers\": [...]" to @f: one object a tier
  * (id, name, capacity, used, pages_in, pages_out, errors). */
 void hm_json_tiers(FILE *f, const struct hm_pub *c);
+/* every counter of a record, "NAME VALUE" a line (hetmem stat --counters) */
+void hm_counters_text(FILE *f, const struct hm_pub *c);
 /* the compressed tiers' line of the reports (@live: hetmem stat's, the RAM
  * saved now; else the most saved at once) */
 void hm_comp_line(FILE *f, const struct hm_stats *s, bool live);

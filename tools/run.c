@@ -696,13 +696,15 @@ static void stat_line(const struct hm_pub *a, const struct hm_pub *b, double dt,
 
 static void stat_usage(FILE *f)
 {
-	fprintf(f, "usage: hetmem stat [--json] [-w SECONDS] [-n COUNT] PID\n"
+	fprintf(f, "usage: hetmem stat [--json | --counters] [-w SECONDS] [-n COUNT] PID\n"
 		   "  Show a program under hetmem (PID: its own, or that of the hetmem run that\n"
 		   "  started it): residency per tier, faults, migrations, the policy's decisions.\n"
 		   "  -w: watch, a line of rates every SECONDS (default 1) until the program\n"
 		   "  exits or COUNT lines are printed.\n"
 		   "  --json: the record as one JSON object (every counter, the tiers); with -w,\n"
-		   "  one such object per line every SECONDS instead of the rates.\n");
+		   "  one such object per line every SECONDS instead of the rates.\n"
+		   "  --counters: every counter as a \"NAME VALUE\" line (/proc/vmstat's form),\n"
+		   "  the names of --json.\n");
 }
 
 int hm_stat_main(int argc, char **argv)
@@ -710,13 +712,15 @@ int hm_stat_main(int argc, char **argv)
 	double every = 0;
 	long count = -1;
 	int pid = -1;
-	bool json = false;
+	bool json = false, counters = false;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
 			stat_usage(stdout);
 			return 0;
 		} else if (!strcmp(argv[i], "--json")) {
 			json = true;
+		} else if (!strcmp(argv[i], "--counters")) {
+			counters = true;
 		} else if (!strcmp(argv[i], "-w") || !strcmp(argv[i], "--watch")) {
 			every = 1;
 			if (i + 1 < argc && strtod(argv[i + 1], NULL) > 0 && i + 2 < argc)
@@ -734,7 +738,11 @@ int hm_stat_main(int argc, char **argv)
 			pid = (int)v;
 		}
 	}
-	if (pid < 0) {
+	if (pid < 0 || (json && counters) || (counters && every)) {
+		if (json && counters)
+			fprintf(stderr, "hetmem stat: --json and --counters: give one\n");
+		else if (counters && every)
+			fprintf(stderr, "hetmem stat: --counters shows one snapshot (no -w)\n");
 		stat_usage(stderr);
 		return 2;
 	}
@@ -782,6 +790,8 @@ int hm_stat_main(int argc, char **argv)
 	if (every == 0) {
 		if (json)
 			stat_json(&a);
+		else if (counters)
+			hm_counters_text(stdout, &a);
 		else
 			stat_print(&a);
 		return 0;

@@ -14,6 +14,8 @@ pid=$(sed -n 's/^ready \([0-9]*\)$/\1/p' "$tmp/prog")
 [ -n "$pid" ] || { grep -q 'userfaultfd' "$tmp/prog" && exit 77; echo "FAIL not ready:"; cat "$tmp/prog"; exit 1; }
 "$hetmem" stat --json $pid >"$tmp/one" || { echo "FAIL stat --json"; exit 1; }
 "$hetmem" stat --json -w 0.2 -n 2 $pid >"$tmp/two" || { echo "FAIL stat --json -w"; exit 1; }
+"$hetmem" stat --counters $pid >"$tmp/cnt" || { echo "FAIL stat --counters"; exit 1; }
+if "$hetmem" stat --counters --json $pid >/dev/null 2>&1; then echo "FAIL stat --counters --json accepted"; exit 1; fi
 /usr/bin/python3 - "$counters" "$tmp/one" "$tmp/two" <<'PY'
 import json, re, sys
 fields = re.findall(r'^\tX\((\w+),', open(sys.argv[1]).read(), re.M)
@@ -26,6 +28,21 @@ for o in one + two:
     assert o["pid"] > 0 and o["tiers"], o
 print("ok: stat --json: %d counters, one object a line with -w" % len(fields))
 PY
+[ $? = 0 ] || { echo FAIL; exit 1; }
+# hetmem stat --counters: a "NAME VALUE" line for each counter of the list
+/usr/bin/python3 - "$counters" "$tmp/cnt" "$tmp/one" <<'PY'
+import json, re, sys
+fields = re.findall(r'^\tX\((\w+),', open(sys.argv[1]).read(), re.M)
+lines = [l.split() for l in open(sys.argv[2])]
+assert all(len(l) == 2 and l[1].isdigit() for l in lines), lines
+names = [l[0] for l in lines]
+missing = [f for f in fields if f not in names]
+assert not missing, missing
+extra = [n for n in names if n not in fields]
+assert all(re.match(r'(preload_|peak_)', n) for n in extra), extra
+print("ok: stat --counters: %d lines, every counter and the preload library's" % len(lines))
+PY
+[ $? = 0 ] || { echo FAIL; exit 1; }
 # hetmem run --stats-format=json: one object a line, the text form's keys
 "$hetmem" run --dram 32M --stats="$tmp/txt" -- /bin/true || { echo "FAIL run --stats"; exit 1; }
 "$hetmem" run --dram 32M --stats="$tmp/js" --stats-format=json -- /bin/true || { echo "FAIL run --stats-format=json"; exit 1; }
@@ -40,3 +57,4 @@ for o in objs:
     assert not missing, missing
 print("ok: run --stats-format=json: the text form's %d keys and %d counters" % (len(keys), len(fields)))
 PY
+[ $? = 0 ] || { echo FAIL; exit 1; }
