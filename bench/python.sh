@@ -79,6 +79,7 @@ fi
 run_one() {
 	local name=$1 pid ppid_ rss ops check
 	shift
+	trap '' PIPE # a program killed meanwhile: the line to its fifo must not kill this shell
 	rm -f "$dir/in" "$dir/out"
 	mkfifo "$dir/in"
 	"$@" /usr/bin/python3 "$here/python_heap.py" "$heap_mb" "$kops" <"$dir/in" >"$dir/out" 2>"$dir/err-$name" &
@@ -97,7 +98,7 @@ run_one() {
 	if [ "$name" = zram ]; then
 		rss=$((rss + $(awk '{ print $3 }' "/sys/block/zram$zdev/mm_stat") / 1024))
 	fi
-	echo >&9
+	echo >&9 2>/dev/null || true
 	exec 9>&-
 	wait "$ppid_" || echo "python.sh: $name exited $? (137: killed, the OOM killer at this budget?): $(cat "$dir/err-$name")" >&2
 	ops=$(awk '/^ops/ { print $2 }' "$dir/out")
@@ -112,6 +113,13 @@ for round in $(seq "$rounds"); do
 	[ "$zram_ok" = 1 ] && all+=("$(run_one zram sh -c "echo \$\$ > $cg/cgroup.procs && exec \"\$@\"" sh)")
 done
 printf '%s\n' "${all[@]}" | sed 's/^/    run: /' >&2
+# runs that did not finish (killed) are counted and left out of the medians
+for c in ram hetmem zram; do
+	k=$(printf '%s\n' "${all[@]}" | awk -v c="$c" '$1 == c && $4 == "none"' | wc -l)
+	[ "$k" = 0 ] || echo "python.sh: $c: $k of $rounds runs did not finish (killed: at this budget the OOM killer ended it)"
+done
+all=($(printf '%s\n' "${all[@]}" | awk '$4 != "none"' | tr ' ' '_'))
+all=("${all[@]//_/ }")
 checks=$(printf '%s\n' "${all[@]}" | awk '{ print $4 }' | sort -u | wc -l)
 printf "\nmedians of %s rounds\n%-8s %12s %10s\n" "$rounds" config "lookups/s" "total MiB"
 declare -A ops tot
