@@ -41,15 +41,7 @@ dir=$(mktemp -d /tmp/hetmem-bench-python.XXXXXX)
 cg="" zdev=""
 cleanup() {
 	set +e
-	if [ -n "$cg" ] && [ -d "$cg" ]; then
-		for t in $(cat "$cg/cgroup.procs" 2>/dev/null); do echo "$t" > /sys/fs/cgroup/memory/cgroup.procs; done
-		rmdir "$cg"
-	fi
-	if [ -n "$zdev" ]; then
-		swapoff "/dev/zram$zdev" 2>/dev/null
-		echo 1 > "/sys/block/zram$zdev/reset" 2>/dev/null
-		echo "$zdev" > /sys/class/zram-control/hot_remove 2>/dev/null
-	fi
+	zram_memcg_down
 	rm -rf "$dir"
 }
 trap cleanup EXIT INT TERM
@@ -59,20 +51,8 @@ echo "python:  $(/usr/bin/python3 --version); heap ~${heap_mb} MiB, budget ${bud
 echo
 
 zram_ok=0
-if [ "$zram" = 1 ] && [ "$(id -u)" = 0 ] && [ -w /sys/class/zram-control/hot_add ] && [ -d /sys/fs/cgroup/memory ]; then
-	zdev=$(cat /sys/class/zram-control/hot_add)
-	grep -q lz4 "/sys/block/zram$zdev/comp_algorithm" && echo lz4 > "/sys/block/zram$zdev/comp_algorithm"
-	echo "$((heap_mb * 3))M" > "/sys/block/zram$zdev/disksize"
-	mkswap "/dev/zram$zdev" >/dev/null
-	swapon -p 32767 "/dev/zram$zdev"
-	cg=/sys/fs/cgroup/memory/hetmem-bench-python-$$
-	mkdir "$cg"
-	echo "$((budget_mb * 1024 * 1024))" > "$cg/memory.limit_in_bytes"
-	echo 100 > "$cg/memory.swappiness"
+if [ "$zram" = 1 ] && zram_memcg_up python "$((heap_mb * 3))" "$budget_mb"; then
 	zram_ok=1
-	echo "zram:    $(sed 's/.*\[\(.*\)\].*/\1/' "/sys/block/zram$zdev/comp_algorithm")" 
-else
-	echo "(zram baseline skipped: needs root, zram and a memory cgroup v1 hierarchy)" >&2
 fi
 
 # run_one NAME PREFIX...: prints "NAME OPS TOTAL_MiB CHECK"

@@ -56,6 +56,7 @@ data_mb=$((2 * budget_mb))
 hot=$((budget_mb * 1024 * 1024 / 4 / (vlen + 100)))
 cold=$(((data_mb * 1024 * 1024 - hot * (vlen + 100)) / (vlen + 100)))
 port=$((20000 + $$ % 20000))
+. "$(cd "$(dirname "$0")" && pwd)/common.sh"
 dir=$(mktemp -d /tmp/hetmem-bench-redis.XXXXXX)
 hetmem=$build/hetmem
 cg=""
@@ -65,15 +66,7 @@ srv=""
 cleanup() {
 	set +e
 	[ -n "$srv" ] && kill "$srv" 2>/dev/null && wait "$srv" 2>/dev/null
-	if [ -n "$cg" ] && [ -d "$cg" ]; then
-		for t in $(cat "$cg/cgroup.procs" 2>/dev/null); do echo "$t" > /sys/fs/cgroup/memory/cgroup.procs; done
-		rmdir "$cg"
-	fi
-	if [ -n "$zdev" ]; then
-		swapoff "/dev/zram$zdev" 2>/dev/null
-		echo 1 > "/sys/block/zram$zdev/reset" 2>/dev/null
-		echo "$zdev" > /sys/class/zram-control/hot_remove 2>/dev/null
-	fi
+	zram_memcg_down
 	rm -rf "$dir"
 }
 trap cleanup EXIT INT TERM
@@ -141,18 +134,8 @@ for i in range(n):
 }
 
 zram_ok=0
-if [ "$zram" = 1 ] && [ "$(id -u)" = 0 ] && [ -w /sys/class/zram-control/hot_add ] && [ -d /sys/fs/cgroup/memory ]; then
-	# the same steps as bench_fault.c's zram baseline, with util-linux tools
-	zdev=$(cat /sys/class/zram-control/hot_add)
-	echo "$((data_mb * 2))M" > "/sys/block/zram$zdev/disksize"
-	mkswap "/dev/zram$zdev" >/dev/null
-	swapon -p 32767 "/dev/zram$zdev"
-	cg=/sys/fs/cgroup/memory/hetmem-bench-redis-$$
-	mkdir "$cg"
-	echo "$((budget_mb * 1024 * 1024))" > "$cg/memory.limit_in_bytes"
+if [ "$zram" = 1 ] && zram_memcg_up redis "$((data_mb * 2))" "$budget_mb"; then
 	zram_ok=1
-else
-	echo "(zram baseline skipped: needs root, zram and a memory cgroup v1 hierarchy)" >&2
 fi
 
 # the configurations take turns, $rounds rounds; the median of each counts

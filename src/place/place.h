@@ -64,6 +64,9 @@ struct hm_victims {
 };
 HM_HIDDEN void hm_victims_add(struct hm_victims *vs, struct hm_victim x);
 HM_HIDDEN void hm_victims_trim(struct hm_victims *vs);
+/* qsort orders of victims: by score (lower first), by region and address */
+HM_HIDDEN int hm_victim_cmp_score(const void *a, const void *b);
+HM_HIDDEN int hm_victim_cmp_place(const void *a, const void *b);
 /* writeback.c: a compressed budget tier's folios on to the next tier
  * (incompressible, idle, or the pool nearly full); the reclaimer calls it
  * every tick with its buffers (@keep folios at most, @buf room for 2 *

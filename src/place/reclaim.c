@@ -118,13 +118,13 @@ void hm_victims_add(struct hm_victims *vs, struct hm_victim x)
 		vs->v[vs->n++] = x;
 }
 
-static int cmp_victim(const void *a, const void *b)
+int hm_victim_cmp_score(const void *a, const void *b)
 {
 	const struct hm_victim *x = a, *y = b;
 	return x->score < y->score ? -1 : x->score > y->score;
 }
 
-static int cmp_place(const void *a, const void *b)
+int hm_victim_cmp_place(const void *a, const void *b)
 {
 	const struct hm_victim *x = a, *y = b;
 	if (x->r != y->r)
@@ -221,7 +221,7 @@ static uint64_t reclaim_pass(struct hm_victim *heap, size_t *heads, bool need, u
 	if (nh) {
 		/* coldest first, in batches; within a batch, adjacent folios go
 		 * in one migration call */
-		qsort(heap, nh, sizeof(heap[0]), cmp_victim);
+		qsort(heap, nh, sizeof(heap[0]), hm_victim_cmp_score);
 		int tier = hm_g.budget_tier;
 		uint64_t have = resident();
 		size_t k = 0;
@@ -235,7 +235,7 @@ static uint64_t reclaim_pass(struct hm_victim *heap, size_t *heads, bool need, u
 				take += (uint64_t)region_folio_pages(heap[b].r) << HM_PAGE_SHIFT;
 				b++;
 			}
-			qsort(heap + k, b - k, sizeof(heap[0]), cmp_place);
+			qsort(heap + k, b - k, sizeof(heap[0]), hm_victim_cmp_place);
 			/* each region's victims in one call: they share staging
 			 * chunks (one drop per chunk, not one per folio) */
 			for (size_t j = k; j < b;) {

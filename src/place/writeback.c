@@ -39,20 +39,6 @@ static int next_tier(int from)
 	return -1;
 }
 
-static int cmp_score(const void *a, const void *b)
-{
-	const struct hm_victim *x = a, *y = b;
-	return x->score < y->score ? -1 : x->score > y->score;
-}
-
-static int cmp_place(const void *a, const void *b)
-{
-	const struct hm_victim *x = a, *y = b;
-	if (x->r != y->r)
-		return (uintptr_t)x->r < (uintptr_t)y->r ? -1 : 1;
-	return x->head < y->head ? -1 : x->head > y->head;
-}
-
 /* Scores: incompressible first, then idle (older first), then (under
  * pressure only) the rest, older first. */
 #define S_IDLE (1ull << 32)
@@ -113,7 +99,7 @@ uint64_t hm_writeback_pass(struct hm_victim *buf, size_t keep, size_t *heads, ui
 	}
 	hm_victims_trim(&vs);
 	size_t n = vs.n;
-	qsort(buf, n, sizeof(buf[0]), cmp_score);
+	qsort(buf, n, sizeof(buf[0]), hm_victim_cmp_score);
 	/* the must-go ones, then pressure's until enough is freed */
 	size_t take = 0;
 	uint64_t freed = 0;
@@ -121,7 +107,7 @@ uint64_t hm_writeback_pass(struct hm_victim *buf, size_t keep, size_t *heads, ui
 		freed += (uint64_t)((double)((uint64_t)region_folio_pages(buf[take].r) << HM_PAGE_SHIFT) * per_byte);
 		take++;
 	}
-	qsort(buf, take, sizeof(buf[0]), cmp_place);
+	qsort(buf, take, sizeof(buf[0]), hm_victim_cmp_place);
 	uint64_t moved = 0;
 	for (size_t j = 0; j < take;) {
 		struct hm_region *r = buf[j].r;

@@ -379,15 +379,25 @@ static size_t wait_on(const char *p, size_t np, int tier, size_t want, int secs)
 	return n;
 }
 
-static void test_writeback(void **state)
+/* Tier @zspec then a file tier of @fsize in a new temporary file (its
+ * path into @path, 64 bytes): *z and *f are their ids. */
+static void chain(const char *zspec, const char *fsize, char *path, int *z, int *f)
 {
-	char path[] = "/tmp/hetmem-unit-wb-XXXXXX", spec[128];
+	char spec[128];
+	snprintf(path, 64, "/tmp/hetmem-unit-wb-XXXXXX");
 	int fd = mkstemp(path);
 	assert_true(fd >= 0);
 	close(fd);
-	snprintf(spec, sizeof(spec), "file:%s,size=64M", path);
-	int z = EXPECT_OK(hm_tier_add("lz4:64M"));
-	int f = EXPECT_OK(hm_tier_add(spec));
+	snprintf(spec, sizeof(spec), "file:%s,size=%s", path, fsize);
+	*z = EXPECT_OK(hm_tier_add(zspec));
+	*f = EXPECT_OK(hm_tier_add(spec));
+}
+
+static void test_writeback(void **state)
+{
+	char path[64];
+	int z, f;
+	chain("lz4:64M", "64M", path, &z, &f);
 	const size_t fsz[] = {HM_FOLIO_4K, HM_FOLIO_64K, HM_FOLIO_2M};
 	const size_t np = 512; /* 2 MiB per region */
 	char *p[3];
@@ -441,13 +451,9 @@ static void test_writeback(void **state)
  * every page comes back right. */
 static void test_writeback_pressure(void **state)
 {
-	char path[] = "/tmp/hetmem-unit-wb-XXXXXX", spec[128];
-	int fd = mkstemp(path);
-	assert_true(fd >= 0);
-	close(fd);
-	snprintf(spec, sizeof(spec), "file:%s,size=64M", path);
-	int z = EXPECT_OK(hm_tier_add("lz4:256K"));
-	int f = EXPECT_OK(hm_tier_add(spec));
+	char path[64];
+	int z, f;
+	chain("lz4:256K", "64M", path, &z, &f);
 	hm_g.writeback_age_s = 0; /* pressure alone */
 	struct hm_stats s0 = stats_now();
 	assert_int_equal(hm_budget_set(2 << 20, 0, 0, z), 0);
@@ -477,13 +483,9 @@ static void test_writeback_pressure(void **state)
  * migration's failures); nothing is lost. */
 static void test_writeback_file_full(void **state)
 {
-	char path[] = "/tmp/hetmem-unit-wb-XXXXXX", spec[128];
-	int fd = mkstemp(path);
-	assert_true(fd >= 0);
-	close(fd);
-	snprintf(spec, sizeof(spec), "file:%s,size=64K", path); /* 16 pages */
-	int z = EXPECT_OK(hm_tier_add("lz4:16M"));
-	int f = EXPECT_OK(hm_tier_add(spec));
+	char path[64];
+	int z, f;
+	chain("lz4:16M", "64K", path, &z, &f); /* a file of 16 pages */
 	const size_t np = 256;
 	char *p = hm_alloc(np * PG, HM_FOLIO_4K);
 	assert_non_null(p);
