@@ -378,10 +378,10 @@ void hm_comp_line(FILE *f, const struct hm_stats *s, bool live)
 	uint64_t now = s->comp_logical_bytes > s->comp_pool_bytes ? s->comp_logical_bytes - s->comp_pool_bytes : 0;
 	hm_fmt_bytes(sv, sizeof(sv), live ? now : s->comp_saved_peak_bytes);
 	fprintf(f,
-		"  compressed: %s of pages in %s of payload, pool %s (waste %.1f%%), %s of RAM saved %s; zero "
+		"  compressed: %s of pages in %s of payload, pool %s (ratio %.2f:1, waste %.1f%%), %s of RAM saved %s; zero "
 		"pages %llu, same-filled %llu, stored raw (incompressible) %llu, left in RAM (pool full) %llu, "
 		"written back %llu; compress %llu ms, decompress %llu ms\n",
-		a, b, m,
+		a, b, m, s->comp_pool_bytes ? (double)s->comp_logical_bytes / (double)s->comp_pool_bytes : 0.0,
 		s->comp_stored_bytes
 			? 100.0 * ((double)s->comp_pool_bytes - (double)s->comp_stored_bytes) / (double)s->comp_stored_bytes
 			: 0.0,

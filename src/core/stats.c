@@ -198,8 +198,10 @@ HM_API int hm_stats_print(int fd)
 			hm_fmt_bytes(pl, sizeof(pl), u.pool);
 			hm_fmt_bytes(lim, sizeof(lim), u.limit);
 			hm_fmt_bytes(sv, sizeof(sv), u.logical > u.pool ? u.logical - u.pool : 0);
-			P("       pages %s compressed to %s in a pool of %s (of %s), waste %.1f%%: %s of RAM saved\n", l,
-			  st, pl, lim, u.stored ? 100.0 * ((double)u.pool - (double)u.stored) / (double)u.stored : 0.0, sv);
+			P("       pages %s compressed to %s in a pool of %s (of %s), ratio %.2f:1, waste %.1f%%: %s of RAM "
+			  "saved\n",
+			  l, st, pl, lim, u.pool ? (double)u.logical / (double)u.pool : 0.0,
+			  u.stored ? 100.0 * ((double)u.pool - (double)u.stored) / (double)u.stored : 0.0, sv);
 		}
 		if (n > (int)sizeof(out) - 256)
 			break;
