@@ -1,0 +1,32 @@
+#!/bin/sh
+# result.sh OUTDIR NAME: one guest test's result from run-guest.sh's OUTDIR,
+# as a CTest test: its output, then exit 0 (passed in the guest), 77
+# (skipped: in the guest, or no guest here) or 1 (failed, timed out, or no
+# result).
+out=$1
+name=$2
+if [ -f "$out/skip" ]; then
+	echo "skipped: no guest: $(cat "$out/skip")"
+	exit 77
+fi
+if [ ! -f "$out/$name.rc" ]; then
+	if [ -f "$out/console.log" ]; then
+		echo "no result for $name: the guest ended before it ran; console tail ($out/console.log):"
+		tail -n 20 "$out/console.log"
+	else
+		echo "no result for $name: the guest was not run ($out/console.log missing)"
+	fi
+	exit 1
+fi
+rc=$(cat "$out/$name.rc")
+[ -f "$out/$name.log" ] && cat "$out/$name.log"
+case "$rc" in
+0) exit 0 ;;
+77) exit 77 ;;	# the test's own "skipped: REASON" is in its output above
+died)
+	echo "FAILED in the guest: it stopped while $name ran; console tail ($out/console.log):"
+	tail -n 20 "$out/console.log"
+	exit 1 ;;
+124|137|143) echo "FAILED in the guest: timed out (exit $rc)"; exit 1 ;;
+*) echo "FAILED in the guest: exit $rc"; exit 1 ;;
+esac
