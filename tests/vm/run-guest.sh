@@ -30,6 +30,7 @@ skip() {
 	echo "skipped: $*"
 	exit 77
 }
+[ -z "${HM_VM_SKIP:-}" ] || skip "$HM_VM_SKIP"
 qemu=${HM_VM_QEMU:-qemu-system-x86_64}
 command -v "$qemu" >/dev/null 2>&1 ||
 	skip "no $qemu (Debian: apt-get install qemu-system-x86; scripts/install-deps.sh)"
