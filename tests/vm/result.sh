@@ -27,6 +27,9 @@ died)
 	echo "FAILED in the guest: it stopped while $name ran; console tail ($out/console.log):"
 	tail -n 20 "$out/console.log"
 	exit 1 ;;
-124|137|143) echo "FAILED in the guest: timed out (exit $rc)"; exit 1 ;;
+124|137|143)
+	secs=$(awk -v n="$name" '$1 == n { print $3 }' "$out/summary" 2>/dev/null)
+	echo "FAILED in the guest: killed (exit $rc) after ${secs:-?} s: its timeout in the guest's test list ran out, or a signal"
+	exit 1 ;;
 *) echo "FAILED in the guest: exit $rc"; exit 1 ;;
 esac
