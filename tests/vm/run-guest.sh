@@ -77,6 +77,7 @@ $1 == "@@VM" && $2 == "END" {
 	done_[$3] = 1; next
 }
 $1 == "@@VM" && $2 == "BOOTED" { printf "boot %s s (kernel uptime at init)\n", $3 >> (out "/summary"); next }
+$1 == "@@VM" && $2 == "DONE" { printf "done %s s (kernel uptime after the last test)\n", $3 >> (out "/summary"); next }
 $1 == "@@VM" { next }
 inlog { print >> log_ }
 END {
