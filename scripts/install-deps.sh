@@ -8,9 +8,14 @@
 #   redis-tools (redis-cli, redis-benchmark) sqlite3 memcached python3
 #   tests/preload/pool.sh: time (/usr/bin/time -v)
 #   tests/preload/mlock.sh: memtester (mlocks its buffer)
+#   the guest tests (tests/vm): qemu-system-x86 (software emulation: no KVM
+#   needed), linux-image-amd64 (Debian 12's 6.1 kernel, booted only in the
+#   guest: its image in /boot/vmlinuz-6.1.*), busybox-static and cpio (the
+#   guest's initramfs)
 set -e
 PKGS="build-essential cmake pkg-config libcmocka-dev libmimalloc-dev liblz4-dev libzstd-dev gnuplot-nox
-redis-server redis-tools sqlite3 memcached python3 time memtester"
+redis-server redis-tools sqlite3 memcached python3 time memtester
+qemu-system-x86 busybox-static cpio"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
@@ -36,5 +41,25 @@ if [ -n "$missing" ]; then
 	# with systemd running, deb-systemd-invoke may still have started them
 	if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
 		systemctl disable --now redis-server.service memcached.service >/dev/null 2>&1 || true
+	fi
+fi
+
+# The guest's kernel.  The package's scripts (initramfs, bootloader) may
+# fail where /boot is not a real one (a container); the guest needs only the
+# image, so then the image package is unpacked instead (dpkg-deb -x into
+# /boot, dpkg's database left as it was).
+if ! ls /boot/vmlinuz-6.1.* >/dev/null 2>&1; then
+	if [ "$(id -u)" != 0 ]; then
+		echo "install-deps: no /boot/vmlinuz-6.1.* (run as root, or install linux-image-amd64)" >&2
+		exit 1
+	fi
+	echo "install-deps: installing linux-image-amd64 (the guest tests' kernel)"
+	if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends linux-image-amd64 >/dev/null; then
+		echo "install-deps: linux-image-amd64 did not install; unpacking its image instead" >&2
+		img=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-6/ { print $2; exit }')
+		tmp=$(mktemp -d)
+		(cd "$tmp" && apt-get download -qq "$img" && dpkg-deb -x "$img"_*.deb root)
+		cp "$tmp"/root/boot/vmlinuz-* "$tmp"/root/boot/config-* /boot/
+		rm -rf "$tmp"
 	fi
 fi
