@@ -93,8 +93,9 @@
 	X(comp_zero_pages, COPY, comp_zero_pages, "zero pages written to a compressed tier (no payload)")            \
 	X(comp_same_pages, COPY, comp_same_pages, "... pages of one repeated non-zero word (no payload)")           \
 	X(comp_incompressible, COPY, comp_incompressible, "pages over 3/4 of 4 KiB compressed: stored raw")         \
-	X(comp_pool_full, COPY, comp_pool_full, "pages left in RAM: the compressed pool was at its SIZE")            \
+	X(comp_pool_full, COPY, comp_pool_full, "pages refused: the compressed pool was at its SIZE")              \
 	X(comp_writeback_pages, COPY, comp_writeback_pages, "pages written back from a compressed tier to the next")  \
+	X(comp_spill_pages, COPY, comp_spill_pages, "pages demoted past a full compressed pool to the next tier")  \
 	X(comp_ns, COPY, comp_ns, "time spent compressing (ns)")                                                      \
 	X(decomp_ns, COPY, decomp_ns, "time spent decompressing (ns)")
 /* clang-format on */

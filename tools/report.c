@@ -379,15 +379,16 @@ void hm_comp_line(FILE *f, const struct hm_stats *s, bool live)
 	hm_fmt_bytes(sv, sizeof(sv), live ? now : s->comp_saved_peak_bytes);
 	fprintf(f,
 		"  compressed: %s of pages in %s of payload, pool %s (ratio %.2f:1, waste %.1f%%), %s of RAM saved %s; zero "
-		"pages %llu, same-filled %llu, stored raw (incompressible) %llu, left in RAM (pool full) %llu, "
-		"written back %llu; compress %llu ms, decompress %llu ms\n",
+		"pages %llu, same-filled %llu, stored raw (incompressible) %llu, refused (pool full) %llu, "
+		"sent past the full pool %llu, written back %llu; compress %llu ms, decompress %llu ms\n",
 		a, b, m, s->comp_pool_bytes ? (double)s->comp_logical_bytes / (double)s->comp_pool_bytes : 0.0,
 		s->comp_stored_bytes
 			? 100.0 * ((double)s->comp_pool_bytes - (double)s->comp_stored_bytes) / (double)s->comp_stored_bytes
 			: 0.0,
 		sv, live ? "now" : "at most", (unsigned long long)s->comp_zero_pages,
 		(unsigned long long)s->comp_same_pages, (unsigned long long)s->comp_incompressible,
-		(unsigned long long)s->comp_pool_full, (unsigned long long)s->comp_writeback_pages,
+		(unsigned long long)s->comp_pool_full, (unsigned long long)s->comp_spill_pages,
+		(unsigned long long)s->comp_writeback_pages,
 		(unsigned long long)(s->comp_ns / 1000000), (unsigned long long)(s->decomp_ns / 1000000));
 }
 

@@ -207,11 +207,13 @@ HM_API int hm_stats_print(int fd)
 			break;
 	}
 	if (s.comp_zero_pages || s.comp_same_pages || s.comp_incompressible || s.comp_pool_full || s.comp_ns)
-		P("  compressed tiers: zero pages %llu, same-filled %llu, stored raw (incompressible) %llu, left in RAM "
-		  "(pool full) %llu, written back to the next tier %llu; compress %llu ms, decompress %llu ms\n",
+		P("  compressed tiers: zero pages %llu, same-filled %llu, stored raw (incompressible) %llu, refused "
+		  "(pool full) %llu, sent past the full pool %llu, written back to the next tier %llu; compress %llu ms, "
+		  "decompress %llu ms\n",
 		  (unsigned long long)s.comp_zero_pages, (unsigned long long)s.comp_same_pages,
 		  (unsigned long long)s.comp_incompressible, (unsigned long long)s.comp_pool_full,
-		  (unsigned long long)s.comp_writeback_pages, (unsigned long long)(s.comp_ns / 1000000),
+		  (unsigned long long)s.comp_spill_pages, (unsigned long long)s.comp_writeback_pages,
+		  (unsigned long long)(s.comp_ns / 1000000),
 		  (unsigned long long)(s.decomp_ns / 1000000));
 #undef P
 	size_t off = 0;

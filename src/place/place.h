@@ -72,6 +72,9 @@ HM_HIDDEN int hm_victim_cmp_place(const void *a, const void *b);
  * every tick with its buffers (@keep folios at most, @buf room for 2 *
  * @keep, @heads for @keep).  Returns the pages moved. */
 HM_HIDDEN uint64_t hm_writeback_pass(struct hm_victim *buf, size_t keep, size_t *heads, uint32_t now);
+/* The tier a demotion to the budget's compressed tier goes to instead, now
+ * that its pool is full (writeback's next tier), or -1 */
+HM_HIDDEN int hm_writeback_spill_tier(void);
 /* Wake the reclaimer if residency passed the high watermark. */
 HM_HIDDEN void hm_reclaim_kick(void);
 static inline void hm_reclaim_check(void)

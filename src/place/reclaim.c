@@ -147,6 +147,37 @@ static uint64_t resident(void)
  * Returns pages demoted. */
 static size_t pass_candidates; /* victims the last pass found */
 
+/* Demote the @n folios of @r whose first pages @heads lists to @tier, the
+ * budget's.  A compressed tier whose pool is full sends them on to the
+ * next tier instead (writeback.c); those its pool refused during this
+ * call follow them there.  Pages moved, like hm_migrate_heads. */
+static long demote_heads(struct hm_region *r, size_t *heads, size_t n, int tier)
+{
+	int spill = hm_writeback_spill_tier();
+	long m = hm_migrate_heads(r, heads, n, spill >= 0 ? spill : tier, HM_MIG_TRY);
+	if (spill >= 0) {
+		if (m > 0)
+			HM_COUNT(comp_spill_pages, (uint64_t)m);
+		return m;
+	}
+	size_t fp = region_folio_pages(r);
+	if (m < 0 || (size_t)m >= n * fp || (spill = hm_writeback_spill_tier()) < 0)
+		return m;
+	/* the pool filled during the call: its refused folios, still in RAM */
+	size_t left = 0;
+	for (size_t k = 0; k < n; k++) {
+		uint64_t w = atomic_load(&r->words[heads[k]]);
+		if (pw_loc(w) == HM_LOC_HOST && !(w & PW_MOVING))
+			heads[left++] = heads[k];
+	}
+	long m2 = left ? hm_migrate_heads(r, heads, left, spill, HM_MIG_TRY) : 0;
+	if (m2 > 0) {
+		HM_COUNT(comp_spill_pages, (uint64_t)m2);
+		m += m2;
+	}
+	return m;
+}
+
 static uint64_t reclaim_pass(struct hm_victim *heap, size_t *heads, bool need, uint64_t target)
 {
 	static uint32_t last_full;
@@ -245,7 +276,7 @@ static uint64_t reclaim_pass(struct hm_victim *heap, size_t *heads, bool need, u
 					heads[end - j] = heap[end].head;
 					end++;
 				}
-				long m = hm_migrate_heads(r, heads, end - j, tier, HM_MIG_TRY);
+				long m = demote_heads(r, heads, end - j, tier);
 				if (m > 0) {
 					demoted += (uint64_t)m;
 					HM_COUNT(reclaim_pages, (uint64_t)m);

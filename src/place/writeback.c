@@ -19,6 +19,12 @@
  * every tick, unless the last pressured pass moved nothing (the next tier
  * full or failing), then once a second too.  A page on the next tier
  * faults back to RAM directly.
+ *
+ * Demotion does not wait for that room: while the pool is full, the
+ * reclaimer sends its victims straight to the next tier
+ * (hm_writeback_spill_tier), as zswap sends a page it cannot store to the
+ * swap device.  A small pool is then a cache of the most recently demoted
+ * pages in front of the next tier, not a bottleneck.
  */
 #include "internal.h"
 
@@ -37,6 +43,21 @@ static int next_tier(int from)
 			return i;
 	}
 	return -1;
+}
+
+int hm_writeback_spill_tier(void)
+{
+	int from = atomic_load(&hm_g.budget_tier);
+	struct hm_tier *zt = hm_g.budget ? hm_tier_get(from) : NULL;
+	if (!zt || !hm_tier_is_compressed(zt))
+		return -1;
+	int to = next_tier(from);
+	if (to < 0)
+		return -1;
+	struct hm_ztier_usage u;
+	hm_ztier_usage(zt, &u);
+	/* full: as ztier's write judges it */
+	return u.pool + hm_ztier_margin(u.limit) > u.limit ? to : -1;
 }
 
 /* Scores: incompressible first, then idle (older first), then (under

@@ -181,6 +181,12 @@ struct hm_ztier_usage {
 	uint64_t limit;   /* SIZE: the most the pool may take */
 };
 HM_HIDDEN bool hm_tier_is_compressed(const struct hm_tier *t);
+/* A pool whose RAM is within this of its SIZE @limit is full: a write
+ * fails before compressing (a sixteenth of SIZE, at most 16 pages) */
+static inline uint64_t hm_ztier_margin(uint64_t limit)
+{
+	return limit / 16 < (16u << HM_PAGE_SHIFT) ? limit / 16 : (16u << HM_PAGE_SHIFT);
+}
 /* a compressed tier's usage now (hm_tier_is_compressed(t) must hold) */
 HM_HIDDEN void hm_ztier_usage(const struct hm_tier *t, struct hm_ztier_usage *u);
 /* What the folio at handles @handle.. (@npages) of a compressed tier holds,

@@ -560,11 +560,10 @@ static int write_page(struct ztier *z, struct zent *e, const char *src)
 		else
 			HM_COUNT(comp_zero_pages, 1);
 	} else {
-		/* a pool within a sixteenth of SIZE (at most 16 pages) of its
-		 * bound is full: fail before compressing, which a full pool
-		 * would only throw away (the reclaimer tries again each pass) */
-		uint64_t margin = z->limit / 16 < (16u << HM_PAGE_SHIFT) ? z->limit / 16 : (16u << HM_PAGE_SHIFT);
-		if (atomic_load_explicit(&z->pool_bytes, memory_order_relaxed) + margin > z->limit) {
+		/* a full pool: fail before compressing, which it would only
+		 * throw away (the reclaimer tries again, or sends the page on
+		 * to the next tier: writeback.c) */
+		if (atomic_load_explicit(&z->pool_bytes, memory_order_relaxed) + hm_ztier_margin(z->limit) > z->limit) {
 			HM_COUNT(comp_pool_full, 1);
 			return -ENOSPC;
 		}
