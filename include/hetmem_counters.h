@@ -95,9 +95,13 @@
 	X(comp_incompressible, COPY, comp_incompressible, "pages over 3/4 of 4 KiB compressed: stored raw")         \
 	X(comp_pool_full, COPY, comp_pool_full, "pages refused: the compressed pool was at its SIZE")              \
 	X(comp_writeback_pages, COPY, comp_writeback_pages, "pages written back from a compressed tier to the next")  \
-	X(comp_spill_pages, COPY, comp_spill_pages, "pages demoted past a full compressed pool to the next tier")  \
 	X(comp_ns, COPY, comp_ns, "time spent compressing (ns)")                                                      \
-	X(decomp_ns, COPY, decomp_ns, "time spent decompressing (ns)")
+	X(decomp_ns, COPY, decomp_ns, "time spent decompressing (ns)")                                                \
+	X(comp_spill_pages, COPY, comp_spill_pages, "pages demoted past a full compressed pool to the next tier")      \
+	X(coherent_pages_out, COPY, coherent_pages_out, "pages moved onto a coherent tier (a NUMA node)")             \
+	X(coherent_pages_in, COPY, coherent_pages_in, "pages moved back from a coherent tier to local memory")        \
+	X(coherent_promote_asks, COPY, coherent_promote_asks, "folios on a coherent tier seen used: asked back")      \
+	X(numa_bind_failures, COPY, numa_bind_failures, "managed ranges that could not be bound to the local nodes")
 /* clang-format on */
 
 #endif

@@ -3,6 +3,8 @@
 # Only missing packages are installed, so a second run is quick.
 #   build: build-essential cmake pkg-config libcmocka-dev libmimalloc-dev
 #   compressed tier (lz4:, zstd:): liblz4-dev libzstd-dev
+#   NUMA tier (numa:NODE): libnuma-dev (move_pages, node sizes); numactl for
+#   its tests (and an operator's cpusets/--membind)
 #   hetmem heatmap: gnuplot-nox
 #   the real-program tests (tests/programs) and bench/redis.sh: redis-server
 #   redis-tools (redis-cli, redis-benchmark) sqlite3 memcached python3
@@ -13,7 +15,7 @@
 #   guest: its image in /boot/vmlinuz-6.1.*), busybox-static and cpio (the
 #   guest's initramfs)
 set -e
-PKGS="build-essential cmake pkg-config libcmocka-dev libmimalloc-dev liblz4-dev libzstd-dev gnuplot-nox
+PKGS="build-essential cmake pkg-config libcmocka-dev libmimalloc-dev liblz4-dev libzstd-dev libnuma-dev numactl gnuplot-nox
 redis-server redis-tools sqlite3 memcached python3 time memtester
 qemu-system-x86 busybox-static cpio"
 missing=""

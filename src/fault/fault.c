@@ -233,6 +233,27 @@ static int copy_in(struct hm_region *r, size_t i, size_t n, int tid, uint64_t sl
 	return rc;
 }
 
+/* Pages [i, i+n) of @r say MAPPED: fill those absent from the page table
+ * with zeros in RAM (HOST now); the present ones stay where they are. */
+static int refill_mapped(struct hm_region *r, size_t i, size_t n)
+{
+	unsigned char pres[HM_MAX_FOLIO_PAGES];
+	uintptr_t a = r->base + (i << HM_PAGE_SHIFT);
+	int rc = hm_prim_pages_present((void *)a, n << HM_PAGE_SHIFT, pres);
+	if (rc)
+		return rc;
+	for (size_t k = 0; k < n && !rc; k++) {
+		if (pres[k] & 1)
+			continue;
+		rc = fill(a + (k << HM_PAGE_SHIFT), NULL, HM_PAGE_SIZE, false);
+		if (!rc) {
+			hm_coherent_left(pw_set(&r->words[i + k], HM_LOC_HOST, 0, 0), false);
+			HM_COUNT(resident_pages, 1);
+		}
+	}
+	return rc;
+}
+
 int hm_folio_fetch(struct hm_region *r, size_t head, bool wake)
 {
 	size_t fp = region_folio_pages(r);
@@ -278,6 +299,13 @@ int hm_folio_fetch(struct hm_region *r, size_t head, bool wake)
 			if (!restored)
 				rc = fill(dst, NULL, n << HM_PAGE_SHIFT, false);
 			break;
+		case HM_LOC_MAPPED:
+			/* on a coherent tier, in place; a page the program
+			 * discarded (its REMOVE event not read yet) is refilled
+			 * in RAM and is HOST from now on */
+			if (!restored)
+				rc = refill_mapped(r, i, n);
+			break;
 		case HM_LOC_TIER:
 			rc = copy_in(r, i, n, pw_tier(w), pw_slot(w));
 			break;
@@ -297,6 +325,8 @@ int hm_folio_fetch(struct hm_region *r, size_t head, bool wake)
 					struct hm_tier *t = hm_tier_get(pw_tier(wk));
 					if (t)
 						hm_tier_free(t, pw_slot(wk), 1);
+				} else if (pw_loc(wk) == HM_LOC_MAPPED) {
+					hm_coherent_left(wk, false);
 				}
 				pw_set(&r->words[k], HM_LOC_UNMAPPED, 0, 0);
 			}
@@ -361,7 +391,7 @@ static bool in_staging(uintptr_t a)
 static unsigned fault_begin(struct hm_region *r, size_t i, size_t head, bool *hint, struct timespec *c0)
 {
 	unsigned loc = pw_loc(atomic_load(&r->words[i]));
-	*hint = loc == HM_LOC_HOST && hm_folio_sampled(r, head);
+	*hint = (loc == HM_LOC_HOST || loc == HM_LOC_MAPPED) && hm_folio_sampled(r, head);
 	if (*hint)
 		clock_gettime(CLOCK_THREAD_CPUTIME_ID, c0);
 	if (loc == HM_LOC_TIER)

@@ -302,7 +302,7 @@ static int write_pages(struct hm_tier *t, const uint64_t *slots, const char *src
 /* Per-folio work                                                           */
 /* ---------------------------------------------------------------------- */
 
-enum action { ACT_SKIP, ACT_FETCH, ACT_DEMOTE, ACT_T2T, ACT_FAIL };
+enum action { ACT_SKIP, ACT_FETCH, ACT_DEMOTE, ACT_T2T, ACT_CMOVE, ACT_FAIL };
 
 struct mfolio {
 	size_t head;       /* first page index in the region */
@@ -312,13 +312,22 @@ struct mfolio {
 	bool wp;           /* demoted through the WP path */
 	uintptr_t stage;   /* staging address (MOVE path) */
 	uint64_t *slots;   /* target slots, one per page */
+	int *pst;          /* ACT_CMOVE: each page's result (0, -errno), or
+			    * PST_STAYS for a page that needs no move (there
+			    * already, or never populated) */
 };
 
-/* What folio @f needs to reach @tier; caller holds its lock. */
-static enum action classify(struct hm_region *r, struct mfolio *f, int tier)
+#define PST_STAYS 1
+
+/* What folio @f needs to reach @tier (@t; NULL for RAM); caller holds its
+ * lock.  A page on a coherent tier (MAPPED) is in the page table: to RAM
+ * or to another coherent tier it moves (ACT_CMOVE), to a private tier it
+ * is demoted like a page in RAM. */
+static enum action classify(struct hm_region *r, struct mfolio *f, int tier, struct hm_tier *t)
 {
 	size_t fp = region_folio_pages(r);
 	size_t host = 0, none = 0, on_target = 0, on_other = 0, poison = 0, gone = 0, noread = 0;
+	size_t mapped = 0, mapped_on = 0;
 	for (size_t i = f->head; i < f->head + fp; i++) {
 		uint64_t w = atomic_load(&r->words[i]);
 		if (w & PW_NOREAD)
@@ -333,6 +342,10 @@ static enum action classify(struct hm_region *r, struct mfolio *f, int tier)
 				on_other++;
 			break;
 		case HM_LOC_POISON: poison++; break;
+		case HM_LOC_MAPPED:
+			mapped++;
+			mapped_on += pw_tier(w) == tier;
+			break;
 		default: gone++; break;
 		}
 	}
@@ -340,12 +353,32 @@ static enum action classify(struct hm_region *r, struct mfolio *f, int tier)
 		f->rc = -EFAULT;
 		return ACT_FAIL;
 	}
-	if (tier == 0)
-		return on_target + on_other + poison ? ACT_FETCH : ACT_SKIP;
+	if (tier == 0) {
+		if (!mapped)
+			return on_target + on_other + poison ? ACT_FETCH : ACT_SKIP;
+		/* pages on private tiers come home by copy first (a lost one
+		 * stays POISON: its result says so), then the rest move */
+		if (on_target + on_other + poison)
+			(void)hm_folio_fetch(r, f->head, true);
+		return ACT_CMOVE;
+	}
 	if (poison) {
 		f->rc = -EIO;
 		return ACT_FAIL;
 	}
+	if (hm_tier_is_coherent(t)) {
+		if (on_other) {
+			/* (a folio demoted to a private tier before) */
+			int rc = hm_folio_fetch(r, f->head, true);
+			if (rc) {
+				f->rc = rc;
+				return ACT_FAIL;
+			}
+			host += on_other;
+		}
+		return host + mapped - mapped_on ? ACT_CMOVE : ACT_SKIP;
+	}
+	host += mapped; /* in the page table: demoted as from RAM */
 	if (host + none + on_other == 0 || host + on_other == 0)
 		return ACT_SKIP; /* all there already, or never populated */
 	if (noread && host) {
@@ -527,6 +560,8 @@ static int demote_commit(struct hm_region *r, struct mfolio *f, struct hm_tier *
 		uint64_t old = pw_set(&r->words[f->head + k], HM_LOC_TIER, t->id, f->slots[k]);
 		if (pw_loc(old) == HM_LOC_HOST)
 			host++;
+		else if (pw_loc(old) == HM_LOC_MAPPED)
+			hm_coherent_left(old, true);
 	}
 	HM_COUNT(resident_pages, -(uint64_t)host);
 	HM_COUNT(pages_demoted, fp);
@@ -582,6 +617,126 @@ static void t2t_commit(struct hm_region *r, struct mfolio *f, struct hm_tier *t)
 	HM_COUNT(pages_tier2tier, fp);
 }
 
+/* ---------------------------------------------------------------------- */
+/* Coherent tiers: pages stay mapped, the kernel moves them (ops->move)     */
+/* ---------------------------------------------------------------------- */
+
+/* Does page word @w of a folio going to @tier (@t, NULL: RAM) need a move? */
+static bool cmove_needs(uint64_t w, int tier)
+{
+	unsigned loc = pw_loc(w);
+	if (!tier)
+		return loc == HM_LOC_MAPPED;
+	return loc == HM_LOC_HOST || (loc == HM_LOC_MAPPED && pw_tier(w) != tier);
+}
+
+/* Phase 2 for the ACT_CMOVE folios of a batch: one ops->move call for all
+ * their pages that need it (to RAM: one per coherent tier they are on),
+ * each page's result into its folio's pst. */
+static void cmove_batch(struct hm_region *r, struct mfolio *fs, size_t nf, int tier, struct hm_tier *t,
+			void **pages, int *st)
+{
+	size_t fp = region_folio_pages(r);
+	uint16_t srcs = 0; /* to RAM: the coherent tiers the pages are on */
+	for (size_t k = 0; k < nf; k++) {
+		struct mfolio *f = &fs[k];
+		if (f->act != ACT_CMOVE)
+			continue;
+		for (size_t i = 0; i < fp; i++) {
+			uint64_t w = atomic_load(&r->words[f->head + i]);
+			bool need = cmove_needs(w, tier);
+			f->pst[i] = need ? -EIO : PST_STAYS;
+			if (need && !tier)
+				srcs |= (uint16_t)(1u << pw_tier(w));
+		}
+	}
+	for (int src = tier ? 0 : 1; src < (tier ? 1 : HM_MAX_TIERS); src++) {
+		if (!tier && !(srcs & (1u << src)))
+			continue;
+		struct hm_tier *mt = tier ? t : hm_tier_get(src);
+		size_t n = 0;
+		for (size_t k = 0; k < nf; k++) {
+			struct mfolio *f = &fs[k];
+			if (f->act != ACT_CMOVE)
+				continue;
+			for (size_t i = 0; i < fp; i++) {
+				uint64_t w = atomic_load(&r->words[f->head + i]);
+				if (f->pst[i] != PST_STAYS && (tier || pw_tier(w) == src))
+					pages[n++] = (void *)(r->base + ((f->head + i) << HM_PAGE_SHIFT));
+			}
+		}
+		if (!n)
+			continue;
+		if (mt && hm_tier_is_coherent(mt))
+			mt->ops->move(mt, pages, n, tier != 0, st);
+		else
+			for (size_t j = 0; j < n; j++)
+				st[j] = -EIO; /* its tier is gone */
+		n = 0;
+		for (size_t k = 0; k < nf; k++) {
+			struct mfolio *f = &fs[k];
+			if (f->act != ACT_CMOVE)
+				continue;
+			for (size_t i = 0; i < fp; i++) {
+				uint64_t w = atomic_load(&r->words[f->head + i]);
+				if (f->pst[i] != PST_STAYS && (tier || pw_tier(w) == src))
+					f->pst[i] = st[n++];
+			}
+		}
+	}
+}
+
+/* Phase 3 for an ACT_CMOVE folio: the moved pages' words and counts; the
+ * pages' results into @status (as migrate_folios does). */
+static long cmove_commit(struct hm_region *r, struct mfolio *f, int tier, struct hm_tier *t, int *status,
+			 size_t first)
+{
+	size_t fp = region_folio_pages(r);
+	long moved = 0;
+	size_t in = 0, out = 0;
+	for (size_t i = 0; i < fp; i++) {
+		size_t pg = f->head + i;
+		int st = f->pst[i];
+		if (st == PST_STAYS) {
+			unsigned loc = pw_loc(atomic_load(&r->words[pg]));
+			st = loc == HM_LOC_POISON || loc == HM_LOC_TIER ? -EIO
+			     : loc == HM_LOC_UNMAPPED                   ? -EFAULT
+									: HM_MIGRATE_SKIPPED;
+		} else if (!st) {
+			uint64_t old = pw_set(&r->words[pg], tier ? HM_LOC_MAPPED : HM_LOC_HOST, tier, 0);
+			if (pw_loc(old) == HM_LOC_MAPPED)
+				hm_coherent_left(old, true);
+			else
+				HM_COUNT(resident_pages, -1);
+			if (tier) {
+				atomic_fetch_add(&t->used_slots, 1);
+				atomic_fetch_add(&t->pages_in, 1);
+				out++;
+			} else {
+				HM_COUNT(resident_pages, 1);
+				in++;
+			}
+		}
+		if (st == 0)
+			moved++;
+		else if (st < 0)
+			HM_COUNT(migrate_failures, 1);
+		if (status)
+			status[pg - first] = st;
+	}
+	if (out) {
+		HM_COUNT(coherent_pages_out, out);
+		HM_COUNT(pages_demoted, out);
+		hm_policy_demoted(r, f->head);
+	}
+	if (in) {
+		HM_COUNT(coherent_pages_in, in);
+		HM_COUNT(pages_promoted, in);
+		hm_policy_event(r, f->head, HM_EV_PROMOTE);
+	}
+	return moved;
+}
+
 static bool lock_within(struct hm_region *r, size_t head, unsigned flags)
 {
 	if (hm_folio_trylock(r, head, NULL))
@@ -615,7 +770,7 @@ static bool lock_within(struct hm_region *r, size_t head, unsigned flags)
  * @status is given.  Returns the pages moved.
  */
 static long migrate_folios(struct hm_region *r, struct mfolio *fs, size_t nf, int tier, struct hm_tier *t,
-			   int *status, size_t first, unsigned flags)
+			   int *status, size_t first, unsigned flags, void **cpages, int *cst)
 {
 	size_t fp = region_folio_pages(r);
 	long moved = 0;
@@ -638,7 +793,7 @@ static long migrate_folios(struct hm_region *r, struct mfolio *fs, size_t nf, in
 				continue;
 			}
 		}
-		f->act = classify(r, f, tier);
+		f->act = classify(r, f, tier, t);
 	}
 	/* phase 2: copy.  Demotions are staged first, all into one staging
 	 * chunk, which is then checked for holes once and dropped once: a
@@ -650,6 +805,7 @@ static long migrate_folios(struct hm_region *r, struct mfolio *fs, size_t nf, in
 			if (fs[k].act == ACT_DEMOTE)
 				stage = staging_get();
 	uintptr_t stage_off = 0;
+	bool have_cmove = false;
 	for (size_t k = 0; k < nf; k++) {
 		struct mfolio *f = &fs[k];
 		switch (f->act) {
@@ -665,10 +821,15 @@ static long migrate_folios(struct hm_region *r, struct mfolio *fs, size_t nf, in
 		case ACT_T2T:
 			f->rc = t2t_copy(r, f, t);
 			break;
+		case ACT_CMOVE:
+			have_cmove = true;
+			break;
 		default:
 			break;
 		}
 	}
+	if (have_cmove)
+		cmove_batch(r, fs, nf, tier, t, cpages, cst);
 	unsigned char spresent[BATCH_PAGES];
 	bool have_present = stage_off && !hm_prim_pages_present((void *)stage, stage_off, spresent);
 	for (size_t k = 0; k < nf; k++) {
@@ -687,6 +848,12 @@ static long migrate_folios(struct hm_region *r, struct mfolio *fs, size_t nf, in
 			f->rc = demote_commit(r, f, t);
 		else if (f->act == ACT_T2T && !f->rc)
 			t2t_commit(r, f, t);
+		if (f->act == ACT_CMOVE) {
+			moved += cmove_commit(r, f, tier, t, status, first);
+			if (f->locked)
+				hm_folio_unlock(r, f->head);
+			continue;
+		}
 		for (size_t i = f->head; i < f->head + fp; i++) {
 			int st;
 			uint64_t w = atomic_load(&r->words[i]);
@@ -729,9 +896,14 @@ static long migrate_many(struct hm_region *r, size_t first, size_t last, const s
 		return -ENOENT;
 	size_t nfolios_max = BATCH_PAGES / fp;
 	struct mfolio fs[BATCH_PAGES];
-	uint64_t *slots = malloc(BATCH_PAGES * sizeof(uint64_t));
+	/* per page: target slots; for coherent moves, results (in the second
+	 * 8 KiB), addresses and the move call's results */
+	uint64_t *slots = malloc(BATCH_PAGES * (3 * sizeof(uint64_t) + sizeof(int)));
 	if (!slots)
 		return -ENOMEM;
+	int *pst = (int *)(slots + BATCH_PAGES);
+	void **cpages = (void **)(slots + 2 * BATCH_PAGES);
+	int *cst = (int *)(cpages + BATCH_PAGES);
 	if (!heads)
 		n = (last - first + fp - 1) / fp;
 	long moved = 0;
@@ -743,8 +915,9 @@ static long migrate_many(struct hm_region *r, size_t first, size_t last, const s
 			memset(f, 0, sizeof(*f));
 			f->head = heads ? heads[done] : first + done * fp;
 			f->slots = slots + nf * fp;
+			f->pst = pst + nf * fp;
 		}
-		moved += migrate_folios(r, fs, nf, tier, t, status, first, flags);
+		moved += migrate_folios(r, fs, nf, tier, t, status, first, flags, cpages, cst);
 	}
 	pthread_rwlock_unlock(&hm_g.fork_lock);
 	free(slots);

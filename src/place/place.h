@@ -75,6 +75,9 @@ HM_HIDDEN uint64_t hm_writeback_pass(struct hm_victim *buf, size_t keep, size_t 
 /* The tier a demotion to the budget's compressed tier goes to instead, now
  * that its pool is full (writeback's next tier), or -1 */
 HM_HIDDEN int hm_writeback_spill_tier(void);
+/* Ask the reclaimer to bring folio @head of @r, on a coherent tier, back
+ * to local memory (it was seen used). */
+HM_HIDDEN void hm_reclaim_promote_folio(struct hm_region *r, size_t head);
 /* Wake the reclaimer if residency passed the high watermark. */
 HM_HIDDEN void hm_reclaim_kick(void);
 static inline void hm_reclaim_check(void)

@@ -100,6 +100,9 @@ void hm_policy_event(struct hm_region *r, size_t head, enum hm_event ev)
 	p->event(&ps, &ctx, ev, now);
 	ps_store(r, f, ps);
 	HM_COUNT(policy_events, 1);
+	/* a folio on a coherent tier that is used comes back (reclaim.c) */
+	if ((ev == HM_EV_HINT || ev == HM_EV_WRITE) && pw_loc(atomic_load(&r->words[head])) == HM_LOC_MAPPED)
+		hm_reclaim_promote_folio(r, head);
 	/* the folio's block (block heat, below): a touched sample, or a fetch */
 	if (ev == HM_EV_HINT)
 		hm_policy_sampled(r, head, true);

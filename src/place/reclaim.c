@@ -215,7 +215,7 @@ static uint64_t reclaim_pass(struct hm_victim *heap, size_t *heads, bool need, u
 			unsigned loc = pw_loc(w);
 			if (loc == HM_LOC_NONE || loc == HM_LOC_UNMAPPED || (!full && loc != HM_LOC_HOST))
 				continue;
-			unsigned b = hm_count_bucket(hm_policy_scan(r, f, now, loc == HM_LOC_HOST));
+			unsigned b = hm_count_bucket(hm_policy_scan(r, f, now, loc == HM_LOC_HOST || loc == HM_LOC_MAPPED));
 			hist[b]++;
 			histb[b] += fsz;
 			if (!need || loc != HM_LOC_HOST || (w & (PW_MOVING | PW_NOREAD)))
@@ -321,6 +321,65 @@ void hm_reclaim_promote(struct hm_region *r, size_t block)
 		pthread_cond_signal(&rc_cv);
 	}
 	pthread_mutex_unlock(&rc_lock);
+}
+
+/*
+ * Folios on a coherent tier (a NUMA node) seen used — a hint-fault sample
+ * touched, a write tracked (policy.c) — come back to local memory here:
+ * the CPU reads them in place, so no fault ever brings them.  The queue
+ * holds folio addresses, under rc_lock like pq.
+ */
+static uintptr_t cq[PROMOTE_QUEUE];
+static size_t cq_n;
+
+void hm_reclaim_promote_folio(struct hm_region *r, size_t head)
+{
+	if (!hm_g.budget)
+		return;
+	uintptr_t a = r->base + (head << HM_PAGE_SHIFT);
+	pthread_mutex_lock(&rc_lock);
+	bool dup = false;
+	for (size_t k = cq_n; k-- > 0 && !dup;)
+		dup = cq[k] == a;
+	if (rc_running && !dup && cq_n < PROMOTE_QUEUE) { /* full: a later access asks again */
+		cq[cq_n++] = a;
+		HM_COUNT(coherent_promote_asks, 1);
+		rc_kicked = true;
+		pthread_cond_signal(&rc_cv);
+	}
+	pthread_mutex_unlock(&rc_lock);
+}
+
+/* Bring the queued coherent folios back, as far as the budget allows: one
+ * reclaim pass makes room for all of them first (the coldest resident
+ * folios go to the tier in their place).  Returns the pages demoted. */
+static uint64_t promote_mapped(const uintptr_t *fa, size_t n, struct hm_victim *heap, size_t *heads)
+{
+	uint64_t need = 0, demoted = 0;
+	for (size_t k = 0; k < n; k++) {
+		struct hm_region *r = hm_region_get(fa[k]);
+		if (!r)
+			continue;
+		need += (uint64_t)region_folio_pages(r) << HM_PAGE_SHIFT;
+		hm_region_put(r);
+	}
+	if (!need)
+		return 0;
+	if (resident() + need > hm_g.budget_high) {
+		uint64_t low = hm_g.budget_low;
+		demoted = reclaim_pass(heap, heads, true, need < low ? low - need : 0);
+	}
+	for (size_t k = 0; k < n && hm_g.budget; k++) {
+		struct hm_region *r = hm_region_get(fa[k]);
+		if (!r)
+			continue;
+		size_t head = (fa[k] - r->base) >> HM_PAGE_SHIFT;
+		uint64_t fsz = (uint64_t)region_folio_pages(r) << HM_PAGE_SHIFT;
+		if (pw_loc(atomic_load(&r->words[head])) == HM_LOC_MAPPED && resident() + fsz <= hm_g.budget)
+			(void)hm_migrate_heads(r, &head, 1, 0, HM_MIG_TRY);
+		hm_region_put(r);
+	}
+	return demoted;
 }
 
 /* The folios of block @first.. of @r that a promotion brings: those on a
@@ -525,6 +584,10 @@ static void *reclaim_main(void *arg)
 		size_t nblocks = pq_n;
 		memcpy(blocks, pq, nblocks * sizeof(blocks[0]));
 		pq_n = 0;
+		uintptr_t cfolios[PROMOTE_QUEUE];
+		size_t ncf = cq_n;
+		memcpy(cfolios, cq, ncf * sizeof(cfolios[0]));
+		cq_n = 0;
 		pthread_mutex_unlock(&rc_lock);
 		hm_thread_sync();
 
@@ -554,6 +617,8 @@ static void *reclaim_main(void *arg)
 		}
 		if (nblocks && !atomic_load(&rc_full))
 			window_demoted += promote_blocks(blocks, nblocks, heap, heads);
+		if (ncf)
+			window_demoted += promote_mapped(cfolios, ncf, heap, heads);
 		hm_record_tick(now); /* record.c: a sample if one is due */
 		hm_tiers_release(); /* tier.c: freed slots' storage goes back */
 		hm_wait_tick();
@@ -633,6 +698,7 @@ void hm_reclaim_stop(void)
 	rc_running = false;
 	rc_stop = false;
 	pq_n = 0;
+	cq_n = 0;
 	hm_g.budget = 0;
 	hm_record_stop(); /* the record ends with the reclaimer */
 }

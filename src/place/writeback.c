@@ -39,7 +39,8 @@ static int next_tier(int from)
 {
 	for (int i = from + 1; i < HM_MAX_TIERS; i++) {
 		struct hm_tier *t = hm_tier_get(i);
-		if (t && !t->device && !hm_tier_is_compressed(t))
+		/* (a coherent tier takes pages from RAM, not from a pool) */
+		if (t && !t->device && !hm_tier_is_compressed(t) && !hm_tier_is_coherent(t))
 			return i;
 	}
 	return -1;

@@ -121,6 +121,8 @@ static bool apply_pending(struct hm_region *r, size_t head)
 		}
 		if (pw_loc(w) == HM_LOC_HOST)
 			HM_COUNT(resident_pages, -1);
+		else if (pw_loc(w) == HM_LOC_MAPPED)
+			hm_coherent_left(w, false);
 		unsigned loc = (w & PW_GONE) ? HM_LOC_UNMAPPED : HM_LOC_NONE;
 		if (pw_loc(w) == HM_LOC_UNMAPPED)
 			loc = HM_LOC_UNMAPPED;
@@ -429,6 +431,7 @@ void *hm_region_alloc(size_t size, size_t folio_size, void *hint, size_t align, 
 	if ((uintptr_t)p + span > base + size)
 		hm_sys_munmap((void *)(base + size), (uintptr_t)p + span - (base + size));
 
+	hm_numa_bind_range((void *)base, size); /* coherent tiers: containment (numa.c) */
 	struct hm_region *r = region_new(base, size, (unsigned)shift);
 	if (!r) {
 		rc = hm_error(ENOMEM, "%s: no memory for the page table of %zu bytes", fn, size);
@@ -479,6 +482,8 @@ static void release_pages(struct hm_region *r, size_t first, size_t last)
 					hm_tier_free(t, pw_slot(w), 1);
 			} else if (pw_loc(w) == HM_LOC_HOST) {
 				HM_COUNT(resident_pages, -1);
+			} else if (pw_loc(w) == HM_LOC_MAPPED) {
+				hm_coherent_left(w, false);
 			}
 			pw_set(&r->words[i], HM_LOC_UNMAPPED, 0, 0);
 		}
@@ -674,7 +679,8 @@ HM_API int hm_where(const void *addr, size_t len, int *where)
 			switch (pw_loc(w)) {
 			case HM_LOC_NONE: where[k++] = HM_WHERE_NONE; break;
 			case HM_LOC_HOST: where[k++] = 0; break;
-			case HM_LOC_TIER: where[k++] = pw_tier(w); break;
+			case HM_LOC_TIER:
+			case HM_LOC_MAPPED: where[k++] = pw_tier(w); break;
 			case HM_LOC_POISON: where[k++] = HM_WHERE_POISON; break;
 			default: where[k++] = HM_WHERE_UNMAPPED; break;
 			}
@@ -825,8 +831,12 @@ void hm_regions_shutdown(void)
 		hm_prim_uffd_unregister(hm_g.uffd, r->base, r->size);
 		/* its pages are ordinary memory now, no longer managed-resident */
 		uint64_t host = 0;
-		for (size_t i = 0; i < r->npages; i++)
-			host += pw_loc(atomic_load(&r->words[i])) == HM_LOC_HOST;
+		for (size_t i = 0; i < r->npages; i++) {
+			uint64_t w = atomic_load(&r->words[i]);
+			host += pw_loc(w) == HM_LOC_HOST;
+			if (pw_loc(w) == HM_LOC_MAPPED)
+				hm_coherent_left(w, false);
+		}
 		HM_COUNT(resident_pages, -host);
 		table_remove(r);
 		hm_region_put(r);

@@ -47,8 +47,8 @@
 /* The kinds of tier: the built-in backends, then any registered. */
 #define MAX_BACKENDS 16
 static const struct hm_tier_ops *backends[MAX_BACKENDS] = {&hm_tier_emu_ops, &hm_tier_file_ops, &hm_tier_lz4_ops,
-							    &hm_tier_zstd_ops};
-static size_t nbackends = 4;
+							    &hm_tier_zstd_ops, &hm_tier_numa_ops};
+static size_t nbackends = 5;
 static _Atomic uint64_t tier_gen; /* hm_tier.gen: never reused */
 
 int hm_tier_backend_register(const struct hm_tier_ops *ops)
@@ -79,6 +79,16 @@ struct hm_tier *hm_tier_get(int id)
 	return atomic_load_explicit(&hm_g.tiers[id], memory_order_acquire);
 }
 
+void hm_coherent_left(uint64_t w, bool moved)
+{
+	struct hm_tier *t = hm_tier_get(pw_tier(w));
+	if (!t)
+		return;
+	atomic_fetch_sub(&t->used_slots, 1);
+	if (moved)
+		atomic_fetch_add(&t->pages_out, 1);
+}
+
 int hm_tier_create(const char *spec, struct hm_device *dev)
 {
 	if (!spec)
@@ -95,11 +105,10 @@ int hm_tier_create(const char *spec, struct hm_device *dev)
 	if (!ops)
 		return hm_error(EINVAL, "tier spec '%s': unknown kind '%.*s' (known: %s)", spec, (int)(colon - spec),
 				spec, kinds_list(known, sizeof(known)));
-	/* the migration path moves pages of private tiers only: a coherent
-	 * backend would be accepted and then never receive a page */
-	if (ops->tier_class != HM_TIER_PRIVATE)
-		return hm_error(EOPNOTSUPP, "tier spec '%s': '%s' is a coherent tier, which this version cannot serve",
-				spec, ops->kind);
+	/* a coherent tier's pages move by ops->move (migrate.c), a private
+	 * one's by read and write */
+	if (ops->tier_class == HM_TIER_COHERENT ? !ops->move : !ops->read || !ops->write)
+		return hm_error(EINVAL, "tier spec '%s': backend '%s' lacks the data ops of its class", spec, ops->kind);
 	if (!ops->alloc != !ops->free)
 		return hm_error(EINVAL, "tier spec '%s': backend '%s' gives alloc without free or free without alloc",
 				spec, ops->kind);
@@ -123,8 +132,8 @@ int hm_tier_create(const char *spec, struct hm_device *dev)
 	t->nslots = t->capacity >> HM_PAGE_SHIFT;
 	if (t->nslots > PW_SLOT_MAX + 1)
 		t->nslots = PW_SLOT_MAX + 1; /* what a page word can name */
-	if (ops->alloc)
-		goto registered; /* the backend allocates: no bitmap */
+	if (ops->alloc || ops->tier_class == HM_TIER_COHERENT)
+		goto registered; /* the backend allocates, or no handles: no bitmap */
 	t->bitmap = calloc((t->nslots + 63) / 64, sizeof(uint64_t));
 	if (!t->bitmap) {
 		rc = hm_error(ENOMEM, "tier '%s': no memory for the slot bitmap", spec);

@@ -23,8 +23,8 @@ enum hm_tier_class {
 	HM_TIER_PRIVATE = 0,
 	/* Coherent: the CPU can map the tier's memory in place (a CPU-less
 	 * NUMA node); a page stays mapped, the kernel moves it (ops->move) and
-	 * its word says MAPPED.  The migration path does not serve this class
-	 * yet: hm_tier_create refuses such a backend (see tier.c). */
+	 * its word says MAPPED (no handle: used_slots counts its pages).
+	 * numa. */
 	HM_TIER_COHERENT = 1,
 };
 
@@ -138,6 +138,9 @@ struct hm_tier {
  * tier.c
  * ---------------------------------------------------------------------- */
 HM_HIDDEN struct hm_tier *hm_tier_get(int id);
+/* A page word @w that said MAPPED no longer does: its coherent tier holds
+ * one page less (@moved: it moved off, counted in the tier's pages_out). */
+HM_HIDDEN void hm_coherent_left(uint64_t w, bool moved);
 HM_HIDDEN int hm_tier_create(const char *spec, struct hm_device *dev);
 HM_HIDDEN int hm_tier_destroy(int id, bool force);
 HM_HIDDEN void hm_tiers_close_all(void);
@@ -174,6 +177,16 @@ HM_HIDDEN int hm_tier_fd_release(struct hm_tier *t, uint64_t slot, size_t npages
 
 /* ztier.c: the compressed tiers "lz4:SIZE" and "zstd:SIZE[,level=N]" */
 extern const struct hm_tier_ops hm_tier_lz4_ops, hm_tier_zstd_ops;
+/* tiers/numa.c: a NUMA node, coherent */
+extern const struct hm_tier_ops hm_tier_numa_ops;
+/* The program's local nodes (bit n: node n) once a coherent tier exists,
+ * else 0; bind a managed range to them (no-op while 0). */
+HM_HIDDEN uint64_t hm_numa_local_mask(void);
+HM_HIDDEN void hm_numa_bind_range(void *addr, size_t len);
+static inline bool hm_tier_is_coherent(const struct hm_tier *t)
+{
+	return t && t->ops->tier_class == HM_TIER_COHERENT;
+}
 struct hm_ztier_usage {
 	uint64_t logical; /* bytes of the pages stored (4 KiB each) */
 	uint64_t stored;  /* bytes of their compressed payload */

@@ -110,7 +110,7 @@ static int restore_ent(size_t k)
 {
 	struct sample *e = &T.ent[k];
 	uintptr_t dst = e->r->base + (e->page << HM_PAGE_SHIFT);
-	size_t len = e->n << HM_PAGE_SHIFT, off = 0;
+	size_t len = e->n << HM_PAGE_SHIFT, off = 0, copied = SIZE_MAX;
 	int rc = 0;
 	while (off < len) {
 		size_t done = 0;
@@ -126,14 +126,24 @@ static int restore_ent(size_t k)
 			 * the rest; what stays in the hold area is stale */
 			off &= ~(HM_PAGE_SIZE - 1);
 			T.chunk_dirty[e->chunk] = true;
+			copied = off;
 			rc = copy_back(e, dst, &off);
 			break;
 		}
 		if (rc == -EINVAL) { /* protections differ now (hm_protect) */
 			T.chunk_dirty[e->chunk] = true;
+			copied = off;
 			rc = copy_back(e, dst, &off);
 		}
 		break;
+	}
+	/* a copy lands in RAM: a page of a coherent tier copied back is HOST */
+	for (size_t p = copied >> HM_PAGE_SHIFT; copied != SIZE_MAX && p < off >> HM_PAGE_SHIFT; p++) {
+		uint64_t w = atomic_load(&e->r->words[e->page + p]);
+		if (pw_loc(w) == HM_LOC_MAPPED) {
+			hm_coherent_left(pw_set(&e->r->words[e->page + p], HM_LOC_HOST, 0, 0), false);
+			HM_COUNT(resident_pages, 1);
+		}
 	}
 	if (rc) {
 		/* what moved back is back; shrink the sample to the rest so a
@@ -314,7 +324,10 @@ static bool sampleable(struct hm_region *r, size_t head, size_t fp, bool locked)
 {
 	for (size_t i = head; i < head + fp; i++) {
 		uint64_t w = atomic_load_explicit(&r->words[i], memory_order_relaxed);
-		if (pw_loc(w) != HM_LOC_HOST || (w & (PW_PROT_MASK | PW_PENDING | PW_SAMPLED | PW_SELFZAP)))
+		/* in the page table: in RAM, or on a coherent tier (a NUMA
+		 * node: its samples tell the hot pages to bring back) */
+		if ((pw_loc(w) != HM_LOC_HOST && pw_loc(w) != HM_LOC_MAPPED) ||
+		    (w & (PW_PROT_MASK | PW_PENDING | PW_SAMPLED | PW_SELFZAP)))
 			return false;
 		if (i == head && !locked && (w & PW_MOVING))
 			return false;

@@ -50,7 +50,8 @@ static void written(struct hm_region *r, uintptr_t start, uintptr_t end, size_t 
 		if (*last == head + 1)
 			continue;
 		*last = head + 1;
-		if (pw_loc(atomic_load_explicit(&r->words[head], memory_order_relaxed)) != HM_LOC_HOST)
+		unsigned loc = pw_loc(atomic_load_explicit(&r->words[head], memory_order_relaxed));
+		if (loc != HM_LOC_HOST && loc != HM_LOC_MAPPED) /* in the page table */
 			continue;
 		hm_policy_event(r, head, HM_EV_WRITE);
 		HM_COUNT(track_written, 1);

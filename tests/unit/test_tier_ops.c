@@ -6,7 +6,7 @@
  * per-thread attach.  Data of every folio size goes to it and back,
  * explicitly and through CPU faults, intact; attach runs once per thread; a
  * store that fills although handles remain leaves the pages in RAM, intact;
- * a coherent backend is refused, and an unknown kind's error lists the
+ * a backend lacking its class's data ops is refused, and an unknown kind's error lists the
  * registered kinds.
  */
 #include "unit.h"
@@ -309,16 +309,17 @@ static void test_store_full(void **state)
 	assert_int_equal(hm_tier_remove(id), 0);
 }
 
-/* A coherent backend is refused (the migration path does not serve the
- * class); an unknown kind's error names what was typed and the kinds. */
+/* A backend without the data ops of its class (a coherent one without
+ * move) is refused; an unknown kind's error names what was typed and the
+ * kinds. */
 static void test_refused(void **state)
 {
-	assert_int_equal(hm_tier_add("coh:x"), -EOPNOTSUPP);
+	assert_int_equal(hm_tier_add("coh:x"), -EINVAL);
 	assert_non_null(strstr(hm_last_error(), "coh:x"));
-	assert_non_null(strstr(hm_last_error(), "coherent"));
+	assert_non_null(strstr(hm_last_error(), "data ops of its class"));
 	assert_int_equal(hm_tier_add("nosuch:1M"), -EINVAL);
 	assert_non_null(strstr(hm_last_error(), "'nosuch'"));
-	assert_non_null(strstr(hm_last_error(), "emu, file, lz4, zstd, vobj, coh"));
+	assert_non_null(strstr(hm_last_error(), "emu, file, lz4, zstd, numa, vobj, coh"));
 	assert_int_equal(hm_tier_backend_register(&vobj_ops), -EEXIST);
 }
 
