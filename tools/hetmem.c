@@ -7,12 +7,14 @@
 #include <linux/userfaultfd.h> /* UFFD_FEATURE_SIGBUS */
 #include <errno.h>
 #include <stdbool.h>
+#include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "hetmem.h"
+#include "tiers/tier.h" /* hm_numa_memory_nodes */
 
 int hm_demo_main(int argc, char **argv);
 int hm_run_main(int argc, char **argv);
@@ -121,6 +123,38 @@ static void cpuidle_info(void)
 		       "        HETMEM_IDLE_POLL=1 makes idle CPUs poll while a hetmem process runs\n");
 }
 
+/* Memory beyond RAM: memory-only NUMA nodes (CXL expanders) and DAX
+ * devices, with the --tier spec for each. */
+static void memory_info(void)
+{
+	struct hm_numa_node nodes[16];
+	int n = hm_numa_memory_nodes(nodes, 16);
+	if (!n)
+		printf("memory-only nodes:    none (numa:NODE,cpus makes a node with CPUs a tier)\n");
+	for (int i = 0; i < n; i++)
+		printf("memory-only node %d:   %llu MiB (%llu MiB free), distance %d from node %d%s: --tier numa:%d\n",
+		       nodes[i].node, (unsigned long long)(nodes[i].total >> 20), (unsigned long long)(nodes[i].free >> 20),
+		       nodes[i].distance, nodes[i].from, nodes[i].allowed ? "" : ", not in this cpuset's mems",
+		       nodes[i].node);
+	glob_t g;
+	if (glob("/dev/dax*", 0, NULL, &g) == 0) {
+		for (size_t j = 0; j < g.gl_pathc; j++) {
+			char p[256], sz[64] = "?";
+			snprintf(p, sizeof(p), "/sys/bus/dax/devices/%s/size", g.gl_pathv[j] + 5);
+			FILE *f = fopen(p, "r");
+			unsigned long long b = 0;
+			if (f && fscanf(f, "%llu", &b) == 1)
+				snprintf(sz, sizeof(sz), "%llu MiB", b >> 20);
+			if (f)
+				fclose(f);
+			printf("DAX device:           %s, %s: --tier file:%s\n", g.gl_pathv[j], sz, g.gl_pathv[j]);
+		}
+		globfree(&g);
+	} else {
+		printf("DAX devices:          none\n");
+	}
+}
+
 static int info(void)
 {
 	struct hm_features f;
@@ -156,6 +190,7 @@ static int info(void)
 	printf("PAGEMAP_SCAN:         %s\n", yesno(f.pagemap_scan));
 	printf("soft-dirty:           %s\n", yesno(f.soft_dirty));
 	cpuidle_info();
+	memory_info();
 	rc = hm_init(NULL);
 	if (rc) {
 		printf("hm_init:              failed: %s\n", hm_last_error());

@@ -46,8 +46,9 @@ static uint64_t meminfo(const char *key)
 }
 
 /* The best device tier this machine has, as a spec, in @buf, and in @why
- * (if not NULL) a sentence saying why.  A DAX or persistent-memory device
- * first (the file backend maps it): memory beyond RAM.  Otherwise the lz4
+ * (if not NULL) a sentence saying why.  A memory-only NUMA node first (a
+ * CXL expander: numa:NODE, the largest), then a DAX or persistent-memory
+ * device (the file backend maps it): memory beyond RAM.  Otherwise the lz4
  * compressed tier: demoted pages are kept compressed in RAM, so they take
  * about a half to a third of the RAM they took (pages that do not compress
  * stay in RAM).  Its SIZE bounds the pool's RAM; the pool takes RAM only for
@@ -56,6 +57,21 @@ static uint64_t meminfo(const char *key)
  * program keeps besides, at least 64 MiB. */
 void hm_env_default_tier(char *buf, size_t len, char *why, size_t whylen)
 {
+	/* a memory-only NUMA node (a CXL expander): the largest this process
+	 * may use; the CPU reads its pages in place */
+	struct hm_numa_node nodes[16];
+	int nn = hm_numa_memory_nodes(nodes, 16), best = -1;
+	for (int i = 0; i < nn; i++)
+		if (nodes[i].allowed && (best < 0 || nodes[i].total > nodes[best].total))
+			best = i;
+	if (best >= 0) {
+		snprintf(buf, len, "numa:%d", nodes[best].node);
+		if (why)
+			snprintf(why, whylen, "node %d is memory-only (%llu MiB, distance %d from node %d): memory beyond "
+					      "local RAM that the CPU reads in place", nodes[best].node,
+				 (unsigned long long)(nodes[best].total >> 20), nodes[best].distance, nodes[best].from);
+		return;
+	}
 	static const char *const pats[] = {"/dev/dax*", "/dev/pmem*"};
 	for (size_t i = 0; i < sizeof(pats) / sizeof(pats[0]); i++) {
 		glob_t g;
@@ -90,7 +106,7 @@ void hm_env_default_tier(char *buf, size_t len, char *why, size_t whylen)
 	snprintf(buf, len, "lz4:%lluM", (unsigned long long)(size >> 20));
 	if (why)
 		snprintf(why, whylen,
-			 "no DAX or persistent-memory device here, so demoted pages are compressed in RAM "
+			 "no memory-only NUMA node, DAX or persistent-memory device here, so demoted pages are compressed in RAM "
 			 "(lz4); the pool may take up to the memory available (%llu MiB) less the RAM "
 			 "budget (%llu MiB)%s",
 			 (unsigned long long)(avail >> 20), (unsigned long long)(budget >> 20),

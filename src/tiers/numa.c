@@ -265,3 +265,27 @@ const struct hm_tier_ops hm_tier_numa_ops = {
 	.close = numa_close,
 	.move = numa_move,
 };
+
+int hm_numa_memory_nodes(struct hm_numa_node *out, int max)
+{
+	if (numa_available() < 0)
+		return 0;
+	struct bitmask *allowed = numa_get_mems_allowed();
+	uint64_t cn = cpu_nodes();
+	int from = cn ? __builtin_ctzll(cn) : 0, n = 0;
+	for (int node = 0; node <= numa_max_node() && node < MAX_NODES && n < max; node++) {
+		char cpus[256];
+		long long freeb = 0, total;
+		if (node_cpulist(node, cpus, sizeof(cpus)) || cpus[0] || (total = numa_node_size64(node, &freeb)) <= 0)
+			continue;
+		out[n++] = (struct hm_numa_node){.node = node,
+						 .total = (uint64_t)total,
+						 .free = (uint64_t)(freeb > 0 ? freeb : 0),
+						 .distance = numa_distance(from, node),
+						 .from = from,
+						 .allowed = allowed && numa_bitmask_isbitset(allowed, (unsigned)node)};
+	}
+	if (allowed)
+		numa_bitmask_free(allowed);
+	return n;
+}

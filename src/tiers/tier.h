@@ -183,6 +183,17 @@ extern const struct hm_tier_ops hm_tier_numa_ops;
  * else 0; bind a managed range to them (no-op while 0). */
 HM_HIDDEN uint64_t hm_numa_local_mask(void);
 HM_HIDDEN void hm_numa_bind_range(void *addr, size_t len);
+/* A memory-only (CPU-less) node, for discovery (hetmem info, hetmem run's
+ * default tier). */
+struct hm_numa_node {
+	int node;
+	uint64_t total, free; /* bytes */
+	int distance;         /* from node @from (the first with our CPUs) */
+	int from;
+	bool allowed;         /* in this process's cpuset mems */
+};
+/* Up to @max memory-only nodes into @out; returns how many. */
+HM_HIDDEN int hm_numa_memory_nodes(struct hm_numa_node *out, int max);
 static inline bool hm_tier_is_coherent(const struct hm_tier *t)
 {
 	return t && t->ops->tier_class == HM_TIER_COHERENT;

@@ -73,7 +73,7 @@ start)
 	if ls /dev/dax* /dev/pmem* >/dev/null 2>&1; then
 		grep -q "^hetmem run's tier: *file:/dev/" "$tmp/i" || fail "hetmem info: no DAX/pmem default: $(cat "$tmp/i")"
 	else
-		grep -q "^hetmem run's tier: *lz4:[0-9]*M (when no --tier is given): no DAX or persistent-memory device here, so demoted pages are compressed in RAM" "$tmp/i" ||
+		grep -q "^hetmem run's tier: *lz4:[0-9]*M (when no --tier is given): no memory-only NUMA node, DAX or persistent-memory device here, so demoted pages are compressed in RAM" "$tmp/i" ||
 			fail "hetmem info: the default is not lz4 with its reason: $(grep "run's tier" "$tmp/i")"
 	fi
 	;;
