@@ -630,6 +630,32 @@ static bool cmove_needs(uint64_t w, int tier)
 	return loc == HM_LOC_HOST || (loc == HM_LOC_MAPPED && pw_tier(w) != tier);
 }
 
+/* The pages of the batch's ACT_CMOVE folios that move in the call for
+ * coherent tier @src (to RAM; any, to a coherent tier): with @get, their
+ * results from st[] into the folios' pst; else their addresses into
+ * pages[].  Returns how many. */
+static size_t cmove_walk(struct hm_region *r, struct mfolio *fs, size_t nf, int tier, int src, void **pages,
+			 const int *st, bool get)
+{
+	size_t fp = region_folio_pages(r), n = 0;
+	for (size_t k = 0; k < nf; k++) {
+		struct mfolio *f = &fs[k];
+		if (f->act != ACT_CMOVE)
+			continue;
+		for (size_t i = 0; i < fp; i++) {
+			uint64_t w = atomic_load(&r->words[f->head + i]);
+			if (f->pst[i] == PST_STAYS || (!tier && pw_tier(w) != src))
+				continue;
+			if (get)
+				f->pst[i] = st[n];
+			else
+				pages[n] = (void *)(r->base + ((f->head + i) << HM_PAGE_SHIFT));
+			n++;
+		}
+	}
+	return n;
+}
+
 /* Phase 2 for the ACT_CMOVE folios of a batch: one ops->move call for all
  * their pages that need it (to RAM: one per coherent tier they are on),
  * each page's result into its folio's pst. */
@@ -654,17 +680,7 @@ static void cmove_batch(struct hm_region *r, struct mfolio *fs, size_t nf, int t
 		if (!tier && !(srcs & (1u << src)))
 			continue;
 		struct hm_tier *mt = tier ? t : hm_tier_get(src);
-		size_t n = 0;
-		for (size_t k = 0; k < nf; k++) {
-			struct mfolio *f = &fs[k];
-			if (f->act != ACT_CMOVE)
-				continue;
-			for (size_t i = 0; i < fp; i++) {
-				uint64_t w = atomic_load(&r->words[f->head + i]);
-				if (f->pst[i] != PST_STAYS && (tier || pw_tier(w) == src))
-					pages[n++] = (void *)(r->base + ((f->head + i) << HM_PAGE_SHIFT));
-			}
-		}
+		size_t n = cmove_walk(r, fs, nf, tier, src, pages, NULL, false);
 		if (!n)
 			continue;
 		if (mt && hm_tier_is_coherent(mt))
@@ -672,17 +688,7 @@ static void cmove_batch(struct hm_region *r, struct mfolio *fs, size_t nf, int t
 		else
 			for (size_t j = 0; j < n; j++)
 				st[j] = -EIO; /* its tier is gone */
-		n = 0;
-		for (size_t k = 0; k < nf; k++) {
-			struct mfolio *f = &fs[k];
-			if (f->act != ACT_CMOVE)
-				continue;
-			for (size_t i = 0; i < fp; i++) {
-				uint64_t w = atomic_load(&r->words[f->head + i]);
-				if (f->pst[i] != PST_STAYS && (tier || pw_tier(w) == src))
-					f->pst[i] = st[n++];
-			}
-		}
+		cmove_walk(r, fs, nf, tier, src, NULL, st, true);
 	}
 }
 

@@ -22,24 +22,29 @@ static int node = -1;  /* the tier's node */
 static bool real;      /* a memory-only node: placement is checked */
 static char spec[64];
 
+/* 1: node @n has CPUs, 0: none, -1: no such node */
+static int node_cpus(int n)
+{
+	char p[96], buf[64] = "";
+	snprintf(p, sizeof(p), "/sys/devices/system/node/node%d/cpulist", n);
+	FILE *f = fopen(p, "r");
+	if (!f)
+		return -1;
+	if (!fgets(buf, sizeof(buf), f))
+		buf[0] = 0;
+	fclose(f);
+	return buf[0] && buf[0] != '\n';
+}
+
 static int setup(void **state)
 {
 	if (numa_available() < 0) {
 		printf("skipped: this kernel has no NUMA support\n");
 		exit(77);
 	}
-	for (int n = 0; n <= numa_max_node() && node < 0; n++) {
-		char p[96], buf[64] = "";
-		snprintf(p, sizeof(p), "/sys/devices/system/node/node%d/cpulist", n);
-		FILE *f = fopen(p, "r");
-		if (!f)
-			continue;
-		if (!fgets(buf, sizeof(buf), f))
-			buf[0] = 0;
-		fclose(f);
-		if ((buf[0] == 0 || buf[0] == '\n') && numa_node_size64(n, NULL) > 0)
+	for (int n = 0; n <= numa_max_node() && node < 0; n++)
+		if (node_cpus(n) == 0 && numa_node_size64(n, NULL) > 0)
 			node = n;
-	}
 	real = node >= 0;
 	if (!real)
 		node = 0;
@@ -116,15 +121,7 @@ static void test_bad_specs(void **state)
 	EXPECT_ERR_MSG(hm_tier_add(s), EINVAL, "lots");
 	/* a node with CPUs is not memory-only: refused without ",cpus" */
 	for (int n = 0; n <= numa_max_node(); n++) {
-		char p[96], buf[64] = "";
-		snprintf(p, sizeof(p), "/sys/devices/system/node/node%d/cpulist", n);
-		FILE *f = fopen(p, "r");
-		if (!f)
-			continue;
-		if (!fgets(buf, sizeof(buf), f))
-			buf[0] = 0;
-		fclose(f);
-		if (buf[0] && buf[0] != '\n') {
+		if (node_cpus(n) == 1) {
 			snprintf(s, sizeof(s), "numa:%d", n);
 			EXPECT_ERR_MSG(hm_tier_add(s), EINVAL, ",cpus");
 			break;
