@@ -310,6 +310,9 @@ struct mfolio {
 	int rc;            /* folio result (0 or -errno) */
 	bool locked;
 	bool wp;           /* demoted through the WP path */
+	bool wp_run;       /* ... protected and copied with its run (wp_run_prepare) */
+	bool committed;    /* ... committed with its run (wp_run_commit) */
+	const char *wsrc;  /* wp_run: its copy in the bounce buffer */
 	uintptr_t stage;   /* staging address (MOVE path) */
 	uint64_t *slots;   /* target slots, one per page */
 	int *pst;          /* ACT_CMOVE: each page's result (0, -errno), or
@@ -447,10 +450,12 @@ static int demote_write(struct hm_region *r, struct mfolio *f, struct hm_tier *t
 	const unsigned char *pres = present;
 	int rc;
 	const char *src;
-	if (f->wp) {
+	if (f->wp && !f->wp_run) {
 		rc = uffd_wp_retry(addr, len, true);
 		if (rc)
 			goto err_slots;
+	}
+	if (f->wp) {
 		/* A device writing in place holds pages pinned and writes past the
 		 * write-protect: copying and discarding now would lose its write.
 		 * Checked after protecting, so a device write that starts later
@@ -463,14 +468,16 @@ static int demote_write(struct hm_region *r, struct mfolio *f, struct hm_tier *t
 	} else {
 		src = (const char *)stage;
 	}
-	if (f->wp || !spresent) {
+	if ((f->wp && !f->wp_run) || !spresent) {
 		rc = hm_prim_pages_present((void *)src, len, present);
 		if (rc)
 			goto err_restore;
 	} else {
 		pres = spresent;
 	}
-	if (f->wp) {
+	if (f->wp_run) {
+		src = f->wsrc;
+	} else if (f->wp) {
 		/* Read the protected folio with a system call, not with loads:
 		 * if the program unmaps it meanwhile (munmap racing a demotion)
 		 * this fails with EFAULT instead of a SIGSEGV in the mover.
@@ -509,6 +516,133 @@ err_slots:
 	return rc;
 }
 
+/*
+ * Write-protect demotion in runs.  Adjacent folios of a batch that all take
+ * the WP path are protected with one UFFDIO_WRITEPROTECT, checked for holes
+ * once, copied with one process_vm_readv per run of present pages into the
+ * bounce buffer (a run is at most its 2 MiB), and at commit discarded with
+ * one MADV_DONTNEED (one REMOVE event for the handler to read, one wait for
+ * it) and unprotected once: per 4 KiB folio those were six system calls and
+ * a round trip to the handler thread.
+ */
+#define WP_RUN_PAGES HM_MAX_FOLIO_PAGES
+
+/* The end of the WP run that starts at fs[k]: folios staged for the WP
+ * path, adjacent in the region, WP_RUN_PAGES at most. */
+static size_t wp_run_end(const struct mfolio *fs, size_t k, size_t nf, size_t fp, bool committing)
+{
+	size_t e = k + 1;
+	while (e < nf && (e - k + 1) * fp <= WP_RUN_PAGES && fs[e].act == ACT_DEMOTE && !fs[e].rc && fs[e].wp &&
+	       fs[e].head == fs[e - 1].head + fp && (!committing || fs[e].wp_run))
+		e++;
+	return e;
+}
+
+/* Protect, check and copy the run fs[k..e): on success each folio's wp_run
+ * is set, its copy at wsrc and its pages' presence in @pres (from the run's
+ * first page).  On a failure nothing is marked (unprotected again) and each
+ * folio goes the single-folio way. */
+static void wp_run_prepare(struct hm_region *r, struct mfolio *fs, size_t k, size_t e, unsigned char *pres)
+{
+	size_t fp = region_folio_pages(r), n = (e - k) * fp;
+	uintptr_t addr = r->base + (fs[k].head << HM_PAGE_SHIFT);
+	size_t len = n << HM_PAGE_SHIFT;
+	char *b = hm_bounce();
+	if (e - k < 2 || !b || uffd_wp_retry(addr, len, true))
+		return;
+	int rc = hm_prim_pages_present((void *)addr, len, pres);
+	for (size_t i = 0, j; i < n && !rc; i = j) {
+		for (j = i + 1; j < n && (pres[j] & 1) == (pres[i] & 1);)
+			j++;
+		if (pres[i] & 1)
+			rc = hm_prim_vm_rw(b + (i << HM_PAGE_SHIFT), (const void *)(addr + (i << HM_PAGE_SHIFT)),
+					   (j - i) << HM_PAGE_SHIFT, false);
+	}
+	if (rc) {
+		uffd_wp_retry(addr, len, false);
+		return;
+	}
+	for (size_t j = k; j < e; j++) {
+		fs[j].wp_run = true;
+		fs[j].wsrc = b + ((fs[j].head - fs[k].head) << HM_PAGE_SHIFT);
+	}
+}
+
+static void commit_words(struct hm_region *r, struct mfolio *f, struct hm_tier *t);
+static void selfzap_wait(struct hm_region *r, size_t first, size_t last);
+
+/* Commit the written run fs[k..e) (all wp_run, rc 0): one discard, one
+ * wait for the handler, the words, one unprotect.  On a failed discard the
+ * RAM copies stay authoritative: every folio of the run gets its rc. */
+static void wp_run_commit(struct hm_region *r, struct mfolio *fs, size_t k, size_t e, struct hm_tier *t)
+{
+	size_t fp = region_folio_pages(r);
+	size_t first = fs[k].head, last = fs[e - 1].head + fp;
+	uintptr_t addr = r->base + (first << HM_PAGE_SHIFT);
+	size_t len = (last - first) << HM_PAGE_SHIFT;
+	for (size_t i = first; i < last; i++)
+		atomic_fetch_or(&r->words[i], PW_SELFZAP);
+	int rc = hm_prim_madvise((void *)addr, len, MADV_DONTNEED);
+	if (rc || !hm_g.feat.event_remove)
+		for (size_t i = first; i < last; i++)
+			atomic_fetch_and(&r->words[i], ~PW_SELFZAP);
+	if (!rc && hm_g.feat.event_remove)
+		selfzap_wait(r, first, last);
+	for (size_t j = k; j < e; j++) {
+		fs[j].committed = true;
+		if (rc) {
+			free_slots(t, fs[j].slots, fp);
+			fs[j].rc = rc;
+		} else {
+			commit_words(r, &fs[j], t);
+		}
+	}
+	uffd_wp_retry(addr, len, false);
+}
+
+/* madvise returns once the handler has READ the REMOVE event, not handled
+ * it.  Wait until it has cleared SELFZAP on pages [first, last): once
+ * unlocked, a folio may be fetched and demoted again, and a late handler
+ * would clear the new SELFZAP marks, then take that second discard for the
+ * program's and drop the data. */
+static void selfzap_wait(struct hm_region *r, size_t first, size_t last)
+{
+	struct timespec t0, now, nap = {0, 10 * 1000};
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (size_t i = first; i < last; i++) {
+		unsigned spins = 0;
+		while (atomic_load(&r->words[i]) & PW_SELFZAP) {
+			if (++spins < 64) {
+				sched_yield();
+				continue;
+			}
+			nanosleep(&nap, NULL);
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			if (now.tv_sec - t0.tv_sec > 5) { /* handler gone: do not wedge */
+				atomic_fetch_and(&r->words[i], ~PW_SELFZAP);
+				break;
+			}
+		}
+	}
+}
+
+/* The words of demoted folio @f point at its slots on @t; counts. */
+static void commit_words(struct hm_region *r, struct mfolio *f, struct hm_tier *t)
+{
+	size_t fp = region_folio_pages(r);
+	size_t host = 0;
+	for (size_t k = 0; k < fp; k++) {
+		uint64_t old = pw_set(&r->words[f->head + k], HM_LOC_TIER, t->id, f->slots[k]);
+		if (pw_loc(old) == HM_LOC_HOST)
+			host++;
+		else if (pw_loc(old) == HM_LOC_MAPPED)
+			hm_coherent_left(old, true);
+	}
+	HM_COUNT(resident_pages, -(uint64_t)host);
+	HM_COUNT(pages_demoted, fp);
+	hm_policy_demoted(r, f->head);
+}
+
 /* Commit a demotion: the words point at the tier; RAM copies go. */
 static int demote_commit(struct hm_region *r, struct mfolio *f, struct hm_tier *t)
 {
@@ -530,42 +664,10 @@ static int demote_commit(struct hm_region *r, struct mfolio *f, struct hm_tier *
 			free_slots(t, f->slots, fp);
 			return rc;
 		}
-		/* madvise returns once the handler has READ the REMOVE event, not
-		 * handled it.  Wait until it has cleared SELFZAP: once unlocked,
-		 * the folio may be fetched and demoted again, and a late handler
-		 * would clear the new SELFZAP marks, then take that second
-		 * discard for the program's and drop the data. */
-		if (hm_g.feat.event_remove) {
-			struct timespec t0, now, nap = {0, 10 * 1000};
-			clock_gettime(CLOCK_MONOTONIC, &t0);
-			for (size_t i = f->head; i < f->head + fp; i++) {
-				unsigned spins = 0;
-				while (atomic_load(&r->words[i]) & PW_SELFZAP) {
-					if (++spins < 64) {
-						sched_yield();
-						continue;
-					}
-					nanosleep(&nap, NULL);
-					clock_gettime(CLOCK_MONOTONIC, &now);
-					if (now.tv_sec - t0.tv_sec > 5) { /* handler gone: do not wedge */
-						atomic_fetch_and(&r->words[i], ~PW_SELFZAP);
-						break;
-					}
-				}
-			}
-		}
+		if (hm_g.feat.event_remove)
+			selfzap_wait(r, f->head, f->head + fp);
 	}
-	size_t host = 0;
-	for (size_t k = 0; k < fp; k++) {
-		uint64_t old = pw_set(&r->words[f->head + k], HM_LOC_TIER, t->id, f->slots[k]);
-		if (pw_loc(old) == HM_LOC_HOST)
-			host++;
-		else if (pw_loc(old) == HM_LOC_MAPPED)
-			hm_coherent_left(old, true);
-	}
-	HM_COUNT(resident_pages, -(uint64_t)host);
-	HM_COUNT(pages_demoted, fp);
-	hm_policy_demoted(r, f->head);
+	commit_words(r, f, t);
 	if (f->wp)
 		uffd_wp_retry(addr, len, false);
 	return 0;
@@ -838,19 +940,42 @@ static long migrate_folios(struct hm_region *r, struct mfolio *fs, size_t nf, in
 		cmove_batch(r, fs, nf, tier, t, cpages, cst);
 	unsigned char spresent[BATCH_PAGES];
 	bool have_present = stage_off && !hm_prim_pages_present((void *)stage, stage_off, spresent);
-	for (size_t k = 0; k < nf; k++) {
+	unsigned char wpres[WP_RUN_PAGES];
+	for (size_t k = 0; k < nf;) {
 		struct mfolio *f = &fs[k];
-		if (f->act != ACT_DEMOTE || f->rc)
+		if (f->act != ACT_DEMOTE || f->rc) {
+			k++;
 			continue;
+		}
+		if (f->wp) {
+			/* a run of WP folios (one folio: the single way) */
+			size_t e = wp_run_end(fs, k, nf, fp, false);
+			wp_run_prepare(r, fs, k, e, wpres);
+			for (size_t j = k; j < e; j++)
+				fs[j].rc = demote_write(r, &fs[j], t,
+							fs[j].wp_run ? wpres + (fs[j].head - f->head) : NULL);
+			k = e;
+			continue;
+		}
 		const unsigned char *sp = NULL;
-		if (have_present && !f->wp)
+		if (have_present)
 			sp = spresent + ((f->stage - stage) >> HM_PAGE_SHIFT);
 		f->rc = demote_write(r, f, t, sp);
+		k++;
 	}
-	/* phase 3: commit or restore, results, unlock */
+	/* phase 3: commit or restore, results, unlock; WP runs first */
+	for (size_t k = 0; k < nf;) {
+		if (fs[k].act != ACT_DEMOTE || fs[k].rc || !fs[k].wp_run) {
+			k++;
+			continue;
+		}
+		size_t e = wp_run_end(fs, k, nf, fp, true);
+		wp_run_commit(r, fs, k, e, t);
+		k = e;
+	}
 	for (size_t k = 0; k < nf; k++) {
 		struct mfolio *f = &fs[k];
-		if (f->act == ACT_DEMOTE && !f->rc)
+		if (f->act == ACT_DEMOTE && !f->rc && !f->committed)
 			f->rc = demote_commit(r, f, t);
 		else if (f->act == ACT_T2T && !f->rc)
 			t2t_commit(r, f, t);

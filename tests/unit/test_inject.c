@@ -576,19 +576,29 @@ static void test_uffd_wp(void **state)
 	int st[N];
 	uint64_t inj0 = stats_now().injected;
 	if (mode == HM_DEMOTE_WP) {
-		/* protecting folio 2 fails: it stays, unprotected, in RAM */
-		assert_int_equal(hm_inject("uffd_wp", EIO, 2, 1), 0);
-		assert_int_equal(hm_migrate(p, N * PG, tier, st), N - 1);
-		expect_status(st, N, 2, 3, -EIO, 0);
-		expect_where(p, N, 2, 3, 0, tier);
+		/* the 16 adjacent folios are one run (migrate.c): protecting
+		 * the run fails, so each folio is protected on its own */
+		assert_int_equal(hm_inject("uffd_wp", EIO, 0, 1), 0);
+		assert_int_equal(hm_migrate(p, N * PG, tier, st), N);
+		expect_status(st, N, 0, 0, 0, 0);
 		assert_int_equal(stats_now().injected - inj0, 1);
-		p[2 * PG] ^= 0x5a; /* writable: no stray protection left */
-		p[2 * PG] ^= 0x5a;
 		home_and_check(p, N, seed);
-		/* unprotecting after the commit fails (the N protects succeed
-		 * first): the page was already dropped, nothing is lost */
+		/* ... and protecting folio 0 on its own fails too: it stays,
+		 * unprotected, in RAM */
 		inj0 = stats_now().injected;
-		assert_int_equal(hm_inject("uffd_wp", EIO, N, 1), 0);
+		assert_int_equal(hm_inject("uffd_wp", EIO, 0, 2), 0);
+		assert_int_equal(hm_migrate(p, N * PG, tier, st), N - 1);
+		expect_status(st, N, 0, 1, -EIO, 0);
+		expect_where(p, N, 0, 1, 0, tier);
+		assert_int_equal(stats_now().injected - inj0, 2);
+		p[0] ^= 0x5a; /* writable: no stray protection left */
+		p[0] ^= 0x5a;
+		home_and_check(p, N, seed);
+		/* unprotecting the run after its commit fails (its protect
+		 * succeeds first): the pages were already dropped, nothing is
+		 * lost */
+		inj0 = stats_now().injected;
+		assert_int_equal(hm_inject("uffd_wp", EIO, 1, 1), 0);
 		assert_int_equal(hm_migrate(p, N * PG, tier, st), N);
 		expect_status(st, N, 0, 0, 0, 0);
 		assert_int_equal(stats_now().injected - inj0, 1);
@@ -622,14 +632,30 @@ static void test_madvise(void **state)
 	int st[N];
 	uint64_t inj0 = stats_now().injected;
 	if (mode == HM_DEMOTE_WP) {
-		/* dropping folio 1's RAM copy fails: the RAM copy stays
-		 * authoritative, the tier copy is discarded */
-		assert_int_equal(hm_inject("madvise", EIO, 1, 1), 0);
-		assert_int_equal(hm_migrate(p, N * PG, tier, st), N - 1);
-		expect_status(st, N, 1, 2, -EIO, 0);
-		expect_where(p, N, 1, 2, 0, tier);
+		/* dropping the RAM copies of the run (the 16 adjacent folios,
+		 * one MADV_DONTNEED) fails: the RAM copies stay authoritative,
+		 * the tier copies are discarded */
+		assert_int_equal(hm_inject("madvise", EIO, 0, 1), 0);
+		assert_int_equal(hm_migrate(p, N * PG, tier, st), 0);
+		expect_status(st, N, 0, N, -EIO, 0);
+		expect_where(p, N, 0, N, 0, tier);
 		assert_int_equal(stats_now().injected - inj0, 1);
-		assert_int_equal(tinfo(tier).used, (N - 1) * PG);
+		assert_int_equal(tinfo(tier).used, 0);
+		for (int i = 0; i < N; i++) { /* not left write-protected */
+			p[i * PG] ^= 1;
+			p[i * PG] ^= 1;
+		}
+		home_and_check(p, N, seed);
+		/* a folio on its own (a run of one): folio 1 of every other */
+		inj0 = stats_now().injected;
+		for (int i = 0; i < N; i += 2)
+			assert_int_equal(hm_migrate(p + i * PG, PG, tier, NULL), 1);
+		assert_int_equal(hm_inject("madvise", EIO, 0, 1), 0);
+		assert_int_equal(hm_migrate(p + PG, PG, tier, st), 0);
+		assert_int_equal(st[0], -EIO);
+		expect_where(p, 2, 1, 2, 0, tier);
+		assert_int_equal(stats_now().injected - inj0, 1);
+		assert_int_equal(tinfo(tier).used, N / 2 * PG);
 		p[PG] ^= 1; /* not left write-protected */
 		p[PG] ^= 1;
 		home_and_check(p, N, seed);
