@@ -38,7 +38,7 @@
  *
  * Usage: gups [--quick] [--ws SIZE] [--budget SIZE] [--hot SIZE[,SIZE...]]
  *             [--skew-hot SIZE] [--seconds S] [--configs LIST] [--no-zram] [--cpu N]
- *             [--idle-poll] [--record DIR] [--paired-idle]
+ *             [--idle-poll] [--record DIR] [--paired-idle] [--tier SPEC]
  * Exit status 0 when every configuration that ran gave a result (targets
  * are reported, not turned into an exit status; a skipped kernel baseline
  * is not a failure), 1 otherwise, 2 on a usage error.
@@ -95,6 +95,7 @@ struct opts {
 	bool no_idle; /* --hot none */
 	bool paired_idle; /* --paired-idle */
 	const char *record; /* directory for hetmem records, or NULL */
+	const char *tier;   /* --tier: hetmem's tier (default emu:WS) */
 };
 
 struct phase_res {
@@ -108,6 +109,9 @@ struct phase_res {
 			       * settled rate in the same phase (0: none) */
 	double fault_ratio;   /* faults per 1000 updates over the settled half (the
 			       * kernel: pages swapped in); -1: not counted */
+	double local_share;   /* hetmem: share of the settled half's updates whose
+			       * page was in local RAM (1 in 512 looked up with
+			       * hm_where); -1: not counted */
 };
 
 struct cfg_res {
@@ -313,12 +317,20 @@ static void phase(struct run_ctx *c, const char *name, uint64_t hot_off, uint64_
 	int settled_end = jump_win >= 0 ? jump_win : nwin;
 	struct snap a = {0}, b = {0};
 	uint64_t *q = p, qbase = hbase;
+	uint64_t looked = 0, local = 0;
 	for (int w = 0; w < nwin;) {
 		if ((w == settled_end / 2 || w == settled_end) && cnt == 0)
 			snap_take(c, w == settled_end ? &b : &a);
 		for (int k = 0; k < 512; k++) {
 			uint64_t x = xorshift64(&s), y = xorshift64(&s);
 			uint64_t i = pct_hot == 100 || y < thr ? qbase + below(x, hw) : below(x, nw);
+			if (!k && c->hetmem && q == p && w >= settled_end / 2 && w < settled_end) {
+				int where = -1;
+				if (!hm_where((void *)((uintptr_t)&q[i] & ~(uintptr_t)4095), 4096, &where)) {
+					looked++;
+					local += where == 0;
+				}
+			}
 			q[i] += x; /* the 8-byte read-modify-write */
 		}
 		cnt += 512;
@@ -358,6 +370,7 @@ static void phase(struct run_ctx *c, const char *name, uint64_t hot_off, uint64_
 		if (!paired || !(w & 1))
 			upd += wcnt[w];
 	out->fault_ratio = (c->hetmem || c->faults) && upd ? 1000.0 * (double)(b.faults - a.faults) / (double)upd : -1;
+	out->local_share = looked ? (double)local / (double)looked : -1;
 	out->rate = paired ? mean_par(rate, settled_end / 2, settled_end, 0) : mean(rate, settled_end / 2, settled_end);
 	if (paired)
 		out->ref_rate = mean_par(rate, settled_end / 2, settled_end, 1);
@@ -388,6 +401,10 @@ static void phase(struct run_ctx *c, const char *name, uint64_t hot_off, uint64_
 			printf(" %.2f", mean_par(rate, w, w + per, 1) / 1e6);
 		printf("\n");
 	}
+	if (out->local_share >= 0)
+		printf("  %-9s %-7s %-6s settled half: %.1f%% of updates to pages in local RAM (%" PRIu64
+		       " looked up with hm_where)\n",
+		       c->cfg->name, name, hs, 100 * out->local_share, looked);
 	if (c->hetmem && b.t > a.t) {
 		/* why a settled phase runs below all-in-RAM: faults (placement),
 		 * the tracker's samples, or the reclaimer's passes */
@@ -483,7 +500,10 @@ static void child(const struct cfg *cfg, const struct opts *o, const char *cgdir
 	}
 	int rc = hm_init(NULL);
 	char spec[64];
-	snprintf(spec, sizeof(spec), "emu:%" PRIu64, o->ws);
+	if (o->tier)
+		snprintf(spec, sizeof(spec), "%s", o->tier);
+	else
+		snprintf(spec, sizeof(spec), "emu:%" PRIu64, o->ws);
 	int tier = rc ? rc : hm_tier_add(spec);
 	if (tier < 0 || (rc = hm_policy_set(cfg->policy)) || (rc = hm_budget_set(o->budget, 0, 0, tier))) {
 		snprintf(r.msg, sizeof(r.msg), "hetmem set-up: %s", hm_last_error());
@@ -634,7 +654,9 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: gups [--quick] [--ws SIZE] [--budget SIZE] [--hot SIZE[,SIZE...]] [--skew-hot SIZE]\n"
 		   "            [--seconds S] [--configs NAME[,NAME...]] [--no-zram] [--cpu N] [--idle-poll]\n"
-		   "            [--record DIR] [--paired-idle]\n"
+		   "            [--record DIR] [--paired-idle] [--tier SPEC]\n"
+		   "  --tier SPEC      hetmem's tier (default emu:WS; numa:NODE for a NUMA node: then the share\n"
+		   "                   of updates served from local RAM is the measure)\n"
 		   "  --ws SIZE        working set (default 8G)\n"
 		   "  --budget SIZE    RAM budget, and the kernel baseline's memcg limit (default 2G)\n"
 		   "  --hot LIST       hot-set sizes of the idle-cold phases (default 512M,1G,1536M);\n"
@@ -777,6 +799,8 @@ static int parse_args(int argc, char **argv, struct opts *o, struct given *g)
 			printf("gups: every configuration runs on CPU %d only\n", c);
 		} else if (!strcmp(a, "--record")) {
 			o->record = v;
+		} else if (!strcmp(a, "--tier")) {
+			o->tier = v;
 		} else if (!strcmp(a, "--ws")) {
 			ok = !parse_size(v, &o->ws);
 			g->ws = true;

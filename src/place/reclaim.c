@@ -327,9 +327,12 @@ void hm_reclaim_promote(struct hm_region *r, size_t block)
  * Folios on a coherent tier (a NUMA node) seen used — a hint-fault sample
  * touched, a write tracked (policy.c) — come back to local memory here:
  * the CPU reads them in place, so no fault ever brings them.  The queue
- * holds folio addresses, under rc_lock like pq.
+ * holds folio addresses (a folio may be in it twice: the second finds it
+ * HOST and is skipped), under rc_lock like pq; one write-tracking scan asks
+ * for every folio written on the node, so it holds 32 MiB of 4 KiB folios.
  */
-static uintptr_t cq[PROMOTE_QUEUE];
+#define CPROMOTE_QUEUE 8192
+static uintptr_t cq[CPROMOTE_QUEUE];
 static size_t cq_n;
 
 void hm_reclaim_promote_folio(struct hm_region *r, size_t head)
@@ -338,10 +341,7 @@ void hm_reclaim_promote_folio(struct hm_region *r, size_t head)
 		return;
 	uintptr_t a = r->base + (head << HM_PAGE_SHIFT);
 	pthread_mutex_lock(&rc_lock);
-	bool dup = false;
-	for (size_t k = cq_n; k-- > 0 && !dup;)
-		dup = cq[k] == a;
-	if (rc_running && !dup && cq_n < PROMOTE_QUEUE) { /* full: a later access asks again */
+	if (rc_running && cq_n < CPROMOTE_QUEUE) { /* full: a later access asks again */
 		cq[cq_n++] = a;
 		HM_COUNT(coherent_promote_asks, 1);
 		rc_kicked = true;
@@ -350,17 +350,27 @@ void hm_reclaim_promote_folio(struct hm_region *r, size_t head)
 	pthread_mutex_unlock(&rc_lock);
 }
 
-/* Bring the queued coherent folios back, as far as the budget allows: one
- * reclaim pass makes room for all of them first (the coldest resident
- * folios go to the tier in their place).  Returns the pages demoted. */
-static uint64_t promote_mapped(const uintptr_t *fa, size_t n, struct hm_victim *heap, size_t *heads)
+static int cmp_addr(const void *a, const void *b)
+{
+	uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Bring the queued coherent folios @fa back (sorted here), as far as the
+ * budget allows: one reclaim pass makes room for all of them first (the
+ * coldest resident folios go to the tier in their place), then each
+ * region's folios go in one migration call.  Returns the pages demoted. */
+static uint64_t promote_mapped(uintptr_t *fa, size_t n, struct hm_victim *heap, size_t *heads)
 {
 	uint64_t need = 0, demoted = 0;
+	qsort(fa, n, sizeof(fa[0]), cmp_addr);
 	for (size_t k = 0; k < n; k++) {
 		struct hm_region *r = hm_region_get(fa[k]);
 		if (!r)
 			continue;
-		need += (uint64_t)region_folio_pages(r) << HM_PAGE_SHIFT;
+		size_t head = (fa[k] - r->base) >> HM_PAGE_SHIFT;
+		if (pw_loc(atomic_load(&r->words[head])) == HM_LOC_MAPPED)
+			need += (uint64_t)region_folio_pages(r) << HM_PAGE_SHIFT;
 		hm_region_put(r);
 	}
 	if (!need)
@@ -369,14 +379,26 @@ static uint64_t promote_mapped(const uintptr_t *fa, size_t n, struct hm_victim *
 		uint64_t low = hm_g.budget_low;
 		demoted = reclaim_pass(heap, heads, true, need < low ? low - need : 0);
 	}
-	for (size_t k = 0; k < n && hm_g.budget; k++) {
+	for (size_t k = 0; k < n && hm_g.budget;) {
 		struct hm_region *r = hm_region_get(fa[k]);
-		if (!r)
+		if (!r) {
+			k++;
 			continue;
-		size_t head = (fa[k] - r->base) >> HM_PAGE_SHIFT;
-		uint64_t fsz = (uint64_t)region_folio_pages(r) << HM_PAGE_SHIFT;
-		if (pw_loc(atomic_load(&r->words[head])) == HM_LOC_MAPPED && resident() + fsz <= hm_g.budget)
-			(void)hm_migrate_heads(r, &head, 1, 0, HM_MIG_TRY);
+		}
+		uint64_t fsz = (uint64_t)region_folio_pages(r) << HM_PAGE_SHIFT, room = 0, have = resident();
+		if (have < hm_g.budget)
+			room = hm_g.budget - have;
+		size_t nh = 0;
+		for (; k < n && fa[k] >= r->base && fa[k] < r->base + r->size; k++) {
+			size_t head = (fa[k] - r->base) >> HM_PAGE_SHIFT;
+			if (nh < MAX_VICTIMS && room >= fsz && (!nh || heads[nh - 1] != head) &&
+			    pw_loc(atomic_load(&r->words[head])) == HM_LOC_MAPPED) {
+				heads[nh++] = head;
+				room -= fsz;
+			}
+		}
+		if (nh)
+			(void)hm_migrate_heads(r, heads, nh, 0, HM_MIG_TRY);
 		hm_region_put(r);
 	}
 	return demoted;
@@ -584,7 +606,7 @@ static void *reclaim_main(void *arg)
 		size_t nblocks = pq_n;
 		memcpy(blocks, pq, nblocks * sizeof(blocks[0]));
 		pq_n = 0;
-		uintptr_t cfolios[PROMOTE_QUEUE];
+		static uintptr_t cfolios[CPROMOTE_QUEUE]; /* (the reclaimer's alone) */
 		size_t ncf = cq_n;
 		memcpy(cfolios, cq, ncf * sizeof(cfolios[0]));
 		cq_n = 0;
