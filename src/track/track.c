@@ -69,9 +69,8 @@ static void possible(const struct hm_features *f, enum hm_demote_mode demote, bo
 	*avail = HM_TRACK_FAULTS;
 	*wr = WR_NONE;
 	/* wp-async is opt-in (HETMEM_TRACK_WPASYNC=1): it takes the
-	 * write-protect fallback away from MOVE demotion.  hm_track_choose
-	 * asks for WP_UNPOPULATED with WP_ASYNC: both needed */
-	if (f->wp_async && f->wp_unpopulated && f->pagemap_scan && f->wp && demote == HM_DEMOTE_MOVE && wpasync_ok)
+	 * write-protect fallback away from MOVE demotion */
+	if (f->wp_async && f->pagemap_scan && f->wp && demote == HM_DEMOTE_MOVE && wpasync_ok)
 		*wr = WR_WPASYNC;
 	else if (f->soft_dirty)
 		*wr = WR_SOFTDIRTY;
@@ -253,8 +252,8 @@ HM_API int hm_track_set(unsigned mechanisms, unsigned cpu_pct)
 		return hm_error(EINVAL, "hm_track_set: a CPU budget of %u%% is over 100%%", cpu_pct);
 	unsigned on = resolve(mechanisms, T.avail, T.wr_avail);
 	if (on & ~T.avail) {
-		if ((on & ~T.avail & HM_TRACK_WRITE) && hm_g.feat.wp_async && hm_g.feat.wp_unpopulated &&
-		    hm_g.feat.pagemap_scan && hm_g.demote == HM_DEMOTE_MOVE)
+		if ((on & ~T.avail & HM_TRACK_WRITE) && hm_g.feat.wp_async && hm_g.feat.pagemap_scan &&
+		    hm_g.demote == HM_DEMOTE_MOVE)
 			return hm_error(ENOTSUP, "hm_track_set: write tracking by async write-protect must be "
 						 "chosen at hm_init (HETMEM_TRACK=write or all, or hm_config.track)");
 		return why_not("hm_track_set", on & ~T.avail, hm_g.demote, &hm_g.feat);
