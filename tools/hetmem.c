@@ -128,8 +128,7 @@ static void cpuidle_info(void)
  * tracking, read sampling). */
 static void missing_info(const struct hm_features *f, bool sig)
 {
-	bool wr_async = f->wp_async && f->wp_unpopulated && f->pagemap_scan;
-	if (f->move && f->poison && wr_async)
+	if (f->move && f->poison && f->wp_async && f->wp_unpopulated && f->pagemap_scan)
 		return;
 	printf("missing kernel features (what hetmem does instead):\n");
 	if (!f->move)
@@ -146,8 +145,8 @@ static void missing_info(const struct hm_features *f, bool sig)
 			       "        mapped over it (by the hm-poison thread for a fault), so an access gets SIGBUS\n"
 			       "        BUS_ADRERR at the address (not BUS_MCEERR_AR) and a system call EFAULT\n");
 	}
-	/* the three that write tracking by async write-protect needs: the
-	 * same fallback (track.c) */
+	/* what write tracking by async write-protect needs (track.c: WP_ASYNC,
+	 * PAGEMAP_SCAN): without either, the same fallback */
 	const char *instead =
 		f->soft_dirty ? "        no write tracking by async write-protect (HETMEM_TRACK_WPASYNC=1): writes to\n"
 				"        resident folios are tracked by soft-dirty bits instead\n"
@@ -159,10 +158,12 @@ static void missing_info(const struct hm_features *f, bool sig)
 			    "        from faults alone\n";
 	if (!f->wp_async)
 		printf("  no async write-protect (UFFD_FEATURE_WP_ASYNC, Linux >= 6.7):\n%s", instead);
+	/* track.c asks for it with WP_ASYNC, whatever the probe said */
 	if (!f->wp_unpopulated)
-		printf("  no WP_UNPOPULATED (UFFD_FEATURE_WP_UNPOPULATED, Linux >= 6.4), which hetmem asks for\n"
-		       "        only with async write-protect:\n%s",
-		       instead);
+		printf("  no WP_UNPOPULATED (UFFD_FEATURE_WP_UNPOPULATED, Linux >= 6.4): nothing changes: hetmem\n"
+		       "        asks for it only with async write-protect (wp-async write tracking, Linux >= 6.7),\n"
+		       "        which a kernel without it lacks too%s\n",
+		       f->wp_async ? ";\n        masked alone, wp-async tracking still asks the kernel for it" : "");
 	if (!f->pagemap_scan)
 		printf("  no PAGEMAP_SCAN (Linux >= 6.7), with which async write-protect tracking finds and\n"
 		       "        re-protects written pages:\n%s",
