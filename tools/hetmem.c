@@ -155,6 +155,55 @@ static void memory_info(void)
 	}
 }
 
+/* For each kernel feature hetmem can do without (the ones Debian 12's 6.1
+ * lacks), when it is missing: what it is, and what hetmem does instead.
+ * The fallbacks are those of init.c (demotion mode), migrate.c (WP
+ * demotion), poison.c / sigfault.c (a lost page) and track.c (write
+ * tracking, read sampling). */
+static void missing_info(const struct hm_features *f, bool sig)
+{
+	if (f->move && f->poison && f->wp_async && f->wp_unpopulated && f->pagemap_scan)
+		return;
+	printf("missing kernel features (what hetmem does instead):\n");
+	if (!f->move)
+		printf("  no UFFDIO_MOVE (Linux >= 6.8): demotion write-protects the folio, copies it to the tier from the\n"
+		       "        program's mapping (a write meanwhile waits in its write-protect fault), drops it\n"
+		       "        (MADV_DONTNEED) and unprotects; no hint-fault read sampling (HETMEM_TRACK=sample);\n"
+		       "        no signal mode (HETMEM_FAULTS=signal)\n");
+	if (!f->poison) {
+		if (sig)
+			printf("  no UFFDIO_POISON (Linux >= 6.6): a page a tier cannot give back raises SIGBUS (BUS_MCEERR_AR)\n"
+			       "        at the address from hetmem's SIGBUS handler in the faulting thread\n");
+		else
+			printf("  no UFFDIO_POISON (Linux >= 6.6): a page a tier cannot give back is fenced: an empty file is\n"
+			       "        mapped over it (by the hm-poison thread for a fault), so an access gets SIGBUS\n"
+			       "        BUS_ADRERR at the address (not BUS_MCEERR_AR) and a system call EFAULT\n");
+	}
+	/* what write tracking by async write-protect needs (track.c: WP_ASYNC,
+	 * PAGEMAP_SCAN): without either, the same fallback */
+	const char *instead =
+		f->soft_dirty ? "        no write tracking by async write-protect (HETMEM_TRACK_WPASYNC=1): writes to\n"
+				"        resident folios are tracked by soft-dirty bits instead\n"
+		: f->move ? "        no write tracking by async write-protect (HETMEM_TRACK_WPASYNC=1): writes to\n"
+			    "        resident folios are not tracked (no soft-dirty either); their hotness comes\n"
+			    "        from faults and hint-fault samples\n"
+			  : "        no write tracking by async write-protect (HETMEM_TRACK_WPASYNC=1): writes to\n"
+			    "        resident folios are not tracked (no soft-dirty either); their hotness comes\n"
+			    "        from faults alone\n";
+	if (!f->wp_async)
+		printf("  no async write-protect (UFFD_FEATURE_WP_ASYNC, Linux >= 6.7):\n%s", instead);
+	/* track.c asks for it with WP_ASYNC, whatever the probe said */
+	if (!f->wp_unpopulated)
+		printf("  no WP_UNPOPULATED (UFFD_FEATURE_WP_UNPOPULATED, Linux >= 6.4): nothing changes: hetmem\n"
+		       "        asks for it only with async write-protect (wp-async write tracking, Linux >= 6.7),\n"
+		       "        which a kernel without it lacks too%s\n",
+		       f->wp_async ? ";\n        masked alone, wp-async tracking still asks the kernel for it" : "");
+	if (!f->pagemap_scan)
+		printf("  no PAGEMAP_SCAN (Linux >= 6.7), with which async write-protect tracking finds and\n"
+		       "        re-protects written pages:\n%s",
+		       instead);
+}
+
 static int info(void)
 {
 	struct hm_features f;
@@ -189,6 +238,9 @@ static int info(void)
 	       f.move ? "" : " also needs UFFDIO_MOVE");
 	printf("PAGEMAP_SCAN:         %s\n", yesno(f.pagemap_scan));
 	printf("soft-dirty:           %s\n", yesno(f.soft_dirty));
+	const char *faults = getenv("HETMEM_FAULTS");
+	bool sig = faults && !strcmp(faults, "signal"); /* (hm_init checks it) */
+	missing_info(&f, sig);
 	cpuidle_info();
 	memory_info();
 	rc = hm_init(NULL);
@@ -199,8 +251,6 @@ static int info(void)
 	hm_probe_features(&f);
 	printf("demotion:             %s\n", f.demote == HM_DEMOTE_MOVE ? "UFFDIO_MOVE into staging"
 					     : "write-protect, copy, MADV_DONTNEED");
-	const char *faults = getenv("HETMEM_FAULTS");
-	bool sig = faults && !strcmp(faults, "signal"); /* (hm_init accepted it) */
 	printf("poisoned pages:       %s\n", f.poison ? "UFFDIO_POISON (SIGBUS at the address, BUS_MCEERR_AR)"
 					     : sig   ? "SIGBUS at the address from hetmem's SIGBUS handler "
 						       "(BUS_MCEERR_AR; no UFFDIO_POISON)"

@@ -107,7 +107,8 @@ static void test_recycle(void **state)
 	/* sweep until the faults have recycled victims (the reclaimer queues
 	 * them within a pass or two), checking every byte each time */
 	size_t bad = 0;
-	for (int sweep = 0; sweep < 200; sweep++) {
+	uint64_t end = hm_test_now_ms() + HM_WAIT_CAP_MS;
+	for (int sweep = 0; hm_test_now_ms() < end; sweep++) {
 		bad += sig_check(p, len, 2);
 		hm_stats_get(&s);
 		if (s.sig_recycled > 1000 && sweep >= 3)

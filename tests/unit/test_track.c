@@ -15,6 +15,7 @@
  * A mechanism the kernel lacks: exit 77 with the reason.
  */
 #include "hm_test.h"
+#include "internal.h" /* hm_g.pub_gen: the recency policy's generation */
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -107,13 +108,34 @@ int main(int argc, char **argv)
 		return 1;
 	for (size_t i = 0; i < REG / 8; i++)
 		hot[i] = i;
-	nap_ms(700); /* a reclaimer scan or more: the idle region is younger */
+	/* a reclaimer scan or more (one that starts after the writes): the
+	 * idle region is younger; for recency, a new generation */
+	struct hm_stats sc;
+	hm_stats_get(&sc);
+	uint64_t scans = sc.reclaim_scans;
+	uint32_t gen = atomic_load(&hm_g.pub_gen);
+	bool recency = !strcmp(policy, "recency");
+	HM_WAIT_UNTIL((hm_stats_get(&sc), sc.reclaim_scans >= scans + 2) &&
+			      (!recency || atomic_load(&hm_g.pub_gen) != gen),
+		      HM_WAIT_CAP_MS);
+	if (recency && atomic_load(&hm_g.pub_gen) == gen) {
+		printf("FAIL: no new generation in %d s\n", HM_WAIT_CAP_MS / 1000);
+		return 1;
+	}
 	for (size_t i = 0; i < REG / 8; i++)
 		idle[i] = i ^ 0x1d1e;
 
 	pthread_t th;
 	pthread_create(&th, NULL, hot_loop, NULL);
-	nap_ms(2500); /* several scans: writes seen, samples hint-faulted */
+	/* several scans: writes seen, samples hint-faulted (at least 2.5 s,
+	 * and five scans however long they take) */
+	nap_ms(2500);
+	hm_stats_get(&sc);
+	scans = sc.reclaim_scans;
+	HM_WAIT_UNTIL((hm_stats_get(&sc), sc.reclaim_scans >= scans + 5 &&
+					   (strcmp(mech, "write") || sc.track_written) &&
+					   (strcmp(mech, "sample") || sc.track_hint_faults)),
+		      HM_WAIT_CAP_MS);
 
 	struct hm_stats s0, s1;
 	hm_stats_get(&s0);
@@ -122,13 +144,18 @@ int main(int argc, char **argv)
 		fprintf(stderr, "hm_budget_set: %s\n", hm_last_error());
 		return 1;
 	}
-	for (int k = 0; k < 500; k++) {
-		hm_stats_get(&s1);
-		if (s1.resident_bytes <= budget / 100 * 95)
-			break;
-		nap_ms(10);
-	}
-	nap_ms(500); /* let reclaim settle while the hot region stays in use */
+	HM_WAIT_UNTIL((hm_stats_get(&s1), s1.resident_bytes <= budget / 100 * 95), HM_WAIT_CAP_MS);
+	/* let reclaim settle while the hot region stays in use: at least
+	 * 500 ms and two more passes (the one in flight has ended), and until
+	 * what the checks below look for is done: the idle region demoted,
+	 * or without tracking (control) the hot one fetched back */
+	nap_ms(500);
+	hm_stats_get(&s1);
+	scans = s1.reclaim_scans;
+	HM_WAIT_UNTIL((hm_stats_get(&s1), s1.reclaim_scans >= scans + 2 &&
+					   (control ? s1.faults_fetch > s0.faults_fetch
+						    : count_where(idle, REG, t) >= (8 * MB) / PG)),
+		      HM_WAIT_CAP_MS);
 	hm_stats_get(&s1);
 	size_t hot_ram = count_where(hot, REG, 0), idle_dev = count_where(idle, REG, t);
 	uint64_t fetched = s1.faults_fetch - s0.faults_fetch;

@@ -371,12 +371,12 @@ static size_t count_on(const char *p, size_t np, int tier)
 	return n;
 }
 
-/* wait up to @secs for @want pages of @p on @tier; returns how many are */
-static size_t wait_on(const char *p, size_t np, int tier, size_t want, int secs)
+/* wait (HM_WAIT_CAP_MS at most) for @want pages of @p on @tier; returns
+ * how many are */
+static size_t wait_on(const char *p, size_t np, int tier, size_t want)
 {
 	size_t n = 0;
-	for (int k = 0; k < secs * 20 && (n = count_on(p, np, tier)) < want; k++)
-		usleep(50000);
+	HM_WAIT_UNTIL((n = count_on(p, np, tier)) >= want, HM_WAIT_CAP_MS);
 	return n;
 }
 
@@ -414,19 +414,22 @@ static void test_writeback(void **state)
 	struct hm_stats s0 = stats_now();
 	assert_int_equal(hm_budget_set(64 << 20, 0, 0, z), 0); /* room for all: no demotion */
 	size_t raw = np / 8;
-	assert_int_equal(wait_on(p[0], np, f, raw, 10), raw);
+	assert_int_equal(wait_on(p[0], np, f, raw), raw);
 	usleep(1500 * 1000); /* more passes: nothing more goes */
 	assert_int_equal(count_on(p[0], np, f), raw);
 	assert_int_equal(count_on(p[1], np, z), np);
 	assert_int_equal(count_on(p[2], np, z), np);
+	/* a batch is counted when its call ends, after its pages show */
+	HM_WAIT_UNTIL(stats_now().comp_writeback_pages - s0.comp_writeback_pages >= raw, HM_WAIT_CAP_MS);
 	assert_int_equal(stats_now().comp_writeback_pages - s0.comp_writeback_pages, raw);
 	assert_int_equal(hm_budget_set(HM_BUDGET_OFF, 0, 0, 0), 0);
 	/* by age: all of it, within a few seconds of an age of 1 s */
 	hm_g.writeback_age_s = 1;
 	assert_int_equal(hm_budget_set(64 << 20, 0, 0, z), 0);
 	for (int k = 0; k < 3; k++)
-		if (wait_on(p[k], np, f, np, 10) != np)
+		if (wait_on(p[k], np, f, np) != np)
 			fail_msg("folio size %zu: %zu of %zu pages written back", fsz[k], count_on(p[k], np, f), np);
+	HM_WAIT_UNTIL(stats_now().comp_writeback_pages - s0.comp_writeback_pages >= 3 * np, HM_WAIT_CAP_MS);
 	assert_int_equal(stats_now().comp_writeback_pages - s0.comp_writeback_pages, 3 * np);
 	struct hm_ztier_usage u = usage(z);
 	assert_int_equal(u.logical, 0);
@@ -463,7 +466,7 @@ static void test_writeback_pressure(void **state)
 	assert_non_null(p);
 	fill(p, np, 870, all_text);
 	/* most pages off RAM, on the file: the pool holds 256 KiB */
-	size_t on_f = wait_on(p, np, f, np / 2, 20);
+	size_t on_f = wait_on(p, np, f, np / 2);
 	if (on_f < np / 2)
 		fail_msg("only %zu of %zu pages written back to the file", on_f, np);
 	struct hm_ztier_usage u = usage(z);
@@ -472,13 +475,9 @@ static void test_writeback_pressure(void **state)
 	 * batch is counted when its call ends, after its pages show on the
 	 * file: wait for the count too) */
 	uint64_t wb = 0, spill = 0;
-	for (int k = 0; k < 200 && wb + spill < np / 2; k++) {
-		if (k)
-			usleep(50000);
-		struct hm_stats s1 = stats_now();
-		wb = s1.comp_writeback_pages - s0.comp_writeback_pages;
-		spill = s1.comp_spill_pages - s0.comp_spill_pages;
-	}
+	HM_WAIT_UNTIL((wb = stats_now().comp_writeback_pages - s0.comp_writeback_pages,
+		       spill = stats_now().comp_spill_pages - s0.comp_spill_pages, wb + spill >= np / 2),
+		      HM_WAIT_CAP_MS);
 	if (wb + spill < np / 2)
 		fail_msg("%" PRIu64 " pages written back and %" PRIu64 " spilled: under %zu", wb, spill, np / 2);
 	assert_int_equal(hm_budget_set(HM_BUDGET_OFF, 0, 0, 0), 0);
@@ -507,8 +506,10 @@ static void test_writeback_file_full(void **state)
 	hm_g.writeback_age_s = 1;
 	struct hm_stats s0 = stats_now();
 	assert_int_equal(hm_budget_set(64 << 20, 0, 0, z), 0);
-	assert_int_equal(wait_on(p, np, f, 16, 10), 16);
+	assert_int_equal(wait_on(p, np, f, 16), 16);
 	usleep(1500 * 1000); /* more passes find the file full */
+	/* and one has failed for it (counted as its call ends) */
+	HM_WAIT_UNTIL(stats_now().migrate_failures > s0.migrate_failures, HM_WAIT_CAP_MS);
 	assert_int_equal(count_on(p, np, f), 16);
 	assert_int_equal(count_on(p, np, z), np - 16);
 	struct hm_stats s1 = stats_now();
