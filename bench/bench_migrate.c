@@ -86,7 +86,11 @@ static int demote_run(enum hm_demote_mode mode, double out[3])
 	}
 	int rc = 0;
 	size_t len = region_mb << 20;
-	int t = hm_tier_add("emu:4G");
+	char spec[64];
+	snprintf(spec, sizeof(spec), "emu:%zuM", 2 * region_mb);
+	int t = hm_tier_add(spec);
+	if (t <= 0)
+		fprintf(stderr, "bench_migrate: %s\n", hm_last_error());
 	const size_t fsz[3] = {HM_FOLIO_4K, HM_FOLIO_64K, HM_FOLIO_2M};
 	for (int k = 0; k < 3 && t > 0 && !rc; k++) {
 		char *p = hm_alloc(len, fsz[k]);
@@ -149,8 +153,13 @@ static double move_all(char *p, size_t len, int node)
 	long rc = move_pages(0, n, pages, nodes, st, MPOL_MF_MOVE);
 	double dt = now_s() - t0;
 	size_t bad = 0;
+	int first = 0;
 	for (size_t i = 0; i < n; i++)
-		bad += st[i] != node;
+		if (st[i] != node && !bad++)
+			first = st[i];
+	if (rc < 0 || bad)
+		fprintf(stderr, "bench_migrate: move_pages to node %d: %s, %zu of %zu pages elsewhere (the first: %d)\n",
+			node, rc < 0 ? strerror(errno) : "done", bad, n, first);
 	free(pages);
 	free(nodes);
 	free(st);
@@ -246,7 +255,12 @@ int main(int argc, char **argv)
 	bool met = true;
 	for (int k = 0; k < 3; k++) {
 		if (rm < 0 || rw < 0) {
-			printf("  %-8s %7.2f GB/s %7.2f GB/s %7s\n", names[k], mv[k], wp[k], "-");
+			char a[32] = "n/a", b[32] = "n/a";
+			if (!rm)
+				snprintf(a, sizeof(a), "%.2f GB/s", mv[k]);
+			if (!rw)
+				snprintf(b, sizeof(b), "%.2f GB/s", wp[k]);
+			printf("  %-8s %10s %10s %7s\n", names[k], a, b, "-");
 			continue;
 		}
 		printf("  %-8s %5.2f GB/s %5.2f GB/s %7.2f\n", names[k], mv[k], wp[k], wp[k] / mv[k]);

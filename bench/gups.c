@@ -418,6 +418,14 @@ static void phase(struct run_ctx *c, const char *name, uint64_t hot_off, uint64_
 		       (double)(b.s.track_samples - a.s.track_samples) / d,
 		       (double)(b.s.track_hint_faults - a.s.track_hint_faults) / d,
 		       (double)(b.s.reclaim_scans - a.s.reclaim_scans) / d, (double)(b.other_cpu - a.other_cpu) / 1e7 / d);
+		if (b.s.coherent_pages_out > a.s.coherent_pages_out || b.s.coherent_promote_asks > a.s.coherent_promote_asks)
+			printf("  %-9s %-7s %-6s settled half, per s: coherent tier: %.0f folios asked back, %.1f MiB "
+			       "moved back, %.1f MiB moved there; write scans %.1f, written folios %.0f\n",
+			       c->cfg->name, name, hs, (double)(b.s.coherent_promote_asks - a.s.coherent_promote_asks) / d,
+			       (double)(b.s.coherent_pages_in - a.s.coherent_pages_in) * 4096 / d / MiB,
+			       (double)(b.s.coherent_pages_out - a.s.coherent_pages_out) * 4096 / d / MiB,
+			       (double)(b.s.track_write_scans - a.s.track_write_scans) / d,
+			       (double)(b.s.track_written - a.s.track_written) / d);
 	}
 	if (idle)
 		print_frames(c, name, hs, (const char *)c->p + hot_off, hot_len, paired ? c->ref : NULL);

@@ -36,7 +36,14 @@ struct hm_page_region {
 #define HM_PAGE_IS_PRESENT (1ull << 3)
 #define PM_SOFT_DIRTY (1ull << 55)
 
-/* One event per written folio in [start, end) of @r; @last dedupes. */
+/* The previous scan's start (hm_clock_ms), 0 before the first. */
+static uint32_t prev_scan_ms;
+
+/* One event per written folio in [start, end) of @r; @last dedupes.  A
+ * folio on a coherent tier moved there since the previous scan is not
+ * taken as written: Linux 6.1 reports a page move_pages migrated as
+ * soft-dirty (measured in the 6.1 guest: each scan took the pages demoted
+ * since the last for written, asked them all back and churned the budget). */
 static void written(struct hm_region *r, uintptr_t start, uintptr_t end, size_t *last)
 {
 	uintptr_t base = r->base;
@@ -52,6 +59,9 @@ static void written(struct hm_region *r, uintptr_t start, uintptr_t end, size_t 
 		*last = head + 1;
 		unsigned loc = pw_loc(atomic_load_explicit(&r->words[head], memory_order_relaxed));
 		if (loc != HM_LOC_HOST && loc != HM_LOC_MAPPED) /* in the page table */
+			continue;
+		if (loc == HM_LOC_MAPPED && T.wr_avail == WR_SOFTDIRTY && prev_scan_ms &&
+		    hm_policy_demoted_since(r, head, prev_scan_ms))
 			continue;
 		hm_policy_event(r, head, HM_EV_WRITE);
 		HM_COUNT(track_written, 1);
@@ -119,6 +129,7 @@ static void scan_softdirty(struct hm_region *r)
 
 void hm_trk_write_scan(struct hm_region **rs, size_t n)
 {
+	uint32_t start = hm_clock_ms();
 	enum wr_mech wr = T.wr_avail;
 	if (wr == WR_WPASYNC && T.pm_fd < 0)
 		T.pm_fd = hm_fd_open("/proc/self/pagemap", O_RDONLY, 0, &T.pm_fd);
@@ -143,5 +154,6 @@ void hm_trk_write_scan(struct hm_region **rs, size_t n)
 		if (w != 1)
 			return;
 	}
+	prev_scan_ms = start | 1; /* (never 0) */
 	HM_COUNT(track_write_scans, 1);
 }
