@@ -151,6 +151,22 @@ static double move_all(char *p, size_t len, int node)
 	}
 	double t0 = now_s();
 	long rc = move_pages(0, n, pages, nodes, st, MPOL_MF_MOVE);
+	/* pages busy for a moment (-EBUSY: held by the LRU's per-CPU
+	 * batches) once more, as numa.c does */
+	for (int tries = 0; rc >= 0 && tries < 2; tries++) {
+		size_t m = 0;
+		for (size_t i = 0; i < n; i++)
+			if (st[i] == -EBUSY || st[i] == -EAGAIN)
+				pages[m++] = pages[i];
+		if (!m)
+			break;
+		int *st2 = malloc(m * sizeof(int));
+		rc = move_pages(0, m, pages, nodes, st2, MPOL_MF_MOVE);
+		for (size_t i = 0, j = 0; i < n && j < m; i++)
+			if (st[i] == -EBUSY || st[i] == -EAGAIN)
+				st[i] = st2[j++];
+		free(st2);
+	}
 	double dt = now_s() - t0;
 	size_t bad = 0;
 	int first = 0;

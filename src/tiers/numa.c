@@ -234,6 +234,26 @@ static int numa_move(struct hm_tier *t, void *const *pages, size_t n, bool to_ti
 		for (size_t k = 0; k < c; k++)
 			nodes[k] = target;
 		long rc = move_pages(0, c, (void **)(pages + done), nodes, status + done, MPOL_MF_MOVE);
+		/* a page busy for a moment (-EBUSY, -EAGAIN: held by the LRU's
+		 * per-CPU batches, or locked) once or twice more */
+		for (int tries = 0; rc >= 0 && tries < 2; tries++) {
+			size_t m = 0;
+			for (size_t k = 0; k < c; k++)
+				m += status[done + k] == -EBUSY || status[done + k] == -EAGAIN;
+			void **again = m ? malloc(m * (sizeof(void *) + sizeof(int))) : NULL;
+			if (!again)
+				break; /* none busy, or no memory: they keep their first answer */
+			int *st2 = (int *)(again + m);
+			m = 0;
+			for (size_t k = 0; k < c; k++)
+				if (status[done + k] == -EBUSY || status[done + k] == -EAGAIN)
+					again[m++] = pages[done + k];
+			if (move_pages(0, m, again, nodes, st2, MPOL_MF_MOVE) >= 0)
+				for (size_t k = 0, j = 0; k < c && j < m; k++)
+					if (status[done + k] == -EBUSY || status[done + k] == -EAGAIN)
+						status[done + k] = st2[j++];
+			free(again);
+		}
 		if (rc < 0) {
 			int e = errno;
 			for (size_t k = 0; k < c; k++)
