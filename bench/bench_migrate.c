@@ -12,7 +12,8 @@
  *  2. The NUMA tier (numa:NODE) against move_pages(2) of the same pages:
  *     2 MiB folios of a managed region to the node and back with
  *     hm_migrate, against move_pages of a plain anonymous mapping of the
- *     same size, filled the same way (target: at least 1.0).  On a machine
+ *     same size in 4 KiB pages as a managed folio's (MADV_NOHUGEPAGE),
+ *     filled the same way (target: at least 1.0).  On a machine
  *     with a memory-only node (the 6.1 guest) pages really move; on one
  *     with a single node the tier is numa:0,cpus and both sides only ask
  *     the kernel to leave pages where they are (what is measured is then
@@ -214,6 +215,9 @@ static int numa_run(void)
 		return 1;
 	}
 	q = (char *)(((uintptr_t)q + HM_FOLIO_2M - 1) & ~(uintptr_t)(HM_FOLIO_2M - 1));
+	/* the same pages: a managed folio is 512 pages of 4 KiB (userfaultfd
+	 * fills 4 KiB at a time), so the baseline's are too, not one THP */
+	madvise(q, len, MADV_NOHUGEPAGE);
 	double hto[16], hback[16], kto[16], kback[16];
 	for (int r = 0; r < rounds && !rc; r++) {
 		fill(p, len, 200u + (unsigned)r);

@@ -34,6 +34,11 @@
 #include <time.h>
 
 #define BATCH_PAGES 1024 /* 4 MiB: two 2 MiB folios */
+/* Batches of moves to or from coherent tiers: each move_pages call drains
+ * every CPU's LRU batches first (lru_cache_disable), so one call per 4 MiB
+ * cost hetmem 40% of move_pages' own throughput on the same pages; no
+ * demotion (staging, spresent) is in such a batch. */
+#define CBATCH_PAGES (16 * BATCH_PAGES)
 #define STAGING_CHUNK ((size_t)BATCH_PAGES << HM_PAGE_SHIFT)
 #define STAGING_CHUNKS 8
 #define BUSY_WAIT_NS (200 * 1000 * 1000L)
@@ -794,14 +799,16 @@ static void cmove_batch(struct hm_region *r, struct mfolio *fs, size_t nf, int t
 	}
 }
 
-/* Phase 3 for an ACT_CMOVE folio: the moved pages' words and counts; the
- * pages' results into @status (as migrate_folios does). */
+/* Phase 3 for an ACT_CMOVE folio: the moved pages' words and counts (added
+ * once per folio: atomics are what a page costs here); the pages' results
+ * into @status (as migrate_folios does). */
 static long cmove_commit(struct hm_region *r, struct mfolio *f, int tier, struct hm_tier *t, int *status,
 			 size_t first)
 {
 	size_t fp = region_folio_pages(r);
 	long moved = 0;
-	size_t in = 0, out = 0;
+	size_t in = 0, out = 0, host_left = 0, failed = 0;
+	uint64_t left[HM_MAX_TIERS] = {0}; /* pages that left each coherent tier */
 	for (size_t i = 0; i < fp; i++) {
 		size_t pg = f->head + i;
 		int st = f->pst[i];
@@ -813,31 +820,41 @@ static long cmove_commit(struct hm_region *r, struct mfolio *f, int tier, struct
 		} else if (!st) {
 			uint64_t old = pw_set(&r->words[pg], tier ? HM_LOC_MAPPED : HM_LOC_HOST, tier, 0);
 			if (pw_loc(old) == HM_LOC_MAPPED)
-				hm_coherent_left(old, true);
+				left[pw_tier(old)]++;
 			else
-				HM_COUNT(resident_pages, -1);
-			if (tier) {
-				atomic_fetch_add(&t->used_slots, 1);
-				atomic_fetch_add(&t->pages_in, 1);
+				host_left++;
+			if (tier)
 				out++;
-			} else {
-				HM_COUNT(resident_pages, 1);
+			else
 				in++;
-			}
 		}
 		if (st == 0)
 			moved++;
 		else if (st < 0)
-			HM_COUNT(migrate_failures, 1);
+			failed++;
 		if (status)
 			status[pg - first] = st;
 	}
+	for (int k = 1; k < HM_MAX_TIERS; k++) {
+		struct hm_tier *from = left[k] ? hm_tier_get(k) : NULL;
+		if (from) {
+			atomic_fetch_sub(&from->used_slots, left[k]);
+			atomic_fetch_add(&from->pages_out, left[k]);
+		}
+	}
+	if (failed)
+		HM_COUNT(migrate_failures, failed);
+	if (host_left)
+		HM_COUNT(resident_pages, -(uint64_t)host_left);
 	if (out) {
+		atomic_fetch_add(&t->used_slots, out);
+		atomic_fetch_add(&t->pages_in, out);
 		HM_COUNT(coherent_pages_out, out);
 		HM_COUNT(pages_demoted, out);
 		hm_policy_demoted(r, f->head);
 	}
 	if (in) {
+		HM_COUNT(resident_pages, in);
 		HM_COUNT(coherent_pages_in, in);
 		HM_COUNT(pages_promoted, in);
 		hm_policy_event(r, f->head, HM_EV_PROMOTE);
@@ -873,7 +890,7 @@ static bool lock_within(struct hm_region *r, size_t head, unsigned flags)
 
 /*
  * Migrate the folios at fs[0..nf).head (each at most once, any order, at
- * most BATCH_PAGES pages in all) of @r to @tier: lock and classify, copy,
+ * most BATCH_PAGES pages in all, CBATCH_PAGES for coherent moves) of @r to @tier: lock and classify, copy,
  * commit or restore.  Per-page results go to status[page - first] when
  * @status is given.  Returns the pages moved.
  */
@@ -908,7 +925,7 @@ static long migrate_folios(struct hm_region *r, struct mfolio *fs, size_t nf, in
 	 * MADV_DONTNEED costs a TLB-flush interrupt on every CPU running the
 	 * program and a REMOVE event the handler must read. */
 	uintptr_t stage = 0;
-	if (t && hm_g.demote == HM_DEMOTE_MOVE)
+	if (t && !hm_tier_is_coherent(t) && hm_g.demote == HM_DEMOTE_MOVE)
 		for (size_t k = 0; k < nf && !stage; k++)
 			if (fs[k].act == ACT_DEMOTE)
 				stage = staging_get();
@@ -1025,16 +1042,19 @@ static long migrate_many(struct hm_region *r, size_t first, size_t last, const s
 	struct hm_tier *t = tier ? hm_tier_get(tier) : NULL;
 	if (tier && !t)
 		return -ENOENT;
-	size_t nfolios_max = BATCH_PAGES / fp;
-	struct mfolio fs[BATCH_PAGES];
-	/* per page: target slots; for coherent moves, results (in the second
-	 * 8 KiB), addresses and the move call's results */
-	uint64_t *slots = malloc(BATCH_PAGES * (3 * sizeof(uint64_t) + sizeof(int)));
-	if (!slots)
+	/* to RAM while coherent tiers exist, the pages may be MAPPED: the
+	 * large batches too (holding more folio locks at once) */
+	size_t batch = hm_tier_is_coherent(t) || (!tier && hm_numa_local_mask()) ? CBATCH_PAGES : BATCH_PAGES;
+	size_t nfolios_max = batch / fp;
+	/* per folio its state; per page: target slots; for coherent moves,
+	 * results, addresses and the move call's results */
+	struct mfolio *fs = malloc(nfolios_max * sizeof(*fs) + batch * (3 * sizeof(uint64_t) + 2 * sizeof(int)));
+	if (!fs)
 		return -ENOMEM;
-	int *pst = (int *)(slots + BATCH_PAGES);
-	void **cpages = (void **)(slots + 2 * BATCH_PAGES);
-	int *cst = (int *)(cpages + BATCH_PAGES);
+	uint64_t *slots = (uint64_t *)(fs + nfolios_max);
+	void **cpages = (void **)(slots + batch);
+	int *pst = (int *)(cpages + batch);
+	int *cst = pst + batch;
 	if (!heads)
 		n = (last - first + fp - 1) / fp;
 	long moved = 0;
@@ -1051,7 +1071,7 @@ static long migrate_many(struct hm_region *r, size_t first, size_t last, const s
 		moved += migrate_folios(r, fs, nf, tier, t, status, first, flags, cpages, cst);
 	}
 	pthread_rwlock_unlock(&hm_g.fork_lock);
-	free(slots);
+	free(fs);
 	return moved;
 }
 

@@ -226,13 +226,21 @@ static int numa_move(struct hm_tier *t, void *const *pages, size_t n, bool to_ti
 {
 	struct numa_tier *nt = t->priv;
 	int target = to_tier ? nt->node : local_node();
-	int nodes[1024];
+	/* one call for them all: each move_pages call drains every CPU's LRU
+	 * batches first (migrate.c CBATCH_PAGES) */
+	size_t chunk = n < 16384 ? n : 16384;
+	int *nodes = malloc(chunk * sizeof(int));
+	if (!nodes) {
+		for (size_t k = 0; k < n; k++)
+			status[k] = -ENOMEM;
+		return -ENOMEM;
+	}
+	for (size_t k = 0; k < chunk; k++)
+		nodes[k] = target;
 	size_t done = 0;
 	int ret = -EIO;
 	while (done < n) {
-		size_t c = n - done < 1024 ? n - done : 1024;
-		for (size_t k = 0; k < c; k++)
-			nodes[k] = target;
+		size_t c = n - done < chunk ? n - done : chunk;
 		long rc = move_pages(0, c, (void **)(pages + done), nodes, status + done, MPOL_MF_MOVE);
 		/* a page busy for a moment (-EBUSY, -EAGAIN: held by the LRU's
 		 * per-CPU batches, or locked) once or twice more */
@@ -273,6 +281,7 @@ static int numa_move(struct hm_tier *t, void *const *pages, size_t n, bool to_ti
 		}
 		done += c;
 	}
+	free(nodes);
 	return ret;
 }
 
