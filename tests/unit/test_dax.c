@@ -163,7 +163,34 @@ static void test_dax_round_trip(void **state)
 	 * and back */
 	ASSERT_PATTERN(p[2], np / 2, 402);
 	int et = EXPECT_OK(hm_tier_add("emu:8M"));
-	assert_int_equal(hm_migrate(p[2] + np / 2 * PG, np / 2 * PG, et, NULL), np / 2);
+	/* Once in the 6.1 guest under TCG on a loaded host this move gave
+	 * 512 of 1024 pages (the statuses were not recorded then; not seen in
+	 * five runs since).  The likely cause: a folio the faults' readahead
+	 * is still fetching (the handler fetches it after waking the faulting
+	 * thread) is locked, and its pages answer -EBUSY.  So -EBUSY is tried
+	 * again (pages already on emu are skipped) and says so; any other
+	 * answer fails with the page's status. */
+	long moved = 0;
+	for (int tries = 0;; tries++) {
+		long m = hm_migrate(p[2] + np / 2 * PG, np / 2 * PG, et, st);
+		assert_true(m >= 0);
+		moved += m;
+		size_t busy = 0;
+		for (size_t i = 0; i < np / 2; i++) {
+			if (st[i] == -EBUSY)
+				busy++;
+			else if (st[i])
+				fail_msg("dax -> emu: page %zu: %d (%s); '%s'", i, st[i], strerror(-st[i]),
+					 hm_last_error());
+		}
+		if (!busy)
+			break;
+		if (tries == 100)
+			fail_msg("dax -> emu: %zu pages still -EBUSY after 100 tries", busy);
+		printf("dax -> emu: %zu pages busy (a readahead in flight), trying again\n", busy);
+		usleep(10000);
+	}
+	assert_int_equal(moved, np / 2);
 	assert_int_equal(hm_where(p[2], np * PG, w), 0);
 	for (size_t i = 0; i < np; i++)
 		assert_int_equal(w[i], i < np / 2 ? 0 : et);
