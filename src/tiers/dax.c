@@ -18,8 +18,13 @@
  * its length rounded up to the alignment.  SIZE (default: the whole
  * device) bounds what the tier stores; it may not exceed the device.
  *
- * The descriptor is closed once the window is mapped (the mapping keeps the
- * device open): nothing reads or writes through it.  Freed slots are not
+ * One process per device: two would hand out the same slots and overwrite
+ * each other's pages (a program under hetmem run --tier dax:... that execs
+ * another gives it the same HETMEM_TIER).  So the descriptor is kept, with
+ * an exclusive flock (a second process's open fails with EBUSY, saying so),
+ * until the tier closes; nothing reads or writes through it.  A forked
+ * child shares the lock (the same open file; hetmem is off there).  Freed
+ * slots are not
  * given back (device memory costs nothing when unused), and the data does
  * not persist across opens: the tier is a cache of the program's pages, not
  * a store of its own.
@@ -32,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -40,8 +46,8 @@
 #define DAX_DEFAULT_ALIGN (2u << 20)
 
 struct dax {
-	int fd;         /* the device while the window is mapped (open only; its
-			 * home for fdguard.c's moves), then -1 */
+	int fd;         /* the device, flock'ed; hidden from the program
+			 * (fdguard.c: its home for moves) */
 	size_t map_len; /* the window's mapped length (a multiple of the alignment) */
 	dev_t rdev;     /* the device: two tiers on one would overwrite each other */
 };
@@ -183,6 +189,20 @@ static int dax_open(struct hm_tier *t, const char *args)
 	hm_fd_end();
 	if (fd < 0)
 		return hm_error(en, "tier 'dax:%s': cannot open '%s'", args, path);
+	struct stat fst;
+	if (fstat(fd, &fst) || !S_ISCHR(fst.st_mode) || fst.st_rdev != st.st_rdev) {
+		rc = hm_error_msg(ENODEV, "tier 'dax:%s': '%s' changed between its check and its open", args, path);
+		goto err_close;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB)) {
+		if (errno == EWOULDBLOCK)
+			rc = hm_error_msg(EBUSY, "tier 'dax:%s': device '%s' is in use by another process's tier "
+						 "(one process per device-dax device: their pages would overwrite "
+						 "each other's)", args, path);
+		else
+			rc = hm_error(errno, "tier 'dax:%s': cannot lock '%s'", args, path);
+		goto err_close;
+	}
 
 	/* an aligned window: reserve len + align, map the device over the
 	 * aligned part, give back the rest */
@@ -192,7 +212,7 @@ static int dax_open(struct hm_tier *t, const char *args)
 	if (res == MAP_FAILED) {
 		rc = hm_error(err, "tier 'dax:%s': cannot reserve %zu bytes of address space for the window", args,
 			      len + align);
-		goto out_close;
+		goto err_close;
 	}
 	uintptr_t base = ((uintptr_t)res + align - 1) & ~(uintptr_t)(align - 1);
 	void *w = hm_prim_mmap((void *)base, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
@@ -201,7 +221,7 @@ static int dax_open(struct hm_tier *t, const char *args)
 		hm_sys_munmap(res, len + align);
 		rc = hm_error(err, "tier 'dax:%s': cannot map '%s' (%zu bytes, alignment %llu)", args, path, len,
 			      (unsigned long long)align);
-		goto out_close;
+		goto err_close;
 	}
 	if (base > (uintptr_t)res)
 		hm_sys_munmap(res, base - (uintptr_t)res);
@@ -211,9 +231,9 @@ static int dax_open(struct hm_tier *t, const char *args)
 	t->window = w;
 	t->window_len = (size_t)size;
 	t->capacity = size;
-	rc = 0;
-out_close:
-	hm_fd_close(__atomic_load_n(&d->fd, __ATOMIC_ACQUIRE)); /* the mapping keeps the device */
+	return 0;
+err_close:
+	hm_fd_close(__atomic_load_n(&d->fd, __ATOMIC_ACQUIRE)); /* the lock goes with it */
 	d->fd = -1;
 	return rc;
 }
@@ -223,6 +243,8 @@ static void dax_close(struct hm_tier *t)
 	struct dax *d = t->priv;
 	if (t->window)
 		hm_sys_munmap(t->window, d->map_len);
+	if (d->fd >= 0)
+		hm_fd_close(d->fd);
 }
 
 /* slot s is byte s * 4 KiB of the device and of the window */

@@ -6,7 +6,8 @@
  * /dev/null, a missing path, an unknown option, a bad size).  Where a
  * /dev/dax* device exists (the 6.1 guest's emulated NVDIMM in devdax mode,
  * tests/vm): a size larger than the device fails naming both, a second tier
- * on the same device is refused, data of every folio size goes to the
+ * on the same device is refused (in this process: EEXIST; held by another:
+ * EBUSY, the device is flock'ed), data of every folio size goes to the
  * device and back (explicitly, through CPU faults, and between it and an
  * emu tier) intact, and a full tier leaves pages in RAM with -ENOSPC.
  * Without a device the program exits 77 (CTest: skipped) after the
@@ -14,7 +15,9 @@
  */
 #include "unit.h"
 
+#include <fcntl.h>
 #include <glob.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 
 static char dev[256];   /* the device-dax device, "" if none */
@@ -219,6 +222,28 @@ static void test_dax_round_trip(void **state)
 	free(w);
 }
 
+/* One process per device: the tier holds an exclusive flock on it, and a
+ * lock held elsewhere (another process's tier; here a second open file of
+ * this one, which flock treats the same) refuses the tier with EBUSY. */
+static void test_dax_exclusive(void **state)
+{
+	char spec[300];
+	snprintf(spec, sizeof(spec), "dax:%s", dev);
+	int t = EXPECT_OK(hm_tier_add(spec));
+	int fd = open(dev, O_RDWR | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(flock(fd, LOCK_EX | LOCK_NB), -1);
+	assert_int_equal(errno, EWOULDBLOCK);
+	assert_int_equal(hm_tier_remove(t), 0);
+	/* the tier's close let it go */
+	assert_int_equal(flock(fd, LOCK_EX | LOCK_NB), 0);
+	EXPECT_ERR_MSG(hm_tier_add(spec), EBUSY, "in use by another process");
+	EXPECT_ERR_MSG(hm_tier_add(spec), EBUSY, dev);
+	close(fd);
+	t = EXPECT_OK(hm_tier_add(spec));
+	assert_int_equal(hm_tier_remove(t), 0);
+}
+
 /* A tier smaller than the device's alignment (2 MiB) is one page run of
  * 256K: full at 64 pages, the rest stay in RAM (-ENOSPC); a tier with
  * pages on it cannot be removed; all data survives. */
@@ -263,6 +288,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_dax_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dax_full, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dax_exclusive, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("unit_dax", tests, NULL, NULL);
 }
