@@ -13,11 +13,12 @@
 #   the guest tests (tests/vm): qemu-system-x86 (software emulation: no KVM
 #   needed), linux-image-amd64 (Debian 12's 6.1 kernel, booted only in the
 #   guest: its image in /boot/vmlinuz-6.1.*), busybox-static and cpio (the
-#   guest's initramfs)
+#   guest's initramfs), ndctl and daxctl (carried into the guest: they make
+#   its emulated NVDIMM a device-dax device for the dax: tier's test)
 set -e
 PKGS="build-essential cmake pkg-config libcmocka-dev libmimalloc-dev liblz4-dev libzstd-dev libnuma-dev numactl gnuplot-nox
 redis-server redis-tools sqlite3 memcached python3 time memtester
-qemu-system-x86 busybox-static cpio"
+qemu-system-x86 busybox-static cpio ndctl daxctl"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
@@ -62,6 +63,15 @@ if ! ls /boot/vmlinuz-6.1.* >/dev/null 2>&1; then
 		tmp=$(mktemp -d)
 		(cd "$tmp" && apt-get download -qq "$img" && dpkg-deb -x "$img"_*.deb root)
 		cp "$tmp"/root/boot/vmlinuz-* "$tmp"/root/boot/config-* /boot/
+		# the guest's NVDIMM drivers (tests/vm/mkinitramfs.sh carries them)
+		for d in "$tmp"/root/lib/modules/*; do
+			v=$(basename "$d")
+			for sub in drivers/nvdimm drivers/dax drivers/acpi/nfit; do
+				[ -d "$d/kernel/$sub" ] || continue
+				mkdir -p "/lib/modules/$v/kernel/$sub"
+				cp -r "$d/kernel/$sub/." "/lib/modules/$v/kernel/$sub/"
+			done
+		done
 		rm -rf "$tmp"
 	fi
 fi

@@ -147,7 +147,7 @@ static void memory_info(void)
 				snprintf(sz, sizeof(sz), "%llu MiB", b >> 20);
 			if (f)
 				fclose(f);
-			printf("DAX device:           %s, %s: --tier file:%s\n", g.gl_pathv[j], sz, g.gl_pathv[j]);
+			printf("DAX device:           %s, %s: --tier dax:%s\n", g.gl_pathv[j], sz, g.gl_pathv[j]);
 		}
 		globfree(&g);
 	} else {

@@ -47,8 +47,8 @@ static uint64_t meminfo(const char *key)
 
 /* The best device tier this machine has, as a spec, in @buf, and in @why
  * (if not NULL) a sentence saying why.  A memory-only NUMA node first (a
- * CXL expander: numa:NODE, the largest), then a DAX or persistent-memory
- * device (the file backend maps it): memory beyond RAM.  Otherwise the lz4
+ * CXL expander: numa:NODE, the largest), then a device-dax device (dax:,
+ * mapped) or a persistent-memory block device (file:): memory beyond RAM.  Otherwise the lz4
  * compressed tier: demoted pages are kept compressed in RAM, so they take
  * about a half to a third of the RAM they took (pages that do not compress
  * stay in RAM).  Its SIZE bounds the pool's RAM; the pool takes RAM only for
@@ -78,7 +78,9 @@ void hm_env_default_tier(char *buf, size_t len, char *why, size_t whylen)
 		if (glob(pats[i], 0, NULL, &g) == 0) {
 			for (size_t j = 0; j < g.gl_pathc; j++) {
 				if (access(g.gl_pathv[j], R_OK | W_OK) == 0) {
-					snprintf(buf, len, "file:%s", g.gl_pathv[j]);
+					/* device-dax is mapped (dax:), persistent
+					 * memory's block device read (file:) */
+					snprintf(buf, len, "%s:%s", i == 0 ? "dax" : "file", g.gl_pathv[j]);
 					if (why)
 						snprintf(why, whylen, "%s is a %s device: memory beyond RAM", g.gl_pathv[j],
 							 i == 0 ? "DAX" : "persistent-memory");
@@ -122,7 +124,7 @@ void hm_env_note_emulated(void)
 		struct hm_tier_info ti;
 		if (!hm_tier_info(id, &ti) && !strcmp(ti.kind, "emu"))
 			fprintf(stderr, "hetmem: tier %s is emulated in RAM: pages demoted there still use RAM; "
-					"name a device with --tier (file:PATH, a DAX device) to save memory\n", ti.name);
+					"name a device with --tier (dax:/dev/daxX.Y, file:PATH, numa:NODE) to save memory\n", ti.name);
 	}
 }
 

@@ -19,7 +19,7 @@ struct hm_tier;
 enum hm_tier_class {
 	/* Device-private: a page on the tier is absent from the page table
 	 * (its word says TIER and names a handle); a CPU access faults and
-	 * the fault path copies it back into RAM.  emu, file. */
+	 * the fault path copies it back into RAM.  emu, file, dax, lz4, zstd. */
 	HM_TIER_PRIVATE = 0,
 	/* Coherent: the CPU can map the tier's memory in place (a CPU-less
 	 * NUMA node); a page stays mapped, the kernel moves it (ops->move) and
@@ -177,6 +177,9 @@ HM_HIDDEN int hm_tier_fd_release(struct hm_tier *t, uint64_t slot, size_t npages
 
 /* ztier.c: the compressed tiers "lz4:SIZE" and "zstd:SIZE[,level=N]" */
 extern const struct hm_tier_ops hm_tier_lz4_ops, hm_tier_zstd_ops;
+/* tiers/dax.c: a device-dax character device (CXL or persistent memory
+ * not onlined as a node), private: "dax:/dev/daxX.Y[,size=SIZE]" */
+extern const struct hm_tier_ops hm_tier_dax_ops;
 /* tiers/numa.c: a NUMA node, coherent */
 extern const struct hm_tier_ops hm_tier_numa_ops;
 /* The program's local nodes (bit n: node n) once a coherent tier exists,

@@ -71,7 +71,9 @@ start)
 	[ ! -s "$tmp/e" ] || fail "the default tier: hetmem run said something: $(cat "$tmp/e")"
 	"$hetmem" info >"$tmp/i" 2>&1 || fail "hetmem info: $(cat "$tmp/i")"
 	if ls /dev/dax* /dev/pmem* >/dev/null 2>&1; then
-		grep -q "^hetmem run's tier: *file:/dev/" "$tmp/i" || fail "hetmem info: no DAX/pmem default: $(cat "$tmp/i")"
+		# device-dax is mapped (dax:), a pmem block device read (file:)
+		grep -Eq "^hetmem run's tier: *(dax:/dev/dax|file:/dev/pmem)" "$tmp/i" ||
+			fail "hetmem info: no DAX/pmem default: $(cat "$tmp/i")"
 	else
 		grep -q "^hetmem run's tier: *lz4:[0-9]*M (when no --tier is given): no memory-only NUMA node, DAX or persistent-memory device here, so demoted pages are compressed in RAM" "$tmp/i" ||
 			fail "hetmem info: the default is not lz4 with its reason: $(grep "run's tier" "$tmp/i")"

@@ -10,9 +10,14 @@
 #   the commands read as on the host), the hetmem command and its preload
 #   library, and every shared library they link (ldd), the dynamic loader
 #   included.  Binaries are copied without their debug sections.
-# No kernel modules: what the guest needs (userfaultfd, NUMA, tmpfs,
+# What the guest needs to boot and test (userfaultfd, NUMA, tmpfs,
 # devtmpfs, the 8250 serial console, gzip initramfs) is built into Debian
-# 12's kernel (CONFIG_*=y in /boot/config-6.1*).
+# 12's kernel (CONFIG_*=y in /boot/config-6.1*).  The NVDIMM's drivers are
+# modules: those of the kernel HM_VM_KERNEL (/boot/vmlinuz-VERSION: from
+# /lib/modules/VERSION) for ACPI NFIT, libnvdimm and device-dax are copied,
+# with /vm/modules listing them in load order (guest-dax.sh loads them),
+# and ndctl and daxctl with their libraries (guest-dax.sh makes the NVDIMM
+# a device-dax device).  Missing ones are left out; guest-dax.sh says so.
 # Extra files to carry: HM_VM_EXTRA="PATH..." (absolute paths).
 set -eu
 list=$1
@@ -65,6 +70,29 @@ for f in $files ${HM_VM_EXTRA:-}; do
 	[ -f "$f" ] && put_with_libs "$f"
 	# a directory a path lies in (a tier file the test creates)
 	mkdir -p "$root$(dirname "$f")"
+done
+
+# the NVDIMM's drivers, in load order (each after those it needs:
+# modules.dep), and the tools that configure it
+kver=$(basename "${HM_VM_KERNEL:-}" | sed -n 's/^vmlinuz-//p')
+: > "$root/vm/modules"
+if [ -n "$kver" ] && [ -d "/lib/modules/$kver" ]; then
+	for m in drivers/nvdimm/libnvdimm drivers/acpi/nfit/nfit drivers/nvdimm/nd_btt drivers/nvdimm/nd_pmem \
+		drivers/dax/device_dax drivers/dax/dax_pmem; do
+		f=/lib/modules/$kver/kernel/$m.ko
+		if [ -f "$f" ]; then
+			put "$f"
+			echo "$f" >> "$root/vm/modules"
+		else
+			echo "# missing on the host: $f" >> "$root/vm/modules"
+		fi
+	done
+else
+	echo "# missing on the host: /lib/modules/${kver:-?} (the modules of ${HM_VM_KERNEL:-the guest kernel})" >> "$root/vm/modules"
+fi
+for tool in ndctl daxctl; do
+	p=$(command -v "$tool" 2>/dev/null || true)
+	[ -n "$p" ] && put_with_libs "$p"
 done
 
 (cd "$root" && find . | cpio -o -H newc --quiet) | gzip -1 > "$out"

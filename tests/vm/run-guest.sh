@@ -11,13 +11,16 @@
 #   summary       NAME RC SECONDS per test, then the boot time and wall time
 #   skip          the reason, when the guest cannot be run here (exit 77)
 # The machine: one vCPU, 2 GiB in two NUMA nodes of 1 GiB, node 1 without
-# CPUs (memory only: the stand-in for a CXL memory expander).
+# CPUs (memory only: the stand-in for a CXL memory expander), and beside
+# that RAM an emulated NVDIMM of HM_VM_PMEM (default 256M; 0: none), label-
+# less, described by ACPI NFIT: guest-dax.sh makes it a device-dax device
+# (/dev/dax0.0) for unit_dax.
 # Exit: 77 (skipped) when QEMU, the 6.1 kernel image or a static busybox is
 # missing; 1 when the guest did not boot; else 0 (result.sh reports each
 # test, a test without a result included).
 # Settings: HM_VM_QEMU, HM_VM_KERNEL (image), HM_VM_BUSYBOX, HM_VM_TIMEOUT
 # (seconds for the whole guest, default 1200), HM_VM_APPEND (more kernel
-# command line).
+# command line), HM_VM_PMEM (the NVDIMM's size).
 set -u
 list=$1
 out=$2
@@ -45,20 +48,33 @@ if ldd "$busybox" >/dev/null 2>&1; then
 fi
 command -v cpio >/dev/null 2>&1 || skip "no cpio (apt-get install cpio)"
 
-HM_VM_BUSYBOX=$busybox "$here/mkinitramfs.sh" "$list" "$out/initramfs.cpio.gz" || {
+HM_VM_BUSYBOX=$busybox HM_VM_KERNEL=$kernel "$here/mkinitramfs.sh" "$list" "$out/initramfs.cpio.gz" || {
 	echo "run-guest: building the initramfs failed" >&2
 	exit 1
 }
 echo "run-guest: kernel $kernel, initramfs $(du -k "$out/initramfs.cpio.gz" | cut -f1) KiB, $(grep -cv '^[[:space:]]*\(#\|$\)' "$list") tests"
+# the NVDIMM: outside the 2 GiB of RAM and its NUMA nodes (maxmem makes
+# room for it above them), so the guest's RAM and nodes are the same with
+# or without it
+pmem=${HM_VM_PMEM:-256M}
+nvdimm=""
+mem=2G
+machine=pc
+if [ "$pmem" != 0 ]; then
+	nvdimm="-object memory-backend-ram,id=nv0,size=$pmem -device nvdimm,id=nvdimm0,memdev=nv0"
+	mem=2G,slots=2,maxmem=4G
+	machine=pc,nvdimm=on
+fi
 t0=$(date +%s)
+# $nvdimm unquoted: its words are QEMU's arguments
 # -nographic: the serial port on stdio (into console.log); -no-reboot and
 # panic=-1: a kernel panic ends QEMU instead of rebooting the guest
 timeout -k 10 "${HM_VM_TIMEOUT:-1200}" "$qemu" \
-	-accel tcg -cpu max -smp 1 -m 2G \
+	-accel tcg -cpu max -smp 1 -m $mem -machine $machine \
 	-object memory-backend-ram,id=m0,size=1G \
 	-object memory-backend-ram,id=m1,size=1G \
 	-numa node,nodeid=0,cpus=0,memdev=m0 \
-	-numa node,nodeid=1,memdev=m1 \
+	-numa node,nodeid=1,memdev=m1 $nvdimm \
 	-kernel "$kernel" -initrd "$out/initramfs.cpio.gz" \
 	-append "console=ttyS0 panic=-1 loglevel=4 rdinit=/init ${HM_VM_APPEND:-}" \
 	-nic none -nographic -monitor none -no-reboot < /dev/null > "$out/console.log" 2>&1
