@@ -502,6 +502,18 @@ __attribute__((constructor(101))) static void preload_init(void)
 	int rc = hm_env_maps(&folio, &min_map);
 	if (!rc)
 		rc = hm_env_setup();
+	if (rc == -EBUSY) {
+		/* a tier's device is another process's (dax: is one process
+		 * per device; a program that forks and execs hands its
+		 * HETMEM_TIER on): this one runs unmanaged, and says so */
+		char prog[256] = "?";
+		ssize_t n = readlink("/proc/self/exe", prog, sizeof(prog) - 1);
+		prog[n > 0 ? n : 1] = 0;
+		fprintf(stderr, "hetmem: %s (pid %d) runs unmanaged: %s\n", prog, (int)getpid(), hm_last_error());
+		atomic_store(&started, true);
+		hm_tls_internal = false;
+		return;
+	}
 	if (rc) {
 		char prog[256] = "?";
 		ssize_t n = readlink("/proc/self/exe", prog, sizeof(prog) - 1);

@@ -49,66 +49,7 @@ static void test_file_round_trip(void **state)
 	assert_int_equal(ti.used, 0);
 	assert_false(ti.coherent);
 
-	/* 8 MiB of each folio size */
-	const size_t fsz[] = {HM_FOLIO_4K, HM_FOLIO_64K, HM_FOLIO_2M};
-	char *p[3];
-	const size_t np = (8u << 20) / PG;
-	for (int k = 0; k < 3; k++) {
-		p[k] = hm_alloc(np * PG, fsz[k]);
-		assert_non_null(p[k]);
-		fill_pattern(p[k], np, 300 + k);
-	}
-	int *st = malloc(np * sizeof(int)), *w = malloc(np * sizeof(int));
-	for (int k = 0; k < 3; k++) {
-		assert_int_equal(hm_migrate(p[k], np * PG, ft, st), np);
-		for (size_t i = 0; i < np; i++)
-			assert_int_equal(st[i], 0);
-		assert_int_equal(hm_where(p[k], np * PG, w), 0);
-		for (size_t i = 0; i < np; i++)
-			assert_int_equal(w[i], ft);
-	}
-	assert_int_equal(hm_tier_info(ft, &ti), 0);
-	assert_int_equal(ti.used, 3 * np * PG);
-	assert_int_equal(ti.pages_in, 3 * np);
-	/* the data really is in the file: the RAM copies are gone */
-	assert_int_equal(stats_now().resident_bytes, 0);
-
-	/* 4K region: explicit migration home */
-	assert_int_equal(hm_migrate(p[0], np * PG, 0, st), np);
-	ASSERT_PATTERN(p[0], np, 300);
-	/* 64K region: CPU faults (with readahead) bring it home */
-	ASSERT_PATTERN(p[1], np, 301);
-	assert_int_equal(hm_where(p[1], np * PG, w), 0);
-	for (size_t i = 0; i < np; i++)
-		assert_int_equal(w[i], 0);
-	/* 2M region: half through faults, half through a move to an emu tier
-	 * and back */
-	ASSERT_PATTERN(p[2], np / 2, 302);
-	int et = EXPECT_OK(hm_tier_add("emu:8M"));
-	assert_int_equal(hm_migrate(p[2] + np / 2 * PG, np / 2 * PG, et, NULL), np / 2);
-	assert_int_equal(hm_where(p[2], np * PG, w), 0);
-	for (size_t i = 0; i < np; i++)
-		assert_int_equal(w[i], i < np / 2 ? 0 : et);
-	assert_int_equal(hm_tier_info(ft, &ti), 0);
-	assert_int_equal(ti.used, 0);
-	assert_int_equal(ti.pages_out, 3 * np);
-	assert_int_equal(ti.errors, 0);
-	/* emu -> file -> RAM */
-	assert_int_equal(hm_migrate(p[2], np * PG, ft, st), np / 2 * 2);
-	assert_int_equal(hm_where(p[2], np * PG, w), 0);
-	for (size_t i = 0; i < np; i++)
-		assert_int_equal(w[i], ft);
-	ASSERT_PATTERN(p[2], np, 302);
-
-	/* new data, another round trip: nothing stale comes back */
-	fill_pattern(p[0], np, 310);
-	assert_int_equal(hm_migrate(p[0], np * PG, ft, NULL), np);
-	assert_int_equal(hm_migrate(p[0], np * PG, 0, NULL), np);
-	ASSERT_PATTERN(p[0], np, 310);
-
-	for (int k = 0; k < 3; k++)
-		assert_int_equal(hm_free(p[k], 0), 0);
-	assert_int_equal(hm_tier_remove(et), 0);
+	tier_round_trip(ft, 300, "file");
 	assert_int_equal(hm_tier_remove(ft), 0);
 	/* the library never deletes the file: it is still there, full size */
 	assert_int_equal(stat(path, &sb), 0);
@@ -129,8 +70,6 @@ static void test_file_round_trip(void **state)
 	assert_int_equal(sb.st_size, 64 << 20);
 	assert_int_equal(hm_tier_remove(ft), 0);
 
-	free(st);
-	free(w);
 	assert_int_equal(unlink(path), 0);
 	assert_int_equal(stat(path, &sb), -1);
 	assert_int_equal(errno, ENOENT);

@@ -73,17 +73,6 @@ static long check(const char *p, size_t np, unsigned seed)
 	return -1;
 }
 
-static size_t count_where(const char *p, size_t np, int tier)
-{
-	int *w = malloc(np * sizeof(int));
-	assert_int_equal(hm_where(p, np * PG, w), 0);
-	size_t n = 0;
-	for (size_t i = 0; i < np; i++)
-		n += w[i] == tier;
-	free(w);
-	return n;
-}
-
 /* pages of [p, +np) the kernel has on node @n */
 static size_t count_node(const char *p, size_t np, int n)
 {
@@ -153,8 +142,8 @@ static void test_move(void **state)
 		for (size_t i = 0; i < np; i++)
 			if (st[i] != (i < np - 512 ? 0 : HM_MIGRATE_SKIPPED))
 				fail_msg("folio %zu: page %zu result %d", fsz[k], i, st[i]);
-		assert_int_equal(count_where(p, np - 512, id), np - 512);
-		assert_int_equal(count_where(p + (np - 512) * PG, 512, HM_WHERE_NONE), 512);
+		assert_int_equal(count_on(p, np - 512, id), np - 512);
+		assert_int_equal(count_on(p + (np - 512) * PG, 512, HM_WHERE_NONE), 512);
 		assert_int_equal(tier_used(id), np - 512);
 		if (real)
 			assert_int_equal(count_node(p, np - 512, node), np - 512);
@@ -169,7 +158,7 @@ static void test_move(void **state)
 		assert_int_equal(hm_migrate(p, np * PG, 0, st), (long)(np - 512));
 		for (size_t i = 0; i < np; i++)
 			assert_int_equal(st[i], i < np - 512 ? 0 : HM_MIGRATE_SKIPPED);
-		assert_int_equal(count_where(p, np - 512, 0), np - 512);
+		assert_int_equal(count_on(p, np - 512, 0), np - 512);
 		assert_int_equal(tier_used(id), 0);
 		if (real)
 			assert_int_equal(count_node(p, np - 512, node), 0);
@@ -201,7 +190,7 @@ static void test_discard(void **state)
 		usleep(10000);
 	assert_int_equal(tier_used(id), np - 64);
 	memset(p, 1, 64 * PG);
-	assert_int_equal(count_where(p, 64, 0), 64);
+	assert_int_equal(count_on(p, 64, 0), 64);
 	if (real)
 		assert_int_equal(count_node(p, 64, node), 0);
 	char *want = malloc(np * PG);
@@ -242,7 +231,7 @@ static void test_budget(void **state)
 	assert_int_equal(hm_budget_set(8 << 20, 0, 0, id), 0);
 	fill(p, np, 920);
 	size_t on = 0;
-	for (int k = 0; k < 600 && (on = count_where(p, np, id)) < np * 3 / 4; k++)
+	for (int k = 0; k < 600 && (on = count_on(p, np, id)) < np * 3 / 4; k++)
 		usleep(50000);
 	if (on < np * 3 / 4)
 		fail_msg("only %zu of %zu pages went to %s within 30 s", on, np, spec);
@@ -252,7 +241,7 @@ static void test_budget(void **state)
 	       (unsigned long long)(s.resident_bytes >> 10));
 	assert_true(s.resident_bytes <= (10u << 20));
 	/* the tier's count is its pages (read again while the reclaimer moves) */
-	for (int k = 0; k < 200 && tier_used(id) != (on = count_where(p, np, id)); k++)
+	for (int k = 0; k < 200 && tier_used(id) != (on = count_on(p, np, id)); k++)
 		usleep(20000);
 	assert_int_equal(tier_used(id), on);
 	if (real) {
@@ -275,7 +264,7 @@ static void test_budget(void **state)
 		printf("no write tracking or sampling here: the used range's return is not tested\n");
 	} else {
 		size_t back = 0;
-		for (int k = 0; k < 600 && (back = count_where(p, 256, 0)) < 256 * 3 / 4; k++) {
+		for (int k = 0; k < 600 && (back = count_on(p, 256, 0)) < 256 * 3 / 4; k++) {
 			for (size_t i = 0; i < 256; i++)
 				p[i * PG] ^= 1;
 			usleep(50000);

@@ -359,17 +359,6 @@ static enum kind wb_kind(size_t pg)
 	return mix[pg % 8];
 }
 
-/* how many of @np pages at @p are on tier @tier */
-static size_t count_on(const char *p, size_t np, int tier)
-{
-	int *w = malloc(np * sizeof(int));
-	assert_int_equal(hm_where(p, np * PG, w), 0);
-	size_t n = 0;
-	for (size_t i = 0; i < np; i++)
-		n += w[i] == tier;
-	free(w);
-	return n;
-}
 
 /* wait (HM_WAIT_CAP_MS at most) for @want pages of @p on @tier; returns
  * how many are */

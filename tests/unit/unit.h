@@ -187,4 +187,116 @@ static inline int unit_teardown_shutdown(void **state)
 	return 0;
 }
 
+
+/* how many of @np pages at @p are on tier @tier */
+static inline size_t count_on(const char *p, size_t np, int tier)
+{
+	int *w = malloc(np * sizeof(int));
+	assert_int_equal(hm_where(p, np * PG, w), 0);
+	size_t n = 0;
+	for (size_t i = 0; i < np; i++)
+		n += w[i] == tier;
+	free(w);
+	return n;
+}
+
+/* Data of every folio size (8 MiB each, patterns from @seed) to device
+ * tier @ft (@what names it) and back: explicitly, by CPU faults (with
+ * readahead), and through an "emu:8M" tier it is moved to and from; then a
+ * second round trip with new data.  Every page's result, place and data
+ * are checked, and the tier's counts (empty to start with). */
+static inline void tier_round_trip(int ft, unsigned seed, const char *what)
+{
+	struct hm_tier_info ti;
+	/* 8 MiB of each folio size */
+	const size_t fsz[] = {HM_FOLIO_4K, HM_FOLIO_64K, HM_FOLIO_2M};
+	char *p[3];
+	const size_t np = (8u << 20) / PG;
+	for (int k = 0; k < 3; k++) {
+		p[k] = hm_alloc(np * PG, fsz[k]);
+		assert_non_null(p[k]);
+		fill_pattern(p[k], np, seed + k);
+	}
+	int *st = malloc(np * sizeof(int)), *w = malloc(np * sizeof(int));
+	for (int k = 0; k < 3; k++) {
+		assert_int_equal(hm_migrate(p[k], np * PG, ft, st), np);
+		for (size_t i = 0; i < np; i++)
+			assert_int_equal(st[i], 0);
+		assert_int_equal(hm_where(p[k], np * PG, w), 0);
+		for (size_t i = 0; i < np; i++)
+			assert_int_equal(w[i], ft);
+	}
+	assert_int_equal(hm_tier_info(ft, &ti), 0);
+	assert_int_equal(ti.used, 3 * np * PG);
+	assert_int_equal(ti.pages_in, 3 * np);
+	/* the data really is on the tier: the RAM copies are gone */
+	assert_int_equal(stats_now().resident_bytes, 0);
+
+	/* 4K region: explicit migration home */
+	assert_int_equal(hm_migrate(p[0], np * PG, 0, st), np);
+	ASSERT_PATTERN(p[0], np, seed);
+	/* 64K region: CPU faults (with readahead) bring it home */
+	ASSERT_PATTERN(p[1], np, seed + 1);
+	assert_int_equal(hm_where(p[1], np * PG, w), 0);
+	for (size_t i = 0; i < np; i++)
+		assert_int_equal(w[i], 0);
+	/* 2M region: half through faults, half through a move to an emu tier
+	 * and back */
+	ASSERT_PATTERN(p[2], np / 2, seed + 2);
+	int et = EXPECT_OK(hm_tier_add("emu:8M"));
+	/* Once in the 6.1 guest under TCG on a loaded host this move gave
+	 * 512 of 1024 pages (the statuses were not recorded then; not seen in
+	 * five runs since).  The likely cause: a folio the faults' readahead
+	 * is still fetching (the handler fetches it after waking the faulting
+	 * thread) is locked, and its pages answer -EBUSY.  So -EBUSY is tried
+	 * again (pages already on emu are skipped) and says so; any other
+	 * answer fails with the page's status. */
+	long moved = 0;
+	for (int tries = 0;; tries++) {
+		long m = hm_migrate(p[2] + np / 2 * PG, np / 2 * PG, et, st);
+		assert_true(m >= 0);
+		moved += m;
+		size_t busy = 0;
+		for (size_t i = 0; i < np / 2; i++) {
+			if (st[i] == -EBUSY)
+				busy++;
+			else if (st[i])
+				fail_msg("%s -> emu: page %zu: %d (%s); '%s'", what, i, st[i], strerror(-st[i]),
+					 hm_last_error());
+		}
+		if (!busy)
+			break;
+		if (tries == 100)
+			fail_msg("%s -> emu: %zu pages still -EBUSY after 100 tries", what, busy);
+		printf("%s -> emu: %zu pages busy (a readahead in flight), trying again\n", what, busy);
+		usleep(10000);
+	}
+	assert_int_equal(moved, np / 2);
+	assert_int_equal(hm_where(p[2], np * PG, w), 0);
+	for (size_t i = 0; i < np; i++)
+		assert_int_equal(w[i], i < np / 2 ? 0 : et);
+	assert_int_equal(hm_tier_info(ft, &ti), 0);
+	assert_int_equal(ti.used, 0);
+	assert_int_equal(ti.pages_out, 3 * np);
+	assert_int_equal(ti.errors, 0);
+	/* emu -> the tier -> RAM */
+	assert_int_equal(hm_migrate(p[2], np * PG, ft, st), np);
+	assert_int_equal(hm_where(p[2], np * PG, w), 0);
+	for (size_t i = 0; i < np; i++)
+		assert_int_equal(w[i], ft);
+	ASSERT_PATTERN(p[2], np, seed + 2);
+
+	/* new data, another round trip: nothing stale comes back */
+	fill_pattern(p[0], np, seed + 10);
+	assert_int_equal(hm_migrate(p[0], np * PG, ft, NULL), np);
+	assert_int_equal(hm_migrate(p[0], np * PG, 0, NULL), np);
+	ASSERT_PATTERN(p[0], np, seed + 10);
+
+	for (int k = 0; k < 3; k++)
+		assert_int_equal(hm_free(p[k], 0), 0);
+	assert_int_equal(hm_tier_remove(et), 0);
+	free(st);
+	free(w);
+}
+
 #endif
