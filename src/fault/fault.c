@@ -336,6 +336,9 @@ int hm_folio_fetch(struct hm_region *r, size_t head, bool wake)
 			ret = rc;
 		i = j;
 	}
+	/* its pages read soft-dirty now (Linux 6.1 marks a page UFFDIO_COPY
+	 * placed): not a write of the program's (track/write.c) */
+	atomic_fetch_or_explicit(&r->words[head], PW_PLACED, memory_order_relaxed);
 	if (wake)
 		hm_prim_uffd_wake(hm_g.uffd, r->base + (head << HM_PAGE_SHIFT), fp << HM_PAGE_SHIFT);
 	return ret;

@@ -844,6 +844,8 @@ static long cmove_commit(struct hm_region *r, struct mfolio *f, int tier, struct
 	}
 	if (failed)
 		HM_COUNT(migrate_failures, failed);
+	if (in + out) /* migrated pages read soft-dirty on 6.1 (track/write.c) */
+		atomic_fetch_or_explicit(&r->words[f->head], PW_PLACED, memory_order_relaxed);
 	if (host_left)
 		HM_COUNT(resident_pages, -(uint64_t)host_left);
 	if (out) {

@@ -75,9 +75,6 @@ HM_HIDDEN uint64_t hm_writeback_pass(struct hm_victim *buf, size_t keep, size_t 
 /* The tier a demotion to the budget's compressed tier goes to instead, now
  * that its pool is full (writeback's next tier), or -1 */
 HM_HIDDEN int hm_writeback_spill_tier(void);
-/* Whether folio @head of @r was last demoted at or after @since_ms
- * (hm_clock_ms) */
-HM_HIDDEN bool hm_policy_demoted_since(struct hm_region *r, size_t head, uint32_t since_ms);
 /* Ask the reclaimer to bring folio @head of @r, on a coherent tier, back
  * to local memory (it was seen used). */
 HM_HIDDEN void hm_reclaim_promote_folio(struct hm_region *r, size_t head);

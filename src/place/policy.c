@@ -110,17 +110,6 @@ void hm_policy_event(struct hm_region *r, size_t head, enum hm_event ev)
 		heat_fetched(r, head, now);
 }
 
-bool hm_policy_demoted_since(struct hm_region *r, size_t head, uint32_t since_ms)
-{
-	size_t f = head >> (r->folio_shift - HM_PAGE_SHIFT);
-	struct hm_pstate ps = ps_load(r, f);
-	if (!ps.demoted)
-		return false;
-	uint32_t now = hm_clock_ms();
-	uint16_t age = (uint16_t)((uint16_t)((now >> 4) | 1) - ps.demoted); /* 16 ms units, wraps at ~17 min */
-	return (uint32_t)age <= ((now - since_ms) >> 4) + 1;
-}
-
 void hm_policy_demoted(struct hm_region *r, size_t head)
 {
 	size_t f = head >> (r->folio_shift - HM_PAGE_SHIFT);

@@ -15,7 +15,10 @@
  *                       whoever unlocks must UFFDIO_WAKE the folio
  *   bit   5     NOREAD  hm_protect() removed read access
  *   bit   6     NOWRITE hm_protect() removed write access
- *   bit   7     (free)
+ *   bit   7     PLACED  hetmem placed the folio in the page table (a fetch,
+ *                       a move) since the last soft-dirty scan (head word
+ *                       only; track/write.c: its soft-dirty bit is not a
+ *                       write of the program's)
  *   bits  8-11  TIER    tier id when LOC == TIER (HM_MAX_TIERS = 16)
  *   bit  12     DISCARD a madvise(DONTNEED) event arrived while the folio
  *                       was locked: applied by whoever unlocks it
@@ -67,6 +70,7 @@ enum hm_loc {
 #define PW_GONE (1ull << 13)
 #define PW_SELFZAP (1ull << 14)
 #define PW_SAMPLED (1ull << 15)
+#define PW_PLACED (1ull << 7)
 #define PW_PENDING (PW_DISCARD | PW_GONE)
 #define PW_SLOT_SHIFT 16
 #define PW_SLOT_MAX ((1ull << 48) - 1)
@@ -78,7 +82,7 @@ static inline unsigned pw_loc(uint64_t w) { return (unsigned)(w & PW_LOC_MASK); 
 static inline int pw_tier(uint64_t w) { return (int)((w & PW_TIER_MASK) >> PW_TIER_SHIFT); }
 static inline uint64_t pw_slot(uint64_t w) { return w >> PW_SLOT_SHIFT; }
 /* Bits a location change keeps: they belong to other parties. */
-#define PW_KEEP (PW_MOVING | PW_WAITERS | PW_PROT_MASK | PW_PENDING | PW_SELFZAP | PW_SAMPLED)
+#define PW_KEEP (PW_MOVING | PW_WAITERS | PW_PROT_MASK | PW_PENDING | PW_SELFZAP | PW_SAMPLED | PW_PLACED)
 /* Set a word's location (the caller holds the folio lock); a CAS loop, since
  * event handling may set PENDING bits on tail words concurrently. */
 static inline uint64_t pw_set(hm_pw_t *p, unsigned loc, int tier, uint64_t slot)

@@ -36,14 +36,7 @@ struct hm_page_region {
 #define HM_PAGE_IS_PRESENT (1ull << 3)
 #define PM_SOFT_DIRTY (1ull << 55)
 
-/* The previous scan's start (hm_clock_ms), 0 before the first. */
-static uint32_t prev_scan_ms;
-
-/* One event per written folio in [start, end) of @r; @last dedupes.  A
- * folio on a coherent tier moved there since the previous scan is not
- * taken as written: Linux 6.1 reports a page move_pages migrated as
- * soft-dirty (measured in the 6.1 guest: each scan took the pages demoted
- * since the last for written, asked them all back and churned the budget). */
+/* One event per written folio in [start, end) of @r; @last dedupes. */
 static void written(struct hm_region *r, uintptr_t start, uintptr_t end, size_t *last)
 {
 	uintptr_t base = r->base;
@@ -59,9 +52,6 @@ static void written(struct hm_region *r, uintptr_t start, uintptr_t end, size_t 
 		*last = head + 1;
 		unsigned loc = pw_loc(atomic_load_explicit(&r->words[head], memory_order_relaxed));
 		if (loc != HM_LOC_HOST && loc != HM_LOC_MAPPED) /* in the page table */
-			continue;
-		if (loc == HM_LOC_MAPPED && T.wr_avail == WR_SOFTDIRTY && prev_scan_ms &&
-		    hm_policy_demoted_since(r, head, prev_scan_ms))
 			continue;
 		hm_policy_event(r, head, HM_EV_WRITE);
 		HM_COUNT(track_written, 1);
@@ -105,11 +95,23 @@ static uint64_t scan_wpasync(struct hm_region *r)
 	return pages;
 }
 
+/*
+ * Soft-dirty bits hetmem set itself.  Linux 6.1 reports as soft-dirty a
+ * page UFFDIO_COPY placed (a fetch for a read fault) and a page move_pages
+ * migrated (a coherent tier's move): taken for writes, every fetched folio
+ * counted one access for two, and every folio moved to a NUMA node since
+ * the last scan was asked back (in the 6.1 guest each scan took the 12000
+ * pages demoted since the last for written and churned the budget at
+ * 9-12 MiB/s).  So whoever places a folio marks its head word PLACED, and
+ * this scan takes a folio so marked for not written, and clears the mark
+ * of every folio it visits.
+ */
 static void scan_softdirty(struct hm_region *r)
 {
 	uint64_t ents[1024];
-	size_t last = 0;
+	size_t last = 0, fp = region_folio_pages(r);
 	uintptr_t base = r->base;
+	bool placed = false; /* the current folio's mark (a read may end mid-folio) */
 	for (size_t i = 0; i < r->npages;) {
 		size_t chunk = r->npages - i < 1024 ? r->npages - i : 1024;
 		unsigned fs = hm_fd_enter(); /* fdguard.c: never the program's file */
@@ -118,18 +120,22 @@ static void scan_softdirty(struct hm_region *r)
 		if (got <= 0)
 			return;
 		size_t m = (size_t)got / 8;
-		for (size_t k = 0; k < m; k++)
-			if (ents[k] & PM_SOFT_DIRTY) {
-				uintptr_t a = base + ((i + k) << HM_PAGE_SHIFT);
+		for (size_t k = 0; k < m; k++) {
+			size_t pg = i + k;
+			if (!(pg & (fp - 1)))
+				placed = atomic_fetch_and_explicit(&r->words[pg], ~PW_PLACED, memory_order_relaxed) &
+					 PW_PLACED;
+			if ((ents[k] & PM_SOFT_DIRTY) && !placed) {
+				uintptr_t a = base + (pg << HM_PAGE_SHIFT);
 				written(r, a, a + HM_PAGE_SIZE, &last);
 			}
+		}
 		i += m;
 	}
 }
 
 void hm_trk_write_scan(struct hm_region **rs, size_t n)
 {
-	uint32_t start = hm_clock_ms();
 	enum wr_mech wr = T.wr_avail;
 	if (wr == WR_WPASYNC && T.pm_fd < 0)
 		T.pm_fd = hm_fd_open("/proc/self/pagemap", O_RDONLY, 0, &T.pm_fd);
@@ -154,6 +160,5 @@ void hm_trk_write_scan(struct hm_region **rs, size_t n)
 		if (w != 1)
 			return;
 	}
-	prev_scan_ms = start | 1; /* (never 0) */
 	HM_COUNT(track_write_scans, 1);
 }
