@@ -576,7 +576,8 @@ static void wp_run_prepare(struct hm_region *r, struct mfolio *fs, size_t k, siz
 static void commit_words(struct hm_region *r, struct mfolio *f, struct hm_tier *t);
 static void selfzap_wait(struct hm_region *r, size_t first, size_t last);
 
-/* Commit the written run fs[k..e) (all wp_run, rc 0): one discard, one
+/* Commit the written run fs[k..e) (all WP, rc 0; a single folio is a run
+ * of one): one discard, one
  * wait for the handler, the words, one unprotect.  On a failed discard the
  * RAM copies stay authoritative: every folio of the run gets its rc. */
 static void wp_run_commit(struct hm_region *r, struct mfolio *fs, size_t k, size_t e, struct hm_tier *t)
@@ -588,6 +589,8 @@ static void wp_run_commit(struct hm_region *r, struct mfolio *fs, size_t k, size
 	for (size_t i = first; i < last; i++)
 		atomic_fetch_or(&r->words[i], PW_SELFZAP);
 	int rc = hm_prim_madvise((void *)addr, len, MADV_DONTNEED);
+	/* the handler clears SELFZAP when it sees the REMOVE event; with no
+	 * event (failure, or a kernel without REMOVE events) we do */
 	if (rc || !hm_g.feat.event_remove)
 		for (size_t i = first; i < last; i++)
 			atomic_fetch_and(&r->words[i], ~PW_SELFZAP);
@@ -651,30 +654,11 @@ static void commit_words(struct hm_region *r, struct mfolio *f, struct hm_tier *
 /* Commit a demotion: the words point at the tier; RAM copies go. */
 static int demote_commit(struct hm_region *r, struct mfolio *f, struct hm_tier *t)
 {
-	size_t fp = region_folio_pages(r);
-	size_t len = fp << HM_PAGE_SHIFT;
-	uintptr_t addr = r->base + (f->head << HM_PAGE_SHIFT);
-	if (f->wp) {
-		for (size_t i = f->head; i < f->head + fp; i++)
-			atomic_fetch_or(&r->words[i], PW_SELFZAP);
-		int rc = hm_prim_madvise((void *)addr, len, MADV_DONTNEED);
-		/* the handler clears SELFZAP when it sees the REMOVE event; with
-		 * no event (failure, or a kernel without REMOVE events) we do */
-		if (rc || !hm_g.feat.event_remove)
-			for (size_t i = f->head; i < f->head + fp; i++)
-				atomic_fetch_and(&r->words[i], ~PW_SELFZAP);
-		if (rc) {
-			/* the RAM copy stays authoritative */
-			uffd_wp_retry(addr, len, false);
-			free_slots(t, f->slots, fp);
-			return rc;
-		}
-		if (hm_g.feat.event_remove)
-			selfzap_wait(r, f->head, f->head + fp);
+	if (f->wp) { /* a run of one */
+		wp_run_commit(r, f, 0, 1, t);
+		return f->rc;
 	}
 	commit_words(r, f, t);
-	if (f->wp)
-		uffd_wp_retry(addr, len, false);
 	return 0;
 }
 
