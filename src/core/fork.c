@@ -50,11 +50,24 @@ static void fork_bring_home(void)
 	free(rs);
 }
 
+/* The fork handlers run on the program's thread, and what they allocate
+ * (hm_regions_snapshot's array, track.c's lists) must be glibc's, as in any
+ * hetmem code: the program's malloc is mimalloc behind the mmap interposer,
+ * and a fresh mimalloc segment mapped while fork_bring_home holds the region
+ * table's read lock would wait for its write lock (table_insert) for ever (a
+ * program whose first act is fork: /usr/bin/time).  The thread's flag is
+ * kept across fork() here and restored in both processes; one fork at a time
+ * holds fork_lock for writing, so one saved value suffices. */
+static bool fork_saved_internal;
+
 void hm_fork_prepare(void)
 {
 	if (!atomic_load(&hm_g.initialised))
 		return;
+	bool was = hm_tls_internal;
+	hm_tls_internal = true;
 	pthread_rwlock_wrlock(&hm_g.fork_lock);
+	fork_saved_internal = was;
 	/* samples (track.c) are absent pages: the child would read zeros */
 	hm_track_restore_all();
 	if (!(hm_g.cfg_flags & HM_CFG_NO_FORK_HOME))
@@ -68,7 +81,9 @@ void hm_fork_parent(void)
 	if (!atomic_load(&hm_g.initialised))
 		return;
 	pthread_rwlock_unlock(&hm_g.regions_lock);
+	bool was = fork_saved_internal;
 	pthread_rwlock_unlock(&hm_g.fork_lock);
+	hm_tls_internal = was;
 }
 
 /* In the child, pages still on a device (HM_CFG_NO_FORK_HOME, or a failed
@@ -115,6 +130,7 @@ void hm_fork_child(void)
 	 * memory is ordinary memory.  hetmem is off here. */
 	hm_g.in_child = true;
 	atomic_store(&hm_g.initialised, false);
+	hm_tls_internal = fork_saved_internal;
 }
 
 void hm_fork_install(void)
