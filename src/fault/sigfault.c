@@ -38,8 +38,9 @@
  * fault path takes only locks that the thread cannot be holding when it
  * touches managed memory (folio locks by trylock, the region table's read
  * lock, the tracker's mutex, rc_lock to kick the reclaimer, the tier slot locks),
- * and allocates nothing (the staging page and bounce buffers are mapped
- * once per thread).
+ * and allocates only from glibc (hm_tls_internal is set while it runs: the
+ * compressed tier grows its pool from a fault here); the staging page and
+ * bounce buffers are mapped once per thread.
  */
 #include "internal.h"
 #include "os/uffd_compat.h"
@@ -315,7 +316,17 @@ static void on_sigbus(int sig, siginfo_t *si, void *uc)
 {
 	int saved = errno;
 	if (si->si_code == BUS_ADRERR) {
+		/* hetmem code on the program's thread: what it allocates (the
+		 * compressed tier grows its pool in z_write) is glibc's, never
+		 * the program's mimalloc, whose memory is managed: a fault
+		 * taken inside this handler would find SIGBUS blocked and kill
+		 * the process.  glibc's malloc cannot be interrupted here with
+		 * its lock held: this thread was touching managed memory, which
+		 * glibc's allocator never does. */
+		bool was = hm_tls_internal;
+		hm_tls_internal = true;
 		int rc = hm_fault_local((uintptr_t)si->si_addr, is_write(uc));
+		hm_tls_internal = was;
 		if (rc == 1) {
 			errno = saved;
 			return;

@@ -22,9 +22,9 @@
 #include <strings.h>
 #include <unistd.h>
 
-static __thread char last_error[256];
-static __thread int last_errno;  /* the errno of the last message, 0 if none */
-static __thread size_t last_len; /* its length before " (strerror)" */
+static __thread char last_error[256] __attribute__((tls_model("initial-exec")));
+static __thread int last_errno __attribute__((tls_model("initial-exec")));  /* the errno of the last message, 0 if none */
+static __thread size_t last_len __attribute__((tls_model("initial-exec"))); /* its length before " (strerror)" */
 
 /* The message and " (the errno's text)", except for E2BIG, whose text
  * ("Argument list too long") is about exec and fits nothing hetmem says. */

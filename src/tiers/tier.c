@@ -474,7 +474,7 @@ void hm_tier_free(struct hm_tier *t, uint64_t handle, size_t n)
 #define TIER_RETRIES 3
 
 /* The generation of each tier this thread has attached to (ops->attach). */
-static __thread uint64_t attached[HM_MAX_TIERS];
+static __thread uint64_t attached[HM_MAX_TIERS] __attribute__((tls_model("initial-exec")));
 
 static inline int tier_attach(struct hm_tier *t)
 {

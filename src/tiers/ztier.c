@@ -142,7 +142,7 @@ struct zthread {
 };
 static pthread_key_t zkey;
 static pthread_once_t zkey_once = PTHREAD_ONCE_INIT;
-static __thread struct zthread zthr;
+static __thread struct zthread zthr __attribute__((tls_model("initial-exec")));
 
 static void zthread_exit(void *p)
 {
