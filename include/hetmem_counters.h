@@ -101,7 +101,8 @@
 	X(coherent_pages_out, COPY, coherent_pages_out, "pages moved onto a coherent tier (a NUMA node)")             \
 	X(coherent_pages_in, COPY, coherent_pages_in, "pages moved back from a coherent tier to local memory")        \
 	X(coherent_promote_asks, COPY, coherent_promote_asks, "folios on a coherent tier seen used: asked back")      \
-	X(numa_bind_failures, COPY, numa_bind_failures, "managed ranges that could not be bound to the local nodes")
+	X(numa_bind_failures, COPY, numa_bind_failures, "managed ranges that could not be bound to the local nodes")  \
+	X(readahead_zero_folios, COPY, readahead_zero_folios, "... of them first touches filled ahead (fault-around)")
 /* clang-format on */
 
 #endif

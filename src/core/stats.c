@@ -81,10 +81,10 @@ size_t hm_stats_text_moves(char *buf, size_t len, const struct hm_stats *s)
 	char a[32], b[32];
 	size_t n = 0;
 	TEXT_P("  faults %llu (zero-fill %llu, fetched from tier %llu, waited on move %llu, wp %llu), readahead folios "
-	       "%llu\n",
+	       "%llu (first touches filled ahead %llu)\n",
 	       (unsigned long long)s->faults, (unsigned long long)s->faults_zero, (unsigned long long)s->faults_fetch,
 	       (unsigned long long)s->faults_wait, (unsigned long long)s->faults_wp,
-	       (unsigned long long)s->readahead_folios);
+	       (unsigned long long)s->readahead_folios, (unsigned long long)s->readahead_zero_folios);
 	hm_fmt_bytes(a, sizeof(a), s->bytes_demoted);
 	hm_fmt_bytes(b, sizeof(b), s->bytes_promoted);
 	TEXT_P("  demoted %llu pages (%s), promoted %llu pages (%s), tier-to-tier %llu pages\n",

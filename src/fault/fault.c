@@ -348,27 +348,45 @@ int hm_folio_fetch(struct hm_region *r, size_t head, bool wake)
 /* The handler thread                                                       */
 /* ---------------------------------------------------------------------- */
 
-static void fault_readahead(struct hm_region *r, size_t head)
+/* The readahead window after a fault on folio @head: while faults come in
+ * order it doubles up to readahead_max folios; a fault out of order resets
+ * it (0: no readahead now).  r->last_fault holds the folio expected next,
+ * plus one; hm_ra_done records how far the readahead went. */
+static unsigned ra_window(struct hm_region *r, size_t head)
 {
 	if (hm_g.readahead_max == HM_READAHEAD_OFF)
-		return;
-	size_t fp = region_folio_pages(r);
-	uintptr_t f = head / fp;
-	uintptr_t expect = atomic_load(&r->last_fault);
+		return 0;
+	uintptr_t f = head / region_folio_pages(r);
 	unsigned win = atomic_load(&r->ra_window);
-	if (expect != f + 1) { /* last_fault holds the expected folio + 1 */
+	if (atomic_load(&r->last_fault) != f + 1) {
 		atomic_store(&r->ra_window, 1);
 		atomic_store(&r->last_fault, f + 2);
-		return;
+		return 0;
 	}
 	win = win * 2 > hm_g.readahead_max ? hm_g.readahead_max : win * 2;
 	atomic_store(&r->ra_window, win);
+	return win;
+}
+
+/* @k folios after folio @head were brought in: the next fault in order is
+ * the one after them */
+static void ra_done(struct hm_region *r, size_t head, size_t k)
+{
+	atomic_store(&r->last_fault, head / region_folio_pages(r) + k + 2);
+}
+
+/* Swap readahead: after a fault that fetched folio @head from a tier, the
+ * next folios on a tier come in too (the faulting thread already runs). */
+static void fault_readahead(struct hm_region *r, size_t head)
+{
+	unsigned win = ra_window(r, head);
+	if (!win)
+		return;
+	size_t fp = region_folio_pages(r);
 	size_t k;
-	for (k = 1; k <= win; k++) {
-		size_t h = head + k * fp;
-		if (h >= r->npages)
-			break;
-		if (pw_loc(atomic_load(&r->words[h])) != HM_LOC_TIER)
+	for (k = 0; k < win; k++) {
+		size_t h = head + (k + 1) * fp;
+		if (h >= r->npages || pw_loc(atomic_load(&r->words[h])) != HM_LOC_TIER)
 			break;
 		if (!hm_folio_trylock(r, h, NULL))
 			break;
@@ -376,7 +394,64 @@ static void fault_readahead(struct hm_region *r, size_t head)
 			HM_COUNT(readahead_folios, 1);
 		hm_folio_unlock(r, h);
 	}
-	atomic_store(&r->last_fault, f + k + 1);
+	ra_done(r, head, k);
+}
+
+/* First-touch fault-around: after a first touch of folio @head (placed, its
+ * thread not woken yet), the next never-populated folios of the window are
+ * filled in the same way with one more ioctl, before the thread is woken.  A
+ * program filling a fresh buffer in order (a bytearray, an array's
+ * initialisation, a heap growing) then takes one userfaultfd round trip per
+ * window instead of one per page; woken after the fill, it does not chase
+ * the fill-around and fault on its next page meanwhile.  Zeros are copied
+ * (real pages) when the fault was a write, else the zero page is mapped. */
+static void zero_around(struct hm_region *r, size_t head, bool write)
+{
+	unsigned win = ra_window(r, head);
+	if (!win)
+		return;
+	size_t fp = region_folio_pages(r);
+	size_t first = head + fp, end = first;
+	size_t most = BOUNCE_SIZE >> HM_PAGE_SHIFT; /* zero_src's size: copied zeros */
+	while ((end - first) / fp < win && end + fp <= r->npages && end + fp - first <= most) {
+		size_t k;
+		for (k = end; k < end + fp; k++)
+			if (pw_loc(atomic_load(&r->words[k])) != HM_LOC_NONE)
+				break;
+		if (k < end + fp || !hm_folio_trylock(r, end, NULL))
+			break;
+		for (k = end; k < end + fp; k++)
+			if (pw_loc(atomic_load(&r->words[k])) != HM_LOC_NONE)
+				break;
+		if (k < end + fp) {
+			hm_folio_unlock(r, end);
+			break;
+		}
+		end += fp;
+	}
+	if (end == first) {
+		ra_done(r, head, 0);
+		return;
+	}
+	size_t placed = 0;
+	zero_for_write = write;
+	fill_upto(r->base + (first << HM_PAGE_SHIFT), NULL, (end - first) << HM_PAGE_SHIFT, false, &placed);
+	zero_for_write = false;
+	size_t done = placed >> HM_PAGE_SHIFT;
+	for (size_t k = first; k < first + done; k++)
+		pw_set(&r->words[k], HM_LOC_HOST, 0, 0);
+	HM_COUNT(resident_pages, done);
+	for (size_t h = first; h < end; h += fp) {
+		if (h + fp <= first + done) {
+			atomic_fetch_or_explicit(&r->words[h], PW_PLACED, memory_order_relaxed);
+			HM_COUNT(readahead_folios, 1);
+			HM_COUNT(readahead_zero_folios, 1);
+		}
+		hm_folio_unlock(r, h);
+		if (h + fp <= first + done)
+			hm_policy_event(r, h, HM_EV_FIRST_TOUCH);
+	}
+	ra_done(r, head, (end - first) / fp);
 }
 
 static bool in_staging(uintptr_t a)
@@ -483,14 +558,19 @@ static void serve_fault(const struct uffd_msg *m)
 	bool hint;
 	struct timespec c0 = {0, 0};
 	unsigned loc = fault_begin(r, i, head, &hint, &c0); /* counted before the fetch wakes the thread */
-	zero_for_write = m->arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WRITE;
+	bool write = m->arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WRITE;
+	zero_for_write = write;
 	/* without UFFDIO_POISON, a lost page is fenced before the thread is
-	 * woken (poison.c): woken now, it would only fault again */
-	int rc = hm_folio_fetch(r, head, hm_g.feat.poison);
+	 * woken (poison.c): woken now, it would only fault again.  A first
+	 * touch wakes after its fill-around. */
+	bool wake_now = hm_g.feat.poison && loc != HM_LOC_NONE;
+	int rc = hm_folio_fetch(r, head, wake_now);
 	zero_for_write = false;
+	if (!rc && loc == HM_LOC_NONE)
+		zero_around(r, head, write);
 	if (rc == -EIO && !hm_g.feat.poison)
 		hm_poison_fence(r, head, (uintptr_t)m->arg.pagefault.address, tid);
-	else if (rc || !hm_g.feat.poison)
+	else if (rc || !wake_now)
 		hm_prim_uffd_wake(hm_g.uffd, r->base + (head << HM_PAGE_SHIFT), fp << HM_PAGE_SHIFT);
 	hm_folio_unlock(r, head);
 	fault_end(r, head, loc, hint, rc, &c0);
