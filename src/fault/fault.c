@@ -351,7 +351,7 @@ int hm_folio_fetch(struct hm_region *r, size_t head, bool wake)
 /* The readahead window after a fault on folio @head: while faults come in
  * order it doubles up to readahead_max folios; a fault out of order resets
  * it (0: no readahead now).  r->last_fault holds the folio expected next,
- * plus one; hm_ra_done records how far the readahead went. */
+ * plus one; ra_done records how far the readahead went. */
 static unsigned ra_window(struct hm_region *r, size_t head)
 {
 	if (hm_g.readahead_max == HM_READAHEAD_OFF)
@@ -376,12 +376,13 @@ static void ra_done(struct hm_region *r, size_t head, size_t k)
 }
 
 /* Swap readahead: after a fault that fetched folio @head from a tier, the
- * next folios on a tier come in too (the faulting thread already runs). */
-static void fault_readahead(struct hm_region *r, size_t head)
+ * next @win folios on a tier come in too, before the faulting thread is
+ * woken: woken first, a thread reading in order faults on the next folio
+ * while the handler is still fetching it, and pays a round trip per folio
+ * after all (as the kernel's swap readahead, the faulting access waits for
+ * the cluster). */
+static void fault_readahead(struct hm_region *r, size_t head, unsigned win)
 {
-	unsigned win = ra_window(r, head);
-	if (!win)
-		return;
 	size_t fp = region_folio_pages(r);
 	size_t k;
 	for (k = 0; k < win; k++) {
@@ -405,11 +406,8 @@ static void fault_readahead(struct hm_region *r, size_t head)
  * window instead of one per page; woken after the fill, it does not chase
  * the fill-around and fault on its next page meanwhile.  Zeros are copied
  * (real pages) when the fault was a write, else the zero page is mapped. */
-static void zero_around(struct hm_region *r, size_t head, bool write)
+static void zero_around(struct hm_region *r, size_t head, bool write, unsigned win)
 {
-	unsigned win = ra_window(r, head);
-	if (!win)
-		return;
 	size_t fp = region_folio_pages(r);
 	size_t first = head + fp, end = first;
 	size_t most = BOUNCE_SIZE >> HM_PAGE_SHIFT; /* zero_src's size: copied zeros */
@@ -563,19 +561,20 @@ static void serve_fault(const struct uffd_msg *m)
 	/* without UFFDIO_POISON, a lost page is fenced before the thread is
 	 * woken (poison.c): woken now, it would only fault again.  A first
 	 * touch wakes after its fill-around. */
-	bool wake_now = hm_g.feat.poison && loc != HM_LOC_NONE;
+	unsigned win = loc == HM_LOC_NONE || loc == HM_LOC_TIER ? ra_window(r, head) : 0;
+	bool wake_now = hm_g.feat.poison && !win;
 	int rc = hm_folio_fetch(r, head, wake_now);
 	zero_for_write = false;
-	if (!rc && loc == HM_LOC_NONE)
-		zero_around(r, head, write);
+	if (!rc && win && loc == HM_LOC_NONE)
+		zero_around(r, head, write, win);
+	else if (!rc && win)
+		fault_readahead(r, head, win);
 	if (rc == -EIO && !hm_g.feat.poison)
 		hm_poison_fence(r, head, (uintptr_t)m->arg.pagefault.address, tid);
 	else if (rc || !wake_now)
 		hm_prim_uffd_wake(hm_g.uffd, r->base + (head << HM_PAGE_SHIFT), fp << HM_PAGE_SHIFT);
 	hm_folio_unlock(r, head);
 	fault_end(r, head, loc, hint, rc, &c0);
-	if (loc == HM_LOC_TIER && !rc)
-		fault_readahead(r, head);
 	hm_region_put(r);
 }
 

@@ -25,7 +25,13 @@ if [ -z "$pid" ]; then
 	exit 1
 fi
 
-"$hetmem" stat $pid >"$tmp/o" 2>&1
+# the counters are published every 250 ms: a program that got ready sooner
+# (its first touches filled ahead) may not have published its faults yet
+for _ in $(seq 20); do
+	"$hetmem" stat $pid >"$tmp/o" 2>&1
+	grep -Eq "^faults [1-9]" "$tmp/o" && break
+	sleep 0.1
+done
 if grep -q "^pid $pid: .*preload_cases hold" "$tmp/o" && grep -q "policy recency, RAM budget 32.0 MiB" "$tmp/o" &&
 	grep -Eq "in RAM, [0-9.]+ [KMG]iB on devices" "$tmp/o" && grep -Eq "^faults [1-9]" "$tmp/o"; then
 	ok "stat shows the program, its budget, pages on the device and faults"
