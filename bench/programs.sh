@@ -47,7 +47,7 @@
 # Sizes: apart from python (~0.85 GB, the program) the footprints are
 # ~100-200 MB, not more: at 1/4 and 1/10 of them a run under hetmem or the
 # kernel takes 5-30 times as long as in RAM (sort and sqlite the most), and
-# the default run has to fit in about 12 minutes on a shared 2-CPU machine.
+# the default run takes about 15 minutes on a shared 2-CPU machine.
 # At small budgets the memcg's OOM killer often ends the kernel's run (its
 # reclaim gives up when the working set does not fit): "killed (OOM)".
 # --quick: smaller inputs (about a third).  --timeout S (default 600): a run
