@@ -4,7 +4,9 @@
 # The cost of the exit of a program with N MiB (default 1536) of memory
 # written: from the program's last line (bench/exit_prog.c prints the time
 # just before main returns) to its exit status reaching this shell, median of
-# R rounds (default 5), for
+# R rounds (default 5); and the cost of its writes, a first touch of every
+# page in order (ns a page: the kernel's anonymous fault, or hetmem's
+# first-touch fault-around), for
 #   ram        the program plainly
 #   hetmem     under `hetmem run --dram` twice its size (nothing demoted)
 #   hetmem-bud under `hetmem run --dram BUDGET` (default 128 MiB: most of it
@@ -38,12 +40,13 @@ zram_ok=0
 if [ "$zram" = 1 ] && zram_memcg_up exit "$((mib * 2))" "$budget"; then
 	zram_ok=1
 fi
-# one NAME PREFIX...: the exit's cost in ms
+# one NAME PREFIX...: "EXIT_MS FILL_NS_PER_PAGE"
 one() {
-	local t0 t1
-	t0=$("$@" "$prog" "$mib")
+	local out t1
+	out=$("$@" "$prog" "$mib")
 	t1=$(date +%s%N)
-	echo $(((t1 - t0) / 1000000))
+	set -- $out
+	echo "$(((t1 - $1) / 1000000)):$2"
 }
 declare -A res
 for c in ram hetmem hetmem-bud kernel; do res[$c]=""; done
@@ -53,14 +56,17 @@ for _ in $(seq "$rounds"); do
 	res[hetmem-bud]+=" $(one "$build/hetmem" run --dram "${budget}M" --)"
 	[ "$zram_ok" = 1 ] && res[kernel]+=" $(one sh -c "echo \$\$ > $cg/cgroup.procs && exec \"\$@\"" sh)"
 done
-med() { printf '%s\n' $1 | sort -n | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'; }
-printf "\n%-11s %12s   %s\n" config "exit ms" "(all rounds)"
+# med "LIST" FIELD: the median of field 1 (exit) or 2 (fill) of a:b pairs
+med() { printf '%s\n' $1 | cut -d: -f"$2" | sort -n | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'; }
+printf "\n%-11s %9s %14s   %s\n" config "exit ms" "fill ns/page" "(all rounds, exit:fill)"
 for c in ram hetmem hetmem-bud kernel; do
 	[ -n "${res[$c]}" ] || continue
-	printf "%-11s %12s   %s\n" "$c" "$(med "${res[$c]}")" "${res[$c]}"
+	printf "%-11s %9s %14s   %s\n" "$c" "$(med "${res[$c]}" 1)" "$(med "${res[$c]}" 2)" "${res[$c]}"
 done
-r=$(med "${res[ram]}")
+r=$(med "${res[ram]}" 1)
 for c in hetmem hetmem-bud; do
-	awk -v a="$(med "${res[$c]}")" -v b="$r" -v c="$c" 'BEGIN {
+	awk -v a="$(med "${res[$c]}" 1)" -v b="$r" -v c="$c" 'BEGIN {
 		d = (a - b) / 1000; printf "%s: exit %+.2f s against the program alone (target <= +0.50 s: %s)\n", c, d, d <= 0.5 ? "met" : "NOT met" }'
 done
+awk -v a="$(med "${res[hetmem]}" 2)" -v b="$(med "${res[ram]}" 2)" 'BEGIN {
+	printf "first touch in order: hetmem %d ns a page, the kernel'"'"'s anonymous fault %d: %.2fx\n", a, b, a / b }'
