@@ -204,11 +204,20 @@ unsigned hm_policy_heat_steps(uint32_t now, uint64_t resident_bytes, uint64_t sa
  * 262,144 pages) otherwise comes back one fault at a time, tens of
  * microseconds each.  The threshold is hm_g.block_promote
  * (HETMEM_BLOCK_PROMOTE, default 16) or PROMOTE_OVER_MEAN times the mean
- * fetches per managed block in the last window, whichever is more: a block
+ * fetches per block fetched from in the last window, whichever is more (the
+ * mean over every managed block was near zero for a program whose heap
+ * reserves far more than it uses: redis's random GETs over 75 blocks got
+ * every block promoted whole, twice the demotions): a block
  * must stand out from the background (GUPS's skewed phase at 4 GiB / 1 GiB
  * gives each block about 7 fetches per window at random; a fixed 16 then
  * promoted about ten cold blocks a second), but at most PROMOTE_MAX (the
  * mean counts all fetches, and managed memory may have shrunk since).
+ * A window promotes at most a quarter of the budget's blocks: when more
+ * blocks than that reach the threshold, the accesses are spread over more
+ * than RAM holds, and whole blocks brought in only push out the ones
+ * brought in before (redis's random GETs over 3.5 times the budget: half of
+ * all promotions were of whole blocks, twice the demotions a page at a time
+ * needs).
  * Fetches of a sequential stream (at or up to PROMOTE_STREAM_FOLIOS past the
  * folio fault.c's readahead expects next) are not counted, so a scan over
  * cold data promotes nothing. */
@@ -220,6 +229,8 @@ unsigned hm_policy_heat_steps(uint32_t now, uint64_t resident_bytes, uint64_t sa
 static _Atomic uint32_t promote_win;      /* the current window */
 static _Atomic uint64_t promote_win_base; /* faults_fetch when it began */
 static _Atomic uint32_t promote_want;     /* this window's threshold */
+static _Atomic uint64_t promote_win_blocks; /* blocks fetched from in the current window */
+static _Atomic uint32_t promote_win_done;   /* blocks it asked to promote */
 
 /* The threshold for window @win (the first fetch of a window sets it). */
 static uint32_t promote_threshold(uint32_t win)
@@ -232,7 +243,8 @@ static uint32_t promote_threshold(uint32_t win)
 		return want ? want : hm_g.block_promote; /* another thread moves it on */
 	uint64_t f = atomic_load_explicit(&hm_cnt.faults_fetch, memory_order_relaxed);
 	uint64_t base = atomic_exchange(&promote_win_base, f);
-	uint64_t blocks = (atomic_load_explicit(&hm_cnt.managed_bytes, memory_order_relaxed) >> 21) + 1;
+	uint64_t blocks = atomic_exchange(&promote_win_blocks, 0) + 1;
+	atomic_store_explicit(&promote_win_done, 0, memory_order_relaxed);
 	/* fetches in the last window, if it was the one before this one */
 	uint64_t mean = win == ((cur + 1) & 0xffff) && base ? (f - base) / blocks : 0;
 	want = hm_g.block_promote;
@@ -265,11 +277,16 @@ static void heat_fetched(struct hm_region *r, size_t page, uint32_t now)
 	uint32_t old = atomic_load_explicit(&r->bfetch[b], memory_order_relaxed);
 	if (old >> 16 == win)
 		c = (old & 0xffff) + 1;
+	else
+		atomic_fetch_add_explicit(&promote_win_blocks, 1, memory_order_relaxed);
 	if (c > 0xffff)
 		c = 0xffff;
 	atomic_store_explicit(&r->bfetch[b], win << 16 | c, memory_order_relaxed);
-	if (c == promote_threshold(win))
-		hm_reclaim_promote(r, b);
+	if (c == promote_threshold(win)) {
+		uint64_t most = hm_g.budget ? (hm_g.budget >> 21) / 4 : UINT64_MAX; /* no budget: no limit */
+		if (atomic_fetch_add_explicit(&promote_win_done, 1, memory_order_relaxed) < (most ? most : 1))
+			hm_reclaim_promote(r, b);
+	}
 }
 
 void hm_policy_block_promoted(struct hm_region *r, size_t block)
