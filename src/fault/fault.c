@@ -406,22 +406,24 @@ static void fault_readahead(struct hm_region *r, size_t head, unsigned win)
  * window instead of one per page; woken after the fill, it does not chase
  * the fill-around and fault on its next page meanwhile.  Zeros are copied
  * (real pages) when the fault was a write, else the zero page is mapped. */
+static bool folio_never_populated(struct hm_region *r, size_t head, size_t fp)
+{
+	for (size_t k = head; k < head + fp; k++)
+		if (pw_loc(atomic_load(&r->words[k])) != HM_LOC_NONE)
+			return false;
+	return true;
+}
+
 static void zero_around(struct hm_region *r, size_t head, bool write, unsigned win)
 {
 	size_t fp = region_folio_pages(r);
 	size_t first = head + fp, end = first;
 	size_t most = BOUNCE_SIZE >> HM_PAGE_SHIFT; /* zero_src's size: copied zeros */
 	while ((end - first) / fp < win && end + fp <= r->npages && end + fp - first <= most) {
-		size_t k;
-		for (k = end; k < end + fp; k++)
-			if (pw_loc(atomic_load(&r->words[k])) != HM_LOC_NONE)
-				break;
-		if (k < end + fp || !hm_folio_trylock(r, end, NULL))
+		/* looked at before the lock (cheap), and again under it */
+		if (!folio_never_populated(r, end, fp) || !hm_folio_trylock(r, end, NULL))
 			break;
-		for (k = end; k < end + fp; k++)
-			if (pw_loc(atomic_load(&r->words[k])) != HM_LOC_NONE)
-				break;
-		if (k < end + fp) {
+		if (!folio_never_populated(r, end, fp)) {
 			hm_folio_unlock(r, end);
 			break;
 		}
@@ -440,13 +442,14 @@ static void zero_around(struct hm_region *r, size_t head, bool write, unsigned w
 		pw_set(&r->words[k], HM_LOC_HOST, 0, 0);
 	HM_COUNT(resident_pages, done);
 	for (size_t h = first; h < end; h += fp) {
-		if (h + fp <= first + done) {
+		bool in = h + fp <= first + done; /* the whole folio placed */
+		if (in) {
 			atomic_fetch_or_explicit(&r->words[h], PW_PLACED, memory_order_relaxed);
 			HM_COUNT(readahead_folios, 1);
 			HM_COUNT(readahead_zero_folios, 1);
 		}
 		hm_folio_unlock(r, h);
-		if (h + fp <= first + done)
+		if (in)
 			hm_policy_event(r, h, HM_EV_FIRST_TOUCH);
 	}
 	ra_done(r, head, (end - first) / fp);

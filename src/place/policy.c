@@ -210,8 +210,8 @@ unsigned hm_policy_heat_steps(uint32_t now, uint64_t resident_bytes, uint64_t sa
  * every block promoted whole, twice the demotions): a block
  * must stand out from the background (GUPS's skewed phase at 4 GiB / 1 GiB
  * gives each block about 7 fetches per window at random; a fixed 16 then
- * promoted about ten cold blocks a second), but at most PROMOTE_MAX (the
- * mean counts all fetches, and managed memory may have shrunk since).
+ * promoted about ten cold blocks a second), but at most PROMOTE_MAX (a
+ * block that dense in faults is hot, whatever the others do).
  * A window promotes at most a quarter of the budget's blocks: when more
  * blocks than that reach the threshold, the accesses are spread over more
  * than RAM holds, and whole blocks brought in only push out the ones
@@ -283,7 +283,8 @@ static void heat_fetched(struct hm_region *r, size_t page, uint32_t now)
 		c = 0xffff;
 	atomic_store_explicit(&r->bfetch[b], win << 16 | c, memory_order_relaxed);
 	if (c == promote_threshold(win)) {
-		uint64_t most = hm_g.budget ? (hm_g.budget >> 21) / 4 : UINT64_MAX; /* no budget: no limit */
+		/* a quarter of the budget's blocks, at least one; no budget: no limit */
+		uint64_t most = hm_g.budget ? (hm_g.budget >> 21) / 4 : UINT64_MAX;
 		if (atomic_fetch_add_explicit(&promote_win_done, 1, memory_order_relaxed) < (most ? most : 1))
 			hm_reclaim_promote(r, b);
 	}
