@@ -501,7 +501,9 @@ static inline int tier_attempt(struct hm_tier *t, const struct tier_op *op)
 {
 	if (op->io)
 		return t->ops->write_batch(t, op->io, op->n);
-	if (!t->ops->map)
+	/* a write goes to the backend's own op where it has one, window or
+	 * not: it knows whether its store already has the pages (emu.c) */
+	if (!t->ops->map || (op->write && t->ops->write))
 		return op->write ? t->ops->write(t, op->slot, op->buf, op->npages)
 				 : t->ops->read(t, op->slot, op->buf, op->npages);
 	/* a window copy makes no system call: inject here */
