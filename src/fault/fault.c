@@ -672,7 +672,7 @@ static bool spin_for_message(void)
 
 /*
  * Faults held back at the budget.  When resident memory reaches the budget
- * plus one reclaim batch, a fault that would add a folio waits for the
+ * (hm_reclaim_must_hold), a fault that would add a folio waits for the
  * reclaimer — but the handler thread itself must not wait: the reclaimer's
  * MADV_DONTNEED of a staging chunk (or, in WP mode, of the demoted pages)
  * sends a REMOVE event that only this thread reads, and the reclaimer's own

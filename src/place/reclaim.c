@@ -673,11 +673,13 @@ void hm_reclaim_kick(void)
 }
 
 /* Whether a fault that would add a folio must be held back now: resident
- * memory is at the budget plus one reclaim batch.  Kicks the reclaimer. */
+ * memory has reached the budget (the reclaimer keeps it under the high
+ * watermark, below the budget, so this is the case only when it falls
+ * behind).  Kicks the reclaimer. */
 bool hm_reclaim_must_hold(void)
 {
 	uint64_t budget = hm_g.budget;
-	if (!budget || resident() + HM_FOLIO_2M <= budget + HM_RECLAIM_BATCH)
+	if (!budget || resident() < budget)
 		return false;
 	/* never wait on a reclaim that can free nothing, nor in a populate
 	 * of locked memory */
