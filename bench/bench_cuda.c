@@ -26,7 +26,6 @@
  * Exit status: 0 when everything ran and verified, or when there is no GPU
  * ("skipped: REASON"); 1 when something failed or data came back wrong.
  */
-#include <dlfcn.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -35,32 +34,12 @@
 #include <time.h>
 
 #include "hetmem.h"
+#include "tiers/cuapi.h"
 
 #define PG 4096ul
 
-/* The driver calls the baseline makes (cuda.h's names and types). */
-typedef int CUresult;
-typedef struct CUctx_st *CUcontext;
-typedef struct CUstream_st *CUstream;
-typedef unsigned long long CUdeviceptr;
-static struct {
-	CUresult (*Init)(unsigned);
-	CUresult (*DeviceGetCount)(int *);
-	CUresult (*DeviceGetName)(char *, int, int);
-	CUresult (*PrimaryCtxRetain)(CUcontext *, int);
-	CUresult (*PrimaryCtxRelease)(int);
-	CUresult (*CtxPushCurrent)(CUcontext);
-	CUresult (*CtxPopCurrent)(CUcontext *);
-	CUresult (*MemAlloc)(CUdeviceptr *, size_t);
-	CUresult (*MemFree)(CUdeviceptr);
-	CUresult (*MemHostAlloc)(void **, size_t, unsigned);
-	CUresult (*MemFreeHost)(void *);
-	CUresult (*StreamCreate)(CUstream *, unsigned);
-	CUresult (*StreamDestroy)(CUstream);
-	CUresult (*StreamSynchronize)(CUstream);
-	CUresult (*HtoD)(CUdeviceptr, const void *, size_t, CUstream);
-	CUresult (*DtoH)(void *, CUdeviceptr, size_t, CUstream);
-} cu;
+/* the driver, loaded as the cuda: tier loads it (tiers/cuapi.h) */
+static const struct cuapi *cu;
 
 static double now_s(void)
 {
@@ -95,30 +74,16 @@ static bool verify(const char *p, size_t len, unsigned seed, const char *what)
 	return true;
 }
 
-/* Load the driver and its symbols: 0, or -1 with the reason in @why. */
-static int load(const char *path, char *why, size_t len)
+/* Load the driver (HETMEM_CUDA_LIB, else libcuda.so.1) as the tier does:
+ * 0, or -1 with the reason in @why. */
+static int load(char *why, size_t len)
 {
-	void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-	if (!h) {
-		snprintf(why, len, "no CUDA driver: cannot load '%s' (%s)", path, dlerror());
+	if (hm_cuda_load(&cu, why, len))
 		return -1;
-	}
-	static const char *const names[] = {
-		"cuInit", "cuDeviceGetCount", "cuDeviceGetName", "cuDevicePrimaryCtxRetain",
-		"cuDevicePrimaryCtxRelease_v2", "cuCtxPushCurrent_v2", "cuCtxPopCurrent_v2", "cuMemAlloc_v2",
-		"cuMemFree_v2", "cuMemHostAlloc", "cuMemFreeHost", "cuStreamCreate", "cuStreamDestroy_v2",
-		"cuStreamSynchronize", "cuMemcpyHtoDAsync_v2", "cuMemcpyDtoHAsync_v2",
-	};
-	void **slots = (void **)&cu;
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (!(slots[i] = dlsym(h, names[i]))) {
-			snprintf(why, len, "the CUDA driver '%s' lacks %s", path, names[i]);
-			return -1;
-		}
 	int n = 0;
-	CUresult r = cu.Init(0);
-	if (r || cu.DeviceGetCount(&n) || n == 0) {
-		snprintf(why, len, "the CUDA driver '%s' sees no GPU (cuInit: %d)", path, r);
+	CUresult r = cu->DeviceGetCount(&n);
+	if (r || n == 0) {
+		snprintf(why, len, "the CUDA driver '%s' sees no GPU (cuDeviceGetCount: %d)", cu->path, r);
 		return -1;
 	}
 	return 0;
@@ -132,9 +97,9 @@ static double pinned_gbps(void *host, CUdeviceptr dev, CUstream s, size_t len, s
 	for (int r = 0; r < rounds; r++) {
 		double t0 = now_s();
 		for (size_t off = 0; off < len; off += block) {
-			CUresult e = htod ? cu.HtoD(dev + off, (char *)host + off, block, s)
-					  : cu.DtoH((char *)host + off, dev + off, block, s);
-			if (e || cu.StreamSynchronize(s))
+			CUresult e = htod ? cu->MemcpyHtoDAsync(dev + off, (char *)host + off, block, s)
+					  : cu->MemcpyDtoHAsync((char *)host + off, dev + off, block, s);
+			if (e || cu->StreamSynchronize(s))
 				return -1;
 		}
 		double g = (double)len / (now_s() - t0) / 1e9;
@@ -161,17 +126,15 @@ int main(int argc, char **argv)
 	bool quick = argc > 1 && !strcmp(argv[1], "--quick");
 	size_t len = (quick ? 64ul : 256ul) << 20;
 	int rounds = quick ? 3 : 5;
-	const char *lib = getenv("HETMEM_CUDA_LIB");
-	const char *path = lib && *lib ? lib : "libcuda.so.1";
 	char why[512];
-	if (load(path, why, sizeof(why))) {
+	if (load(why, sizeof(why))) {
 		printf("skipped: %s\n", why);
 		return 0;
 	}
 	char name[128] = "?";
-	cu.DeviceGetName(name, sizeof(name), 0);
+	cu->DeviceGetName(name, sizeof(name), 0);
 	bool stand_in = strstr(name, "cudastub") != NULL;
-	printf("GPU 0: %s (driver %s)\n", name, path);
+	printf("GPU 0: %s (driver %s)\n", name, cu->path);
 	if (stand_in)
 		printf("NOTE: the stand-in driver (tests/cudastub): every copy is a host memcpy; these figures mean "
 		       "nothing about a GPU\n");
@@ -181,8 +144,8 @@ int main(int argc, char **argv)
 	void *host = NULL;
 	CUdeviceptr dev = 0;
 	CUstream s = NULL;
-	if (cu.PrimaryCtxRetain(&ctx, 0) || cu.CtxPushCurrent(ctx) || cu.MemHostAlloc(&host, len, 1) ||
-	    cu.MemAlloc(&dev, len) || cu.StreamCreate(&s, 1)) {
+	if (cu->PrimaryCtxRetain(&ctx, 0) || cu->CtxPushCurrent(ctx) || cu->MemHostAlloc(&host, len, 1) ||
+	    cu->MemAlloc(&dev, len) || cu->StreamCreate(&s, 1)) {
 		printf("FAIL: the baseline cannot set up %zu MiB of pinned and device memory\n", len >> 20);
 		return 1;
 	}
@@ -195,11 +158,11 @@ int main(int argc, char **argv)
 	double whole_h = pinned_gbps(host, dev, s, len, len, true, rounds);
 	double whole_d = pinned_gbps(host, dev, s, len, len, false, rounds);
 	bool ok = verify(host, len, 1, "pinned baseline round trip");
-	cu.StreamDestroy(s);
-	cu.MemFree(dev);
-	cu.MemFreeHost(host);
-	cu.CtxPopCurrent(&old);
-	cu.PrimaryCtxRelease(0);
+	cu->StreamDestroy(s);
+	cu->MemFree(dev);
+	cu->MemFreeHost(host);
+	cu->CtxPopCurrent(&old);
+	cu->PrimaryCtxRelease(0);
 	printf("pinned cuMemcpy*Async + sync per block, %zu MiB:\n", len >> 20);
 	for (int b = 0; b < 2; b++)
 		printf("  %4zu KiB blocks: host-to-device %6.2f GB/s, device-to-host %6.2f GB/s\n", blocks[b] >> 10,

@@ -39,50 +39,13 @@
  * never changed under it.
  */
 #include "internal.h"
+#include "tiers/cuapi.h"
 
 #include <dlfcn.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* --- the driver API, as much of it as hetmem uses (cuda.h's names) --- */
-typedef int CUresult; /* 0: CUDA_SUCCESS */
-typedef int CUdevice;
-typedef struct CUctx_st *CUcontext;
-typedef struct CUstream_st *CUstream;
-typedef unsigned long long CUdeviceptr;
-
-#define CU_MEMHOSTALLOC_PORTABLE 0x01 /* pinned for every context */
-#define CU_STREAM_NON_BLOCKING 0x1    /* no implicit sync with stream 0 */
-#define CUDA_ERROR_NO_DEVICE 100
-
-struct cuapi {
-	char path[256]; /* what was dlopen'ed */
-	CUresult (*Init)(unsigned);
-	CUresult (*DriverGetVersion)(int *);
-	CUresult (*DeviceGetCount)(int *);
-	CUresult (*DeviceGet)(CUdevice *, int);
-	CUresult (*DeviceGetName)(char *, int, CUdevice);
-	CUresult (*DeviceTotalMem)(size_t *, CUdevice);
-	CUresult (*PrimaryCtxRetain)(CUcontext *, CUdevice);
-	CUresult (*PrimaryCtxRelease)(CUdevice);
-	CUresult (*CtxGetCurrent)(CUcontext *);
-	CUresult (*CtxSetCurrent)(CUcontext);
-	CUresult (*CtxPushCurrent)(CUcontext);
-	CUresult (*CtxPopCurrent)(CUcontext *);
-	CUresult (*MemGetInfo)(size_t *, size_t *);
-	CUresult (*MemAlloc)(CUdeviceptr *, size_t);
-	CUresult (*MemFree)(CUdeviceptr);
-	CUresult (*MemHostAlloc)(void **, size_t, unsigned);
-	CUresult (*MemFreeHost)(void *);
-	CUresult (*StreamCreate)(CUstream *, unsigned);
-	CUresult (*StreamDestroy)(CUstream);
-	CUresult (*StreamSynchronize)(CUstream);
-	CUresult (*MemcpyHtoDAsync)(CUdeviceptr, const void *, size_t, CUstream);
-	CUresult (*MemcpyDtoHAsync)(void *, CUdeviceptr, size_t, CUstream);
-	CUresult (*GetErrorString)(CUresult, const char **);
-};
 
 /* The symbols, with the _v2 names the real libcuda exports for the calls
  * cuda.h renames. */
@@ -134,9 +97,7 @@ static const char *cu_strerror(const struct cuapi *a, CUresult r, char *buf, siz
 	return buf;
 }
 
-/* The driver HETMEM_CUDA_LIB names, else libcuda.so.1, loaded and
- * initialised: *out, or -errno with a sentence in @why (no message). */
-static int cu_load(const struct cuapi **out, char *why, size_t whylen)
+int hm_cuda_load(const struct cuapi **out, char *why, size_t whylen)
 {
 	struct hm_options o;
 	hm_options_parse_var(&o, "HETMEM_CUDA_LIB");
@@ -203,7 +164,7 @@ out:
 int hm_cuda_gpus(struct hm_cuda_gpu *out, int max, char *why, size_t whylen)
 {
 	const struct cuapi *a;
-	int rc = cu_load(&a, why, whylen);
+	int rc = hm_cuda_load(&a, why, whylen);
 	if (rc)
 		return rc;
 	int n = 0;
@@ -385,7 +346,7 @@ static int cuda_open(struct hm_tier *t, const char *args)
 		return rc;
 	char why[512], e[160], a1[32], a2[32];
 	const struct cuapi *a;
-	rc = cu_load(&a, why, sizeof(why));
+	rc = hm_cuda_load(&a, why, sizeof(why));
 	if (rc)
 		return hm_error_msg(-rc, "tier 'cuda:%s': %s", args, why);
 	int n = 0;
@@ -490,13 +451,28 @@ static int cuda_attach(struct hm_tier *t)
 	return 0; /* another context is current: each op pushes ours */
 }
 
+/* The start of a data op: the tier's context current and a staging
+ * buffer locked; NULL (-EIO) when the context cannot be made current. */
+static struct cu_stage *op_begin(struct cuda *c, bool *pushed)
+{
+	if (cu_enter(c, pushed))
+		return NULL;
+	return stage_get(c);
+}
+
+static void op_end(struct cuda *c, struct cu_stage *s, bool pushed)
+{
+	pthread_mutex_unlock(&s->lock);
+	cu_leave(c, pushed);
+}
+
 static int cuda_read(struct hm_tier *t, uint64_t slot, void *buf, size_t npages)
 {
 	struct cuda *c = t->priv;
 	bool pushed;
-	if (cu_enter(c, &pushed))
+	struct cu_stage *s = op_begin(c, &pushed);
+	if (!s)
 		return -EIO;
-	struct cu_stage *s = stage_get(c);
 	int rc = 0;
 	size_t len = npages << HM_PAGE_SHIFT;
 	CUdeviceptr src = c->pool + (slot << HM_PAGE_SHIFT);
@@ -508,8 +484,7 @@ static int cuda_read(struct hm_tier *t, uint64_t slot, void *buf, size_t npages)
 		}
 		memcpy((char *)buf + off, s->host, n);
 	}
-	pthread_mutex_unlock(&s->lock);
-	cu_leave(c, pushed);
+	op_end(c, s, pushed);
 	return rc;
 }
 
@@ -517,9 +492,9 @@ static int cuda_write_batch(struct hm_tier *t, const struct hm_tier_io *io, size
 {
 	struct cuda *c = t->priv;
 	bool pushed;
-	if (cu_enter(c, &pushed))
+	struct cu_stage *s = op_begin(c, &pushed);
+	if (!s)
 		return -EIO;
-	struct cu_stage *s = stage_get(c);
 	int rc = 0;
 	size_t used = 0; /* bytes of the staging buffer queued since the last sync */
 	for (size_t k = 0; k < nio && !rc; k++) {
@@ -548,8 +523,7 @@ static int cuda_write_batch(struct hm_tier *t, const struct hm_tier_io *io, size
 	 * again only when nothing queued reads it) */
 	if (c->a->StreamSynchronize(s->stream))
 		rc = -EIO;
-	pthread_mutex_unlock(&s->lock);
-	cu_leave(c, pushed);
+	op_end(c, s, pushed);
 	return rc;
 }
 
