@@ -344,6 +344,13 @@ static int cuda_open(struct hm_tier *t, const char *args)
 	int rc = cuda_parse(args, &c->index, &size, &num);
 	if (rc)
 		return rc;
+	/* signal mode serves a fault in the faulting thread's SIGBUS handler:
+	 * a driver call there could wait for a lock of the driver's that the
+	 * interrupted thread holds (a program's own CUDA call touching a page
+	 * off RAM) */
+	if (hm_g.sigfault)
+		return hm_error_msg(ENOTSUP, "tier 'cuda:%s': GPU tiers need HETMEM_FAULTS=handler (in signal mode a "
+					     "fault would call the CUDA driver from a signal handler)", args);
 	char why[512], e[160], a1[32], a2[32];
 	const struct cuapi *a;
 	rc = hm_cuda_load(&a, why, sizeof(why));

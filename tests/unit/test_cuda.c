@@ -552,6 +552,17 @@ static void test_default_tier(void **state)
 	assert_int_equal(hm_tier_remove(t), 0);
 }
 
+/* HETMEM_FAULTS=signal: a GPU tier is refused, naming the spec, and
+ * nothing is opened. */
+static void test_signal_mode_refused(void **state)
+{
+	long live0 = stub_live();
+	EXPECT_ERR_MSG(hm_tier_add("cuda:0,size=8M"), ENOTSUP, "tier 'cuda:0,size=8M': GPU tiers need "
+								"HETMEM_FAULTS=handler");
+	assert_int_equal(hm_tier_count(), 1);
+	assert_int_equal(stub_live(), live0);
+}
+
 int main(int argc, char **argv)
 {
 	hm_test_require_uffd();
@@ -597,6 +608,12 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_default_tier, setup, teardown),
 	};
+	if (getenv("HETMEM_FAULTS") && !strcmp(getenv("HETMEM_FAULTS"), "signal")) {
+		const struct CMUnitTest sig[] = {
+			cmocka_unit_test_setup_teardown(test_signal_mode_refused, setup, teardown),
+		};
+		return cmocka_run_group_tests_name("unit_cuda_signal", sig, NULL, NULL);
+	}
 	int rc = cmocka_run_group_tests_name(real ? "unit_cuda_gpu" : "unit_cuda", common, NULL, NULL);
 	if (rc || real)
 		return rc;
