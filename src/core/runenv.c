@@ -52,7 +52,8 @@ static uint64_t meminfo(const char *key)
 /* The best device tier this machine has, as a spec, in @buf, and in @why
  * (if not NULL) a sentence saying why.  A GPU's memory first (cuda:N, the
  * GPU with the most free memory, at least 128 MiB, whose context can be
- * made: half its free memory), then a memory-only NUMA node (a
+ * made: half its free memory; never in signal mode, which refuses GPU
+ * tiers), then a memory-only NUMA node (a
  * CXL expander: numa:NODE, the largest), then a device-dax device (dax:,
  * mapped) or a persistent-memory block device (file:): memory beyond RAM.  Otherwise the lz4
  * compressed tier: demoted pages are kept compressed in RAM, so they take
@@ -63,9 +64,12 @@ static uint64_t meminfo(const char *key)
  * program keeps besides, at least 64 MiB. */
 void hm_env_default_tier(char *buf, size_t len, char *why, size_t whylen)
 {
+	/* not in signal mode, which refuses GPU tiers (tiers/cuda.c) */
+	struct hm_options fo;
+	hm_options_parse_var(&fo, "HETMEM_FAULTS");
 	struct hm_cuda_gpu gpus[16];
 	char cwhy[256];
-	int ng = hm_cuda_gpus(gpus, 16, cwhy, sizeof(cwhy)), gbest = -1;
+	int ng = fo.sigfault ? 0 : hm_cuda_gpus(gpus, 16, cwhy, sizeof(cwhy)), gbest = -1;
 	for (int i = 0; i < ng; i++)
 		if (gpus[i].usable && gpus[i].free >= GPU_DEFAULT_MIN_FREE &&
 		    (gbest < 0 || gpus[i].free > gpus[gbest].free))

@@ -561,6 +561,10 @@ static void test_signal_mode_refused(void **state)
 								"HETMEM_FAULTS=handler");
 	assert_int_equal(hm_tier_count(), 1);
 	assert_int_equal(stub_live(), live0);
+	/* and hetmem run's default tier is not a GPU then */
+	char def[128];
+	hm_env_default_tier(def, sizeof(def), NULL, 0);
+	assert_true(strncmp(def, "cuda:", 5) != 0);
 }
 
 int main(int argc, char **argv)
