@@ -21,8 +21,9 @@
  *          path's page), per 2 MiB;
  *   write  (and write_batch, a demotion's folios in one call) memcpy of
  *          each run into the staging buffer and an asynchronous copy
- *          host-to-device; the stream is synchronised once per full
- *          staging buffer and once at the end of the batch.
+ *          host-to-device per 512 KiB piece (the GPU copies a piece while
+ *          the CPU fills the next); the stream is synchronised once per
+ *          full staging buffer and once at the end of the batch.
  * A caller takes the first staging buffer whose mutex is free (trylock
  * round the ring from a rotating start), else waits for one: the only
  * waits on the fault path are for the GPU.  A failed copy or
@@ -216,6 +217,10 @@ int hm_cuda_gpus(struct hm_cuda_gpu *out, int max, char *why, size_t whylen)
 
 #define CU_STAGE_BYTES (2u << 20) /* one staging buffer: the largest folio */
 #define CU_NSTAGE 8               /* buffers in the ring: 16 MiB pinned */
+/* A write queues its copy to the GPU per piece of this much, so that the
+ * GPU copies one piece while the CPU fills the staging buffer with the
+ * next (no extra synchronisation). */
+#define CU_PIECE_BYTES (512u << 10)
 
 struct cu_stage {
 	pthread_mutex_t lock; /* held for the whole of one op */
@@ -517,6 +522,8 @@ static int cuda_write_batch(struct hm_tier *t, const struct hm_tier_io *io, size
 				used = 0;
 			}
 			size_t n = len - off < CU_STAGE_BYTES - used ? len - off : CU_STAGE_BYTES - used;
+			if (n > CU_PIECE_BYTES)
+				n = CU_PIECE_BYTES;
 			memcpy((char *)s->host + used, (const char *)io[k].buf + off, n);
 			if (c->a->MemcpyHtoDAsync(dst + off, (char *)s->host + used, n, s->stream)) {
 				rc = -EIO;
