@@ -339,6 +339,28 @@ static void test_dtoh_fail_poisons(void **state)
 	assert_int_equal(check_pattern_skip(p, N, seed, skip), -1);
 	expect_sigbus_child(p, N, seed, skip, 9, true);
 	assert_int_equal(hm_free(p, 0), 0);
+
+	/* 64 KiB folios: the failed copy was the second folio's, so its 16
+	 * pages, and only they, are lost: SIGBUS at each of them */
+	char *q = hm_alloc(64 * PG, HM_FOLIO_64K);
+	assert_non_null(q);
+	fill_pattern(q, 64, seed + 1);
+	assert_int_equal(hm_migrate(q, 64 * PG, t, NULL), 64);
+	stub_inject("dtoh:1");
+	int st64[64], w64[64];
+	assert_int_equal(hm_migrate(q, 64 * PG, 0, st64), 48);
+	assert_int_equal(hm_where(q, 64 * PG, w64), 0);
+	bool skip64[64] = {0};
+	for (int i = 0; i < 64; i++) {
+		bool lost = i >= 16 && i < 32;
+		assert_int_equal(st64[i], lost ? -EIO : 0);
+		assert_int_equal(w64[i], lost ? HM_WHERE_POISON : 0);
+		skip64[i] = lost;
+	}
+	assert_int_equal(check_pattern_skip(q, 64, seed + 1, skip64), -1);
+	expect_sigbus_child(q, 64, seed + 1, skip64, 16, true);
+	expect_sigbus_child(q, 64, seed + 1, skip64, 31, true);
+	assert_int_equal(hm_free(q, 0), 0);
 	assert_int_equal(hm_tier_remove(t), 0);
 }
 
