@@ -15,10 +15,12 @@ typedef int CUresult; /* 0: CUDA_SUCCESS */
 typedef int CUdevice;
 typedef struct CUctx_st *CUcontext;
 typedef struct CUstream_st *CUstream;
+typedef struct CUevent_st *CUevent;
 typedef unsigned long long CUdeviceptr;
 
 #define CU_MEMHOSTALLOC_PORTABLE 0x01 /* pinned for every context */
 #define CU_STREAM_NON_BLOCKING 0x1    /* no implicit sync with stream 0 */
+#define CU_EVENT_DISABLE_TIMING 0x2   /* an event for waiting only: cheaper */
 #define CUDA_ERROR_NO_DEVICE 100
 
 struct cuapi {
@@ -45,6 +47,10 @@ struct cuapi {
 	CUresult (*StreamSynchronize)(CUstream);
 	CUresult (*MemcpyHtoDAsync)(CUdeviceptr, const void *, size_t, CUstream);
 	CUresult (*MemcpyDtoHAsync)(void *, CUdeviceptr, size_t, CUstream);
+	CUresult (*EventCreate)(CUevent *, unsigned);
+	CUresult (*EventDestroy)(CUevent);
+	CUresult (*EventRecord)(CUevent, CUstream);
+	CUresult (*EventSynchronize)(CUevent);
 	CUresult (*GetErrorString)(CUresult, const char **);
 };
 

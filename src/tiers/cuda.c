@@ -18,7 +18,8 @@
  * (cuMemHostAlloc), each with its own stream and mutex:
  *   read   a copy device-to-host into a staging buffer, a synchronisation
  *          of its stream, then memcpy into the caller's buffer (the fault
- *          path's page), per 2 MiB;
+ *          path's page); above 512 KiB in pieces with an event after each,
+ *          each piece copied out while the GPU copies the next;
  *   write  (and write_batch, a demotion's folios in one call) memcpy of
  *          each run into the staging buffer and an asynchronous copy
  *          host-to-device per 512 KiB piece (the GPU copies a piece while
@@ -77,6 +78,10 @@ static const struct {
 	CU_SYM(StreamSynchronize, "cuStreamSynchronize"),
 	CU_SYM(MemcpyHtoDAsync, "cuMemcpyHtoDAsync_v2"),
 	CU_SYM(MemcpyDtoHAsync, "cuMemcpyDtoHAsync_v2"),
+	CU_SYM(EventCreate, "cuEventCreate"),
+	CU_SYM(EventDestroy, "cuEventDestroy_v2"),
+	CU_SYM(EventRecord, "cuEventRecord"),
+	CU_SYM(EventSynchronize, "cuEventSynchronize"),
 	CU_SYM(GetErrorString, "cuGetErrorString"),
 #undef CU_SYM
 };
@@ -217,15 +222,18 @@ int hm_cuda_gpus(struct hm_cuda_gpu *out, int max, char *why, size_t whylen)
 
 #define CU_STAGE_BYTES (2u << 20) /* one staging buffer: the largest folio */
 #define CU_NSTAGE 8               /* buffers in the ring: 16 MiB pinned */
-/* A write queues its copy to the GPU per piece of this much, so that the
- * GPU copies one piece while the CPU fills the staging buffer with the
- * next (no extra synchronisation). */
+/* Copies are queued per piece of this much, so that the GPU copies one
+ * piece while the CPU fills the staging buffer with the next (a write: no
+ * extra synchronisation) or copies the last one out of it (a read: an
+ * event after each piece, waited for in turn). */
 #define CU_PIECE_BYTES (512u << 10)
+#define CU_PIECES (CU_STAGE_BYTES / CU_PIECE_BYTES)
 
 struct cu_stage {
 	pthread_mutex_t lock; /* held for the whole of one op */
 	void *host;           /* CU_STAGE_BYTES pinned */
 	CUstream stream;
+	CUevent done[CU_PIECES]; /* a read's piece k has arrived in host */
 };
 
 struct cuda {
@@ -286,6 +294,8 @@ static void cuda_close(struct hm_tier *t)
 		for (unsigned i = 0; i < c->nstage; i++) {
 			struct cu_stage *s = &c->stage[i];
 			c->a->StreamSynchronize(s->stream);
+			for (unsigned k = 0; k < CU_PIECES; k++)
+				c->a->EventDestroy(s->done[k]);
 			c->a->StreamDestroy(s->stream);
 			c->a->MemFreeHost(s->host);
 			pthread_mutex_destroy(&s->lock);
@@ -433,10 +443,18 @@ static int cuda_open(struct hm_tier *t, const char *args)
 			goto err_leave;
 		}
 		r = a->StreamCreate(&s->stream, CU_STREAM_NON_BLOCKING);
+		bool stream = !r;
+		unsigned k = 0;
+		while (!r && k < CU_PIECES && !(r = a->EventCreate(&s->done[k], CU_EVENT_DISABLE_TIMING)))
+			k++;
 		if (r) {
+			while (k--)
+				a->EventDestroy(s->done[k]);
+			if (stream)
+				a->StreamDestroy(s->stream);
 			a->MemFreeHost(s->host);
-			rc = hm_error_msg(EIO, "tier 'cuda:%s': cannot create a stream on GPU %d: %s", args, c->index,
-					  cu_strerror(a, r, e, sizeof(e)));
+			rc = hm_error_msg(EIO, "tier 'cuda:%s': cannot create a stream and its events on GPU %d: %s", args,
+					  c->index, cu_strerror(a, r, e, sizeof(e)));
 			goto err_leave;
 		}
 		pthread_mutex_init(&s->lock, NULL);
@@ -488,13 +506,38 @@ static int cuda_read(struct hm_tier *t, uint64_t slot, void *buf, size_t npages)
 	int rc = 0;
 	size_t len = npages << HM_PAGE_SHIFT;
 	CUdeviceptr src = c->pool + (slot << HM_PAGE_SHIFT);
-	for (size_t off = 0; off < len; off += CU_STAGE_BYTES) {
+	for (size_t off = 0; off < len && !rc; off += CU_STAGE_BYTES) {
 		size_t n = len - off < CU_STAGE_BYTES ? len - off : CU_STAGE_BYTES;
-		if (c->a->MemcpyDtoHAsync(s->host, src + off, n, s->stream) || c->a->StreamSynchronize(s->stream)) {
-			rc = -EIO; /* nothing of this chunk reaches @buf */
-			break;
+		if (n <= CU_PIECE_BYTES) {
+			/* one piece (a 4 KiB or 64 KiB fault): the stream's sync */
+			if (c->a->MemcpyDtoHAsync(s->host, src + off, n, s->stream) ||
+			    c->a->StreamSynchronize(s->stream))
+				rc = -EIO; /* nothing of it reaches @buf */
+			else
+				memcpy((char *)buf + off, s->host, n);
+			continue;
 		}
-		memcpy((char *)buf + off, s->host, n);
+		/* all pieces queued, an event after each; each copied out of
+		 * the staging buffer once its event has passed */
+		size_t np = (n + CU_PIECE_BYTES - 1) / CU_PIECE_BYTES, queued = 0;
+		for (; queued < np; queued++) {
+			size_t o = queued * CU_PIECE_BYTES, m = n - o < CU_PIECE_BYTES ? n - o : CU_PIECE_BYTES;
+			if (c->a->MemcpyDtoHAsync((char *)s->host + o, src + off + o, m, s->stream) ||
+			    c->a->EventRecord(s->done[queued], s->stream))
+				break;
+		}
+		if (queued < np)
+			rc = -EIO;
+		for (size_t k = 0; k < queued && !rc; k++) {
+			size_t o = k * CU_PIECE_BYTES, m = n - o < CU_PIECE_BYTES ? n - o : CU_PIECE_BYTES;
+			if (c->a->EventSynchronize(s->done[k]))
+				rc = -EIO; /* this piece and those after it never reach @buf */
+			else
+				memcpy((char *)buf + off + o, (char *)s->host + o, m);
+		}
+		/* the buffer is free again only when nothing queued writes it */
+		if (c->a->StreamSynchronize(s->stream))
+			rc = -EIO;
 	}
 	op_end(c, s, pushed);
 	return rc;

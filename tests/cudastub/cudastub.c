@@ -21,7 +21,8 @@
  *    a pageable pointer fails with CUDA_ERROR_INVALID_VALUE (the real
  *    driver would silently copy synchronously: the stub is stricter, so
  *    the tests see that hetmem stages through pinned buffers);
- *  - asynchronous copies are done at cuStreamSynchronize, not when queued:
+ *  - asynchronous copies are done at cuStreamSynchronize (or at the
+ *    cuEventSynchronize of an event recorded after them), not when queued:
  *    a caller that reads a device-to-host buffer before synchronising
  *    reads stale bytes, and a test sees it.
  *
@@ -36,7 +37,7 @@
  *                its destination is filled with 0xa5, never the data
  *   lost:N       after N good copies the context is lost: every later
  *                call fails with CUDA_ERROR_ILLEGAL_ADDRESS (sticky)
- * A failed copy's error comes back from cuStreamSynchronize.
+ * A failed copy's error comes back from the synchronisation that runs it.
  * hm_cudastub_counts() gives the number of copies, syncs and live
  * allocations, for tests that check batching.
  */
@@ -87,9 +88,14 @@ struct op {
 struct CUstream_st {
 	struct CUctx_st *ctx;
 	pthread_mutex_t lock;
-	struct op *q;
+	struct op *q;       /* queued copies: q[i] is copy number base + i */
 	size_t n, cap;
-	CUresult err; /* a failure met by the last sync's copies */
+	uint64_t base, done, total; /* copies: before q[0], done, queued */
+};
+
+struct CUevent_st {
+	struct CUstream_st *s; /* NULL until recorded */
+	uint64_t pos;          /* passed once s->done reaches it */
 };
 
 /* an allocation: device memory or pinned host memory */
@@ -499,6 +505,7 @@ static CUresult enqueue(struct CUstream_st *s, bool htod, void *host, char *dev,
 		s->cap = cap;
 	}
 	s->q[s->n++] = (struct op){ .htod = htod, .host = host, .dev = dev, .len = len, .fail = fail };
+	s->total++;
 	pthread_mutex_unlock(&s->lock);
 	atomic_fetch_add(htod ? &c_htod : &c_dtoh, 1);
 	return CUDA_SUCCESS;
@@ -514,17 +521,14 @@ API CUresult cuMemcpyDtoHAsync_v2(void *dst, CUdeviceptr src, size_t len, struct
 	return enqueue(s, false, dst, (char *)(uintptr_t)src, len);
 }
 
-/* The queued copies, done now; a failed one does not copy (device-to-host:
- * its destination gets 0xa5 instead, never the data). */
-API CUresult cuStreamSynchronize(struct CUstream_st *s)
+/* Do @s's queued copies up to copy number @upto; a failed one does not
+ * copy (device-to-host: its destination gets 0xa5 instead, never the
+ * data) and its error is the answer.  Under s->lock. */
+static CUresult run_until(struct CUstream_st *s, uint64_t upto)
 {
-	if (!s)
-		return CUDA_ERROR_INVALID_HANDLE;
-	atomic_fetch_add(&c_sync, 1);
 	CUresult r = CUDA_SUCCESS;
-	pthread_mutex_lock(&s->lock);
-	for (size_t i = 0; i < s->n; i++) {
-		struct op *o = &s->q[i];
+	for (; s->done < upto; s->done++) {
+		struct op *o = &s->q[s->done - s->base];
 		if (o->fail) {
 			r = atomic_load(&lost) ? CUDA_ERROR_ILLEGAL_ADDRESS : CUDA_ERROR_UNKNOWN;
 			if (!o->htod)
@@ -535,10 +539,66 @@ API CUresult cuStreamSynchronize(struct CUstream_st *s)
 			memcpy(o->host, o->dev, o->len);
 		}
 	}
-	s->n = 0;
-	pthread_mutex_unlock(&s->lock);
+	if (s->done == s->total) {
+		s->n = 0;
+		s->base = s->total;
+	}
 	if (!r && atomic_load(&lost))
 		r = CUDA_ERROR_ILLEGAL_ADDRESS;
+	return r;
+}
+
+API CUresult cuStreamSynchronize(struct CUstream_st *s)
+{
+	if (!s)
+		return CUDA_ERROR_INVALID_HANDLE;
+	atomic_fetch_add(&c_sync, 1);
+	pthread_mutex_lock(&s->lock);
+	CUresult r = run_until(s, s->total);
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+API CUresult cuEventCreate(struct CUevent_st **e, unsigned flags)
+{
+	(void)flags;
+	CUresult r = need_ctx();
+	if (r)
+		return r;
+	*e = calloc(1, sizeof(**e));
+	return *e ? CUDA_SUCCESS : CUDA_ERROR_OUT_OF_MEMORY;
+}
+
+API CUresult cuEventDestroy_v2(struct CUevent_st *e)
+{
+	free(e);
+	return CUDA_SUCCESS;
+}
+
+/* the event passes when the copies queued on @s so far are done */
+API CUresult cuEventRecord(struct CUevent_st *e, struct CUstream_st *s)
+{
+	CUresult r = need_ctx();
+	if (r)
+		return r;
+	if (!e || !s || s->ctx != current())
+		return CUDA_ERROR_INVALID_HANDLE;
+	pthread_mutex_lock(&s->lock);
+	e->s = s;
+	e->pos = s->total;
+	pthread_mutex_unlock(&s->lock);
+	return CUDA_SUCCESS;
+}
+
+API CUresult cuEventSynchronize(struct CUevent_st *e)
+{
+	if (!e)
+		return CUDA_ERROR_INVALID_HANDLE;
+	if (!e->s)
+		return CUDA_SUCCESS; /* never recorded: passed */
+	pthread_mutex_lock(&e->s->lock);
+	CUresult r = e->pos > e->s->done ? run_until(e->s, e->pos) : CUDA_SUCCESS;
+	pthread_mutex_unlock(&e->s->lock);
 	return r;
 }
 

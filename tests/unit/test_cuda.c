@@ -361,6 +361,34 @@ static void test_dtoh_fail_poisons(void **state)
 	expect_sigbus_child(q, 64, seed + 1, skip64, 16, true);
 	expect_sigbus_child(q, 64, seed + 1, skip64, 31, true);
 	assert_int_equal(hm_free(q, 0), 0);
+
+	/* 2 MiB folios come back in four pieces of 512 KiB: the third
+	 * piece of the first folio fails, that folio is lost whole, the
+	 * second folio comes back intact through the same staging buffers */
+	char *h = hm_alloc(1024 * PG, HM_FOLIO_2M);
+	assert_non_null(h);
+	fill_pattern(h, 1024, seed + 2);
+	assert_int_equal(hm_migrate(h, 1024 * PG, t, NULL), 1024);
+	int *st2 = malloc(1024 * sizeof(int)), *w2 = malloc(1024 * sizeof(int));
+	bool *skip2 = calloc(1024, sizeof(bool));
+	long d0 = 0, d1 = 0, x;
+	stub_counts(&x, &d0, &x, &x);
+	stub_inject("dtoh:2");
+	assert_int_equal(hm_migrate(h, 1024 * PG, 0, st2), 512);
+	stub_counts(&x, &d1, &x, &x);
+	assert_int_equal(d1 - d0, 8); /* every piece of both was queued */
+	assert_int_equal(hm_where(h, 1024 * PG, w2), 0);
+	for (int i = 0; i < 1024; i++) {
+		assert_int_equal(st2[i], i < 512 ? -EIO : 0);
+		assert_int_equal(w2[i], i < 512 ? HM_WHERE_POISON : 0);
+		skip2[i] = i < 512;
+	}
+	assert_int_equal(check_pattern_skip(h, 1024, seed + 2, skip2), -1);
+	expect_sigbus_child(h, 1024, seed + 2, skip2, 300, true);
+	free(st2);
+	free(w2);
+	free(skip2);
+	assert_int_equal(hm_free(h, 0), 0);
 	assert_int_equal(hm_tier_remove(t), 0);
 }
 
