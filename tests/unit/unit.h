@@ -364,4 +364,28 @@ static inline void self_bus_handler(int sig, siginfo_t *si, void *uc)
 	siglongjmp(bus_jmp, 1);
 }
 
+/* Read @addr; true when it raised SIGBUS inside [lo, lo + PG), false when it
+ * returned data. */
+static inline bool read_sigbus(volatile char *addr, const char *lo)
+{
+	struct sigaction sa, old;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = self_bus_handler;
+	sa.sa_flags = SA_SIGINFO;
+	sigaction(SIGBUS, &sa, &old);
+	bus_addr = 0;
+	volatile bool got = false;
+	if (sigsetjmp(bus_jmp, 1) == 0) {
+		volatile char c = *addr;
+		(void)c;
+		got = true;
+	}
+	sigaction(SIGBUS, &old, NULL);
+	if (got)
+		return false;
+	if (bus_addr < (uintptr_t)lo || bus_addr >= (uintptr_t)lo + PG)
+		fail_msg("SIGBUS at %p, outside the page at %p", (void *)bus_addr, (void *)lo);
+	return true;
+}
+
 #endif
