@@ -40,7 +40,13 @@
  * A failed copy's error comes back from the synchronisation that runs it.
  * hm_cudastub_counts() gives the number of copies, syncs and live
  * allocations, for tests that check batching.
+ *
+ * HM_CUDASTUB_THREAD=1: cuInit starts a thread of the driver's own, as the
+ * real driver does, which maps 4 MiB and mallocs 1 MiB and asks hetmem
+ * (hm_where, if the process has it) whether they are managed memory:
+ * hm_cudastub_thread_managed() answers (tests/preload/cuda.sh).
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -49,6 +55,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #define API __attribute__((visibility("default")))
 
@@ -197,6 +205,65 @@ API void hm_cudastub_counts(long *htod, long *dtoh, long *syncs, long *live)
 	pthread_mutex_unlock(&lock);
 }
 
+/* The driver thread: started at cuInit, it waits for a question
+ * (hm_cudastub_thread_managed, asked once the program runs, when hetmem
+ * manages new memory), then maps and mallocs and answers: -1 no hm_where
+ * in the process, 0 neither block is managed, 1 the mapping is, 2 the
+ * malloc is, 3 both. */
+static pthread_mutex_t th_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t th_cond = PTHREAD_COND_INITIALIZER;
+static bool th_started, th_asked, th_answered;
+static int th_answer;
+
+static void *driver_thread(void *a)
+{
+	(void)a;
+	pthread_mutex_lock(&th_lock);
+	while (!th_asked)
+		pthread_cond_wait(&th_cond, &th_lock);
+	pthread_mutex_unlock(&th_lock);
+	int (*where)(const void *, size_t, int *) =
+		(int (*)(const void *, size_t, int *))dlsym(RTLD_DEFAULT, "hm_where");
+	size_t mlen = 4u << 20, blen = 1u << 20;
+	void *m = mmap(NULL, mlen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *b = malloc(blen);
+	int ans = -1;
+	if (where && m != MAP_FAILED && b) {
+		int *w = malloc((mlen / 4096) * sizeof(int));
+		memset(m, 1, mlen);
+		memset(b, 1, blen);
+		ans = (w && where(m, mlen, w) == 0 ? 1 : 0) |
+		      (w && where((void *)((uintptr_t)b & ~(uintptr_t)4095), 4096, w) == 0 ? 2 : 0);
+		free(w);
+	}
+	pthread_mutex_lock(&th_lock);
+	th_answer = ans;
+	th_answered = true;
+	pthread_cond_broadcast(&th_cond);
+	pthread_mutex_unlock(&th_lock);
+	/* and stays, as a driver's thread does, holding its memory */
+	for (;;)
+		pause();
+	return NULL;
+}
+
+/* the driver thread's answer (above), or -2 when there is no such thread */
+API int hm_cudastub_thread_managed(void)
+{
+	pthread_mutex_lock(&th_lock);
+	if (!th_started) {
+		pthread_mutex_unlock(&th_lock);
+		return -2;
+	}
+	th_asked = true;
+	pthread_cond_broadcast(&th_cond);
+	while (!th_answered)
+		pthread_cond_wait(&th_cond, &th_lock);
+	int ans = th_answer;
+	pthread_mutex_unlock(&th_lock);
+	return ans;
+}
+
 API CUresult cuInit(unsigned flags)
 {
 	(void)flags;
@@ -215,6 +282,12 @@ API CUresult cuInit(unsigned flags)
 		const char *f = getenv("HM_CUDASTUB_FAIL");
 		if (f && *f)
 			hm_cudastub_fail(f);
+		const char *th = getenv("HM_CUDASTUB_THREAD");
+		pthread_t t;
+		if (th && !strcmp(th, "1") && !pthread_create(&t, NULL, driver_thread, NULL)) {
+			pthread_detach(t);
+			th_started = true;
+		}
 	}
 	if (f_init)
 		return CUDA_ERROR_UNKNOWN;

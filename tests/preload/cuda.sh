@@ -5,9 +5,11 @@
 # with no --tier takes the GPU and a program's memory survives demotion to
 # it and faults back (preload_cases threads checks every byte); bad specs
 # are refused before the program starts, naming what was typed.
-# usage: cuda.sh HETMEM PRELOAD_CASES CUDASTUB
+# A thread the driver starts while the tier opens is hetmem's: its memory
+# is not managed (cuda_thread).
+# usage: cuda.sh HETMEM PRELOAD_CASES CUDASTUB CUDA_THREAD
 set -u
-hetmem=$1 cases=$2 stub=$3
+hetmem=$1 cases=$2 stub=$3 thread_prog=$4
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fails=0
@@ -45,6 +47,12 @@ for args in "" "--tier cuda:0,size=256M"; do
 		ok "$name: $(echo "$row" | awk '{print $2}') pages-in $in pages-out $out errors $errs"
 	fi
 done
+
+# the driver's own thread (started at cuInit, in the tier's open) gets
+# glibc's malloc and unmanaged mappings, not the program's managed memory
+HETMEM_CUDA_LIB=$stub HM_CUDASTUB_THREAD=1 "$hetmem" run --dram 32M --tier cuda:0,size=64M -- "$thread_prog" >"$tmp/out" 2>&1
+rc=$?
+[ $rc -eq 0 ] && ok "$(tail -n1 "$tmp/out")" || { fail "driver thread (exit $rc)"; cat "$tmp/out"; }
 
 # bad input: refused before the program runs, naming what was typed
 marker=$tmp/started
