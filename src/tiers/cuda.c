@@ -6,8 +6,9 @@
  * library HETMEM_CUDA_LIB names: a test-only setting, for the stand-in
  * driver of tests/cudastub), so hetmem builds and runs on machines without
  * CUDA; cuda.h is not needed either: the few types and entry points used
- * are declared below.  A library, once loaded, stays loaded (a tier keeps
- * pointers into it, and the real driver's threads outlive any context).
+ * are declared in tiers/cuapi.h.  A library, once loaded, stays loaded (a
+ * tier keeps pointers into it, and the real driver's threads outlive any
+ * context).
  *
  * Open retains GPU N's primary context (the one the CUDA runtime uses
  * too) and allocates one pool of SIZE bytes of device memory (cuMemAlloc):
