@@ -308,11 +308,13 @@ static void cuda_close(struct hm_tier *t)
 	c->nstage = 0;
 	c->pool = 0;
 	if (c->retained) {
-		/* a thread where attach made it current must not keep a
-		 * context that the release may destroy */
-		CUcontext cur = NULL;
-		if (c->a->CtxGetCurrent(&cur) == 0 && cur == c->ctx)
-			c->a->CtxSetCurrent(NULL);
+		/* No thread's current context is changed: this one may be a
+		 * program thread whose own CUDA work uses the same primary
+		 * context.  A thread that keeps it current after the last
+		 * release (attach made it so in hetmem's threads) holds a
+		 * handle that a later retain makes live again (a primary
+		 * context's handle does not change), and no op runs on it
+		 * before then. */
 		c->a->PrimaryCtxRelease(c->dev);
 		c->retained = false;
 	}

@@ -202,6 +202,32 @@ static void test_open_close(void **state)
 		assert_int_equal(hm_tier_remove(c), 0);
 	}
 	assert_int_equal(stub_live(), live0);
+	if (real)
+		return;
+	/* a program thread with GPU 0's primary context current (as the
+	 * CUDA runtime makes it) keeps it current across a tier's open, its
+	 * data ops and its close */
+	void *h = dlopen(stub, RTLD_NOW | RTLD_NOLOAD);
+	int (*retain)(void **, int) = (int (*)(void **, int))dlsym(h, "cuDevicePrimaryCtxRetain");
+	int (*release)(int) = (int (*)(int))dlsym(h, "cuDevicePrimaryCtxRelease_v2");
+	int (*setcur)(void *) = (int (*)(void *))dlsym(h, "cuCtxSetCurrent");
+	int (*getcur)(void **) = (int (*)(void **))dlsym(h, "cuCtxGetCurrent");
+	assert_true(retain && release && setcur && getcur);
+	void *mine = NULL, *cur = NULL;
+	assert_int_equal(retain(&mine, 0), 0);
+	assert_int_equal(setcur(mine), 0);
+	int d = EXPECT_OK(hm_tier_add("cuda:0,size=8M"));
+	char *p = hm_alloc(16 * PG, HM_FOLIO_4K);
+	fill_pattern(p, 16, 450);
+	assert_int_equal(hm_migrate(p, 16 * PG, d, NULL), 16);
+	assert_int_equal(hm_migrate(p, 16 * PG, 0, NULL), 16);
+	ASSERT_PATTERN(p, 16, 450);
+	assert_int_equal(hm_free(p, 0), 0);
+	assert_int_equal(hm_tier_remove(d), 0);
+	assert_int_equal(getcur(&cur), 0);
+	assert_ptr_equal(cur, mine);
+	assert_int_equal(setcur(NULL), 0);
+	assert_int_equal(release(0), 0);
 }
 
 static void test_round_trip(void **state)
