@@ -26,6 +26,7 @@ KNOWN = {
     ("migrate", "track"): "a migration asks whether async write-protect is in force (hm_track_wp_async)",
     ("migrate", "sample"): "a migration puts back the samples of its folios (hm_track_restore)",
     ("space", "track"): "hm_protect asks whether async write-protect tracking is in force (hm_track_wp_async)",
+    ("cuda", "options"): "a cuda: tier reads HETMEM_CUDA_LIB (the tests' stand-in driver) with hm_options_parse_var where it loads the driver: at the tier's open and at GPU discovery (hetmem info, hetmem run's default tier), before hm_init too",
     ("numa", "space"): "a NUMA tier opened after ranges are managed binds them to the local nodes (containment: hm_regions_snapshot); the ranges managed later are bound by hm_region_alloc calling down",
 }
 

@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "hetmem.h"
-#include "tiers/tier.h" /* hm_numa_memory_nodes */
+#include "tiers/tier.h" /* hm_numa_memory_nodes, hm_cuda_gpus */
 
 int hm_demo_main(int argc, char **argv);
 int hm_run_main(int argc, char **argv);
@@ -123,10 +123,36 @@ static void cpuidle_info(void)
 		       "        HETMEM_IDLE_POLL=1 makes idle CPUs poll while a hetmem process runs\n");
 }
 
+/* GPUs the CUDA driver sees (tiers/cuda.c's discovery), with the --tier
+ * spec for each: its default size is half the free memory. */
+static void gpu_info(void)
+{
+	struct hm_cuda_gpu g[16];
+	char why[512] = "";
+	int n = hm_cuda_gpus(g, 16, why, sizeof(why));
+	if (n <= 0) {
+		printf("GPUs:                 none (%s)\n", why);
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		if (!g[i].usable) {
+			printf("GPU %d:                %s, %llu MiB, cannot be used: %s\n", g[i].index, g[i].name,
+			       (unsigned long long)(g[i].total >> 20), g[i].why);
+			continue;
+		}
+		printf("GPU %d:                %s, %llu MiB (%llu MiB free): --tier cuda:%d (size=%lluM, half the free "
+		       "memory; cuda:%d,size=SIZE for another)\n",
+		       g[i].index, g[i].name, (unsigned long long)(g[i].total >> 20),
+		       (unsigned long long)(g[i].free >> 20), g[i].index,
+		       (unsigned long long)((g[i].free / 2) >> 21 << 1), g[i].index);
+	}
+}
+
 /* Memory beyond RAM: memory-only NUMA nodes (CXL expanders) and DAX
  * devices, with the --tier spec for each. */
 static void memory_info(void)
 {
+	gpu_info();
 	struct hm_numa_node nodes[16];
 	int n = hm_numa_memory_nodes(nodes, 16);
 	if (!n)

@@ -45,8 +45,15 @@ static uint64_t meminfo(const char *key)
 	return v;
 }
 
+/* The smallest free memory a GPU needs to be hetmem run's default tier
+ * (which takes half of it). */
+#define GPU_DEFAULT_MIN_FREE (128ull << 20)
+
 /* The best device tier this machine has, as a spec, in @buf, and in @why
- * (if not NULL) a sentence saying why.  A memory-only NUMA node first (a
+ * (if not NULL) a sentence saying why.  A GPU's memory first (cuda:N, the
+ * GPU with the most free memory, at least 128 MiB, whose context can be
+ * made: half its free memory; never in signal mode, which refuses GPU
+ * tiers), then a memory-only NUMA node (a
  * CXL expander: numa:NODE, the largest), then a device-dax device (dax:,
  * mapped) or a persistent-memory block device (file:): memory beyond RAM.  Otherwise the lz4
  * compressed tier: demoted pages are kept compressed in RAM, so they take
@@ -57,6 +64,23 @@ static uint64_t meminfo(const char *key)
  * program keeps besides, at least 64 MiB. */
 void hm_env_default_tier(char *buf, size_t len, char *why, size_t whylen)
 {
+	/* not in signal mode, which refuses GPU tiers (tiers/cuda.c) */
+	struct hm_options fo;
+	hm_options_parse_var(&fo, "HETMEM_FAULTS");
+	struct hm_cuda_gpu gpus[16];
+	char cwhy[256];
+	int ng = fo.sigfault ? 0 : hm_cuda_gpus(gpus, 16, cwhy, sizeof(cwhy)), gbest = -1;
+	for (int i = 0; i < ng; i++)
+		if (gpus[i].usable && gpus[i].free >= GPU_DEFAULT_MIN_FREE &&
+		    (gbest < 0 || gpus[i].free > gpus[gbest].free))
+			gbest = i;
+	if (gbest >= 0) {
+		snprintf(buf, len, "cuda:%d", gpus[gbest].index);
+		if (why)
+			snprintf(why, whylen, "GPU %d (%s) has %llu MiB free: the tier takes half of it", gpus[gbest].index,
+				 gpus[gbest].name, (unsigned long long)(gpus[gbest].free >> 20));
+		return;
+	}
 	/* a memory-only NUMA node (a CXL expander): the largest this process
 	 * may use; the CPU reads its pages in place */
 	struct hm_numa_node nodes[16];
@@ -108,7 +132,7 @@ void hm_env_default_tier(char *buf, size_t len, char *why, size_t whylen)
 	snprintf(buf, len, "lz4:%lluM", (unsigned long long)(size >> 20));
 	if (why)
 		snprintf(why, whylen,
-			 "no memory-only NUMA node, DAX or persistent-memory device here, so demoted pages are compressed in RAM "
+			 "no usable GPU, memory-only NUMA node, DAX or persistent-memory device here, so demoted pages are compressed in RAM "
 			 "(lz4); the pool may take up to the memory available (%llu MiB) less the RAM "
 			 "budget (%llu MiB)%s",
 			 (unsigned long long)(avail >> 20), (unsigned long long)(budget >> 20),

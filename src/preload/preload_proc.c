@@ -17,12 +17,24 @@
  * hetmem's locks and bring pages home): a program that calls _Fork() from a
  * signal handler that interrupted one of hetmem's interposers could wait on
  * a lock held by the code it interrupted.
+ *
+ * Also pthread_create: a thread started by hetmem code (hm_tls_internal set
+ * in its creator: a library hetmem loads starting threads of its own, such
+ * as the CUDA driver while a cuda: tier opens) is hetmem's too, so it
+ * starts with hm_tls_internal set: its malloc is glibc's and its mmaps are
+ * not managed.  Otherwise its memory would be the program's managed memory
+ * and could be demoted to the very device whose driver it belongs to, and
+ * a driver thread faulting on it could hold up the fault-back that needs
+ * the driver.  Threads the program starts are passed on untouched.
  */
 #include "internal.h"
 
 #include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <sys/types.h>
 
 #define EXPORT __attribute__((visibility("default")))
@@ -94,4 +106,40 @@ EXPORT pid_t _Fork(void)
 	}
 	errno = e;
 	return pid;
+}
+
+typedef int (*pthread_create_fn)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
+
+struct internal_start {
+	void *(*fn)(void *);
+	void *arg;
+};
+
+/* A thread started by hetmem code: hetmem's from its first instruction. */
+static void *internal_thread(void *a)
+{
+	hm_tls_internal = true;
+	struct internal_start st = *(struct internal_start *)a;
+	free(a); /* glibc's: allocated with hm_tls_internal set */
+	return st.fn(st.arg);
+}
+
+EXPORT int pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
+{
+	static pthread_create_fn real;
+	if (!real)
+		real = (pthread_create_fn)dlsym(RTLD_NEXT, "pthread_create");
+	if (!real)
+		return ENOSYS;
+	if (!hm_tls_internal)
+		return real(t, attr, fn, arg);
+	struct internal_start *st = malloc(sizeof(*st));
+	if (!st)
+		return EAGAIN;
+	st->fn = fn;
+	st->arg = arg;
+	int e = real(t, attr, internal_thread, st);
+	if (e)
+		free(st);
+	return e;
 }

@@ -47,8 +47,9 @@
 /* The kinds of tier: the built-in backends, then any registered. */
 #define MAX_BACKENDS 16
 static const struct hm_tier_ops *backends[MAX_BACKENDS] = {&hm_tier_emu_ops, &hm_tier_file_ops, &hm_tier_lz4_ops,
-							    &hm_tier_zstd_ops, &hm_tier_numa_ops, &hm_tier_dax_ops};
-static size_t nbackends = 6;
+							    &hm_tier_zstd_ops, &hm_tier_numa_ops, &hm_tier_dax_ops,
+							    &hm_tier_cuda_ops};
+static size_t nbackends = 7;
 static _Atomic uint64_t tier_gen; /* hm_tier.gen: never reused */
 
 int hm_tier_backend_register(const struct hm_tier_ops *ops)

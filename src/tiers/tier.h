@@ -180,6 +180,21 @@ extern const struct hm_tier_ops hm_tier_lz4_ops, hm_tier_zstd_ops;
 /* tiers/dax.c: a device-dax character device (CXL or persistent memory
  * not onlined as a node), private: "dax:/dev/daxX.Y[,size=SIZE]" */
 extern const struct hm_tier_ops hm_tier_dax_ops;
+/* tiers/cuda.c: GPU memory through the CUDA driver API (dlopen'ed),
+ * private: "cuda:N[,size=SIZE]" */
+extern const struct hm_tier_ops hm_tier_cuda_ops;
+/* A GPU, for discovery (hetmem info, hetmem run's default tier). */
+struct hm_cuda_gpu {
+	int index;        /* N of cuda:N */
+	char name[96];
+	uint64_t total, free; /* bytes (free: 0 unless usable) */
+	bool usable;      /* a context could be made and its free memory read */
+	char why[200];    /* why not, if not usable */
+};
+/* Up to @max GPUs the CUDA driver (libcuda.so.1, or HETMEM_CUDA_LIB)
+ * sees into @out: how many (0: none, @why says so), or -errno when there
+ * is no driver or it does not start (@why says why). */
+HM_HIDDEN int hm_cuda_gpus(struct hm_cuda_gpu *out, int max, char *why, size_t whylen);
 /* tiers/numa.c: a NUMA node, coherent */
 extern const struct hm_tier_ops hm_tier_numa_ops;
 /* The program's local nodes (bit n: node n) once a coherent tier exists,

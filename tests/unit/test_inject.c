@@ -199,67 +199,6 @@ static void test_tier_read_eagain(void **state)
 
 /* --- poisoned pages ------------------------------------------------------- */
 
-static volatile uintptr_t bus_lo, bus_hi;
-
-static void child_bus_handler(int sig, siginfo_t *si, void *uc)
-{
-	uintptr_t a = (uintptr_t)si->si_addr;
-	_exit(a >= bus_lo && a < bus_hi ? 42 : 43);
-}
-
-/* In a child: the healthy pages read right; touching poisoned page @bad
- * raises SIGBUS with si_addr inside it.  With @handler false the child must
- * simply die of SIGBUS. */
-static void expect_sigbus_child(char *p, size_t np, unsigned seed, const bool *skip, size_t bad, bool handler)
-{
-	pid_t pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		alarm(10);
-		if (check_pattern_skip(p, np, seed, skip) >= 0)
-			_exit(44);
-		bus_lo = (uintptr_t)(p + bad * PG);
-		bus_hi = bus_lo + PG;
-		struct sigaction sa;
-		memset(&sa, 0, sizeof(sa));
-		if (handler) {
-			sa.sa_sigaction = child_bus_handler;
-			sa.sa_flags = SA_SIGINFO;
-		} else {
-			sa.sa_handler = SIG_DFL;
-		}
-		sigaction(SIGBUS, &sa, NULL);
-		volatile char c = p[bad * PG + 123];
-		(void)c;
-		_exit(45); /* the read returned data: never acceptable */
-	}
-	int status;
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	if (handler) {
-		if (!WIFEXITED(status))
-			fail_msg("child died of signal %d", WTERMSIG(status));
-		switch (WEXITSTATUS(status)) {
-		case 42: break;
-		case 43: fail_msg("SIGBUS with si_addr outside the poisoned page");
-		case 44: fail_msg("child saw wrong data in a healthy page");
-		case 45: fail_msg("reading a poisoned page returned data instead of SIGBUS");
-		default: fail_msg("child exit %d", WEXITSTATUS(status));
-		}
-	} else {
-		if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGBUS)
-			fail_msg("child did not die of SIGBUS (status 0x%x)", status);
-	}
-}
-
-static sigjmp_buf bus_jmp;
-static volatile uintptr_t bus_addr;
-
-static void self_bus_handler(int sig, siginfo_t *si, void *uc)
-{
-	bus_addr = (uintptr_t)si->si_addr;
-	siglongjmp(bus_jmp, 1);
-}
-
 static void test_tier_read_eio_poisons(void **state)
 {
 	enum { N = 16 };
@@ -301,21 +240,7 @@ static void test_tier_read_eio_poisons(void **state)
 	assert_int_equal(hm_migrate(p + 9 * PG, PG, tier, NULL), 1);
 	s0 = stats_now();
 	assert_int_equal(hm_inject("tier_read", EIO, 0, 1), 0);
-	struct sigaction sa, old;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_sigaction = self_bus_handler;
-	sa.sa_flags = SA_SIGINFO;
-	sigaction(SIGBUS, &sa, &old);
-	bus_addr = 0;
-	volatile int got_data = 0;
-	if (sigsetjmp(bus_jmp, 1) == 0) {
-		volatile char c = p[9 * PG + 5];
-		(void)c;
-		got_data = 1;
-	}
-	sigaction(SIGBUS, &old, NULL);
-	assert_int_equal(got_data, 0);
-	assert_true(bus_addr >= (uintptr_t)(p + 9 * PG) && bus_addr < (uintptr_t)(p + 10 * PG));
+	assert_true(read_sigbus(p + 9 * PG + 5, p + 9 * PG));
 	s1 = stats_now();
 	assert_int_equal(s1.injected - s0.injected, 1);
 	assert_int_equal(s1.poisoned - s0.poisoned, 1);
@@ -348,19 +273,8 @@ static void test_poison_outlives_shutdown(void **state)
 	bool skip[N] = {0};
 	skip[1] = true;
 	assert_int_equal(check_pattern_skip(p, N, seed, skip), -1);
-	struct sigaction sa, old;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_sigaction = self_bus_handler;
-	sa.sa_flags = SA_SIGINFO;
-	sigaction(SIGBUS, &sa, &old);
-	bus_addr = 0;
-	volatile int v = -1;
-	if (sigsetjmp(bus_jmp, 1) == 0)
-		v = p[PG + 5];
-	sigaction(SIGBUS, &old, NULL);
-	if (v != -1)
-		fail_msg("a page lost at hm_shutdown reads %d after it, not SIGBUS", v);
-	assert_true(bus_addr >= (uintptr_t)(p + PG) && bus_addr < (uintptr_t)(p + 2 * PG));
+	if (!read_sigbus(p + PG + 5, p + PG))
+		fail_msg("a page lost at hm_shutdown reads data after it, not SIGBUS");
 	munmap(p, N * PG);
 }
 

@@ -319,7 +319,7 @@ static void test_refused(void **state)
 	assert_non_null(strstr(hm_last_error(), "data ops of its class"));
 	assert_int_equal(hm_tier_add("nosuch:1M"), -EINVAL);
 	assert_non_null(strstr(hm_last_error(), "'nosuch'"));
-	assert_non_null(strstr(hm_last_error(), "emu, file, lz4, zstd, numa, dax, vobj, coh"));
+	assert_non_null(strstr(hm_last_error(), "emu, file, lz4, zstd, numa, dax, cuda, vobj, coh"));
 	assert_int_equal(hm_tier_backend_register(&vobj_ops), -EEXIST);
 }
 

@@ -21,7 +21,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "hm_test.h"
@@ -297,6 +299,93 @@ static inline void tier_round_trip(int ft, unsigned seed, const char *what)
 	assert_int_equal(hm_tier_remove(et), 0);
 	free(st);
 	free(w);
+}
+
+/* --- poisoned pages ------------------------------------------------------ */
+
+static volatile uintptr_t bus_lo __attribute__((unused)), bus_hi __attribute__((unused));
+
+static inline void child_bus_handler(int sig, siginfo_t *si, void *uc)
+{
+	uintptr_t a = (uintptr_t)si->si_addr;
+	_exit(a >= bus_lo && a < bus_hi ? 42 : 43);
+}
+
+/* In a child: the healthy pages read right; touching poisoned page @bad
+ * raises SIGBUS with si_addr inside it.  With @handler false the child must
+ * simply die of SIGBUS. */
+static inline void expect_sigbus_child(char *p, size_t np, unsigned seed, const bool *skip, size_t bad, bool handler)
+{
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		alarm(10);
+		if (check_pattern_skip(p, np, seed, skip) >= 0)
+			_exit(44);
+		bus_lo = (uintptr_t)(p + bad * PG);
+		bus_hi = bus_lo + PG;
+		struct sigaction sa;
+		memset(&sa, 0, sizeof(sa));
+		if (handler) {
+			sa.sa_sigaction = child_bus_handler;
+			sa.sa_flags = SA_SIGINFO;
+		} else {
+			sa.sa_handler = SIG_DFL;
+		}
+		sigaction(SIGBUS, &sa, NULL);
+		volatile char c = p[bad * PG + 123];
+		(void)c;
+		_exit(45); /* the read returned data: never acceptable */
+	}
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	if (handler) {
+		if (!WIFEXITED(status))
+			fail_msg("child died of signal %d", WTERMSIG(status));
+		switch (WEXITSTATUS(status)) {
+		case 42: break;
+		case 43: fail_msg("SIGBUS with si_addr outside the poisoned page");
+		case 44: fail_msg("child saw wrong data in a healthy page");
+		case 45: fail_msg("reading a poisoned page returned data instead of SIGBUS");
+		default: fail_msg("child exit %d", WEXITSTATUS(status));
+		}
+	} else {
+		if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGBUS)
+			fail_msg("child did not die of SIGBUS (status 0x%x)", status);
+	}
+}
+
+static sigjmp_buf bus_jmp __attribute__((unused));
+static volatile uintptr_t bus_addr __attribute__((unused));
+
+static inline void self_bus_handler(int sig, siginfo_t *si, void *uc)
+{
+	bus_addr = (uintptr_t)si->si_addr;
+	siglongjmp(bus_jmp, 1);
+}
+
+/* Read @addr; true when it raised SIGBUS inside [lo, lo + PG), false when it
+ * returned data. */
+static inline bool read_sigbus(volatile char *addr, const char *lo)
+{
+	struct sigaction sa, old;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = self_bus_handler;
+	sa.sa_flags = SA_SIGINFO;
+	sigaction(SIGBUS, &sa, &old);
+	bus_addr = 0;
+	volatile bool got = false;
+	if (sigsetjmp(bus_jmp, 1) == 0) {
+		volatile char c = *addr;
+		(void)c;
+		got = true;
+	}
+	sigaction(SIGBUS, &old, NULL);
+	if (got)
+		return false;
+	if (bus_addr < (uintptr_t)lo || bus_addr >= (uintptr_t)lo + PG)
+		fail_msg("SIGBUS at %p, outside the page at %p", (void *)bus_addr, (void *)lo);
+	return true;
 }
 
 #endif
