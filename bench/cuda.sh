@@ -1,7 +1,8 @@
 #!/bin/bash
 # bench/cuda.sh BUILD_DIR [--quick]
 # The GPU tier on this machine's GPU 0, in one command: the cuda tier's
-# tests against the real driver (unit_cuda --real), then bench_cuda's
+# tests against the real driver (unit_cuda --real), the example that runs
+# a kernel over a mirrored range (examples/cuda_mirror.c), then bench_cuda's
 # figures (hm_migrate through cuda:0 against the driver's pinned copies of
 # the same block size, 64 KiB and 2 MiB; 4 KiB and 64 KiB fault-back
 # p50/p99).  Without a GPU (no libcuda.so.1, or it sees none) it prints
@@ -40,6 +41,20 @@ fi
 if [ $rc -ne 0 ]; then
 	echo "$out" | tail -n 40
 	echo "FAIL: the cuda tier's tests (exit $rc)"
+	exit 1
+fi
+
+echo "### examples/cuda_mirror (a kernel over a mirrored range, checked on the CPU)"
+mirror_bin=$build/tests/unit/cuda_mirror
+if [ -x "$mirror_bin" ]; then
+	timeout 300 "$mirror_bin"
+	rc=$?
+	if [ $rc -ne 0 ] && [ $rc -ne 77 ]; then
+		echo "FAIL: cuda_mirror (exit $rc)"
+		exit 1
+	fi
+else
+	echo "cuda.sh: $mirror_bin not found: build first (make build)" >&2
 	exit 1
 fi
 

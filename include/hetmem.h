@@ -421,6 +421,29 @@ HM_API long hm_device_migrate(struct hm_device *dev, void *addr, size_t len,
 			      int *status);
 
 /*
+ * hm_device_pages - where the device itself reaches the pages of a mirrored
+ * range: for each of the @npages 4 KiB pages from @addr (page-aligned,
+ * mirrored by @dev), @out[k] gets the page's address in the device's memory
+ * as the device uses it (a CUDA device pointer for a "cuda:N" device, the
+ * address in the tier's window for "emu:", whose device is the CPU), or 0
+ * for a page that is not in the device's memory (hm_device_migrate puts it
+ * there).  Pages are not contiguous there: device code goes through the
+ * table (examples/cuda_mirror.c).
+ *
+ * An address stays valid while its page stays in the device's memory: a
+ * CPU access to the page faults it back to RAM (with what the device wrote
+ * there), as do hm_migrate, hm_device_evict, hm_device_close and hm_free;
+ * take the table again after any of them.  hetmem cannot see the device's
+ * own accesses: finish (synchronise) the device's work on the range before
+ * the CPU touches it.
+ * Returns the number of pages in the device's memory, or -EINVAL (NULL
+ * arguments, misaligned), -ENOENT (the range is not mirrored by @dev),
+ * -EOPNOTSUPP (the device's memory has no addresses a device can use: a
+ * compressed or file tier).
+ */
+HM_API long hm_device_pages(struct hm_device *dev, const void *addr, size_t npages, uint64_t *out);
+
+/*
  * hm_device_evict - the device gives back all its memory: every page on it
  * is migrated to RAM.  Returns the number of pages evicted, or -EIO if some
  * page could not be read (it is poisoned; the others are evicted).

@@ -346,6 +346,48 @@ HM_API long hm_device_migrate(struct hm_device *d, void *addr, size_t len, int *
 	return hm_migrate(addr, len, d->tier, status);
 }
 
+HM_API long hm_device_pages(struct hm_device *d, const void *addr, size_t npages, uint64_t *out)
+{
+	uintptr_t a = (uintptr_t)addr;
+	size_t len = npages << HM_PAGE_SHIFT;
+	if (!d || !addr || (!out && npages))
+		return hm_error(EINVAL, "hm_device_pages: NULL device, address or table");
+	if (a & (HM_PAGE_SIZE - 1))
+		return hm_error(EINVAL, "hm_device_pages: %p is not page-aligned", addr);
+	if (!npages)
+		return 0;
+	if (npages > SIZE_MAX >> HM_PAGE_SHIFT || a + len < a || !mirrored(d, a, len))
+		return hm_error(ENOENT, "hm_device_pages: [%p, +%zu pages) is not mirrored by device '%s'", addr,
+				npages, d->name);
+	struct hm_tier *t = hm_tier_get(d->tier);
+	if (!t || !t->ops->device_addr)
+		return hm_error(EOPNOTSUPP, "hm_device_pages: device '%s' (a %s tier) has no addresses a device can use",
+				d->name, t ? t->ops->kind : "closed");
+	long on = 0;
+	for (size_t k = 0; k < npages;) {
+		uintptr_t pa = a + (k << HM_PAGE_SHIFT);
+		struct hm_region *r = hm_region_get(pa);
+		if (!r)
+			return hm_error(EFAULT, "hm_device_pages: %p is no longer managed memory", (void *)pa);
+		size_t fp = region_folio_pages(r);
+		size_t i = (pa - r->base) >> HM_PAGE_SHIFT;
+		size_t head = i & ~(fp - 1);
+		/* under the folio lock: a page in the middle of a move has
+		 * no place to give */
+		hm_folio_lock(r, head);
+		for (; k < npages && i < head + fp; k++, i++) {
+			uint64_t w = atomic_load(&r->words[i]);
+			out[k] = 0;
+			if (pw_loc(w) == HM_LOC_TIER && pw_tier(w) == d->tier &&
+			    !t->ops->device_addr(t, pw_slot(w), &out[k]))
+				on++;
+		}
+		hm_folio_unlock(r, head);
+		hm_region_put(r);
+	}
+	return on;
+}
+
 /* Every page on the device's tier goes home. */
 static long evict(struct hm_device *d, bool *failed)
 {

@@ -593,6 +593,14 @@ static int cuda_write(struct hm_tier *t, uint64_t slot, const void *buf, size_t 
 	return cuda_write_batch(t, &io, 1);
 }
 
+/* slot s is byte s * 4 KiB of the pool: the device pointer CUDA code uses */
+static int cuda_device_addr(struct hm_tier *t, uint64_t slot, uint64_t *addr)
+{
+	struct cuda *c = t->priv;
+	*addr = (uint64_t)(c->pool + (slot << HM_PAGE_SHIFT));
+	return 0;
+}
+
 const struct hm_tier_ops hm_tier_cuda_ops = {
 	.kind = "cuda",
 	.usage = "cuda:N[,size=SIZE]",
@@ -604,4 +612,5 @@ const struct hm_tier_ops hm_tier_cuda_ops = {
 	.write = cuda_write,
 	.write_batch = cuda_write_batch,
 	.attach = cuda_attach,
+	.device_addr = cuda_device_addr,
 };

@@ -139,6 +139,13 @@ static int emu_write(struct hm_tier *t, uint64_t slot, const void *buf, size_t n
 	return rc;
 }
 
+/* the emulated device reaches its memory where the window maps it */
+static int emu_device_addr(struct hm_tier *t, uint64_t slot, uint64_t *addr)
+{
+	*addr = (uint64_t)(uintptr_t)emu_map(t, slot, 1);
+	return 0;
+}
+
 const struct hm_tier_ops hm_tier_emu_ops = {
 	.kind = "emu",
 	.usage = "emu:SIZE[,lazy]",
@@ -150,4 +157,5 @@ const struct hm_tier_ops hm_tier_emu_ops = {
 	.write = emu_write,
 	.map = emu_map,
 	.release = hm_tier_fd_release, /* punched: the pages leave the window too */
+	.device_addr = emu_device_addr,
 };

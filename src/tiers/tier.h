@@ -104,6 +104,13 @@ struct hm_tier_ops {
 	/* Optional: make the calling thread able to use the tier (see
 	 * "Threads" above).  0 or -errno (the op that needed it fails). */
 	int (*attach)(struct hm_tier *t);
+
+	/* Optional, private class: the address at which the device itself
+	 * reaches the page of @handle (a CUDA device pointer for cuda:, the
+	 * window's CPU address for emu:, the emulated device's "DMA"
+	 * address), for hm_device_pages.  0 and *addr, or -errno.  NULL: the
+	 * store has no such address (compressed, file). */
+	int (*device_addr)(struct hm_tier *t, uint64_t handle, uint64_t *addr);
 };
 
 struct hm_tier {

@@ -691,3 +691,97 @@ API CUresult cuGetErrorString(CUresult r, const char **s)
 	}
 	return CUDA_SUCCESS;
 }
+
+/*
+ * Modules and launches, for examples/cuda_mirror.c: cuModuleLoadData takes
+ * an image (the example's PTX text) that declares `.entry hm_add`, and
+ * cuLaunchKernel of that function runs its host stand-in over the "device"
+ * memory at once: for each of params nwords 32-bit words i, word i & 1023 of
+ * the page at pages[i >> 10] gets delta + i added (the example's kernel).  The
+ * table and the pages must lie inside device allocations, as on a GPU.  No
+ * other kernel exists here: any other image fails with
+ * CUDA_ERROR_INVALID_IMAGE, any other name with CUDA_ERROR_NOT_FOUND.
+ */
+#define CUDA_ERROR_INVALID_IMAGE 200
+#define CUDA_ERROR_NOT_FOUND 500
+
+struct CUmod_st {
+	int kernels; /* 1: has hm_add */
+};
+struct CUfunc_st {
+	int which; /* 1: hm_add */
+};
+static struct CUfunc_st fn_hm_add = {1};
+
+API CUresult cuModuleLoadData(struct CUmod_st **m, const void *image)
+{
+	CUresult r = need_ctx();
+	if (r)
+		return r;
+	if (!image || !strstr((const char *)image, ".entry hm_add("))
+		return CUDA_ERROR_INVALID_IMAGE;
+	*m = calloc(1, sizeof(**m));
+	if (!*m)
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	(*m)->kernels = 1;
+	return CUDA_SUCCESS;
+}
+
+API CUresult cuModuleUnload(struct CUmod_st *m)
+{
+	free(m);
+	return CUDA_SUCCESS;
+}
+
+API CUresult cuModuleGetFunction(struct CUfunc_st **f, struct CUmod_st *m, const char *name)
+{
+	if (!m)
+		return CUDA_ERROR_INVALID_HANDLE;
+	if (strcmp(name, "hm_add"))
+		return CUDA_ERROR_NOT_FOUND;
+	*f = &fn_hm_add;
+	return CUDA_SUCCESS;
+}
+
+API CUresult cuLaunchKernel(struct CUfunc_st *f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
+			    unsigned bz, unsigned shmem, struct CUstream_st *s, void **params, void **extra)
+{
+	(void)gy, (void)gz, (void)by, (void)bz, (void)shmem, (void)extra;
+	CUresult r = need_ctx();
+	if (r)
+		return r;
+	if (f != &fn_hm_add || !params)
+		return CUDA_ERROR_INVALID_HANDLE;
+	if (s && s->ctx != current())
+		return CUDA_ERROR_INVALID_HANDLE;
+	const unsigned long long *pages = (const unsigned long long *)(uintptr_t)*(CUdeviceptr *)params[0];
+	unsigned long long nwords = *(unsigned long long *)params[1];
+	unsigned delta = *(unsigned *)params[2];
+	unsigned long long threads = (unsigned long long)gx * bx, npages = (nwords + 1023) / 1024;
+	if (!inside(pages, npages * sizeof(*pages), false))
+		return CUDA_ERROR_ILLEGAL_ADDRESS;
+	for (unsigned long long i = 0; i < nwords && i < threads; i++) {
+		unsigned *w = (unsigned *)(uintptr_t)pages[i >> 10];
+		if (!(i & 1023) && !inside(w, 4096, false)) /* each page checked once */
+			return CUDA_ERROR_ILLEGAL_ADDRESS;
+		w[i & 1023] += delta + (unsigned)i;
+	}
+	return CUDA_SUCCESS;
+}
+
+API CUresult cuCtxSynchronize(void)
+{
+	return need_ctx();
+}
+
+/* synchronous copies (the example's page table) */
+API CUresult cuMemcpyHtoD_v2(CUdeviceptr dst, const void *src, size_t len)
+{
+	CUresult r = need_ctx();
+	if (r)
+		return r;
+	if (!inside((void *)(uintptr_t)dst, len, false))
+		return CUDA_ERROR_INVALID_VALUE;
+	memcpy((void *)(uintptr_t)dst, src, len);
+	return CUDA_SUCCESS;
+}

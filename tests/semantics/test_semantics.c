@@ -1680,6 +1680,74 @@ static void test_swapped_out_demote(void **state)
 }
 
 /* ---------------------------------------------------------------------- */
+/* Device addresses of a mirrored range (hm_device_pages)                    */
+/* ---------------------------------------------------------------------- */
+
+/* The emulated device reaches its pages through the tier's window: the
+ * table must name, for each page in device memory, a place holding exactly
+ * that page's bytes, and what the device writes there is what the CPU reads
+ * after faulting the page back.  Pages not on the device are 0; a CPU touch
+ * takes a page off the device; bad input is refused. */
+static void test_device_pages(void **state)
+{
+	struct ctx *c = *state;
+	size_t len = 16 * 64 * 1024, n = len / PG;
+	char *p = alloc_mirrored(c, len, HM_FOLIO_64K);
+	uint64_t *tab = calloc(n, sizeof(*tab));
+	assert_non_null(tab);
+	fill_pat(p, len, 77, 0);
+	assert_int_equal(hm_device_pages(c->dev, p, n, tab), 0); /* all in RAM */
+	for (size_t k = 0; k < n; k++)
+		assert_true(tab[k] == 0);
+	dev_migrate_all(c, p, len / 2);
+	assert_int_equal(hm_device_pages(c->dev, p, n, tab), (long)(n / 2));
+	for (size_t k = 0; k < n; k++) {
+		if (k >= n / 2) {
+			assert_true(tab[k] == 0);
+			continue;
+		}
+		assert_true(tab[k] != 0);
+		for (size_t j = 0; j < k; j++)
+			assert_true(tab[j] != tab[k]); /* each page its own place */
+		/* the device's view of page k is page k's bytes */
+		uint64_t want[PG / 8];
+		fill_pat(want, PG, 77, k * (PG / 8));
+		if (memcmp((const void *)(uintptr_t)tab[k], want, PG))
+			fail_msg("page %zu: the device address holds other bytes", k);
+	}
+	/* the device writes page 3 in its memory; the CPU sees it */
+	memset((void *)(uintptr_t)tab[3], 0x3c, PG);
+	assert_int_equal((unsigned char)p[3 * PG + 100], 0x3c);
+	assert_where(p + 3 * PG, PG, 0); /* the touch brought it home */
+	/* ... with its folio: the 16 pages of 64 KiB folio 0 left together */
+	assert_int_equal(hm_device_pages(c->dev, p, n, tab), (long)(n / 2 - 16));
+	for (size_t k = 0; k < 16; k++)
+		assert_true(tab[k] == 0);
+	/* bad input: nothing written to the table */
+	uint64_t keep = 0x5555;
+	assert_int_equal(hm_device_pages(NULL, p, 1, &keep), -EINVAL);
+	assert_int_equal(hm_device_pages(c->dev, p + 1, 1, &keep), -EINVAL);
+	assert_int_equal(hm_device_pages(c->dev, p, 1, NULL), -EINVAL);
+	assert_int_equal(hm_device_pages(c->dev, p, n + 1, &keep), -ENOENT);
+	char local[PG] __attribute__((aligned(4096)));
+	assert_int_equal(hm_device_pages(c->dev, local, 1, &keep), -ENOENT);
+	assert_true(keep == 0x5555);
+	assert_int_equal(hm_device_pages(c->dev, p, 0, NULL), 0);
+	/* a device on a compressed tier has no addresses to give */
+	struct hm_device *z;
+	assert_int_equal(hm_device_open("lz4:16M", &z), 0);
+	char *q = hm_alloc(64 * 1024, HM_FOLIO_4K);
+	assert_non_null(q);
+	assert_int_equal(hm_device_mirror(z, q, 64 * 1024), 0);
+	assert_int_equal(hm_device_pages(z, q, 1, &keep), -EOPNOTSUPP);
+	assert_true(keep == 0x5555);
+	assert_int_equal(hm_device_close(z), 0);
+	hm_free(q, 0);
+	hm_free(p, 0);
+	free(tab);
+}
+
+/* ---------------------------------------------------------------------- */
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
@@ -1716,6 +1784,7 @@ int main(int argc, char **argv)
 
 	const struct CMUnitTest tests[] = {
 		T(test_bad_input),
+		T(test_device_pages),
 		T(test_mirror_rw_4k),
 		T(test_mirror_rw_64k),
 		T(test_mirror_rw_2m),
