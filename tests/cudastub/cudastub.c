@@ -82,7 +82,7 @@ enum {
 
 struct CUctx_st {
 	int dev;
-	int refs; /* primary context retains */
+	_Atomic int refs; /* primary context retains (changed under lock, read by any thread's calls) */
 };
 
 struct op {
@@ -350,7 +350,11 @@ API CUresult cuDevicePrimaryCtxRelease_v2(CUdevice d)
 	if (d < 0 || d >= ngpus)
 		return CUDA_ERROR_INVALID_DEVICE;
 	pthread_mutex_lock(&lock);
-	CUresult r = primary[d].refs > 0 ? (primary[d].refs--, CUDA_SUCCESS) : CUDA_ERROR_INVALID_CONTEXT;
+	CUresult r = CUDA_ERROR_INVALID_CONTEXT;
+	if (atomic_load(&primary[d].refs) > 0) {
+		atomic_fetch_sub(&primary[d].refs, 1);
+		r = CUDA_SUCCESS;
+	}
 	pthread_mutex_unlock(&lock);
 	return r;
 }
@@ -394,7 +398,7 @@ static CUresult need_ctx(void)
 	if (atomic_load(&lost))
 		return CUDA_ERROR_ILLEGAL_ADDRESS;
 	struct CUctx_st *c = current();
-	if (!c || c->refs == 0)
+	if (!c || atomic_load(&c->refs) == 0)
 		return CUDA_ERROR_INVALID_CONTEXT;
 	return CUDA_SUCCESS;
 }
