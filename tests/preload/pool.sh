@@ -75,7 +75,7 @@ start)
 		grep -Eq "^hetmem run's tier: *(dax:/dev/dax|file:/dev/pmem)" "$tmp/i" ||
 			fail "hetmem info: no DAX/pmem default: $(cat "$tmp/i")"
 	else
-		grep -q "^hetmem run's tier: *lz4:[0-9]*M (when no --tier is given): no memory-only NUMA node, DAX or persistent-memory device here, so demoted pages are compressed in RAM" "$tmp/i" ||
+		grep -q "^hetmem run's tier: *lz4:[0-9]*M (when no --tier is given): no usable GPU, memory-only NUMA node, DAX or persistent-memory device here, so demoted pages are compressed in RAM" "$tmp/i" ||
 			fail "hetmem info: the default is not lz4 with its reason: $(grep "run's tier" "$tmp/i")"
 	fi
 	;;
